@@ -1,0 +1,46 @@
+# Gregor: the two commands a newcomer needs are `make run` and `make test`.
+GO ?= go
+PKGS := ./...
+# Seeds derived from the commit (or "dev" outside git) for the simulator.
+COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+
+.PHONY: all build run test test-short vet fmt-check bench fuzz sim-long clean
+
+all: build
+
+build:
+	$(GO) build -o bin/gregor ./cmd/gregor
+
+## run: start the local 3-broker development cluster on 127.0.0.1:9092-9094
+run: build
+	./bin/gregor dev
+
+## test: everything CI runs (formatting, vet, unit, property, simulation, cluster tests)
+test: fmt-check vet
+	GREGOR_COMMIT=$(COMMIT) $(GO) test -count=1 -timeout 14m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+## bench: Go micro-benchmarks and cluster benchmarks (see docs/storage.md)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 $(PKGS)
+
+## fuzz: run every fuzz target for a short while (FUZZTIME=30s to change)
+FUZZTIME ?= 15s
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin
