@@ -1,0 +1,260 @@
+package raftlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// GroupID names one raft group on the cluster. Group 1 is the cluster
+// metadata group; partitions get ids allocated by the metadata group.
+type GroupID uint64
+
+// Record kinds in the WAL. A record describes one group's change in one
+// cycle; a checkpoint image is a sequence of create and update records.
+const (
+	recCreate byte = 1 // the group exists with these voters, bootstrapped at index 1
+	recUpdate byte = 2 // hard state, entries and/or snapshot metadata of one Ready
+	recRemove byte = 3 // the group is gone
+)
+
+// Limits on decoded sizes, so a corrupt length can never make a decoder
+// allocate without bound.
+const (
+	votersMax         = 7
+	recordEntriesMax  = 1 << 20
+	envelopesMax      = 1 << 20
+	decodedFieldBytes = 1 << 30
+)
+
+var errCorrupt = errors.New("raftlog: corrupt record")
+
+// walRecord is the decoded form of one WAL record.
+type walRecord struct {
+	kind    byte
+	group   GroupID
+	voters  []uint64      // recCreate
+	hs      *pb.HardState // recUpdate, may be nil
+	snap    *pb.SnapshotMetadata
+	entries []*pb.Entry
+}
+
+func appendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
+
+func appendProto(b []byte, m proto.Message) []byte {
+	n := proto.Size(m)
+	b = appendUvarint(b, uint64(n))
+	out, err := proto.MarshalOptions{}.MarshalAppend(b, m)
+	if err != nil {
+		panic(fmt.Sprintf("raftlog: marshal %T: %v", m, err))
+	}
+	return out
+}
+
+func encodeCreate(g GroupID, voters []uint64) []byte {
+	b := []byte{recCreate}
+	b = appendUvarint(b, uint64(g))
+	b = appendUvarint(b, uint64(len(voters)))
+	for _, v := range voters {
+		b = appendUvarint(b, v)
+	}
+	return b
+}
+
+func encodeRemove(g GroupID) []byte {
+	return appendUvarint([]byte{recRemove}, uint64(g))
+}
+
+const (
+	flagHardState byte = 1 << iota
+	flagSnapshot
+)
+
+func encodeUpdate(g GroupID, hs *pb.HardState, snap *pb.SnapshotMetadata, ents []*pb.Entry) []byte {
+	b := []byte{recUpdate}
+	b = appendUvarint(b, uint64(g))
+	var flags byte
+	if hs != nil {
+		flags |= flagHardState
+	}
+	if snap != nil {
+		flags |= flagSnapshot
+	}
+	b = append(b, flags)
+	if hs != nil {
+		b = appendProto(b, hs)
+	}
+	if snap != nil {
+		b = appendProto(b, snap)
+	}
+	b = appendUvarint(b, uint64(len(ents)))
+	for _, e := range ents {
+		b = appendProto(b, e)
+	}
+	return b
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.err = errCorrupt
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > decodedFieldBytes || n > uint64(len(r.b)) {
+		r.err = errCorrupt
+		return nil
+	}
+	out := r.b[:n:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) proto(m proto.Message) {
+	b := r.bytes()
+	if r.err != nil {
+		return
+	}
+	if err := proto.Unmarshal(b, m); err != nil {
+		r.err = errCorrupt
+	}
+}
+
+// decodeRecord decodes one WAL record. It never panics on bad input.
+func decodeRecord(b []byte) (walRecord, error) {
+	r := &reader{b: b}
+	rec := walRecord{kind: r.byte()}
+	rec.group = GroupID(r.uvarint())
+	switch rec.kind {
+	case recCreate:
+		n := r.uvarint()
+		if n > votersMax {
+			return rec, errCorrupt
+		}
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			rec.voters = append(rec.voters, r.uvarint())
+		}
+	case recRemove:
+	case recUpdate:
+		flags := r.byte()
+		if flags&flagHardState != 0 {
+			rec.hs = &pb.HardState{}
+			r.proto(rec.hs)
+		}
+		if flags&flagSnapshot != 0 {
+			rec.snap = &pb.SnapshotMetadata{}
+			r.proto(rec.snap)
+		}
+		n := r.uvarint()
+		if n > recordEntriesMax || n > uint64(len(r.b)) {
+			return rec, errCorrupt
+		}
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			e := &pb.Entry{}
+			r.proto(e)
+			rec.entries = append(rec.entries, e)
+		}
+	default:
+		return rec, errCorrupt
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = errCorrupt
+	}
+	return rec, r.err
+}
+
+// encodeImage frames a sequence of records as one checkpoint image.
+func encodeImage(recs [][]byte) []byte {
+	var b []byte
+	b = appendUvarint(b, uint64(len(recs)))
+	for _, r := range recs {
+		b = appendUvarint(b, uint64(len(r)))
+		b = append(b, r...)
+	}
+	return b
+}
+
+func decodeImage(b []byte) ([][]byte, error) {
+	r := &reader{b: b}
+	n := r.uvarint()
+	if n > uint64(len(b)) {
+		return nil, errCorrupt
+	}
+	var recs [][]byte
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		recs = append(recs, r.bytes())
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = errCorrupt
+	}
+	return recs, r.err
+}
+
+// Envelope is one raft message addressed to one group.
+type Envelope struct {
+	Group GroupID
+	Msg   *pb.Message
+}
+
+// EncodeBatch frames every message from one broker to another in one cycle
+// as a single transport payload. An empty batch is a liveness beat.
+func EncodeBatch(from uint64, envs []Envelope) []byte {
+	b := appendUvarint(nil, from)
+	b = appendUvarint(b, uint64(len(envs)))
+	for _, e := range envs {
+		b = appendUvarint(b, uint64(e.Group))
+		b = appendProto(b, e.Msg)
+	}
+	return b
+}
+
+// DecodeBatch is EncodeBatch's inverse. It never panics on bad input.
+func DecodeBatch(b []byte) (from uint64, envs []Envelope, err error) {
+	r := &reader{b: b}
+	from = r.uvarint()
+	n := r.uvarint()
+	if n > envelopesMax || n > uint64(len(r.b)) {
+		return 0, nil, errCorrupt
+	}
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		e := Envelope{Group: GroupID(r.uvarint()), Msg: &pb.Message{}}
+		r.proto(e.Msg)
+		envs = append(envs, e)
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = errCorrupt
+	}
+	if r.err != nil {
+		return 0, nil, r.err
+	}
+	return from, envs, nil
+}
