@@ -3,6 +3,22 @@
 // names (lost write, duplicate, inconsistent offsets, nonmonotonic poll,
 // poll skip) under each delivery mode's rules.
 //
-// It judges histories, not internals: it must never import engine or
-// raftlog.
+// The simulator's workload clients record a History (one Op per call, with
+// simulated call and return times, ReturnUnknown for calls that timed out)
+// plus the final log read after the liveness phase, and call Check. Check
+// runs the anomaly checks on every partition, then porcupine against Model,
+// one partition per TP, and on a linearizability failure writes porcupine's
+// HTML visualisation.
+//
+// Delivery modes: an acknowledged record may never vanish or move in any
+// mode; a value may sit at two offsets only in AtLeastOnce.
+//
+// NB: porcupine runs one goroutine per partition and reads the wall clock
+// for Options.Timeout. That is acceptable here because Check runs after a
+// simulation, not inside it; the verdict does not depend on scheduling,
+// only whether a Timeout runs out does. This package itself starts no
+// goroutines, reads no clock and draws no random numbers.
+//
+// It judges histories, not internals: it must never import engine,
+// raftlog or sim.
 package linearizability
