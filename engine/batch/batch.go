@@ -57,8 +57,8 @@ const (
 // NoSequence is the base sequence (and NoProducerID the producer id) of a
 // batch from a producer that is not idempotent.
 const (
-	NoSequence    int32 = -1
-	NoProducerID  int64 = -1
+	NoSequence      int32 = -1
+	NoProducerID    int64 = -1
 	NoProducerEpoch int16 = -1
 )
 

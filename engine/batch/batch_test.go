@@ -189,7 +189,9 @@ func TestValidate(t *testing.T) {
 		{name: "one record", b: valid},
 		{name: "three records with headers, null and empty keys", b: kmsgBatch(threeRecords(), nil)},
 		{name: "idempotent", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = 4, 0, 0 })},
-		{name: "transactional", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence, rb.Attributes = 4, 0, 0, 0x10 })},
+		{name: "transactional", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) {
+			rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence, rb.Attributes = 4, 0, 0, 0x10
+		})},
 		{name: "nonzero base offset is overwritten, not rejected", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.FirstOffset = 77 })},
 		// NB: compressed batches are only checked up to the CRC.
 		{name: "zstd with garbage records passes", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.Attributes = 4; rb.Records = []byte{1, 2, 3} })},
