@@ -1,0 +1,155 @@
+package producers
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// batchesRetained is how many of a producer's latest batches are kept for
+// duplicate detection: Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN,
+// which matches the client's max.in.flight.requests.per.connection limit of
+// 5 for idempotent producers.
+const batchesRetained = 5
+
+// batchMeta is what is remembered of one appended batch.
+type batchMeta struct {
+	firstSeq, lastSeq int32
+	baseOffset        int64
+}
+
+// producer is one producer id's state in this partition.
+type producer struct {
+	epoch int16
+	// batches are the latest appended batches of this epoch, oldest first.
+	// Empty only for an entry decoded that way (no Record call leaves it so).
+	batches []batchMeta
+}
+
+// lastSeq is the sequence of the producer's last appended record, or -1.
+func (p *producer) lastSeq() int32 {
+	if len(p.batches) == 0 {
+		return -1
+	}
+	return p.batches[len(p.batches)-1].lastSeq
+}
+
+// State is the idempotent producer state of one partition. The zero value
+// is not usable; call New or Decode.
+type State struct {
+	producers map[int64]*producer
+}
+
+// New returns the state of a partition no producer has written to.
+func New() *State {
+	return &State{producers: make(map[int64]*producer)}
+}
+
+// Verdict is what Check decides about a batch.
+type Verdict struct {
+	// Duplicate means the batch was appended before: answer the Produce
+	// request with success and BaseOffset, and append nothing.
+	Duplicate bool
+	// BaseOffset is the original base offset of a duplicate.
+	BaseOffset int64
+	// Err is the kerr value to answer with (compare with ==, or
+	// errors.Is), or nil.
+	Err error
+}
+
+// inSequence reports whether next directly follows last. Sequences wrap from
+// MaxInt32 to 0, as Kafka's ProducerAppendInfo.inSequence has it.
+func inSequence(last, next int32) bool {
+	return int64(next) == int64(last)+1 || (next == 0 && last == 1<<31-1)
+}
+
+// Check decides whether a batch from producer pid with the given epoch and
+// sequence range may be appended. It does not change the state: call Record
+// once the batch has been appended. A batch with pid < 0 is not idempotent
+// and always passes.
+//
+// The rules are Kafka's (UnifiedLog.analyzeAndValidateProducerState, then
+// ProducerAppendInfo.checkProducerEpoch and checkSequence):
+//   - same epoch and the exact range of one of the last 5 batches: a
+//     duplicate, answered with that batch's offset. Duplicates are looked
+//     for first, as Kafka does, so a retry never fails on sequence.
+//   - an older epoch: INVALID_PRODUCER_EPOCH (a fenced zombie; since Kafka
+//     2.7 this replaces PRODUCER_FENCED in Produce responses).
+//   - a newer epoch (KIP-360 bump): the sequence restarts at 0, else
+//     OUT_OF_ORDER_SEQUENCE_NUMBER.
+//   - the same epoch: firstSeq must follow the last appended sequence, else
+//     OUT_OF_ORDER_SEQUENCE_NUMBER.
+//   - an unknown pid: firstSeq must be 0, else OUT_OF_ORDER_SEQUENCE_NUMBER.
+//     Kafka before 2.5 answered UNKNOWN_PRODUCER_ID here, and Kafka since
+//     KIP-360 accepts any sequence for a legacy producer, because its
+//     producer state can vanish with retention or DeleteRecords; for
+//     transactions-v2 producers it requires 0 with
+//     OUT_OF_ORDER_SEQUENCE_NUMBER, which we follow for everyone. Gregor
+//     keeps producer state in the replicated state machine and its
+//     snapshots, so it is never lost that way, and a non-zero first sequence
+//     means an earlier batch never arrived: accepting it would hide that
+//     loss.
+func (s *State) Check(pid int64, epoch int16, firstSeq, lastSeq int32) Verdict {
+	if pid < 0 {
+		return Verdict{}
+	}
+	p, ok := s.producers[pid]
+	if !ok {
+		if firstSeq != 0 {
+			return Verdict{Err: kerr.OutOfOrderSequenceNumber}
+		}
+		return Verdict{}
+	}
+	if epoch == p.epoch {
+		for _, b := range p.batches {
+			if b.firstSeq == firstSeq && b.lastSeq == lastSeq {
+				return Verdict{Duplicate: true, BaseOffset: b.baseOffset}
+			}
+		}
+	}
+	switch {
+	case epoch < p.epoch:
+		return Verdict{Err: kerr.InvalidProducerEpoch}
+	case epoch > p.epoch:
+		if firstSeq != 0 {
+			return Verdict{Err: kerr.OutOfOrderSequenceNumber}
+		}
+	case !inSequence(p.lastSeq(), firstSeq):
+		return Verdict{Err: kerr.OutOfOrderSequenceNumber}
+	}
+	return Verdict{}
+}
+
+// Record notes that a batch of producer pid was appended at baseOffset. A
+// new epoch forgets the batches of the old one, as Kafka's
+// ProducerStateEntry does. A pid < 0 is ignored. Record does not check the
+// batch: call Check first.
+func (s *State) Record(pid int64, epoch int16, firstSeq, lastSeq int32, baseOffset int64) {
+	if pid < 0 {
+		return
+	}
+	p, ok := s.producers[pid]
+	if !ok {
+		p = &producer{batches: make([]batchMeta, 0, batchesRetained)}
+		s.producers[pid] = p
+	}
+	if epoch != p.epoch {
+		p.epoch = epoch
+		p.batches = p.batches[:0]
+	}
+	if len(p.batches) == batchesRetained {
+		copy(p.batches, p.batches[1:])
+		p.batches = p.batches[:batchesRetained-1]
+	}
+	p.batches = append(p.batches, batchMeta{firstSeq: firstSeq, lastSeq: lastSeq, baseOffset: baseOffset})
+}
+
+// Producers returns how many producer ids have state in this partition.
+func (s *State) Producers() int { return len(s.producers) }
+
+// Epoch returns the current epoch of producer pid and whether it is known.
+func (s *State) Epoch(pid int64) (int16, bool) {
+	p, ok := s.producers[pid]
+	if !ok {
+		return 0, false
+	}
+	return p.epoch, true
+}

@@ -1,0 +1,151 @@
+package producers
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+const maxSeq = 1<<31 - 1
+
+type batch struct {
+	pid         int64
+	epoch       int16
+	first, last int32
+	offset      int64
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		history []batch // appended with Record, in order
+		check   batch   // offset unused
+		want    Verdict
+	}{
+		{name: "unknown pid starting at 0", check: batch{1, 0, 0, 4, 0}, want: Verdict{}},
+		{name: "unknown pid starting past 0", check: batch{1, 0, 5, 9, 0}, want: Verdict{Err: kerr.OutOfOrderSequenceNumber}},
+		{name: "unknown pid, any epoch, seq 0", check: batch{1, 7, 0, 0, 0}, want: Verdict{}},
+		{name: "not idempotent", check: batch{-1, -1, -1, -1, 0}, want: Verdict{}},
+		{name: "next in sequence", history: []batch{{1, 0, 0, 4, 100}}, check: batch{1, 0, 5, 5, 0}, want: Verdict{}},
+		{name: "gap", history: []batch{{1, 0, 0, 4, 100}}, check: batch{1, 0, 6, 6, 0}, want: Verdict{Err: kerr.OutOfOrderSequenceNumber}},
+		{name: "overlap that is not a retry", history: []batch{{1, 0, 0, 4, 100}}, check: batch{1, 0, 3, 7, 0}, want: Verdict{Err: kerr.OutOfOrderSequenceNumber}},
+		{name: "restart at 0 in the same epoch", history: []batch{{1, 0, 0, 4, 100}}, check: batch{1, 0, 0, 1, 0}, want: Verdict{Err: kerr.OutOfOrderSequenceNumber}},
+		{name: "retry of the last batch", history: []batch{{1, 0, 0, 4, 100}}, check: batch{1, 0, 0, 4, 0}, want: Verdict{Duplicate: true, BaseOffset: 100}},
+		{name: "retry of the 5th latest batch", history: []batch{
+			{1, 0, 0, 0, 10}, {1, 0, 1, 1, 11}, {1, 0, 2, 2, 12}, {1, 0, 3, 3, 13}, {1, 0, 4, 4, 14},
+		}, check: batch{1, 0, 0, 0, 0}, want: Verdict{Duplicate: true, BaseOffset: 10}},
+		{name: "retry of the 6th latest batch is out of order", history: []batch{
+			{1, 0, 0, 0, 10}, {1, 0, 1, 1, 11}, {1, 0, 2, 2, 12}, {1, 0, 3, 3, 13}, {1, 0, 4, 4, 14}, {1, 0, 5, 5, 15},
+		}, check: batch{1, 0, 0, 0, 0}, want: Verdict{Err: kerr.OutOfOrderSequenceNumber}},
+		{name: "retry interleaved with another producer", history: []batch{{1, 0, 0, 1, 10}, {2, 0, 0, 1, 12}, {1, 0, 2, 2, 14}},
+			check: batch{1, 0, 0, 1, 0}, want: Verdict{Duplicate: true, BaseOffset: 10}},
+		{name: "older epoch", history: []batch{{1, 3, 0, 0, 10}}, check: batch{1, 2, 1, 1, 0}, want: Verdict{Err: kerr.InvalidProducerEpoch}},
+		{name: "older epoch retrying what it wrote", history: []batch{{1, 2, 0, 0, 10}, {1, 3, 0, 0, 11}}, check: batch{1, 2, 0, 0, 0},
+			want: Verdict{Err: kerr.InvalidProducerEpoch}},
+		{name: "newer epoch from 0", history: []batch{{1, 0, 0, 9, 10}}, check: batch{1, 1, 0, 2, 0}, want: Verdict{}},
+		{name: "newer epoch not from 0", history: []batch{{1, 0, 0, 9, 10}}, check: batch{1, 1, 10, 12, 0}, want: Verdict{Err: kerr.OutOfOrderSequenceNumber}},
+		{name: "new epoch forgets old batches", history: []batch{{1, 0, 0, 0, 10}, {1, 1, 0, 0, 11}}, check: batch{1, 1, 0, 0, 0},
+			want: Verdict{Duplicate: true, BaseOffset: 11}},
+		{name: "sequence wraps to 0", history: []batch{{1, 0, 0, maxSeq - 5, 0}, {1, 0, maxSeq - 4, maxSeq, 10}}, check: batch{1, 0, 0, 3, 0}, want: Verdict{}},
+		{name: "sequence wraps, not to MinInt32", history: []batch{{1, 0, 0, maxSeq - 5, 0}, {1, 0, maxSeq - 4, maxSeq, 10}}, check: batch{1, 0, -1 << 31, 0, 0},
+			want: Verdict{Err: kerr.OutOfOrderSequenceNumber}},
+		{name: "batch across the wrap, then its successor", history: []batch{{1, 0, 0, maxSeq - 2, 0}, {1, 0, maxSeq - 1, 2, 10}}, check: batch{1, 0, 3, 3, 0}, want: Verdict{}},
+		{name: "retry of a batch across the wrap", history: []batch{{1, 0, 0, maxSeq - 2, 0}, {1, 0, maxSeq - 1, 2, 10}}, check: batch{1, 0, maxSeq - 1, 2, 0},
+			want: Verdict{Duplicate: true, BaseOffset: 10}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New()
+			for _, h := range tc.history {
+				if v := s.Check(h.pid, h.epoch, h.first, h.last); v.Err != nil || v.Duplicate {
+					t.Fatalf("history batch %+v refused: %+v", h, v)
+				}
+				s.Record(h.pid, h.epoch, h.first, h.last, h.offset)
+			}
+			got := s.Check(tc.check.pid, tc.check.epoch, tc.check.first, tc.check.last)
+			if got != tc.want {
+				t.Fatalf("Check(%+v) = %+v, want %+v", tc.check, got, tc.want)
+			}
+			// The verdict must survive a snapshot.
+			d, err := Decode(s.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.Check(tc.check.pid, tc.check.epoch, tc.check.first, tc.check.last); got != tc.want {
+				t.Fatalf("after Decode(Encode): Check = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCheckDoesNotChangeState(t *testing.T) {
+	s := New()
+	s.Record(4, 1, 0, 3, 0)
+	before := s.Encode()
+	s.Check(4, 1, 4, 4)
+	s.Check(4, 2, 0, 0)
+	s.Check(9, 0, 0, 0)
+	if !bytes.Equal(before, s.Encode()) || s.Producers() != 1 {
+		t.Fatal("Check changed the state")
+	}
+	if e, ok := s.Epoch(4); !ok || e != 1 {
+		t.Fatalf("Epoch(4) = %d, %v", e, ok)
+	}
+	if _, ok := s.Epoch(9); ok {
+		t.Fatal("Epoch of an unknown pid")
+	}
+	s.Record(-1, -1, -1, -1, 5)
+	if s.Producers() != 1 {
+		t.Fatal("Record of a non-idempotent batch created state")
+	}
+}
+
+func TestEncodeDeterministic(t *testing.T) {
+	a, b := New(), New()
+	for _, pid := range []int64{9, 3, 1 << 40, 0, 7} {
+		a.Record(pid, 1, 0, 0, pid)
+	}
+	for _, pid := range []int64{0, 7, 1 << 40, 9, 3} {
+		b.Record(pid, 1, 0, 0, pid)
+	}
+	if !bytes.Equal(a.Encode(), b.Encode()) {
+		t.Fatal("insertion order leaked into the encoding")
+	}
+	empty := New().Encode()
+	if d, err := Decode(empty); err != nil || d.Producers() != 0 {
+		t.Fatalf("empty state: %v", err)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	s := New()
+	s.Record(1, 0, 0, 0, 0)
+	s.Record(2, 0, 0, 0, 1)
+	good := s.Encode()
+	swapped := bytes.Clone(good)
+	// Swap the two producers (no batches differ in size): pids out of order.
+	rec := producerHeadBytes + batchBytes
+	copy(swapped[stateHeaderBytes:], good[stateHeaderBytes+rec:])
+	copy(swapped[stateHeaderBytes+rec:], good[stateHeaderBytes:stateHeaderBytes+rec])
+	tooMany := New()
+	tooMany.Record(1, 0, 0, 0, 0)
+	six := tooMany.Encode()
+	six[stateHeaderBytes+10] = batchesRetained + 1
+	six = append(six, make([]byte, batchBytes*batchesRetained)...)
+	for name, b := range map[string][]byte{
+		"empty":           nil,
+		"version":         append([]byte{2}, good[1:]...),
+		"truncated":       good[:len(good)-1],
+		"trailing":        append(bytes.Clone(good), 0),
+		"pids swapped":    swapped,
+		"huge count":      {1, 0xff, 0xff, 0xff, 0xff},
+		"too many":        six,
+		"negative pid":    {1, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0},
+		"truncated entry": good[:stateHeaderBytes+5],
+	} {
+		if _, err := Decode(b); err == nil {
+			t.Errorf("%s: Decode accepted %x", name, b)
+		}
+	}
+}
