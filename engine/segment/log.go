@@ -245,8 +245,13 @@ func parseName(n string) (base int64, ext string, ok bool) {
 	if ext != extLog && ext != extIndex && ext != extTimeIndex {
 		return 0, "", false
 	}
+	for _, c := range n[:dot] {
+		if c < '0' || c > '9' {
+			return 0, "", false
+		}
+	}
 	base, err := strconv.ParseInt(n[:dot], 10, 64)
-	if err != nil || base < 0 {
+	if err != nil {
 		return 0, "", false
 	}
 	return base, ext, true
