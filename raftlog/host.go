@@ -701,3 +701,13 @@ func (discardLogger) Fatal(v ...any)            { panic(fmt.Sprint(v...)) }
 func (discardLogger) Fatalf(f string, v ...any) { panic(fmt.Sprintf(f, v...)) }
 func (discardLogger) Panic(v ...any)            { panic(fmt.Sprint(v...)) }
 func (discardLogger) Panicf(f string, v ...any) { panic(fmt.Sprintf(f, v...)) }
+
+// HasReady reports whether any group has work for Process.
+func (h *Host) HasReady() bool {
+	for _, id := range h.ids {
+		if h.groups[id].rn.HasReady() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,141 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Produce, versions 3-9 (record batch v2 only).
+//
+// Behavior:
+//   - acks must be -1, 0 or 1 (INVALID_REQUIRED_ACKS otherwise). acks=1 is
+//     answered like acks=-1: an offset exists only once the entry commits
+//     and applies, so Gregor cannot acknowledge earlier.
+//   - acks=0: no response; the records are still proposed.
+//   - Each partition's batches are validated on the leader (magic 2,
+//     lengths, CRC-32C, records), proposed as one raft entry, and answered
+//     when it applies with the base offset assigned then.
+//   - An idempotent batch (producer id >= 0) is deduplicated in the state
+//     machine: a retry of one of the last five batches returns its original
+//     offset; a gap is OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch
+//     INVALID_PRODUCER_EPOCH. Only one batch per partition is accepted from
+//     an idempotent producer, as in Kafka.
+//   - Not the leader: NOT_LEADER_OR_FOLLOWER. Losing leadership while
+//     waiting: NOT_LEADER_OR_FOLLOWER (the write may still commit; clients
+//     retry, idempotence dedupes). Not applied within TimeoutMillis:
+//     REQUEST_TIMED_OUT.
+//   - Records larger than MaxMessageBytes: MESSAGE_TOO_LARGE.
+//   - Transactional batches: not supported yet (INVALID_RECORD).
+func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	rep := b.newReply(token, resp)
+	acksOK := r.Acks == -1 || r.Acks == 0 || r.Acks == 1
+	for _, rt := range r.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	for ti, rt := range r.Topics {
+		for pi, rp := range rt.Partitions {
+			out := &resp.Topics[ti].Partitions[pi]
+			if !acksOK {
+				out.ErrorCode = kerr.InvalidRequiredAcks.Code
+				continue
+			}
+			p, kerrv := b.lookup(rt.Topic, rp.Partition)
+			if kerrv != nil {
+				out.ErrorCode = kerrv.Code
+				continue
+			}
+			if err := b.validateProduce(rp.Records); err != nil {
+				out.ErrorCode = errCode(err)
+				msg := err.Error()
+				out.ErrorMessage = &msg
+				continue
+			}
+			rep.add()
+			p.propose(rp.Records, func(res produceResult) {
+				if res.err != nil {
+					out.ErrorCode = errCode(res.err)
+				} else {
+					out.BaseOffset = res.base
+					out.LogStartOffset = p.log.StartOffset()
+				}
+				rep.done()
+			})
+		}
+	}
+	if r.Acks == 0 {
+		// Nothing goes back, whatever happens to the proposals.
+		rep.sent = true
+		b.responses = append(b.responses, Response{Token: token})
+		return
+	}
+	if rep.outstanding > 0 {
+		rep.timer = b.after(int64(max(r.TimeoutMillis, 1)), func() {
+			for ti := range resp.Topics {
+				for pi := range resp.Topics[ti].Partitions {
+					out := &resp.Topics[ti].Partitions[pi]
+					if out.ErrorCode == 0 && out.BaseOffset == -1 {
+						out.ErrorCode = kerr.RequestTimedOut.Code
+					}
+				}
+			}
+			rep.send()
+		})
+	}
+	rep.maybeSend()
+}
+
+func (b *Broker) validateProduce(records []byte) error {
+	if len(records) > int(b.cfg.MaxMessageBytes) {
+		return fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(records), b.cfg.MaxMessageBytes)
+	}
+	batches, err := batch.Split(records)
+	if err != nil {
+		return err
+	}
+	if len(batches) == 0 {
+		return fmt.Errorf("%w: no record batch", kerr.CorruptMessage)
+	}
+	for _, bb := range batches {
+		h, err := batch.Validate(bb)
+		if err != nil {
+			return err
+		}
+		if h.Transactional() || h.Control() {
+			return fmt.Errorf("%w: transactional batches are not supported yet", kerr.InvalidRecord)
+		}
+		if h.Idempotent() && len(batches) > 1 {
+			return fmt.Errorf("%w: an idempotent producer may send one batch per partition", kerr.InvalidRecord)
+		}
+	}
+	return nil
+}
+
+// propose proposes one produce entry; fn runs when it applies here, or
+// with an error when leadership is lost first.
+func (p *partition) propose(records []byte, fn func(produceResult)) {
+	seq := p.b.nextSeq()
+	data := make([]byte, 0, len(records)+24)
+	data = append(data, entryProduce)
+	data = binary.AppendUvarint(data, uint64(p.b.cfg.ID))
+	data = binary.AppendUvarint(data, p.b.boot)
+	data = binary.AppendUvarint(data, seq)
+	data = append(data, records...)
+	if err := p.b.host.Propose(p.group, data); err != nil {
+		fn(produceResult{err: kerr.NotLeaderForPartition})
+		return
+	}
+	p.pending[seq] = fn
+}

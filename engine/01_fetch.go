@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fetch, versions 4-12.
+//
+// Behavior:
+//   - Leader only (no follower fetching): NOT_LEADER_OR_FOLLOWER elsewhere.
+//     CurrentLeaderEpoch (v9+) older than ours: FENCED_LEADER_EPOCH; newer:
+//     UNKNOWN_LEADER_EPOCH.
+//   - Linearizable: the data and high watermark are read only after a raft
+//     ReadIndex round, started after the request arrived, confirms this
+//     broker still leads and its state has applied up to the read index. A
+//     deposed leader therefore never serves a stale read. Rounds are
+//     batched per partition.
+//   - Only committed records exist in the log, so the high watermark is the
+//     log end, and the last stable offset equals it (no transactions yet;
+//     read_committed sees the same as read_uncommitted).
+//   - Whole batches: the first batch is returned even if it exceeds
+//     PartitionMaxBytes or MaxBytes (KIP-74), later ones only while they fit.
+//   - Offset below the log start or above the high watermark:
+//     OFFSET_OUT_OF_RANGE.
+//   - MinBytes / MaxWaitMillis long poll: if fewer than MinBytes are
+//     available the request waits until enough arrive or MaxWaitMillis
+//     passes (checked on ticks, so the wait is rounded up to a tick).
+//   - Fetch sessions (v7+) are declined: the response's SessionID is 0 and
+//     the client keeps sending full fetches; a request naming a session id
+//     is answered FETCH_SESSION_ID_NOT_FOUND.
+func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+	if r.Version >= 7 && r.SessionID != 0 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		b.respond(token, resp)
+		return
+	}
+	f := &fetch{b: b, token: token, req: r, resp: resp}
+	f.parts = make([]*partition, 0)
+	for _, rt := range r.Topics {
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	rep := b.newReply(token, resp)
+	f.rep = rep
+	for ti, rt := range r.Topics {
+		for pi, rp := range rt.Partitions {
+			out := &resp.Topics[ti].Partitions[pi]
+			p, kerrv := b.lookup(rt.Topic, rp.Partition)
+			if kerrv == nil {
+				kerrv = p.checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			}
+			if kerrv != nil {
+				out.ErrorCode = kerrv.Code
+				f.errs = true
+				continue
+			}
+			f.slots = append(f.slots, fetchSlot{p: p, req: rp, out: out})
+			rep.add()
+			p.read(func(code int16) {
+				if code != 0 {
+					out.ErrorCode = code
+					f.errs = true
+				}
+				rep.outstanding--
+				if rep.outstanding == 0 {
+					f.ready()
+				}
+			})
+		}
+	}
+	if rep.outstanding == 0 {
+		f.ready()
+	}
+}
+
+type fetchSlot struct {
+	p   *partition
+	req kmsg.FetchRequestTopicPartition
+	out *kmsg.FetchResponseTopicPartition
+}
+
+type fetch struct {
+	b     *Broker
+	token uint64
+	req   *kmsg.FetchRequest
+	resp  *kmsg.FetchResponse
+	rep   *reply
+	slots []fetchSlot
+	parts []*partition
+	errs  bool
+	timer *timer
+	done  bool
+}
+
+// ready runs once every partition's read point is confirmed: fill the
+// response, and either send it or wait for more data.
+func (f *fetch) ready() {
+	if f.done {
+		return
+	}
+	n := f.fill()
+	wait := int64(f.req.MaxWaitMillis)
+	if f.errs || n >= int(f.req.MinBytes) || wait <= 0 || (f.timer != nil && f.timer.done) {
+		f.finish()
+		return
+	}
+	if f.timer == nil {
+		f.timer = f.b.after(wait, func() { f.fill(); f.finish() })
+	}
+	for _, s := range f.slots {
+		if s.out.ErrorCode == 0 {
+			s.p.watchers = append(s.p.watchers, f.ready)
+		}
+	}
+}
+
+func (f *fetch) finish() {
+	if f.done {
+		return
+	}
+	f.done = true
+	if f.timer != nil {
+		f.timer.done = true
+	}
+	f.rep.send()
+}
+
+// fill reads every confirmed partition's data into the response and
+// returns the bytes gathered. Reading again later is still linearizable:
+// the state only grows past the confirmed read index, and all of it is
+// committed.
+func (f *fetch) fill() int {
+	total := 0
+	maxBytes := int(f.req.MaxBytes)
+	if maxBytes <= 0 {
+		maxBytes = 1 << 30
+	}
+	for _, s := range f.slots {
+		out := s.out
+		if out.ErrorCode != 0 && out.ErrorCode != kerr.OffsetOutOfRange.Code {
+			continue
+		}
+		out.ErrorCode = 0
+		p := s.p
+		hw, start := p.highWatermark(), p.log.StartOffset()
+		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = hw, hw, start
+		out.RecordBatches = nil
+		off := s.req.FetchOffset
+		if off < start || off > hw {
+			out.ErrorCode = kerr.OffsetOutOfRange.Code
+			f.errs = true
+			continue
+		}
+		if off == hw {
+			continue
+		}
+		limit := int(s.req.PartitionMaxBytes)
+		if rem := maxBytes - total; limit <= 0 || limit > rem {
+			limit = rem
+		}
+		if limit <= 0 && total > 0 {
+			continue
+		}
+		data, err := p.log.Read(off, max(limit, 1))
+		if err != nil {
+			out.ErrorCode = kerr.KafkaStorageError.Code
+			f.errs = true
+			f.b.env.Logf("engine: fetch %s-%d at %d: %v", p.topic, p.index, off, err)
+			continue
+		}
+		out.RecordBatches = data
+		total += len(data)
+	}
+	return total
+}

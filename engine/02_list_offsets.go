@@ -1,0 +1,127 @@
+package engine
+
+import (
+	"github.com/gregor-streaming/gregor/engine/segment"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListOffsets, versions 1-7.
+//
+// Behavior:
+//   - Timestamp -2: the log start offset; -1: the high watermark (latest);
+//     -3 (KIP-734, v7): the offset of the batch with the largest timestamp;
+//     any other value: the first offset whose batch has a max timestamp at
+//     or after it (the time index), or -1 if none.
+//   - Leader only, linearizable like Fetch (a ReadIndex round first).
+//   - CurrentLeaderEpoch (v4+) is checked as in Fetch.
+//   - The answer's LeaderEpoch (v4+) is the current raft term for -1/-2.
+func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
+	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	rep := b.newReply(token, resp)
+	for _, rt := range r.Topics {
+		st := kmsg.NewListOffsetsResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewListOffsetsResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	for ti, rt := range r.Topics {
+		for pi, rp := range rt.Partitions {
+			out := &resp.Topics[ti].Partitions[pi]
+			p, kerrv := b.lookup(rt.Topic, rp.Partition)
+			if kerrv == nil {
+				kerrv = p.checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			}
+			if kerrv != nil {
+				out.ErrorCode = kerrv.Code
+				continue
+			}
+			ts := rp.Timestamp
+			rep.add()
+			p.read(func(code int16) {
+				defer rep.done()
+				if code != 0 {
+					out.ErrorCode = code
+					return
+				}
+				switch ts {
+				case -2:
+					out.Offset, out.LeaderEpoch = p.log.StartOffset(), int32(p.term)
+				case -1:
+					out.Offset, out.LeaderEpoch = p.highWatermark(), int32(p.term)
+				case -3:
+					out.Offset, out.Timestamp = p.maxTimestampOffset()
+				default:
+					if off, ok := p.log.OffsetForTimestamp(ts); ok {
+						out.Offset, out.Timestamp = off, ts
+						out.LeaderEpoch = p.epochOf(off)
+					}
+				}
+			})
+		}
+	}
+	rep.maybeSend()
+}
+
+// maxTimestampOffset finds the batch with the largest max timestamp.
+// NB: a full scan; fine for the rare -3 query.
+func (p *partition) maxTimestampOffset() (int64, int64) {
+	off, ts := int64(-1), int64(-1)
+	_ = p.log.Batches(p.log.StartOffset(), func(_ []byte, m segment.BatchMeta) error {
+		if m.MaxTimestamp > ts {
+			off, ts = m.BaseOffset, m.MaxTimestamp
+		}
+		return nil
+	})
+	return off, ts
+}
+
+// epochOf is the leader epoch that wrote offset off.
+func (p *partition) epochOf(off int64) int32 {
+	e := int32(-1)
+	for _, es := range p.epochs {
+		if es.start <= off {
+			e = es.epoch
+		}
+	}
+	return e
+}
+
+// OffsetForLeaderEpoch, versions 2-4.
+//
+// Behavior: for each partition, the largest leader epoch at or below the
+// one asked, and the offset where that epoch's records end (the next
+// epoch's first offset, or the log end for the newest epoch), so a client
+// that saw a deposed leader's log can tell where to truncate (KIP-101,
+// KIP-320). Leader only; CurrentLeaderEpoch checked as in Fetch.
+func (b *Broker) handleOffsetForLeaderEpoch(token uint64, r *kmsg.OffsetForLeaderEpochRequest) {
+	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			p, kerrv := b.lookup(rt.Topic, rp.Partition)
+			if kerrv == nil {
+				kerrv = p.checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			}
+			if kerrv != nil {
+				sp.ErrorCode = kerrv.Code
+			} else {
+				sp.LeaderEpoch, sp.EndOffset = p.epochEnd(rp.LeaderEpoch)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	b.respond(token, resp)
+}
+
+var _ = kerr.NotLeaderForPartition

@@ -1,0 +1,100 @@
+package engine
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Metadata, versions 0-12.
+//
+// Behavior:
+//   - Brokers are the initial cluster, with addresses as registered in the
+//     metadata log (or configured, before a broker registers).
+//   - The controller is the metadata group's raft leader.
+//   - A partition's leader and epoch are what its raft leader last reported
+//     to the metadata log; LEADER_NOT_AVAILABLE until one has.
+//   - Topics are auto-created only if the broker is configured to and the
+//     request allows it (v4+); the answer then is LEADER_NOT_AVAILABLE, as
+//     in Kafka, and the client retries.
+//   - v10+ topic ids are returned; lookups by id (v10+ with a null name)
+//     are answered UNKNOWN_TOPIC_ID when the id is unknown.
+func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	for _, bi := range b.meta.brokers() {
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = bi.ID, bi.Host, bi.Port
+		if bi.Rack != "" {
+			rack := bi.Rack
+			mb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+	cid := b.cfg.ClusterID
+	resp.ClusterID = &cid
+	resp.ControllerID = int32(b.meta.lead)
+	if b.meta.lead == 0 {
+		resp.ControllerID = -1
+	}
+
+	var names []string
+	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
+	if all {
+		names = b.meta.topicNames()
+	}
+	byID := map[[16]byte]string{}
+	for _, t := range b.meta.st.Topics {
+		byID[t.ID] = t.Name
+	}
+	for _, rt := range r.Topics {
+		if rt.Topic != nil {
+			names = append(names, *rt.Topic)
+			continue
+		}
+		if name, ok := byID[rt.TopicID]; ok {
+			names = append(names, name)
+			continue
+		}
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.TopicID = rt.TopicID
+		mt.ErrorCode = kerr.UnknownTopicID.Code
+		resp.Topics = append(resp.Topics, mt)
+	}
+	autoCreate := b.cfg.AutoCreateTopics && (r.Version < 4 || r.AllowAutoTopicCreation)
+	for _, name := range names {
+		mt := kmsg.NewMetadataResponseTopic()
+		n := name
+		mt.Topic = &n
+		t, ok := b.meta.st.Topics[name]
+		if !ok {
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if autoCreate && validTopicName(name) == nil {
+				b.autoCreate(name)
+				mt.ErrorCode = kerr.LeaderNotAvailable.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		mt.TopicID = t.ID
+		for i, pm := range t.Partitions {
+			mp := kmsg.NewMetadataResponseTopicPartition()
+			mp.Partition = int32(i)
+			mp.Leader, mp.LeaderEpoch = pm.Leader, pm.Epoch
+			mp.Replicas = append([]int32(nil), pm.Replicas...)
+			mp.ISR = append([]int32(nil), pm.ISR...)
+			if pm.Leader < 0 {
+				mp.ErrorCode = kerr.LeaderNotAvailable.Code
+				mp.ISR = append([]int32(nil), pm.Replicas...)
+			}
+			mt.Partitions = append(mt.Partitions, mp)
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	b.respond(token, resp)
+}
+
+func (b *Broker) autoCreate(name string) {
+	rf := min(b.cfg.DefaultReplicationFactor, int16(len(b.cfg.Cluster)))
+	b.proposeMeta(metaCmd{CreateTopic: &createTopicCmd{
+		Name: name, Partitions: b.cfg.DefaultPartitions, Replication: rf,
+	}}, 10_000, func(metaResult) {})
+}

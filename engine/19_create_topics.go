@@ -1,0 +1,160 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// CreateTopics, versions 2-7.
+//
+// Behavior:
+//   - Any broker accepts the request and proposes to the metadata group; the
+//     answer comes once the metadata log applies it (or the request times
+//     out with REQUEST_TIMED_OUT).
+//   - NumPartitions -1 and ReplicationFactor -1 (v4+) take the broker
+//     defaults.
+//   - INVALID_TOPIC_EXCEPTION for a bad name, INVALID_PARTITIONS for fewer
+//     than one partition, INVALID_REPLICATION_FACTOR for a factor outside
+//     1..brokers, INVALID_REPLICA_ASSIGNMENT for a bad explicit assignment,
+//     TOPIC_ALREADY_EXISTS (decided by the metadata log, so two racing
+//     creates get exactly one success).
+//   - ValidateOnly checks without creating.
+//   - Configs are stored as given and shown by DescribeConfigs.
+func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
+	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	rep := b.newReply(token, resp)
+	seen := map[string]int{}
+	for _, rt := range r.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		resp.Topics = append(resp.Topics, st)
+		i := len(resp.Topics) - 1
+		fail := func(err *kerr.Error, msg string) {
+			resp.Topics[i].ErrorCode = err.Code
+			resp.Topics[i].ErrorMessage = &msg
+		}
+		if seen[rt.Topic] > 1 {
+			fail(kerr.InvalidRequest, "topic named more than once in the request")
+			continue
+		}
+		cmd, kerrv, msg := b.createTopicCmd(rt)
+		if kerrv != nil {
+			fail(kerrv, msg)
+			continue
+		}
+		if _, ok := b.meta.st.Topics[rt.Topic]; ok {
+			fail(kerr.TopicAlreadyExists, fmt.Sprintf("topic %q already exists", rt.Topic))
+			continue
+		}
+		resp.Topics[i].NumPartitions, resp.Topics[i].ReplicationFactor = cmd.Partitions, cmd.Replication
+		if r.ValidateOnly {
+			continue
+		}
+		rep.add()
+		b.proposeMeta(metaCmd{CreateTopic: cmd}, timeoutMs(r.TimeoutMillis), func(res metaResult) {
+			if res.err != nil {
+				var ke *kerr.Error
+				if !errors.As(res.err, &ke) {
+					ke = kerr.UnknownServerError
+				}
+				fail(ke, res.err.Error())
+			} else if t, ok := b.meta.st.Topics[rt.Topic]; ok {
+				resp.Topics[i].TopicID = t.ID
+			}
+			rep.done()
+		})
+	}
+	rep.maybeSend()
+}
+
+func timeoutMs(ms int32) int64 {
+	if ms <= 0 {
+		return 30_000
+	}
+	return int64(ms)
+}
+
+func (b *Broker) createTopicCmd(rt kmsg.CreateTopicsRequestTopic) (*createTopicCmd, *kerr.Error, string) {
+	if err := validTopicName(rt.Topic); err != nil {
+		return nil, kerr.InvalidTopicException, err.Error()
+	}
+	brokers := int16(len(b.cfg.Cluster))
+	cmd := &createTopicCmd{Name: rt.Topic, Partitions: rt.NumPartitions, Replication: rt.ReplicationFactor}
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return nil, kerr.InvalidRequest, "both an assignment and partitions/replication factor given"
+		}
+		cmd.Partitions = int32(len(rt.ReplicaAssignment))
+		cmd.Replication = int16(len(rt.ReplicaAssignment[0].Replicas))
+		for i, a := range rt.ReplicaAssignment {
+			if a.Partition != int32(i) || int16(len(a.Replicas)) != cmd.Replication || !b.validReplicas(a.Replicas) {
+				return nil, kerr.InvalidReplicaAssignment, fmt.Sprintf("bad assignment for partition %d", a.Partition)
+			}
+			cmd.Assignment = append(cmd.Assignment, slices.Clone(a.Replicas))
+		}
+	}
+	if cmd.Partitions == -1 {
+		cmd.Partitions = b.cfg.DefaultPartitions
+	}
+	if cmd.Replication == -1 {
+		cmd.Replication = min(b.cfg.DefaultReplicationFactor, brokers)
+	}
+	if cmd.Partitions < 1 {
+		return nil, kerr.InvalidPartitions, fmt.Sprintf("number of partitions must be at least 1, got %d", cmd.Partitions)
+	}
+	if cmd.Partitions > partitionsMax {
+		return nil, kerr.InvalidPartitions, fmt.Sprintf("number of partitions must be at most %d, got %d", partitionsMax, cmd.Partitions)
+	}
+	if cmd.Replication < 1 || cmd.Replication > brokers {
+		return nil, kerr.InvalidReplicationFactor, fmt.Sprintf("replication factor must be between 1 and %d brokers, got %d", brokers, cmd.Replication)
+	}
+	for _, c := range rt.Configs {
+		if cmd.Configs == nil {
+			cmd.Configs = map[string]string{}
+		}
+		if c.Value != nil {
+			cmd.Configs[c.Name] = *c.Value
+		}
+	}
+	return cmd, nil, ""
+}
+
+// partitionsMax bounds one topic's partitions: every one is a raft group.
+const partitionsMax = 10_000
+
+func (b *Broker) validReplicas(rs []int32) bool {
+	seen := map[int32]bool{}
+	for _, r := range rs {
+		if seen[r] || !slices.ContainsFunc(b.cfg.Cluster, func(bi BrokerInfo) bool { return bi.ID == r }) {
+			return false
+		}
+		seen[r] = true
+	}
+	return len(rs) > 0
+}
+
+// validTopicName applies Kafka's rules: 1-249 characters of [a-zA-Z0-9._-],
+// not "." or "..".
+func validTopicName(name string) error {
+	if name == "" || name == "." || name == ".." {
+		return fmt.Errorf("topic name %q is illegal", name)
+	}
+	if len(name) > 249 {
+		return fmt.Errorf("topic name is longer than 249 characters")
+	}
+	if i := strings.IndexFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-')
+	}); i >= 0 {
+		return fmt.Errorf("topic name %q contains an illegal character at %d; legal are ASCII letters, digits, '.', '_' and '-'", name, i)
+	}
+	return nil
+}

@@ -1,0 +1,75 @@
+package engine
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// InitProducerID, versions 0-4.
+//
+// Behavior:
+//   - Idempotent producers (null transactional id) get a fresh producer id
+//     with epoch 0. Ids come from blocks of 1000 that the metadata log
+//     hands each broker, so ids are unique across the cluster and never
+//     reused after a restart.
+//   - Transactional ids are not supported yet (transactions are a later
+//     issue): the answer is INVALID_REQUEST, which clients report as a
+//     fatal error rather than retrying forever.
+//   - A client bumping its own epoch (v3+, ProducerID >= 0) is given a new
+//     producer id instead, which KIP-360 allows.
+func (b *Broker) handleInitProducerID(token uint64, r *kmsg.InitProducerIDRequest) {
+	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if r.TransactionalID != nil {
+		resp.ErrorCode = kerr.InvalidRequest.Code
+		b.respond(token, resp)
+		return
+	}
+	b.allocateProducerID(func(id int64, err error) {
+		if err != nil {
+			resp.ErrorCode = errCode(err)
+		} else {
+			resp.ProducerID, resp.ProducerEpoch = id, 0
+		}
+		b.respond(token, resp)
+	})
+}
+
+type pidBlock struct {
+	next, end int64
+	waiters   []func(int64, error)
+	asking    bool
+}
+
+func (b *Broker) allocateProducerID(fn func(int64, error)) {
+	if b.pids.next < b.pids.end {
+		id := b.pids.next
+		b.pids.next++
+		fn(id, nil)
+		return
+	}
+	b.pids.waiters = append(b.pids.waiters, fn)
+	if b.pids.asking {
+		return
+	}
+	b.pids.asking = true
+	b.proposeMeta(metaCmd{AllocateIDs: true}, 10_000, func(res metaResult) {
+		b.pids.asking = false
+		ws := b.pids.waiters
+		b.pids.waiters = nil
+		if res.err != nil {
+			code := res.err
+			if code == kerr.NotController {
+				code = kerr.CoordinatorNotAvailable
+			}
+			for _, w := range ws {
+				w(0, code)
+			}
+			return
+		}
+		b.pids.next, b.pids.end = res.producerIDs, res.producerIDs+producerIDBlock
+		for _, w := range ws {
+			b.allocateProducerID(w)
+		}
+	})
+}

@@ -1,0 +1,138 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeConfigs, versions 0-4.
+//
+// Behavior:
+//   - Topics (resource type 2): the configs given at creation, over the
+//     defaults below; UNKNOWN_TOPIC_OR_PARTITION for an unknown topic.
+//   - Brokers (resource type 4): the broker basics below; an empty name or
+//     this broker's id. Another broker's id: INVALID_REQUEST (ask it).
+//   - ConfigNames filters; null means all. Synonyms and documentation are
+//     not returned.
+func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequest) {
+	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range r.Resources {
+		res := kmsg.NewDescribeConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		var set map[string]string
+		var defaults map[string]string
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t, ok := b.meta.st.Topics[rr.ResourceName]
+			if !ok {
+				res.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				resp.Resources = append(resp.Resources, res)
+				continue
+			}
+			set, defaults = t.Configs, b.topicDefaults()
+		case kmsg.ConfigResourceTypeBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.ID)) {
+				res.ErrorCode = kerr.InvalidRequest.Code
+				msg := fmt.Sprintf("ask broker %s for its own configs", rr.ResourceName)
+				res.ErrorMessage = &msg
+				resp.Resources = append(resp.Resources, res)
+				continue
+			}
+			defaults = b.brokerConfigs()
+		default:
+			res.ErrorCode = kerr.InvalidRequest.Code
+			resp.Resources = append(resp.Resources, res)
+			continue
+		}
+		names := make([]string, 0, len(defaults)+len(set))
+		for n := range defaults {
+			names = append(names, n)
+		}
+		for n := range set {
+			if _, ok := defaults[n]; !ok {
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			if rr.ConfigNames != nil && !slices.Contains(rr.ConfigNames, n) {
+				continue
+			}
+			c := kmsg.NewDescribeConfigsResponseResourceConfig()
+			c.Name = n
+			v, isSet := set[n]
+			if !isSet {
+				v = defaults[n]
+			}
+			c.Value = &v
+			c.IsDefault = !isSet
+			c.Source = kmsg.ConfigSourceDefaultConfig
+			if isSet {
+				c.Source = kmsg.ConfigSourceDynamicTopicConfig
+			}
+			c.ReadOnly = rr.ResourceType == kmsg.ConfigResourceTypeBroker
+			res.Configs = append(res.Configs, c)
+		}
+		resp.Resources = append(resp.Resources, res)
+	}
+	b.respond(token, resp)
+}
+
+func (b *Broker) topicDefaults() map[string]string {
+	return map[string]string{
+		"cleanup.policy":         "delete",
+		"compression.type":       "producer",
+		"max.message.bytes":      strconv.Itoa(int(b.cfg.MaxMessageBytes)),
+		"message.timestamp.type": "CreateTime",
+		"min.insync.replicas":    "1",
+		"retention.bytes":        "-1",
+		"retention.ms":           "604800000",
+		"segment.bytes":          strconv.FormatInt(b.segmentBytes(), 10),
+	}
+}
+
+func (b *Broker) brokerConfigs() map[string]string {
+	return map[string]string{
+		"broker.id":                  strconv.Itoa(int(b.cfg.ID)),
+		"auto.create.topics.enable":  strconv.FormatBool(b.cfg.AutoCreateTopics),
+		"default.replication.factor": strconv.Itoa(int(b.cfg.DefaultReplicationFactor)),
+		"num.partitions":             strconv.Itoa(int(b.cfg.DefaultPartitions)),
+		"message.max.bytes":          strconv.Itoa(int(b.cfg.MaxMessageBytes)),
+		"log.segment.bytes":          strconv.FormatInt(b.segmentBytes(), 10),
+	}
+}
+
+func (b *Broker) segmentBytes() int64 {
+	if b.cfg.SegmentBytes > 0 {
+		return b.cfg.SegmentBytes
+	}
+	return 64 << 20
+}
+
+// DescribeCluster, versions 0-1: the brokers, the controller (the metadata
+// group's leader) and the cluster id.
+func (b *Broker) handleDescribeCluster(token uint64, r *kmsg.DescribeClusterRequest) {
+	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.ClusterID = b.cfg.ClusterID
+	resp.ControllerID = -1
+	if b.meta.lead != 0 {
+		resp.ControllerID = int32(b.meta.lead)
+	}
+	if r.Version >= 1 && r.EndpointType != 1 {
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+	}
+	for _, bi := range b.meta.brokers() {
+		mb := kmsg.NewDescribeClusterResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = bi.ID, bi.Host, bi.Port
+		if bi.Rack != "" {
+			rack := bi.Rack
+			mb.Rack = &rack
+		}
+		resp.Brokers = append(resp.Brokers, mb)
+	}
+	b.respond(token, resp)
+}

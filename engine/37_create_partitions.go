@@ -1,0 +1,55 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// CreatePartitions, versions 0-3.
+//
+// Behavior:
+//   - Count is the new total; it must exceed the current count
+//     (INVALID_PARTITIONS otherwise), UNKNOWN_TOPIC_OR_PARTITION for an
+//     unknown topic. Explicit assignments are not supported yet
+//     (INVALID_REPLICA_ASSIGNMENT); new partitions keep the topic's
+//     replication factor and are spread like CreateTopics spreads them.
+func (b *Broker) handleCreatePartitions(token uint64, r *kmsg.CreatePartitionsRequest) {
+	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	rep := b.newReply(token, resp)
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		resp.Topics = append(resp.Topics, st)
+		i := len(resp.Topics) - 1
+		fail := func(e *kerr.Error, msg string) {
+			resp.Topics[i].ErrorCode = e.Code
+			resp.Topics[i].ErrorMessage = &msg
+		}
+		t, ok := b.meta.st.Topics[rt.Topic]
+		switch {
+		case !ok:
+			fail(kerr.UnknownTopicOrPartition, fmt.Sprintf("topic %q does not exist", rt.Topic))
+			continue
+		case len(rt.Assignment) > 0:
+			fail(kerr.InvalidReplicaAssignment, "explicit partition assignments are not supported")
+			continue
+		case rt.Count <= int32(len(t.Partitions)):
+			fail(kerr.InvalidPartitions, fmt.Sprintf("topic has %d partitions; the new count %d must be larger", len(t.Partitions), rt.Count))
+			continue
+		case rt.Count > partitionsMax:
+			fail(kerr.InvalidPartitions, fmt.Sprintf("at most %d partitions", partitionsMax))
+			continue
+		}
+		if r.ValidateOnly {
+			continue
+		}
+		rep.add()
+		b.proposeMeta(metaCmd{CreatePartitions: &createPartitionsCmd{Name: rt.Topic, Count: rt.Count}}, timeoutMs(r.TimeoutMillis), func(res metaResult) {
+			resp.Topics[i].ErrorCode = errCode(res.err)
+			rep.done()
+		})
+	}
+	rep.maybeSend()
+}

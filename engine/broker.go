@@ -1,0 +1,347 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gregor-streaming/gregor/raftlog"
+	"github.com/gregor-streaming/gregor/raftlog/vfs"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// BrokerInfo names a broker and where its Kafka listener is reached.
+type BrokerInfo struct {
+	ID   int32
+	Host string
+	Port int32
+	Rack string
+}
+
+// Unsafe knobs each disable one safety mechanism. They exist only so the
+// simulator can prove its checkers catch the anomalies that follow; never
+// set them outside a simulation.
+type Unsafe struct {
+	AckBeforeFsync bool // acknowledge before the WAL sync
+	StaleRead      bool // serve fetches without a ReadIndex round
+	NoDedupe       bool // skip idempotent-producer deduplication
+}
+
+// Config configures one broker.
+type Config struct {
+	ID int32
+	// Cluster lists the initial brokers. All of them vote in the metadata
+	// group, and partition replicas are placed on them.
+	Cluster   []BrokerInfo
+	ClusterID string
+
+	AutoCreateTopics         bool
+	DefaultPartitions        int32 // default 1
+	DefaultReplicationFactor int16 // default min(3, len(Cluster))
+
+	ElectionTicks  int   // default 10
+	HeartbeatTicks int   // default 1
+	TickMillis     int64 // the time one Tick stands for, default 100
+	// SegmentBytes is the partition segment size (default 64 MiB).
+	SegmentBytes int64
+	// CheckpointBytes is how much WAL is written between checkpoints.
+	CheckpointBytes int64
+	// MaxMessageBytes caps one produce partition's record bytes (default 1 MiB, Kafka's).
+	MaxMessageBytes int32
+
+	Unsafe Unsafe
+}
+
+func (c *Config) setDefaults() {
+	if c.DefaultPartitions == 0 {
+		c.DefaultPartitions = 1
+	}
+	if c.DefaultReplicationFactor == 0 {
+		c.DefaultReplicationFactor = int16(min(3, len(c.Cluster)))
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = 10
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = 1
+	}
+	if c.TickMillis == 0 {
+		c.TickMillis = 100
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 1 << 20
+	}
+	if c.ClusterID == "" {
+		c.ClusterID = "gregor"
+	}
+}
+
+// Clock tells the time. The real runtime passes the wall clock, the
+// simulator its virtual one.
+type Clock interface {
+	// NowMillis is milliseconds since the Unix epoch.
+	NowMillis() int64
+}
+
+// Env is everything outside the core a broker touches.
+type Env struct {
+	FS    vfs.FS      // the broker's data directory
+	WAL   raftlog.WAL // the broker's write-ahead log
+	Clock Clock
+	Logf  func(format string, args ...any) // nil discards
+}
+
+// Response is a Kafka response for the request handed in with Token. A nil
+// Msg means the request gets no response (a Produce with acks=0).
+type Response struct {
+	Token uint64
+	Msg   kmsg.Response
+}
+
+// metadataGroup is the raft group holding cluster metadata.
+const metadataGroup raftlog.GroupID = 1
+
+// Broker is one Gregor broker's core: stepped, single-threaded, no IO of
+// its own beyond Env.
+type Broker struct {
+	cfg  Config
+	env  Env
+	host *raftlog.Host
+	meta *metaSM
+
+	parts map[raftlog.GroupID]*partition
+
+	responses []Response
+	boot      uint64 // distinguishes this run's proposals from an earlier run's
+	seq       uint64
+	ticks     int64
+
+	// metaWaits are callbacks for this broker's metadata proposals.
+	metaWaits map[uint64]*metaWait
+	// effects run after host.Process returns: starting and stopping
+	// partitions the metadata group decided about.
+	effects []func() error
+	// timers fire on ticks: request timeouts and long-poll deadlines.
+	timers []*timer
+
+	pids pidBlock
+
+	registered bool
+}
+
+type timer struct {
+	atMillis int64
+	fn       func()
+	done     bool
+}
+
+// NewBroker opens (or creates) a broker's state and recovers it.
+func NewBroker(cfg Config, env Env) (*Broker, error) {
+	cfg.setDefaults()
+	if env.Logf == nil {
+		env.Logf = func(string, ...any) {}
+	}
+	if !slices.ContainsFunc(cfg.Cluster, func(bi BrokerInfo) bool { return bi.ID == cfg.ID }) {
+		return nil, fmt.Errorf("engine: broker %d is not in the cluster list", cfg.ID)
+	}
+	host, err := raftlog.New(raftlog.Config{
+		ID:                   uint64(cfg.ID),
+		ElectionTicks:        cfg.ElectionTicks,
+		HeartbeatTicks:       cfg.HeartbeatTicks,
+		CheckpointBytes:      cfg.CheckpointBytes,
+		UnsafeAckBeforeFsync: cfg.Unsafe.AckBeforeFsync,
+	}, env.WAL)
+	if err != nil {
+		return nil, err
+	}
+	if err := host.Recover(); err != nil {
+		return nil, err
+	}
+	boot, err := nextBoot(env.FS, env.Clock.NowMillis())
+	if err != nil {
+		return nil, fmt.Errorf("engine: boot counter: %w", err)
+	}
+	b := &Broker{
+		cfg:       cfg,
+		env:       env,
+		host:      host,
+		parts:     map[raftlog.GroupID]*partition{},
+		metaWaits: map[uint64]*metaWait{},
+		boot:      boot,
+	}
+	b.meta = newMetaSM(b)
+	var voters []uint64
+	for _, bi := range cfg.Cluster {
+		voters = append(voters, uint64(bi.ID))
+	}
+	slices.Sort(voters)
+	if err := host.CreateGroup(metadataGroup, voters, b.meta, voters[0] == uint64(cfg.ID)); err != nil {
+		return nil, err
+	}
+	return b, b.Process()
+}
+
+// ID is the broker's id.
+func (b *Broker) ID() int32 { return b.cfg.ID }
+
+// Config returns the broker's configuration (with defaults filled in).
+func (b *Broker) Config() Config { return b.cfg }
+
+// Tick advances the broker's logical clock by one tick.
+func (b *Broker) Tick() {
+	b.ticks++
+	b.host.Tick()
+	b.fireTimers()
+	if b.ticks%5 == 0 {
+		b.reconcile()
+	}
+	for _, id := range b.partIDs() {
+		b.parts[id].tick()
+	}
+}
+
+// Receive hands the broker a transport payload from a peer broker.
+func (b *Broker) Receive(payload []byte) error {
+	return b.host.Receive(payload)
+}
+
+// Process runs raft cycles and the work they make ready until nothing is
+// left to do. Call it after every batch of Tick, Receive and Handle calls.
+func (b *Broker) Process() error {
+	for range 64 {
+		if err := b.host.Process(); err != nil {
+			return err
+		}
+		effects := b.effects
+		b.effects = nil
+		for _, fn := range effects {
+			if err := fn(); err != nil {
+				return err
+			}
+		}
+		for _, id := range b.partIDs() {
+			b.parts[id].startReadRound()
+		}
+		if len(b.effects) == 0 && !b.hostBusy() {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (b *Broker) hostBusy() bool { return b.host.HasReady() }
+
+// Outbox drains the transport payloads for peer brokers.
+func (b *Broker) Outbox() []raftlog.Outgoing { return b.host.Outbox() }
+
+// Responses drains the Kafka responses that are complete.
+func (b *Broker) Responses() []Response {
+	r := b.responses
+	b.responses = nil
+	return r
+}
+
+// Close closes every partition's files. The WAL belongs to the caller.
+func (b *Broker) Close() error {
+	var first error
+	for _, id := range b.partIDs() {
+		if err := b.parts[id].close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// SyncWAL makes unsynced WAL records durable (only the AckBeforeFsync
+// knob leaves any).
+func (b *Broker) SyncWAL() error { return b.host.SyncWAL() }
+
+func (b *Broker) partIDs() []raftlog.GroupID {
+	ids := make([]raftlog.GroupID, 0, len(b.parts))
+	for id := range b.parts {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (b *Broker) nowMillis() int64 { return b.env.Clock.NowMillis() }
+
+func (b *Broker) nextSeq() uint64 { b.seq++; return b.seq }
+
+// after runs fn once the clock passes ms milliseconds from now, checked on
+// ticks. The returned timer can be cancelled by setting done.
+func (b *Broker) after(ms int64, fn func()) *timer {
+	t := &timer{atMillis: b.nowMillis() + ms, fn: fn}
+	b.timers = append(b.timers, t)
+	return t
+}
+
+func (b *Broker) fireTimers() {
+	now := b.nowMillis()
+	live := b.timers[:0]
+	var due []*timer
+	for _, t := range b.timers {
+		switch {
+		case t.done:
+		case t.atMillis <= now:
+			due = append(due, t)
+		default:
+			live = append(live, t)
+		}
+	}
+	clear(b.timers[len(live):])
+	b.timers = live
+	for _, t := range due {
+		t.done = true
+		t.fn()
+	}
+}
+
+// reply collects the parts of one response and sends it when the last
+// outstanding part is done.
+type reply struct {
+	b           *Broker
+	token       uint64
+	msg         kmsg.Response
+	outstanding int
+	sent        bool
+	timer       *timer
+}
+
+func (b *Broker) newReply(token uint64, msg kmsg.Response) *reply {
+	return &reply{b: b, token: token, msg: msg}
+}
+
+// add registers one more outstanding part.
+func (r *reply) add() { r.outstanding++ }
+
+// done marks one part finished; the last one sends the response.
+func (r *reply) done() {
+	r.outstanding--
+	if r.outstanding == 0 {
+		r.send()
+	}
+}
+
+// send emits the response now, whatever is outstanding (timeouts).
+func (r *reply) send() {
+	if r.sent {
+		return
+	}
+	r.sent = true
+	if r.timer != nil {
+		r.timer.done = true
+	}
+	r.b.responses = append(r.b.responses, Response{Token: r.token, Msg: r.msg})
+}
+
+// maybeSend sends if nothing is outstanding (after registering parts).
+func (r *reply) maybeSend() {
+	if r.outstanding == 0 {
+		r.send()
+	}
+}
+
+// Checkpoint syncs every partition's segments, compacts the raft logs up to
+// what is durable, and lets the WAL purge what came before.
+func (b *Broker) Checkpoint() error { return b.host.Checkpoint() }

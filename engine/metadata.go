@@ -1,0 +1,349 @@
+package engine
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/gregor-streaming/gregor/raftlog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// The cluster-metadata state machine, in the spirit of KRaft: one raft
+// group, voted by every initial broker, whose log is the history of topics,
+// partition placements, partition leaders, brokers and producer-id blocks.
+// Every broker applies it and starts or stops its own partition replicas
+// from what it applies.
+//
+// NB: the metadata log is never compacted (Sync reports nothing durable), so
+// a restarted broker replays it from the start. It grows with topic changes
+// and leader changes only, not with data.
+
+const producerIDBlock = 1000
+
+type partMeta struct {
+	Group    raftlog.GroupID
+	Replicas []int32
+	Leader   int32 // -1 until a leader reports itself
+	Epoch    int32 // raft term of Leader
+	ISR      []int32
+}
+
+type topicMeta struct {
+	Name       string
+	ID         [16]byte
+	Partitions []partMeta
+	Configs    map[string]string
+}
+
+type metaState struct {
+	Brokers        map[int32]BrokerInfo
+	Topics         map[string]*topicMeta
+	NextGroup      raftlog.GroupID
+	NextProducerID int64
+}
+
+// metaCmd is one metadata log entry. Exactly one field besides the
+// proposal identity is set.
+type metaCmd struct {
+	Proposer int32  `json:"p"`
+	Boot     uint64 `json:"b"`
+	Seq      uint64 `json:"s"`
+
+	CreateTopic      *createTopicCmd      `json:"ct,omitempty"`
+	DeleteTopic      *string              `json:"dt,omitempty"`
+	CreatePartitions *createPartitionsCmd `json:"cp,omitempty"`
+	Leader           *leaderCmd           `json:"l,omitempty"`
+	Register         *BrokerInfo          `json:"r,omitempty"`
+	AllocateIDs      bool                 `json:"a,omitempty"`
+}
+
+type createTopicCmd struct {
+	Name        string
+	Partitions  int32
+	Replication int16
+	// Assignment, when set, gives each partition's replicas explicitly.
+	Assignment [][]int32
+	Configs    map[string]string
+}
+
+type createPartitionsCmd struct {
+	Name  string
+	Count int32
+}
+
+type leaderCmd struct {
+	Group  raftlog.GroupID
+	Leader int32
+	Epoch  int32
+	ISR    []int32
+}
+
+// metaResult is what applying a command produced, for its proposer.
+type metaResult struct {
+	err         error
+	producerIDs int64 // AllocateIDs: first id of the block
+}
+
+type metaWait struct {
+	fn    func(metaResult)
+	timer *timer
+}
+
+type metaSM struct {
+	b       *Broker
+	applied uint64
+	st      metaState
+	lead    uint64
+	term    uint64
+}
+
+func newMetaSM(b *Broker) *metaSM {
+	return &metaSM{b: b, st: metaState{
+		Brokers:        map[int32]BrokerInfo{},
+		Topics:         map[string]*topicMeta{},
+		NextGroup:      metadataGroup + 1,
+		NextProducerID: 1,
+	}}
+}
+
+func (m *metaSM) AppliedIndex() uint64  { return m.applied }
+func (m *metaSM) Sync() (uint64, error) { return 0, nil }
+func (m *metaSM) Snapshot() ([]byte, error) {
+	return nil, fmt.Errorf("engine: metadata log is never compacted")
+}
+func (m *metaSM) Restore([]byte) error               { return fmt.Errorf("engine: metadata snapshot unsupported") }
+func (m *metaSM) ReadIndexReady(rs []raft.ReadState) {}
+func (m *metaSM) LeaderChanged(lead, term uint64)    { m.lead, m.term = lead, term }
+
+func (m *metaSM) Apply(ents []*pb.Entry) error {
+	for _, e := range ents {
+		if e.GetIndex() <= m.applied {
+			continue
+		}
+		m.applied = e.GetIndex()
+		if len(e.GetData()) == 0 {
+			continue
+		}
+		var cmd metaCmd
+		if err := json.Unmarshal(e.GetData(), &cmd); err != nil {
+			return fmt.Errorf("engine: metadata entry %d: %w", e.GetIndex(), err)
+		}
+		res := m.apply(&cmd, e.GetIndex())
+		if cmd.Proposer == m.b.cfg.ID && cmd.Boot == m.b.boot {
+			if w, ok := m.b.metaWaits[cmd.Seq]; ok {
+				delete(m.b.metaWaits, cmd.Seq)
+				if w.timer != nil {
+					w.timer.done = true
+				}
+				w.fn(res)
+			}
+		}
+	}
+	return nil
+}
+
+func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
+	st := &m.st
+	switch {
+	case cmd.Register != nil:
+		st.Brokers[cmd.Register.ID] = *cmd.Register
+	case cmd.AllocateIDs:
+		first := st.NextProducerID
+		st.NextProducerID += producerIDBlock
+		return metaResult{producerIDs: first}
+	case cmd.CreateTopic != nil:
+		c := cmd.CreateTopic
+		if _, ok := st.Topics[c.Name]; ok {
+			return metaResult{err: kerr.TopicAlreadyExists}
+		}
+		t := &topicMeta{Name: c.Name, ID: topicID(c.Name, index), Configs: c.Configs}
+		st.Topics[c.Name] = t
+		m.addPartitions(t, c.Partitions, c.Replication, c.Assignment)
+	case cmd.CreatePartitions != nil:
+		t, ok := st.Topics[cmd.CreatePartitions.Name]
+		if !ok {
+			return metaResult{err: kerr.UnknownTopicOrPartition}
+		}
+		have := int32(len(t.Partitions))
+		if cmd.CreatePartitions.Count <= have {
+			return metaResult{err: kerr.InvalidPartitions}
+		}
+		m.addPartitions(t, cmd.CreatePartitions.Count-have, int16(len(t.Partitions[0].Replicas)), nil)
+	case cmd.DeleteTopic != nil:
+		t, ok := st.Topics[*cmd.DeleteTopic]
+		if !ok {
+			return metaResult{err: kerr.UnknownTopicOrPartition}
+		}
+		delete(st.Topics, t.Name)
+		for _, p := range t.Partitions {
+			if slices.Contains(p.Replicas, m.b.cfg.ID) {
+				g := p.Group
+				m.b.effects = append(m.b.effects, func() error { return m.b.stopPartition(g) })
+			}
+		}
+	case cmd.Leader != nil:
+		l := cmd.Leader
+		for _, t := range st.Topics {
+			for i := range t.Partitions {
+				p := &t.Partitions[i]
+				if p.Group == l.Group && l.Epoch >= p.Epoch {
+					p.Leader, p.Epoch, p.ISR = l.Leader, l.Epoch, l.ISR
+				}
+			}
+		}
+	}
+	return metaResult{}
+}
+
+// addPartitions places n new partitions' replicas round-robin over the
+// brokers sorted by id, starting at a broker that moves with every group so
+// leaders spread, and starts the ones this broker hosts.
+func (m *metaSM) addPartitions(t *topicMeta, n int32, rf int16, assignment [][]int32) {
+	brokers := m.brokerIDs()
+	for i := range n {
+		g := m.st.NextGroup
+		m.st.NextGroup++
+		var replicas []int32
+		if int(i) < len(assignment) {
+			replicas = slices.Clone(assignment[i])
+		} else {
+			start := int(uint64(g) % uint64(len(brokers)))
+			for j := range int(rf) {
+				replicas = append(replicas, brokers[(start+j)%len(brokers)])
+			}
+		}
+		index := int32(len(t.Partitions))
+		t.Partitions = append(t.Partitions, partMeta{Group: g, Replicas: replicas, Leader: -1, Epoch: -1})
+		if slices.Contains(replicas, m.b.cfg.ID) {
+			name := t.Name
+			m.b.effects = append(m.b.effects, func() error { return m.b.startPartition(name, index, g, replicas) })
+		}
+	}
+}
+
+// brokerIDs are the initial cluster's brokers, sorted.
+func (m *metaSM) brokerIDs() []int32 {
+	var ids []int32
+	for _, bi := range m.b.cfg.Cluster {
+		ids = append(ids, bi.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// brokers lists every broker with its address: registered ones from the
+// log, the rest from the configuration.
+func (m *metaSM) brokers() []BrokerInfo {
+	var out []BrokerInfo
+	for _, bi := range m.b.cfg.Cluster {
+		if r, ok := m.st.Brokers[bi.ID]; ok {
+			bi = r
+		}
+		out = append(out, bi)
+	}
+	slices.SortFunc(out, func(a, b BrokerInfo) int { return int(a.ID) - int(b.ID) })
+	return out
+}
+
+func (m *metaSM) topicNames() []string {
+	names := make([]string, 0, len(m.st.Topics))
+	for n := range m.st.Topics {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func topicID(name string, index uint64) [16]byte {
+	h := sha256.New()
+	h.Write([]byte(name))
+	binary.Write(h, binary.BigEndian, index)
+	var id [16]byte
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
+// proposeMeta proposes cmd to the metadata group; fn gets the result, or
+// kerr.RequestTimedOut if it is not applied within timeoutMs.
+func (b *Broker) proposeMeta(cmd metaCmd, timeoutMs int64, fn func(metaResult)) {
+	cmd.Proposer, cmd.Boot, cmd.Seq = b.cfg.ID, b.boot, b.nextSeq()
+	data, err := json.Marshal(cmd)
+	if err != nil {
+		fn(metaResult{err: err})
+		return
+	}
+	if err := b.host.Propose(metadataGroup, data); err != nil {
+		fn(metaResult{err: kerr.NotController})
+		return
+	}
+	w := &metaWait{fn: fn}
+	seq := cmd.Seq
+	w.timer = b.after(timeoutMs, func() {
+		if _, ok := b.metaWaits[seq]; ok {
+			delete(b.metaWaits, seq)
+			fn(metaResult{err: kerr.RequestTimedOut})
+		}
+	})
+	b.metaWaits[seq] = w
+}
+
+// reconcile runs every few ticks: the broker registers itself, and each
+// partition this broker leads makes sure the metadata log names it leader
+// with its current epoch and in-sync replicas.
+func (b *Broker) reconcile() {
+	if b.meta.lead == 0 {
+		return
+	}
+	if !b.registered {
+		b.registered = true
+		self := b.self()
+		b.proposeMeta(metaCmd{Register: &self}, 10_000, func(r metaResult) {
+			if r.err != nil {
+				b.registered = false
+			}
+		})
+	}
+	for _, id := range b.partIDs() {
+		p := b.parts[id]
+		if !p.leader {
+			continue
+		}
+		pm, ok := b.meta.partition(p.topic, p.index)
+		if !ok {
+			continue
+		}
+		isr := p.isr()
+		if pm.Leader == b.cfg.ID && pm.Epoch == int32(p.term) && slices.Equal(pm.ISR, isr) {
+			continue
+		}
+		if p.reportPending {
+			continue
+		}
+		p.reportPending = true
+		b.proposeMeta(metaCmd{Leader: &leaderCmd{Group: id, Leader: b.cfg.ID, Epoch: int32(p.term), ISR: isr}}, 5_000, func(metaResult) {
+			p.reportPending = false
+		})
+	}
+}
+
+func (b *Broker) self() BrokerInfo {
+	for _, bi := range b.cfg.Cluster {
+		if bi.ID == b.cfg.ID {
+			return bi
+		}
+	}
+	return BrokerInfo{ID: b.cfg.ID}
+}
+
+func (m *metaSM) partition(topic string, index int32) (partMeta, bool) {
+	t, ok := m.st.Topics[topic]
+	if !ok || index < 0 || int(index) >= len(t.Partitions) {
+		return partMeta{}, false
+	}
+	return t.Partitions[index], true
+}
