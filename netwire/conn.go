@@ -94,6 +94,9 @@ func (c *conn) readLoop() {
 		case <-c.drain:
 			return
 		}
+		if c.draining() { // a frame may already sit in br; leave it
+			return
+		}
 		rq, err := readRequest(br, c.s.cfg.MaxFrameBytes, &c.s.table)
 		if err != nil {
 			if c.draining() {

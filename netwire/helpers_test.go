@@ -119,7 +119,7 @@ func (l *logBuf) logf(format string, args ...any) {
 }
 
 // waitLine waits for a line containing sub and returns it.
-func (l *logBuf) waitLine(t *testing.T, sub string) string {
+func (l *logBuf) waitLine(t testing.TB, sub string) string {
 	t.Helper()
 	var line string
 	waitFor(t, "log line containing "+sub, func() bool {
@@ -136,7 +136,7 @@ func (l *logBuf) waitLine(t *testing.T, sub string) string {
 	return line
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for !cond() {
@@ -148,7 +148,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // startServer serves h on 127.0.0.1:0 and closes the server at cleanup.
-func startServer(t *testing.T, cfg Config, h Handler) (*Server, *logBuf) {
+func startServer(t testing.TB, cfg Config, h Handler) (*Server, *logBuf) {
 	t.Helper()
 	logs := &logBuf{}
 	if cfg.Versions == nil {
@@ -175,7 +175,7 @@ func startServer(t *testing.T, cfg Config, h Handler) (*Server, *logBuf) {
 }
 
 // stubServer serves the stub handler.
-func stubServer(t *testing.T, cfg Config) (*Server, *logBuf) {
+func stubServer(t testing.TB, cfg Config) (*Server, *logBuf) {
 	st := &stub{}
 	s, logs := startServer(t, cfg, handlerFunc(func(c *ConnInfo, req kmsg.Request, respond func(kmsg.Response)) {
 		respond(st.answer(c, req))
@@ -187,14 +187,14 @@ func stubServer(t *testing.T, cfg Config) (*Server, *logBuf) {
 // rawClient speaks the protocol by hand over one TCP connection: kmsg's
 // RequestFormatter encodes requests, recv decodes responses with kmsg.
 type rawClient struct {
-	t    *testing.T
+	t    testing.TB
 	nc   net.Conn
 	br   *bufio.Reader
 	f    *kmsg.RequestFormatter
 	corr int32
 }
 
-func dial(t *testing.T, s *Server) *rawClient {
+func dial(t testing.TB, s *Server) *rawClient {
 	t.Helper()
 	nc, err := net.Dial("tcp", s.Addr().String())
 	if err != nil {
