@@ -1,0 +1,405 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gregor-streaming/gregor/engine"
+	"github.com/gregor-streaming/gregor/netwire"
+	"github.com/gregor-streaming/gregor/raftlog/etcdwal"
+	"github.com/gregor-streaming/gregor/raftlog/vfs"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const (
+	// requestQueueMax bounds client requests waiting for the owner
+	// goroutine; netwire's readers block (backpressure) when it is full.
+	requestQueueMax = 4096
+	// peerInQueueMax bounds peer payloads waiting for the owner goroutine;
+	// the peer connection readers block when it is full.
+	peerInQueueMax = 1024
+	// batchEventsMax bounds the events drained into one Process call, so a
+	// flood of requests cannot postpone ticks and responses indefinitely.
+	batchEventsMax = 1024
+	// stopDrainTimeout bounds how long Stop waits for requests already read
+	// to be answered (a long-polling Fetch waits up to its MaxWaitMillis).
+	stopDrainTimeout = 2 * time.Second
+	// walDirName is the WAL's directory under the data directory.
+	walDirName = "wal"
+)
+
+// Config configures one real broker.
+type Config struct {
+	// Broker is the engine's configuration. The Cluster entry for Broker.ID
+	// is what clients are told to connect to; if its Port is 0 it is filled
+	// in from the Kafka listener's address (and its Host too, if empty).
+	Broker engine.Config
+	// DataDir holds the segments, with the WAL under DataDir/wal.
+	DataDir string
+	// KafkaListen is the Kafka listener address, e.g. "127.0.0.1:9092" or
+	// "127.0.0.1:0".
+	KafkaListen string
+	// PeerListen is the inter-broker raft transport address.
+	PeerListen string
+	// Peers maps broker ids to their raft transport addresses. It may be
+	// completed after Listen with SetPeers (ephemeral ports).
+	Peers map[int32]string
+	// Logf receives notable events; nil discards.
+	Logf func(format string, args ...any)
+}
+
+// Node is one running broker: listeners, transport, storage and the
+// goroutine that owns the engine.Broker.
+type Node struct {
+	cfg Config
+
+	kafkaLn net.Listener
+	server  *netwire.Server
+	tr      *transport
+	wal     *etcdwal.WAL
+	broker  *engine.Broker
+
+	reqs   chan clientRequest
+	peerIn chan []byte
+	dos    chan doRequest
+
+	// loop-owned
+	nextToken uint64
+	responds  map[uint64]func(kmsg.Response)
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed to stop the loop
+	done     chan struct{} // closed when the loop has returned
+	started  bool
+	wg       sync.WaitGroup // Serve goroutines
+	mu       sync.Mutex
+	loopErr  error
+}
+
+type clientRequest struct {
+	req     kmsg.Request
+	respond func(kmsg.Response)
+}
+
+type doRequest struct {
+	fn   func(*engine.Broker)
+	done chan struct{}
+}
+
+// ErrStopped is returned by Do after the node has stopped.
+var ErrStopped = errors.New("runtime: node stopped")
+
+// Start listens, opens storage and starts serving: Listen then Run.
+func Start(cfg Config) (*Node, error) {
+	n, err := Listen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Run(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Listen opens the Kafka and peer listeners and does nothing else, so
+// that callers using port 0 can learn every node's addresses (KafkaAddr,
+// PeerAddr) and complete the configuration (SetCluster, SetPeers) before
+// Run.
+func Listen(cfg Config) (*Node, error) {
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("runtime: no data directory")
+	}
+	kln, err := net.Listen("tcp", cfg.KafkaListen)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: kafka listener: %w", err)
+	}
+	pln, err := net.Listen("tcp", cfg.PeerListen)
+	if err != nil {
+		kln.Close()
+		return nil, fmt.Errorf("runtime: peer listener: %w", err)
+	}
+	n := &Node{
+		cfg:      cfg,
+		kafkaLn:  kln,
+		reqs:     make(chan clientRequest, requestQueueMax),
+		peerIn:   make(chan []byte, peerInQueueMax),
+		dos:      make(chan doRequest),
+		responds: map[uint64]func(kmsg.Response){},
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	n.tr = newTransport(pln, n.deliverPeer, cfg.Logf)
+	n.tr.setPeers(cfg.Peers)
+	return n, nil
+}
+
+// KafkaAddr is the Kafka listener's address, e.g. "127.0.0.1:40123".
+func (n *Node) KafkaAddr() string { return n.kafkaLn.Addr().String() }
+
+// PeerAddr is the raft transport listener's address.
+func (n *Node) PeerAddr() string { return n.tr.ln.Addr().String() }
+
+// SetPeers replaces the peer address book; safe at any time.
+func (n *Node) SetPeers(peers map[int32]string) { n.tr.setPeers(peers) }
+
+// SetCluster replaces Broker.Cluster; call it before Run.
+func (n *Node) SetCluster(cluster []engine.BrokerInfo) {
+	n.cfg.Broker.Cluster = slices.Clone(cluster)
+}
+
+// Dropped is how many peer payloads the transport has dropped so far
+// (queue full or peer unreachable).
+func (n *Node) Dropped() uint64 { return n.tr.dropped.Load() }
+
+// Run opens the WAL and the data directory, recovers the broker, and
+// starts the owner goroutine, the Kafka server and the peer transport.
+// On error every listener is closed.
+func (n *Node) Run() (err error) {
+	defer func() {
+		if err != nil {
+			n.kafkaLn.Close()
+			n.tr.close()
+			if n.wal != nil {
+				n.wal.Close()
+			}
+		}
+	}()
+	if n.started {
+		return errors.New("runtime: Run called twice")
+	}
+	n.started = true
+	n.advertise()
+	if err := os.MkdirAll(n.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("runtime: data directory: %w", err)
+	}
+	w, err := etcdwal.Open(filepath.Join(n.cfg.DataDir, walDirName))
+	if err != nil {
+		return fmt.Errorf("runtime: open WAL: %w", err)
+	}
+	n.wal = w
+	b, err := engine.NewBroker(n.cfg.Broker, engine.Env{
+		FS:    vfs.OS(n.cfg.DataDir),
+		WAL:   w,
+		Clock: wallClock{},
+		Logf:  n.cfg.Logf,
+	})
+	if err != nil {
+		return fmt.Errorf("runtime: broker %d: %w", n.cfg.Broker.ID, err)
+	}
+	n.broker = b
+	n.cfg.Broker = b.Config()
+
+	var versions []netwire.Version
+	for _, v := range engine.APIVersions() {
+		versions = append(versions, netwire.Version{Key: v.Key, Min: v.Min, Max: v.Max})
+	}
+	n.server = netwire.NewServer(netwire.Config{Versions: versions, Logf: n.cfg.Logf}, handler{n})
+
+	go n.loop()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.server.Serve(n.kafkaLn); err != nil && !errors.Is(err, netwire.ErrServerClosed) {
+			n.cfg.Logf("runtime: broker %d: kafka server: %v", n.cfg.Broker.ID, err)
+		}
+	}()
+	n.tr.wg.Add(1)
+	go n.tr.serve()
+	return nil
+}
+
+// advertise fills this broker's Cluster entry from the Kafka listener
+// when its port is 0.
+func (n *Node) advertise() {
+	host, port, err := net.SplitHostPort(n.KafkaAddr())
+	if err != nil {
+		return
+	}
+	p, _ := strconv.Atoi(port)
+	for i, bi := range n.cfg.Broker.Cluster {
+		if bi.ID != n.cfg.Broker.ID || bi.Port != 0 {
+			continue
+		}
+		if bi.Host == "" {
+			n.cfg.Broker.Cluster[i].Host = host
+		}
+		n.cfg.Broker.Cluster[i].Port = int32(p)
+	}
+}
+
+// Config is the node's configuration, with the engine's defaults filled in
+// once running.
+func (n *Node) Config() Config { return n.cfg }
+
+// Err is the error that stopped the owner loop, if any (a failed Process:
+// the WAL or the disk failed).
+func (n *Node) Err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.loopErr
+}
+
+// Done is closed when the owner loop has ended, by Stop or by a failure.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Do runs fn on the goroutine that owns the Broker and waits for it, then
+// processes whatever fn queued. It is for tests and introspection.
+func (n *Node) Do(fn func(*engine.Broker)) error {
+	d := doRequest{fn: fn, done: make(chan struct{})}
+	select {
+	case n.dos <- d:
+	case <-n.done:
+		return ErrStopped
+	}
+	select {
+	case <-d.done:
+		return nil
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// Stop shuts the node down: the Kafka server stops accepting and answers
+// what it has already read (bounded by stopDrainTimeout), then the owner
+// loop stops, the transport closes, and the Broker and WAL are closed. It
+// returns the first error met, including one that stopped the loop early.
+func (n *Node) Stop() error {
+	var errs []error
+	n.stopOnce.Do(func() {
+		if n.server != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), stopDrainTimeout)
+			n.server.Shutdown(ctx)
+			cancel()
+		} else {
+			n.kafkaLn.Close()
+		}
+		close(n.stop)
+		if n.started && n.broker != nil {
+			<-n.done
+		}
+		n.wg.Wait()
+		errs = append(errs, n.tr.close())
+		if n.broker != nil {
+			errs = append(errs, n.broker.Close())
+		}
+		if n.wal != nil {
+			errs = append(errs, n.wal.Close())
+		}
+		errs = append(errs, n.Err())
+	})
+	return errors.Join(errs...)
+}
+
+// deliverPeer hands a peer payload to the owner loop, waiting while its
+// queue is full.
+func (n *Node) deliverPeer(payload []byte) {
+	select {
+	case n.peerIn <- payload:
+	case <-n.done:
+	case <-n.stop:
+	}
+}
+
+// handler adapts the Node to netwire.Handler.
+type handler struct{ n *Node }
+
+func (h handler) Handle(_ *netwire.ConnInfo, req kmsg.Request, respond func(kmsg.Response)) {
+	select {
+	case h.n.reqs <- clientRequest{req: req, respond: respond}:
+	case <-h.n.done:
+		respond(nil)
+	}
+}
+
+// loop owns the Broker. Each turn it waits for one event, drains whatever
+// else is already queued (up to batchEventsMax), calls Process once, then
+// sends the outbox and the finished responses.
+func (n *Node) loop() {
+	defer close(n.done)
+	ticker := time.NewTicker(time.Duration(n.cfg.Broker.TickMillis) * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		var dos []doRequest
+		select {
+		case <-n.stop:
+			return
+		case r := <-n.reqs:
+			n.handle(r)
+		case p := <-n.peerIn:
+			n.receive(p)
+		case <-ticker.C:
+			n.broker.Tick()
+		case d := <-n.dos:
+			d.fn(n.broker)
+			dos = append(dos, d)
+		}
+	drain:
+		for range batchEventsMax - 1 {
+			select {
+			case r := <-n.reqs:
+				n.handle(r)
+			case p := <-n.peerIn:
+				n.receive(p)
+			case <-ticker.C:
+				n.broker.Tick()
+			default:
+				break drain
+			}
+		}
+		err := n.broker.Process()
+		for _, d := range dos {
+			close(d.done)
+		}
+		if err != nil {
+			n.mu.Lock()
+			n.loopErr = fmt.Errorf("runtime: broker %d: %w", n.cfg.Broker.ID, err)
+			n.mu.Unlock()
+			n.cfg.Logf("%v; stopping", n.loopErr)
+			return
+		}
+		n.flush()
+	}
+}
+
+func (n *Node) handle(r clientRequest) {
+	n.nextToken++
+	n.responds[n.nextToken] = r.respond
+	n.broker.Handle(n.nextToken, r.req)
+}
+
+func (n *Node) receive(payload []byte) {
+	if err := n.broker.Receive(payload); err != nil {
+		n.cfg.Logf("runtime: broker %d: dropping a peer payload: %v", n.cfg.Broker.ID, err)
+	}
+}
+
+// flush sends the Broker's outbox and its finished responses.
+func (n *Node) flush() {
+	for _, o := range n.broker.Outbox() {
+		n.tr.send(int32(o.To), o.Payload)
+	}
+	for _, r := range n.broker.Responses() {
+		respond, ok := n.responds[r.Token]
+		if !ok {
+			panic(fmt.Sprintf("runtime: broker %d answered unknown token %d", n.cfg.Broker.ID, r.Token))
+		}
+		delete(n.responds, r.Token)
+		respond(r.Msg)
+	}
+}
+
+// wallClock is engine.Clock on the real clock.
+type wallClock struct{}
+
+func (wallClock) NowMillis() int64 { return time.Now().UnixMilli() }

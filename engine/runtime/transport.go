@@ -1,0 +1,317 @@
+package runtime
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// peerQueueMax bounds the payloads waiting to be written to one peer.
+	// When it is full new payloads are dropped and counted: raft resends.
+	peerQueueMax = 1024
+	// peerDialBackoffMin and peerDialBackoffMax bound the pause between
+	// dial attempts to an unreachable peer, doubling while failures repeat.
+	peerDialBackoffMin = 10 * time.Millisecond
+	peerDialBackoffMax = time.Second
+	// peerDialTimeout bounds one dial attempt.
+	peerDialTimeout = 2 * time.Second
+	// peerWriteTimeout bounds one write to a peer: a stuck peer must not
+	// hold its queue forever.
+	peerWriteTimeout = 10 * time.Second
+	// peerBufferBytes is the size of each peer connection's read and write
+	// buffers.
+	peerBufferBytes = 64 << 10
+)
+
+// transport is the inter-broker raft transport over TCP: one outgoing
+// connection per peer, dialled lazily and redialled with backoff, each fed
+// by a bounded queue; and an accept loop whose connections read frames and
+// hand each payload to deliver.
+type transport struct {
+	ln      net.Listener
+	deliver func(payload []byte)
+	logf    func(string, ...any)
+
+	mu     sync.Mutex
+	addrs  map[int32]string
+	peers  map[int32]*peerSender
+	conns  map[net.Conn]struct{} // accepted
+	closed bool
+
+	quit chan struct{}
+	wg   sync.WaitGroup
+
+	dropped atomic.Uint64 // payloads dropped: queue full or peer unreachable
+	sent    atomic.Uint64 // payloads written
+}
+
+func newTransport(ln net.Listener, deliver func([]byte), logf func(string, ...any)) *transport {
+	return &transport{
+		ln: ln, deliver: deliver, logf: logf,
+		addrs: map[int32]string{}, peers: map[int32]*peerSender{}, conns: map[net.Conn]struct{}{},
+		quit: make(chan struct{}),
+	}
+}
+
+// setPeers replaces the peer address book. Senders pick up a changed
+// address on their next dial.
+func (t *transport) setPeers(addrs map[int32]string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.addrs = make(map[int32]string, len(addrs))
+	for id, a := range addrs {
+		t.addrs[id] = a
+	}
+}
+
+func (t *transport) addr(id int32) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.addrs[id]
+}
+
+// send queues payload for broker to, never blocking. The payload must not
+// be modified afterwards.
+func (t *transport) send(to int32, payload []byte) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	p, ok := t.peers[to]
+	if !ok {
+		p = &peerSender{t: t, id: to, q: make(chan []byte, peerQueueMax)}
+		t.peers[to] = p
+		t.wg.Add(1)
+		go p.run()
+	}
+	t.mu.Unlock()
+	select {
+	case p.q <- payload:
+	default:
+		t.dropped.Add(1)
+	}
+}
+
+// serve runs the accept loop until the listener is closed.
+func (t *transport) serve() {
+	defer t.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := t.ln.Accept()
+		if err != nil {
+			if t.isClosed() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, peerDialBackoffMin), peerDialBackoffMax)
+			t.logf("runtime: peer accept: %v; retrying in %v", err, backoff)
+			if !t.sleep(backoff) {
+				return
+			}
+			continue
+		}
+		backoff = 0
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			c.Close()
+			return
+		}
+		t.conns[c] = struct{}{}
+		t.wg.Add(1)
+		t.mu.Unlock()
+		go t.readConn(c)
+	}
+}
+
+// readConn reads frames from one accepted connection until it fails.
+func (t *transport) readConn(c net.Conn) {
+	defer t.wg.Done()
+	defer func() {
+		t.mu.Lock()
+		delete(t.conns, c)
+		t.mu.Unlock()
+		c.Close()
+	}()
+	r := bufio.NewReaderSize(c, peerBufferBytes)
+	for {
+		payload, err := readFrame(r, frameBytesMax)
+		if err != nil {
+			if !t.isClosed() && !errors.Is(err, net.ErrClosed) {
+				t.logf("runtime: peer connection from %s: %v", c.RemoteAddr(), err)
+			}
+			return
+		}
+		t.deliver(payload)
+	}
+}
+
+func (t *transport) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+// sleep waits d, or returns false early when the transport closes.
+func (t *transport) sleep(d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-t.quit:
+		return false
+	}
+}
+
+// close stops accepting, closes every connection and waits for every
+// goroutine of the transport to end. Queued payloads are dropped.
+func (t *transport) close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	close(t.quit)
+	err := t.ln.Close()
+	for c := range t.conns {
+		c.Close()
+	}
+	for _, p := range t.peers {
+		p.closeConn()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// peerSender owns the outgoing connection to one peer.
+type peerSender struct {
+	t  *transport
+	id int32
+	q  chan []byte
+
+	mu   sync.Mutex
+	conn net.Conn
+}
+
+func (p *peerSender) setConn(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.t.isClosed() {
+		return false
+	}
+	p.conn = c
+	return true
+}
+
+func (p *peerSender) closeConn() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn != nil {
+		p.conn.Close()
+		p.conn = nil
+	}
+}
+
+// run dials the peer, then writes queued payloads, flushing whenever the
+// queue runs dry. After a failure it drops what is queued (raft resends
+// fresher messages) and redials with backoff.
+func (p *peerSender) run() {
+	defer p.t.wg.Done()
+	var backoff time.Duration
+	for {
+		c, err := p.dial()
+		if err != nil {
+			if p.t.isClosed() {
+				return
+			}
+			p.dropQueued()
+			backoff = min(max(2*backoff, peerDialBackoffMin), peerDialBackoffMax)
+			if !p.t.sleep(backoff) {
+				return
+			}
+			continue
+		}
+		if !p.setConn(c) {
+			c.Close()
+			return
+		}
+		backoff = 0
+		err = p.write(c)
+		p.closeConn()
+		if p.t.isClosed() {
+			return
+		}
+		p.t.logf("runtime: peer %d: %v; redialling", p.id, err)
+		p.dropQueued()
+	}
+}
+
+func (p *peerSender) dial() (net.Conn, error) {
+	addr := p.t.addr(p.id)
+	if addr == "" {
+		return nil, errors.New("runtime: no address")
+	}
+	d := net.Dialer{Timeout: peerDialTimeout}
+	return d.Dial("tcp", addr)
+}
+
+// write sends queued payloads on c until a write fails or the transport
+// closes.
+func (p *peerSender) write(c net.Conn) error {
+	w := bufio.NewWriterSize(c, peerBufferBytes)
+	var hdr [frameHeaderBytes]byte
+	for {
+		var payload []byte
+		select {
+		case payload = <-p.q:
+		default:
+			if w.Buffered() > 0 {
+				c.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
+				if err := w.Flush(); err != nil {
+					return err
+				}
+			}
+			select {
+			case payload = <-p.q:
+			case <-p.t.quit:
+				return net.ErrClosed
+			}
+		}
+		if len(payload) > frameBytesMax {
+			p.t.logf("runtime: peer %d: dropping a %d byte payload above the %d byte frame limit", p.id, len(payload), frameBytesMax)
+			p.t.dropped.Add(1)
+			continue
+		}
+		c.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
+		binary.BigEndian.PutUint32(hdr[:], uint32(len(payload)))
+		if _, err := w.Write(hdr[:]); err != nil {
+			return err
+		}
+		if _, err := w.Write(payload); err != nil {
+			return err
+		}
+		p.t.sent.Add(1)
+	}
+}
+
+func (p *peerSender) dropQueued() {
+	for {
+		select {
+		case <-p.q:
+			p.t.dropped.Add(1)
+		default:
+			return
+		}
+	}
+}
