@@ -108,9 +108,13 @@ type Host struct {
 	recovered map[GroupID]*recovered
 	outbox    map[uint64][]Envelope
 	peers     map[uint64]bool // every other broker some group replicates to
-	walBytes  int64
-	unsynced  bool
-	cycles    uint64
+	// early holds messages for groups not created here yet: a new group's
+	// first vote requests usually arrive before this broker has applied
+	// the metadata entry that creates it. Replayed at CreateGroup.
+	early    map[GroupID][]*pb.Message
+	walBytes int64
+	unsynced bool
+	cycles   uint64
 }
 
 // New returns a Host writing to wal. Call Recover before creating groups.
@@ -126,6 +130,7 @@ func New(cfg Config, wal WAL) (*Host, error) {
 		recovered: map[GroupID]*recovered{},
 		outbox:    map[uint64][]Envelope{},
 		peers:     map[uint64]bool{},
+		early:     map[GroupID][]*pb.Message{},
 	}, nil
 }
 
@@ -288,6 +293,13 @@ func (h *Host) CreateGroup(id GroupID, voters []uint64, sm StateMachine, campaig
 			h.peers[v] = true
 		}
 	}
+	early := h.early[id]
+	delete(h.early, id)
+	for _, m := range early {
+		if err := rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
+			return fmt.Errorf("raftlog: group %d step early message: %w", id, err)
+		}
+	}
 	if fresh && campaign {
 		if err := rn.Campaign(); err != nil {
 			return fmt.Errorf("raftlog: group %d campaign: %w", id, err)
@@ -299,6 +311,7 @@ func (h *Host) CreateGroup(id GroupID, voters []uint64, sm StateMachine, campaig
 // RemoveGroup stops group id and logs its removal.
 func (h *Host) RemoveGroup(id GroupID) error {
 	delete(h.recovered, id)
+	delete(h.early, id)
 	if _, ok := h.groups[id]; !ok {
 		return nil
 	}
@@ -400,6 +413,7 @@ func (h *Host) Receive(payload []byte) error {
 	for _, e := range envs {
 		g, ok := h.groups[e.Group]
 		if !ok {
+			h.keepEarly(e)
 			continue
 		}
 		if err := g.rn.Step(e.Msg); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
@@ -407,6 +421,27 @@ func (h *Host) Receive(payload []byte) error {
 		}
 	}
 	return nil
+}
+
+// Limits on messages kept for groups not created yet.
+const (
+	earlyGroupsMax   = 1024
+	earlyPerGroupMax = 16
+)
+
+func (h *Host) keepEarly(e Envelope) {
+	if _, ok := h.recovered[e.Group]; ok {
+		// A recovered group waits for its state machine; raft resends.
+		return
+	}
+	q, ok := h.early[e.Group]
+	if !ok && len(h.early) >= earlyGroupsMax {
+		return
+	}
+	if len(q) >= earlyPerGroupMax {
+		q = q[1:]
+	}
+	h.early[e.Group] = append(q, e.Msg)
 }
 
 // Outbox drains the messages queued for other brokers: one payload per

@@ -1,0 +1,519 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/cryptotest"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/gregor-streaming/gregor/engine/segment"
+	"github.com/gregor-streaming/gregor/raftlog"
+	"github.com/gregor-streaming/gregor/raftlog/memwal"
+	"github.com/gregor-streaming/gregor/raftlog/vfs"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestInteraction runs the transcripts in testdata/*.txt: readable stories
+// of a small cluster, in the style of etcd/raft's interaction tests. Run
+// with -rewrite to regenerate the expected output, and read the diff before
+// committing it.
+//
+// Commands (each handler says its arguments):
+//
+//	add-brokers n=3
+//	create-topic name=t partitions=1 rf=3 [via=1]
+//	produce topic=t partition=0 values=a,b [via=N] [pid=P epoch=E seq=S] [acks=-1]
+//	fetch topic=t partition=0 offset=0 [via=N] [max-wait-ms=0]
+//	list-offsets topic=t partition=0 ts=-1 [via=N]
+//	metadata [via=N]
+//	leaders
+//	log broker=N [topic=t partition=0]
+//	tick [n=1]
+//	stabilize
+//	partition 1 | 2 3      (cut every link between the two sides)
+//	cut from=1 to=2        (one-way)
+//	heal
+//	crash broker=N [seed=S]
+//	restart broker=N
+//	checkpoint broker=N
+func TestInteraction(t *testing.T) {
+	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		// etcd/raft draws election jitter from crypto/rand: seed it, or
+		// elections (and so the transcripts) differ from run to run.
+		cryptotest.SetGlobalRandom(t, 1)
+		c := &testCluster{t: t}
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			return c.run(t, d)
+		})
+	})
+}
+
+type testClock struct{ ms int64 }
+
+func (c *testClock) NowMillis() int64 { return c.ms }
+
+type testBroker struct {
+	id   int32
+	b    *Broker
+	wal  *memwal.WAL
+	fs   *vfs.Mem
+	down bool
+}
+
+// testCluster is a deterministic in-process cluster: brokers are stepped
+// in id order, messages are delivered in order, time moves only on tick.
+type testCluster struct {
+	t       *testing.T
+	clock   testClock
+	brokers []*testBroker
+	cut     map[[2]int32]bool
+	token   uint64
+	// responses by token, collected from every broker.
+	responses map[uint64]kmsg.Response
+	answered  map[uint64]bool
+}
+
+func (c *testCluster) cfg(id int32) Config {
+	var cl []BrokerInfo
+	for _, tb := range c.brokers {
+		cl = append(cl, BrokerInfo{ID: tb.id, Host: "127.0.0.1", Port: 9091 + tb.id})
+	}
+	return Config{ID: id, Cluster: cl, TickMillis: 100}
+}
+
+func (c *testCluster) startBroker(tb *testBroker) {
+	b, err := NewBroker(c.cfg(tb.id), Env{FS: tb.fs, WAL: tb.wal, Clock: &c.clock})
+	if err != nil {
+		c.t.Fatalf("start broker %d: %v", tb.id, err)
+	}
+	tb.b, tb.down = b, false
+}
+
+func (c *testCluster) broker(id int32) *testBroker {
+	for _, tb := range c.brokers {
+		if tb.id == id {
+			return tb
+		}
+	}
+	c.t.Fatalf("no broker %d", id)
+	return nil
+}
+
+// stabilize steps every broker and delivers messages until nothing moves.
+func (c *testCluster) stabilize() {
+	for range 1000 {
+		moved := false
+		for _, tb := range c.brokers {
+			if tb.down {
+				continue
+			}
+			if err := tb.b.Process(); err != nil {
+				c.t.Fatalf("broker %d: %v", tb.id, err)
+			}
+			for _, r := range tb.b.Responses() {
+				c.responses[r.Token] = r.Msg
+				c.answered[r.Token] = true
+			}
+			for _, out := range tb.b.Outbox() {
+				to := c.broker(int32(out.To))
+				if to.down || c.cut[[2]int32{tb.id, to.id}] {
+					continue
+				}
+				_, envs, err := raftlog.DecodeBatch(out.Payload)
+				if err != nil {
+					c.t.Fatal(err)
+				}
+				if len(envs) > 0 {
+					moved = true
+				}
+				if err := to.b.Receive(out.Payload); err != nil {
+					c.t.Fatalf("broker %d receive: %v", to.id, err)
+				}
+			}
+		}
+		if !moved {
+			return
+		}
+	}
+	c.t.Fatal("stabilize: cluster did not quiesce")
+}
+
+func (c *testCluster) tick(n int) {
+	for range n {
+		c.clock.ms += 100
+		for _, tb := range c.brokers {
+			if !tb.down {
+				tb.b.Tick()
+			}
+		}
+		c.stabilize()
+	}
+}
+
+// call sends req to broker via and runs the cluster until it answers or
+// maxTicks pass.
+func (c *testCluster) call(via int32, req kmsg.Request, maxTicks int) (kmsg.Response, bool) {
+	c.token++
+	tok := c.token
+	tb := c.broker(via)
+	if tb.down {
+		c.t.Fatalf("broker %d is down", via)
+	}
+	tb.b.Handle(tok, req)
+	c.stabilize()
+	for i := 0; !c.answered[tok] && i < maxTicks; i++ {
+		c.tick(1)
+	}
+	return c.responses[tok], c.answered[tok]
+}
+
+func (c *testCluster) leaderOf(topic string, part int32) int32 {
+	for _, tb := range c.brokers {
+		if tb.down {
+			continue
+		}
+		if pm, ok := tb.b.meta.partition(topic, part); ok {
+			if p := tb.b.parts[pm.Group]; p != nil && p.leader {
+				return tb.id
+			}
+		}
+	}
+	return 0
+}
+
+func (c *testCluster) via(d *datadriven.TestData, topic string, part int32) int32 {
+	if d.HasArg("via") {
+		var v int
+		d.ScanArgs(c.t, "via", &v)
+		return int32(v)
+	}
+	if l := c.leaderOf(topic, part); l != 0 {
+		return l
+	}
+	for _, tb := range c.brokers {
+		if !tb.down {
+			return tb.id
+		}
+	}
+	return 1
+}
+
+func argInt(t *testing.T, d *datadriven.TestData, key string, def int) int {
+	if !d.HasArg(key) {
+		return def
+	}
+	var v int
+	d.ScanArgs(t, key, &v)
+	return v
+}
+
+func argStr(t *testing.T, d *datadriven.TestData, key, def string) string {
+	if !d.HasArg(key) {
+		return def
+	}
+	var v string
+	d.ScanArgs(t, key, &v)
+	return v
+}
+
+func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
+	c.t = t
+	switch d.Cmd {
+	case "add-brokers":
+		n := argInt(t, d, "n", 3)
+		c.cut = map[[2]int32]bool{}
+		c.responses, c.answered = map[uint64]kmsg.Response{}, map[uint64]bool{}
+		for i := 1; i <= n; i++ {
+			c.brokers = append(c.brokers, &testBroker{id: int32(i), wal: memwal.New(), fs: vfs.NewMem()})
+		}
+		for _, tb := range c.brokers {
+			c.startBroker(tb)
+		}
+		c.stabilize()
+		return c.leaders()
+	case "create-topic":
+		name := argStr(t, d, "name", "t")
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic = name
+		rt.NumPartitions = int32(argInt(t, d, "partitions", 1))
+		rt.ReplicationFactor = int16(argInt(t, d, "rf", 3))
+		req.Topics = append(req.Topics, rt)
+		resp, ok := c.call(int32(argInt(t, d, "via", 1)), req, 50)
+		if !ok {
+			return "no answer\n"
+		}
+		c.stabilize()
+		c.tick(10) // leaders elected and reported to the metadata log
+		r := resp.(*kmsg.CreateTopicsResponse).Topics[0]
+		return fmt.Sprintf("%s: %s\n%s", r.Topic, codeName(r.ErrorCode), c.leaders())
+	case "produce":
+		topic := argStr(t, d, "topic", "t")
+		part := int32(argInt(t, d, "partition", 0))
+		var recs []batch.Record
+		for _, v := range strings.Split(argStr(t, d, "values", "x"), ",") {
+			recs = append(recs, batch.Record{Value: []byte(v)})
+		}
+		opts := batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: c.clock.ms}
+		if d.HasArg("pid") {
+			opts.ProducerID = int64(argInt(t, d, "pid", 0))
+			opts.ProducerEpoch = int16(argInt(t, d, "epoch", 0))
+			opts.BaseSequence = int32(argInt(t, d, "seq", 0))
+		}
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks = int16(argInt(t, d, "acks", -1))
+		req.TimeoutMillis = 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition = part
+		rp.Records = batch.Build(opts, recs)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		via := c.via(d, topic, part)
+		resp, ok := c.call(via, req, 60)
+		switch {
+		case !ok:
+			return fmt.Sprintf("via %d: no answer\n", via)
+		case resp == nil:
+			return fmt.Sprintf("via %d: no response (acks=0)\n", via)
+		}
+		r := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+		if r.ErrorCode != 0 {
+			return fmt.Sprintf("via %d: %s\n", via, codeName(r.ErrorCode))
+		}
+		return fmt.Sprintf("via %d: offset %d\n", via, r.BaseOffset)
+	case "fetch":
+		topic := argStr(t, d, "topic", "t")
+		part := int32(argInt(t, d, "partition", 0))
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(12)
+		req.MaxWaitMillis = int32(argInt(t, d, "max-wait-ms", 0))
+		req.MaxBytes = 1 << 20
+		req.SessionEpoch = -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = part
+		rp.FetchOffset = int64(argInt(t, d, "offset", 0))
+		rp.PartitionMaxBytes = 1 << 20
+		rp.CurrentLeaderEpoch = int32(argInt(t, d, "epoch", -1))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		via := c.via(d, topic, part)
+		resp, ok := c.call(via, req, 60)
+		if !ok {
+			return fmt.Sprintf("via %d: no answer\n", via)
+		}
+		r := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		if r.ErrorCode != 0 {
+			return fmt.Sprintf("via %d: %s\n", via, codeName(r.ErrorCode))
+		}
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "via %d: hw=%d", via, r.HighWatermark)
+		rest := r.RecordBatches
+		for len(rest) > 0 {
+			bs, err := batch.Split(rest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, bb := range bs {
+				h, _ := batch.ReadHeader(bb)
+				recs, err := batch.Records(bb)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, rec := range recs {
+					fmt.Fprintf(&sb, " %d:%s(e%d)", rec.Offset, rec.Value, h.PartitionLeaderEpoch)
+				}
+			}
+			rest = nil
+		}
+		return sb.String() + "\n"
+	case "list-offsets":
+		topic := argStr(t, d, "topic", "t")
+		part := int32(argInt(t, d, "partition", 0))
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(7)
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = part
+		rp.Timestamp = int64(argInt(t, d, "ts", -1))
+		rp.CurrentLeaderEpoch = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		via := c.via(d, topic, part)
+		resp, ok := c.call(via, req, 60)
+		if !ok {
+			return fmt.Sprintf("via %d: no answer\n", via)
+		}
+		r := resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		if r.ErrorCode != 0 {
+			return fmt.Sprintf("via %d: %s\n", via, codeName(r.ErrorCode))
+		}
+		return fmt.Sprintf("via %d: offset %d epoch %d\n", via, r.Offset, r.LeaderEpoch)
+	case "metadata":
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		resp, _ := c.call(int32(argInt(t, d, "via", 1)), req, 5)
+		m := resp.(*kmsg.MetadataResponse)
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "controller %d, brokers", m.ControllerID)
+		for _, br := range m.Brokers {
+			fmt.Fprintf(&sb, " %d@%s:%d", br.NodeID, br.Host, br.Port)
+		}
+		sb.WriteString("\n")
+		for _, tp := range m.Topics {
+			for _, p := range tp.Partitions {
+				fmt.Fprintf(&sb, "%s-%d: leader %d epoch %d replicas %v isr %v %s\n", *tp.Topic, p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, codeName(p.ErrorCode))
+			}
+		}
+		return sb.String()
+	case "log":
+		// log broker=N [topic=t partition=0]: one replica's local log.
+		tb := c.broker(int32(argInt(t, d, "broker", 1)))
+		pm, ok := tb.b.meta.partition(argStr(t, d, "topic", "t"), int32(argInt(t, d, "partition", 0)))
+		if !ok {
+			return "no such partition\n"
+		}
+		p := tb.b.parts[pm.Group]
+		if p == nil {
+			return "not a replica\n"
+		}
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "broker %d: hw=%d", tb.id, p.highWatermark())
+		_ = p.log.Batches(p.log.StartOffset(), func(bb []byte, _ segment.BatchMeta) error {
+			recs, err := batch.Records(bb)
+			for _, rec := range recs {
+				fmt.Fprintf(&sb, " %d:%s", rec.Offset, rec.Value)
+			}
+			return err
+		})
+		return sb.String() + "\n"
+	case "leaders":
+		return c.leaders()
+	case "tick":
+		c.tick(argInt(t, d, "n", 1))
+		return ""
+	case "stabilize":
+		c.stabilize()
+		return ""
+	case "partition":
+		sides := strings.Split(strings.Join(argsRaw(d), " "), "|")
+		if len(sides) != 2 {
+			t.Fatalf("partition: want 'A | B', got %q", d.CmdArgs)
+		}
+		a, b := parseIDs(t, sides[0]), parseIDs(t, sides[1])
+		for _, x := range a {
+			for _, y := range b {
+				c.cut[[2]int32{x, y}], c.cut[[2]int32{y, x}] = true, true
+			}
+		}
+		return ""
+	case "cut":
+		c.cut[[2]int32{int32(argInt(t, d, "from", 0)), int32(argInt(t, d, "to", 0))}] = true
+		return ""
+	case "heal":
+		clear(c.cut)
+		return ""
+	case "crash":
+		tb := c.broker(int32(argInt(t, d, "broker", 0)))
+		rng := rand.New(rand.NewPCG(uint64(argInt(t, d, "seed", 1)), 0))
+		tb.down = true
+		tb.b.Close()
+		tb.wal.Crash(rng)
+		tb.fs.Crash(rng)
+		return ""
+	case "restart":
+		tb := c.broker(int32(argInt(t, d, "broker", 0)))
+		c.startBroker(tb)
+		c.stabilize()
+		return ""
+	case "checkpoint":
+		tb := c.broker(int32(argInt(t, d, "broker", 0)))
+		if err := tb.b.Checkpoint(); err != nil {
+			return fmt.Sprintf("error: %v\n", err)
+		}
+		return ""
+	}
+	t.Fatalf("unknown command %q", d.Cmd)
+	return ""
+}
+
+func argsRaw(d *datadriven.TestData) []string {
+	var out []string
+	for _, a := range d.CmdArgs {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+func parseIDs(t *testing.T, s string) []int32 {
+	var ids []int32
+	for _, f := range strings.Fields(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("bad broker id %q", f)
+		}
+		ids = append(ids, int32(n))
+	}
+	return ids
+}
+
+// leaders prints, per raft group, which broker leads it and at what term,
+// as each live broker sees it.
+func (c *testCluster) leaders() string {
+	type row struct {
+		name string
+		line string
+	}
+	var rows []row
+	groups := map[raftlog.GroupID]string{metadataGroup: "metadata"}
+	for _, tb := range c.brokers {
+		if tb.down {
+			continue
+		}
+		for name, tm := range tb.b.meta.st.Topics {
+			for i, pm := range tm.Partitions {
+				groups[pm.Group] = fmt.Sprintf("%s-%d", name, i)
+			}
+		}
+	}
+	for g, name := range groups {
+		var leads []string
+		for _, tb := range c.brokers {
+			if tb.down {
+				continue
+			}
+			if st, ok := tb.b.host.Status(g); ok && st.Leader {
+				leads = append(leads, fmt.Sprintf("%d(term %d)", tb.id, st.Term))
+			}
+		}
+		rows = append(rows, row{name, fmt.Sprintf("%s: leader %s", name, strings.Join(leads, ","))})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].name < rows[j].name })
+	var sb strings.Builder
+	for _, r := range rows {
+		sb.WriteString(r.line + "\n")
+	}
+	return sb.String()
+}
+
+func codeName(code int16) string {
+	if code == 0 {
+		return "ok"
+	}
+	if e := kerrByCode(code); e != "" {
+		return e
+	}
+	return "error " + strconv.Itoa(int(code))
+}
+
+var _ = slices.Sort[[]int]
