@@ -1,0 +1,78 @@
+package engine
+
+import (
+	"slices"
+
+	"github.com/gregor-streaming/gregor/engine/segment"
+)
+
+// ReplicaState is one partition replica as its broker sees it, for the
+// simulator's checkers and for tests. It is not part of the Kafka surface.
+type ReplicaState struct {
+	Topic     string
+	Partition int32
+	Group     uint64
+	Replicas  []int32
+	Leader    bool   // this replica is the raft leader
+	Lead      uint64 // the leader it knows of (0 = none)
+	Term      uint64 // raft term = Kafka leader epoch
+	Applied   uint64 // raft index applied
+	// HighWatermark is the end of the applied log: every offset below it
+	// is committed.
+	HighWatermark int64
+	StartOffset   int64
+}
+
+// Replicas lists the partition replicas hosted here, sorted by topic and
+// partition.
+func (b *Broker) Replicas() []ReplicaState {
+	var out []ReplicaState
+	for _, id := range b.partIDs() {
+		p := b.parts[id]
+		out = append(out, ReplicaState{
+			Topic: p.topic, Partition: p.index, Group: uint64(p.group), Replicas: slices.Clone(p.replicas),
+			Leader: p.leader, Lead: p.lead, Term: p.term, Applied: p.applied,
+			HighWatermark: p.highWatermark(), StartOffset: p.log.StartOffset(),
+		})
+	}
+	slices.SortFunc(out, func(a, b ReplicaState) int {
+		if a.Topic != b.Topic {
+			if a.Topic < b.Topic {
+				return -1
+			}
+			return 1
+		}
+		return int(a.Partition - b.Partition)
+	})
+	return out
+}
+
+// ReplicaBatches calls fn for each stored record batch of the local replica
+// of topic-partition starting with the one holding offset from, whatever
+// this replica's role. The batch slice is only valid during the call.
+// ok is false if the replica is not hosted here.
+func (b *Broker) ReplicaBatches(topic string, partition int32, from int64, fn func(batch []byte, baseOffset, lastOffset int64) error) (ok bool, err error) {
+	pm, found := b.meta.partition(topic, partition)
+	if !found {
+		return false, nil
+	}
+	p := b.parts[pm.Group]
+	if p == nil {
+		return false, nil
+	}
+	if from < p.log.StartOffset() {
+		from = p.log.StartOffset()
+	}
+	if from >= p.log.EndOffset() {
+		return true, nil
+	}
+	return true, p.log.Batches(from, func(bb []byte, m segment.BatchMeta) error {
+		return fn(bb, m.BaseOffset, m.LastOffset)
+	})
+}
+
+// MetadataLeader is the metadata group's leader as this broker knows it.
+func (b *Broker) MetadataLeader() uint64 { return b.meta.lead }
+
+// Topics lists the topics in this broker's applied metadata, sorted.
+func (b *Broker) Topics() []string { return b.meta.topicNames() }
