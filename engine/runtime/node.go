@@ -71,6 +71,10 @@ type Node struct {
 	peerIn chan []byte
 	dos    chan doRequest
 
+	// peerHook, if set before Run, sees every peer payload on the owner
+	// goroutine before the Broker does (tests).
+	peerHook func(payload []byte)
+
 	// loop-owned
 	nextToken uint64
 	responds  map[uint64]func(kmsg.Response)
@@ -379,6 +383,9 @@ func (n *Node) handle(r clientRequest) {
 }
 
 func (n *Node) receive(payload []byte) {
+	if n.peerHook != nil {
+		n.peerHook(payload)
+	}
 	if err := n.broker.Receive(payload); err != nil {
 		n.cfg.Logf("runtime: broker %d: dropping a peer payload: %v", n.cfg.Broker.ID, err)
 	}

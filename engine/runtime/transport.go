@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -142,7 +143,7 @@ func (t *transport) readConn(c net.Conn) {
 	for {
 		payload, err := readFrame(r, frameBytesMax)
 		if err != nil {
-			if !t.isClosed() && !errors.Is(err, net.ErrClosed) {
+			if !t.isClosed() && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
 				t.logf("runtime: peer connection from %s: %v", c.RemoteAddr(), err)
 			}
 			return
