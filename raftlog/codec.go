@@ -219,11 +219,20 @@ func decodeImage(b []byte) ([][]byte, error) {
 	return recs, r.err
 }
 
-// Envelope is one raft message addressed to one group.
+// Envelope is one raft message addressed to one group, or, when Msg is
+// nil, a quiesce notice: the group's leader at Term has committed and
+// replicated everything up to Commit and stops ticking it.
 type Envelope struct {
 	Group GroupID
 	Msg   *pb.Message
+	// Quiesce notice fields (Msg == nil).
+	Term, Commit uint64
 }
+
+const (
+	envRaft    byte = 0
+	envQuiesce byte = 1
+)
 
 // EncodeBatch frames every message from one broker to another in one cycle
 // as a single transport payload. An empty batch is a liveness beat.
@@ -232,6 +241,13 @@ func EncodeBatch(from uint64, envs []Envelope) []byte {
 	b = appendUvarint(b, uint64(len(envs)))
 	for _, e := range envs {
 		b = appendUvarint(b, uint64(e.Group))
+		if e.Msg == nil {
+			b = append(b, envQuiesce)
+			b = appendUvarint(b, e.Term)
+			b = appendUvarint(b, e.Commit)
+			continue
+		}
+		b = append(b, envRaft)
 		b = appendProto(b, e.Msg)
 	}
 	return b
@@ -246,8 +262,16 @@ func DecodeBatch(b []byte) (from uint64, envs []Envelope, err error) {
 		return 0, nil, errCorrupt
 	}
 	for i := uint64(0); i < n && r.err == nil; i++ {
-		e := Envelope{Group: GroupID(r.uvarint()), Msg: &pb.Message{}}
-		r.proto(e.Msg)
+		e := Envelope{Group: GroupID(r.uvarint())}
+		switch r.byte() {
+		case envRaft:
+			e.Msg = &pb.Message{}
+			r.proto(e.Msg)
+		case envQuiesce:
+			e.Term, e.Commit = r.uvarint(), r.uvarint()
+		default:
+			r.err = errCorrupt
+		}
 		envs = append(envs, e)
 	}
 	if r.err == nil && len(r.b) != 0 {

@@ -7,6 +7,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -90,6 +91,9 @@ type group struct {
 	sm      StateMachine
 	lead    uint64
 	term    uint64
+	// quiesced groups are not ticked: no heartbeats, no election timer.
+	quiesced   bool
+	quietTicks int // consecutive ticks a leader has found the group idle
 }
 
 // recovered is a group's durable state rebuilt from the WAL, waiting for
@@ -115,6 +119,11 @@ type Host struct {
 	walBytes int64
 	unsynced bool
 	cycles   uint64
+	ticks    uint64
+	// lastHeard is the tick at which each peer broker was last heard from
+	// (any payload, beats included): broker-level liveness that lets whole
+	// groups stay quiet while their leader's broker is alive.
+	lastHeard map[uint64]uint64
 }
 
 // New returns a Host writing to wal. Call Recover before creating groups.
@@ -131,6 +140,7 @@ func New(cfg Config, wal WAL) (*Host, error) {
 		outbox:    map[uint64][]Envelope{},
 		peers:     map[uint64]bool{},
 		early:     map[GroupID][]*pb.Message{},
+		lastHeard: map[uint64]uint64{},
 	}, nil
 }
 
@@ -339,10 +349,26 @@ func (h *Host) Has(id GroupID) bool { _, ok := h.groups[id]; return ok }
 // Groups returns the ids of the running groups, sorted.
 func (h *Host) Groups() []GroupID { return slices.Clone(h.ids) }
 
-// Tick advances every group's logical clock by one tick.
+// Tick advances every group's logical clock by one tick. Quiesced groups
+// are skipped unless something wakes them: a leader wakes when a
+// follower's broker falls silent (so CheckQuorum and probing resume), a
+// follower when its leader's broker does (so it can elect a new one).
 func (h *Host) Tick() {
+	h.ticks++
 	for _, id := range h.ids {
-		h.groups[id].rn.Tick()
+		g := h.groups[id]
+		if g.quiesced {
+			if !h.shouldWake(g) {
+				continue
+			}
+			g.quiesced = false
+		}
+		// Judge idleness before ticking: a leader's tick queues heartbeats,
+		// which would look like pending work.
+		if h.maybeQuiesce(g) {
+			continue
+		}
+		g.rn.Tick()
 	}
 	// One beat per peer per tick keeps broker-level liveness visible even
 	// when every group is quiet; it rides in the same payload as messages.
@@ -353,6 +379,76 @@ func (h *Host) Tick() {
 	}
 }
 
+// quiesceAfterTicks: a leader quiesces a group only after finding it idle
+// this many ticks in a row, so at least one heartbeat has carried the
+// final commit index to every follower.
+func (h *Host) quiesceAfterTicks() int { return 2*h.cfg.HeartbeatTicks + 1 }
+
+// alive reports whether peer was heard from within an election timeout.
+func (h *Host) alive(peer uint64) bool {
+	t, ok := h.lastHeard[peer]
+	return ok && h.ticks-t <= uint64(h.cfg.ElectionTicks)
+}
+
+func (h *Host) shouldWake(g *group) bool {
+	st := g.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
+		return st.Lead == raft.None || !h.alive(st.Lead)
+	}
+	for _, v := range g.voters {
+		if v != h.cfg.ID && !h.alive(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// maybeQuiesce puts an idle, fully replicated group led here to sleep and
+// tells its followers to do the same. It reports whether it did.
+func (h *Host) maybeQuiesce(g *group) bool {
+	st := g.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader || g.rn.HasReady() {
+		g.quietTicks = 0
+		return false
+	}
+	last, _ := g.storage.LastIndex()
+	commit := st.HardState.GetCommit()
+	idle := commit == last && st.Applied == commit
+	if idle {
+		g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+			if id != h.cfg.ID && (pr.Match != last || !h.alive(id)) {
+				idle = false
+			}
+		})
+	}
+	if !idle {
+		g.quietTicks = 0
+		return false
+	}
+	g.quietTicks++
+	if g.quietTicks < h.quiesceAfterTicks() {
+		return false
+	}
+	g.quiesced, g.quietTicks = true, 0
+	for _, v := range g.voters {
+		if v != h.cfg.ID {
+			h.outbox[v] = append(h.outbox[v], Envelope{Group: g.id, Term: st.HardState.GetTerm(), Commit: commit})
+		}
+	}
+	return true
+}
+
+// Quiesced counts the groups currently not ticking.
+func (h *Host) Quiesced() int {
+	n := 0
+	for _, id := range h.ids {
+		if h.groups[id].quiesced {
+			n++
+		}
+	}
+	return n
+}
+
 // Propose proposes data to group id. It fails if the group is unknown or
 // raft refuses the proposal (for example, no leader known).
 func (h *Host) Propose(id GroupID, data []byte) error {
@@ -360,6 +456,7 @@ func (h *Host) Propose(id GroupID, data []byte) error {
 	if !ok {
 		return fmt.Errorf("raftlog: no group %d", id)
 	}
+	g.quiesced = false
 	return g.rn.Propose(data)
 }
 
@@ -370,6 +467,7 @@ func (h *Host) ReadIndex(id GroupID, ctx []byte) error {
 	if !ok {
 		return fmt.Errorf("raftlog: no group %d", id)
 	}
+	g.quiesced = false
 	g.rn.ReadIndex(ctx)
 	return nil
 }
@@ -406,21 +504,42 @@ func (h *Host) Status(id GroupID) (Status, bool) {
 // Receive steps every message in a transport payload into its group.
 // Messages for groups not (yet) running here are dropped; raft resends.
 func (h *Host) Receive(payload []byte) error {
-	_, envs, err := DecodeBatch(payload)
+	from, envs, err := DecodeBatch(payload)
 	if err != nil {
 		return err
 	}
+	h.lastHeard[from] = h.ticks
 	for _, e := range envs {
 		g, ok := h.groups[e.Group]
+		if e.Msg == nil {
+			if ok {
+				h.quiesceFollower(g, from, e)
+			}
+			continue
+		}
 		if !ok {
 			h.keepEarly(e)
 			continue
 		}
+		g.quiesced = false
 		if err := g.rn.Step(e.Msg); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
 			return fmt.Errorf("raftlog: group %d step: %w", e.Group, err)
 		}
 	}
 	return nil
+}
+
+// quiesceFollower follows a leader's quiesce notice if it comes from the
+// leader this replica knows, at its term, and this replica has committed
+// everything the leader had. Otherwise the notice is ignored and the
+// follower keeps ticking: if the leader is really asleep, the follower's
+// election timer wakes it with a pre-vote.
+func (h *Host) quiesceFollower(g *group, from uint64, e Envelope) {
+	st := g.rn.BasicStatus()
+	if st.RaftState == raft.StateFollower && st.Lead == from && st.HardState.GetTerm() == e.Term &&
+		st.HardState.GetCommit() >= e.Commit && !g.rn.HasReady() {
+		g.quiesced = true
+	}
 }
 
 // Limits on messages kept for groups not created yet.
@@ -430,6 +549,9 @@ const (
 )
 
 func (h *Host) keepEarly(e Envelope) {
+	if e.Msg == nil {
+		return
+	}
 	if _, ok := h.recovered[e.Group]; ok {
 		// A recovered group waits for its state machine; raft resends.
 		return

@@ -95,6 +95,8 @@ type cluster struct {
 	nodes map[uint64]*node
 	ids   []uint64
 	cut   map[[2]uint64]bool // directed links that drop messages
+	// delivered counts raft envelopes delivered (beats excluded).
+	delivered int
 }
 
 func newCluster(t *testing.T, n int) *cluster {
@@ -162,6 +164,7 @@ func (c *cluster) stabilize() {
 				_, envs, _ := DecodeBatch(out.Payload)
 				if len(envs) > 0 {
 					moved = true
+					c.delivered += len(envs)
 				}
 				if err := dst.host.Receive(out.Payload); err != nil {
 					c.t.Fatal(err)
@@ -355,4 +358,46 @@ func FuzzDecodeBatch(f *testing.F) {
 			t.Fatalf("re-encode mismatch: %v", err)
 		}
 	})
+}
+
+func TestHostQuiescence(t *testing.T) {
+	c := newCluster(t, 3)
+	const groups = 50
+	for g := GroupID(1); g <= groups; g++ {
+		c.createGroup(g, 1, 2, 3)
+	}
+	c.stabilize()
+	for g := GroupID(1); g <= groups; g++ {
+		c.propose(g, "x")
+	}
+	c.tick(10)
+	for _, id := range c.ids {
+		if q := c.nodes[id].host.Quiesced(); q != groups {
+			t.Fatalf("node %d: %d of %d groups quiesced", id, q, groups)
+		}
+	}
+	before := c.delivered
+	c.tick(20)
+	if n := c.delivered - before; n != 0 {
+		t.Fatalf("%d raft messages in 20 ticks of %d idle groups; want 0 (only broker beats)", n, groups)
+	}
+	// Work wakes a group, and it goes back to sleep after.
+	c.propose(7, "y")
+	c.tick(10)
+	c.requireData(7, []string{"x", "y"}, 1, 2, 3)
+	if q := c.nodes[2].host.Quiesced(); q != groups {
+		t.Fatalf("after a write: %d of %d quiesced on node 2", q, groups)
+	}
+	// The leader's broker dies: the followers notice its silence, wake,
+	// and elect new leaders for every group.
+	c.nodes[1].down = true
+	c.tick(60)
+	for g := GroupID(1); g <= groups; g++ {
+		if l := c.leader(g); l == 0 || l == 1 {
+			t.Fatalf("group %d: leader %d after broker 1 died", g, l)
+		}
+	}
+	c.propose(9, "z")
+	c.tick(3)
+	c.requireData(9, []string{"x", "z"}, 2, 3)
 }
