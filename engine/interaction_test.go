@@ -61,9 +61,13 @@ func (c *testClock) NowMillis() int64 { return c.ms }
 type testBroker struct {
 	id   int32
 	b    *Broker
-	wal  *memwal.WAL
-	fs   *vfs.Mem
+	wal  raftlog.WAL
+	fs   vfs.FS
 	down bool
+	// memWAL and memFS are set when the broker runs on simulated storage,
+	// which is what crash needs.
+	memWAL *memwal.WAL
+	memFS  *vfs.Mem
 }
 
 // testCluster is a deterministic in-process cluster: brokers are stepped
@@ -230,7 +234,8 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		c.cut = map[[2]int32]bool{}
 		c.responses, c.answered = map[uint64]kmsg.Response{}, map[uint64]bool{}
 		for i := 1; i <= n; i++ {
-			c.brokers = append(c.brokers, &testBroker{id: int32(i), wal: memwal.New(), fs: vfs.NewMem()})
+			w, fs := memwal.New(), vfs.NewMem()
+			c.brokers = append(c.brokers, &testBroker{id: int32(i), wal: w, fs: fs, memWAL: w, memFS: fs})
 		}
 		for _, tb := range c.brokers {
 			c.startBroker(tb)
@@ -428,8 +433,8 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		rng := rand.New(rand.NewPCG(uint64(argInt(t, d, "seed", 1)), 0))
 		tb.down = true
 		tb.b.Close()
-		tb.wal.Crash(rng)
-		tb.fs.Crash(rng)
+		tb.memWAL.Crash(rng)
+		tb.memFS.Crash(rng)
 		return ""
 	case "restart":
 		tb := c.broker(int32(argInt(t, d, "broker", 0)))
