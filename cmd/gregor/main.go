@@ -1,9 +1,13 @@
 // Command gregor is the Gregor broker and its tools: serve, dev, sim, bench,
 // and the topic, produce and consume subcommands.
+//
+// Each subcommand lives in its own file and has the signature of command:
+// it parses its own flags and returns the process exit code.
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -14,18 +18,53 @@ commands:
   dev       run a 3-broker cluster in this process
   sim       run seeded deterministic simulations
   bench     measure a Kafka-compatible cluster
+
+Run "gregor <command> -h" for a command's flags.
 `
 
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command ran and failed
+	exitUsage = 2 // bad flags or arguments, or not implemented
+)
+
+// command runs one subcommand with its arguments (after the command name).
+type command func(args []string, stdout, stderr io.Writer) int
+
+var commands = map[string]command{
+	"serve": serveCmd,
+	"dev":   devCmd,
+	"sim":   simCmd,
+	"bench": benchCmd,
+}
+
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
 	}
-	switch os.Args[1] {
+	switch args[0] {
 	case "-h", "--help", "help":
-		fmt.Print(usage)
-	default:
-		fmt.Fprintf(os.Stderr, "gregor: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "gregor: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	return cmd(args[1:], stdout, stderr)
+}
+
+// notImplemented is the placeholder for commands still being written.
+func notImplemented(name string) command {
+	return func(_ []string, _, stderr io.Writer) int {
+		fmt.Fprintf(stderr, "gregor %s: not implemented yet\n", name)
+		return exitUsage
 	}
 }

@@ -168,7 +168,7 @@ func (n *Node) Dropped() uint64 { return n.tr.dropped.Load() }
 
 // Run opens the WAL and the data directory, recovers the broker, and
 // starts the owner goroutine, the Kafka server and the peer transport.
-// On error every listener is closed.
+// On error every listener is closed and Stop has nothing left to do.
 func (n *Node) Run() (err error) {
 	defer func() {
 		if err != nil {
@@ -176,6 +176,7 @@ func (n *Node) Run() (err error) {
 			n.tr.close()
 			if n.wal != nil {
 				n.wal.Close()
+				n.wal = nil
 			}
 		}
 	}()

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/gregor-streaming/gregor/engine"
+	"github.com/gregor-streaming/gregor/engine/runtime"
+)
+
+const devUsage = `usage: gregor dev [flags]
+
+Runs a cluster of brokers in this process on loopback: Kafka on
+127.0.0.1:<base-port>.., the raft transport on 127.0.0.1:<peer-base-port>..,
+broker N's data under <data>/N. Stops on SIGTERM or SIGINT.
+--print-commands prints the gregor serve lines that run the same cluster as
+separate processes, and exits.
+
+`
+
+const (
+	devBrokersDefault  = 3
+	devBrokersMax      = 9
+	devBasePortDefault = 9092
+	// devPeerPortOffset is how far above the Kafka ports the raft transport
+	// ports sit by default (9092 -> 19092).
+	devPeerPortOffset = 10000
+	devDataDefault    = "data/dev"
+)
+
+// devOptions are dev's flags. A basePort of 0 (tests) puts every listener
+// on an ephemeral port.
+type devOptions struct {
+	brokers       int
+	basePort      int
+	peerBasePort  int // 0: basePort + devPeerPortOffset
+	data          string
+	fresh         bool
+	printCommands bool
+	autoCreate    bool
+}
+
+func parseDev(args []string, stderr io.Writer) (devOptions, error) {
+	var o devOptions
+	fs := flag.NewFlagSet("gregor dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, devUsage)
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&o.brokers, "brokers", devBrokersDefault, "number of brokers")
+	fs.IntVar(&o.basePort, "base-port", devBasePortDefault, "Kafka port of broker 1; broker N gets base-port+N-1")
+	fs.IntVar(&o.peerBasePort, "peer-base-port", 0, "raft transport port of broker 1 (default base-port+10000)")
+	fs.StringVar(&o.data, "data", devDataDefault, "data directory; broker N uses <data>/N")
+	fs.BoolVar(&o.fresh, "fresh", false, "delete the brokers' data directories first")
+	fs.BoolVar(&o.printCommands, "print-commands", false, "print the equivalent gregor serve command lines and exit")
+	fs.BoolVar(&o.autoCreate, "auto-create-topics", true, "create unknown topics on Metadata and Produce")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.brokers < 1 || o.brokers > devBrokersMax {
+		return o, fmt.Errorf("--brokers %d: want 1 to %d", o.brokers, devBrokersMax)
+	}
+	if o.peerBasePort == 0 && o.basePort != 0 {
+		o.peerBasePort = o.basePort + devPeerPortOffset
+	}
+	for _, p := range []int{o.basePort, o.peerBasePort} {
+		if p < 0 || p+o.brokers-1 > 65535 {
+			return o, fmt.Errorf("port %d: the brokers' ports must fit in 1-65535", p)
+		}
+	}
+	if o.data == "" {
+		return o, errors.New("--data is empty")
+	}
+	return o, nil
+}
+
+// members are the dev cluster's brokers at their configured ports (port
+// 0 when ephemeral).
+func (o devOptions) members() []clusterMember {
+	var ms []clusterMember
+	for i := range o.brokers {
+		kafka, peer := 0, 0
+		if o.basePort != 0 {
+			kafka = o.basePort + i
+		}
+		if o.peerBasePort != 0 {
+			peer = o.peerBasePort + i
+		}
+		ms = append(ms, clusterMember{
+			ID:        int32(i + 1),
+			KafkaAddr: "127.0.0.1:" + strconv.Itoa(kafka),
+			PeerAddr:  "127.0.0.1:" + strconv.Itoa(peer),
+		})
+	}
+	return ms
+}
+
+func (o devOptions) brokerDir(id int32) string {
+	return filepath.Join(o.data, strconv.Itoa(int(id)))
+}
+
+// serveCommands is the gregor serve command line of each broker of the
+// dev cluster, one per line.
+func (o devOptions) serveCommands() string {
+	ms := o.members()
+	cluster := formatCluster(ms)
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "gregor serve --id %d --data %s --listen %s --peer-listen %s --cluster %s",
+			m.ID, shellQuote(o.brokerDir(m.ID)), m.KafkaAddr, m.PeerAddr, cluster)
+		if o.autoCreate {
+			b.WriteString(" --auto-create-topics")
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	safe := s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,@%+", r))
+	}) < 0
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// startDev starts the dev cluster and returns its nodes, sorted by id.
+// Listeners open first, so ephemeral ports are known before any broker is
+// configured.
+func startDev(o devOptions, logf func(id int32) func(string, ...any)) (nodes []*runtime.Node, err error) {
+	defer func() {
+		if err != nil {
+			stopDev(nodes)
+			nodes = nil
+		}
+	}()
+	ms := o.members()
+	if o.fresh {
+		for _, m := range ms {
+			if err := os.RemoveAll(o.brokerDir(m.ID)); err != nil {
+				return nil, fmt.Errorf("--fresh: %v", err)
+			}
+		}
+	}
+	for _, m := range ms {
+		n, err := runtime.Listen(runtime.Config{
+			Broker:      engine.Config{ID: m.ID, AutoCreateTopics: o.autoCreate},
+			DataDir:     o.brokerDir(m.ID),
+			KafkaListen: m.KafkaAddr,
+			PeerListen:  m.PeerAddr,
+			Logf:        logf(m.ID),
+		})
+		if err != nil {
+			return nodes, fmt.Errorf("broker %d: %v", m.ID, err)
+		}
+		nodes = append(nodes, n)
+		ms[m.ID-1].KafkaAddr, ms[m.ID-1].PeerAddr = n.KafkaAddr(), n.PeerAddr()
+	}
+	for _, n := range nodes {
+		n.SetCluster(brokerInfos(ms))
+		n.SetPeers(peerAddrs(ms))
+	}
+	for _, n := range nodes {
+		if err := n.Run(); err != nil {
+			return nodes, err
+		}
+	}
+	return nodes, nil
+}
+
+// stopDev stops every node, reporting the first error.
+func stopDev(nodes []*runtime.Node) error {
+	var errs []error
+	for _, n := range nodes {
+		errs = append(errs, n.Stop())
+	}
+	return errors.Join(errs...)
+}
+
+func devCmd(args []string, stdout, stderr io.Writer) int {
+	o, err := parseDev(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gregor dev: %v\n", err)
+		return exitUsage
+	}
+	if o.printCommands {
+		fmt.Fprint(stdout, o.serveCommands())
+		return exitOK
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	logf := func(id int32) func(string, ...any) {
+		return log.New(stderr, fmt.Sprintf("broker %d: ", id), log.LstdFlags|log.Lmicroseconds).Printf
+	}
+	nodes, err := startDev(o, logf)
+	if err != nil {
+		fmt.Fprintf(stderr, "gregor dev: %v\n", err)
+		return exitError
+	}
+	for _, n := range nodes {
+		c := n.Config()
+		fmt.Fprintf(stdout, "broker %d ready: kafka %s data %s\n", c.Broker.ID, n.KafkaAddr(), c.DataDir)
+	}
+	select {
+	case <-ctx.Done():
+	case <-firstDone(nodes):
+	}
+	if err := stopDev(nodes); err != nil {
+		fmt.Fprintf(stderr, "gregor dev: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// firstDone is closed when any node's loop ends (a failure).
+func firstDone(nodes []*runtime.Node) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	for _, n := range nodes {
+		go func() {
+			<-n.Done()
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}()
+	}
+	return ch
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/gregor-streaming/gregor/engine"
+	"github.com/gregor-streaming/gregor/engine/runtime"
+)
+
+const serveUsage = `usage: gregor serve --id N --data DIR --cluster 1=host:port/peerhost:peerport,... [flags]
+
+Runs one broker until SIGTERM or SIGINT. Every broker of a cluster gets the
+same --cluster string. Settings may also come from --config FILE, one
+name=value per line with the flag names (flags on the command line win).
+
+`
+
+// configLinesMax bounds a --config file, which is meant to be short.
+const configLinesMax = 1000
+
+// serveOptions are serve's flags.
+type serveOptions struct {
+	id         int
+	data       string
+	listen     string
+	advertise  string
+	peerListen string
+	cluster    string
+	config     string
+	autoCreate bool
+}
+
+func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("gregor serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, serveUsage)
+		fs.PrintDefaults()
+	}
+	fs.IntVar(&o.id, "id", 0, "this broker's id, one of the ids in --cluster")
+	fs.StringVar(&o.data, "data", "", "data directory (segments, and the WAL under wal/)")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:9092", "Kafka listener address")
+	fs.StringVar(&o.advertise, "advertise", "", "Kafka address clients are told to use (default --listen)")
+	fs.StringVar(&o.peerListen, "peer-listen", "", "inter-broker raft transport listener (default this broker's peer address in --cluster)")
+	fs.StringVar(&o.cluster, "cluster", "", "initial brokers: id=host:kafkaport/peerhost:peerport,... (the same on every broker)")
+	fs.StringVar(&o.config, "config", "", "file of name=value lines with the same names as these flags")
+	fs.BoolVar(&o.autoCreate, "auto-create-topics", false, "create unknown topics on Metadata and Produce")
+	return fs
+}
+
+// parseServe turns serve's arguments (and --config file) into a node
+// configuration. Errors name the flag at fault.
+func parseServe(args []string, stderr io.Writer) (runtime.Config, error) {
+	var o serveOptions
+	fs := serveFlagSet(&o, stderr)
+	if err := fs.Parse(args); err != nil {
+		return runtime.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return runtime.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.config != "" {
+		if err := applyConfigFile(fs, o.config); err != nil {
+			return runtime.Config{}, err
+		}
+	}
+	return o.nodeConfig()
+}
+
+// applyConfigFile sets every flag named in the file that the command line
+// did not set.
+func applyConfigFile(fs *flag.FlagSet, path string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("--config: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		if line > configLinesMax {
+			return fmt.Errorf("--config %s: more than %d lines", path, configLinesMax)
+		}
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(text, "=")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok {
+			return fmt.Errorf("--config %s line %d: want name=value, got %q", path, line, text)
+		}
+		if name == "config" || fs.Lookup(name) == nil {
+			return fmt.Errorf("--config %s line %d: unknown setting %q", path, line, name)
+		}
+		if set[name] {
+			continue
+		}
+		if err := fs.Set(name, value); err != nil {
+			return fmt.Errorf("--config %s line %d: %s: %v", path, line, name, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("--config %s: %v", path, err)
+	}
+	return nil
+}
+
+func (o *serveOptions) nodeConfig() (runtime.Config, error) {
+	if o.cluster == "" {
+		return runtime.Config{}, errors.New("--cluster is required")
+	}
+	members, err := parseCluster(o.cluster)
+	if err != nil {
+		return runtime.Config{}, err
+	}
+	if o.id <= 0 {
+		return runtime.Config{}, fmt.Errorf("--id is required (a positive broker id from --cluster)")
+	}
+	var self *clusterMember
+	for i := range members {
+		if members[i].ID == int32(o.id) {
+			self = &members[i]
+		}
+	}
+	if self == nil {
+		return runtime.Config{}, fmt.Errorf("--id %d is not in --cluster", o.id)
+	}
+	if o.data == "" {
+		return runtime.Config{}, errors.New("--data is required")
+	}
+	if _, _, err := splitHostPort(o.listen); err != nil {
+		return runtime.Config{}, fmt.Errorf("--listen: %v", err)
+	}
+	advertise := o.advertise
+	if advertise == "" {
+		advertise = o.listen
+	}
+	host, port, err := splitHostPort(advertise)
+	if err != nil {
+		return runtime.Config{}, fmt.Errorf("--advertise: %v", err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		return runtime.Config{}, fmt.Errorf("--advertise %q: clients need a concrete host; set --advertise", advertise)
+	}
+	peerListen := o.peerListen
+	if peerListen == "" {
+		peerListen = self.PeerAddr
+	}
+	if _, _, err := splitHostPort(peerListen); err != nil {
+		return runtime.Config{}, fmt.Errorf("--peer-listen: %v", err)
+	}
+	cluster := brokerInfos(members)
+	for i := range cluster {
+		if cluster[i].ID == int32(o.id) {
+			cluster[i].Host, cluster[i].Port = host, port
+		}
+	}
+	return runtime.Config{
+		Broker: engine.Config{
+			ID:               int32(o.id),
+			Cluster:          cluster,
+			AutoCreateTopics: o.autoCreate,
+		},
+		DataDir:     o.data,
+		KafkaListen: o.listen,
+		PeerListen:  peerListen,
+		Peers:       peerAddrs(members),
+	}, nil
+}
+
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseServe(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gregor serve: %v\n", err)
+		return exitUsage
+	}
+	logger := log.New(stderr, fmt.Sprintf("broker %d: ", cfg.Broker.ID), log.LstdFlags|log.Lmicroseconds)
+	cfg.Logf = logger.Printf
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	node, err := runtime.Start(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "gregor serve: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "broker %d ready: kafka %s peer %s data %s\n", cfg.Broker.ID, node.KafkaAddr(), node.PeerAddr(), cfg.DataDir)
+	select {
+	case <-ctx.Done():
+		logger.Printf("stopping on signal")
+	case <-node.Done():
+	}
+	if err := node.Stop(); err != nil {
+		fmt.Fprintf(stderr, "gregor serve: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}

@@ -1,0 +1,4 @@
+package main
+
+// simCmd runs seeded deterministic simulations (to be written).
+var simCmd = notImplemented("sim")
