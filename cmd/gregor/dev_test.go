@@ -62,7 +62,6 @@ func TestDevClusterMetadata(t *testing.T) {
 	}
 }
 
-
 func TestDevPrintCommands(t *testing.T) {
 	var stdout, stderr strings.Builder
 	code := run([]string{"dev", "--print-commands", "--data", "/srv/gregor"}, &stdout, &stderr)
