@@ -1,4 +1,3 @@
-
 // These tests drive netwire with a real franz-go client (kgo). kgo needs
 // github.com/klauspost/compress and github.com/pierrec/lz4/v4, which the
 // root go.mod does not list yet, hence the build tag. Until it does, run
