@@ -290,8 +290,10 @@ func (n *Node) Stop() error {
 			n.kafkaLn.Close()
 		}
 		close(n.stop)
-		if n.started && n.broker != nil {
-			<-n.done
+		if n.broker != nil {
+			<-n.done // the loop runs exactly when the broker was built
+		} else {
+			close(n.done)
 		}
 		n.wg.Wait()
 		errs = append(errs, n.tr.close())
