@@ -4,7 +4,7 @@ PKGS := ./...
 # Seeds derived from the commit (or "dev" outside git) for the simulator.
 COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-short vet fmt-check bench fuzz sim-long clean
+.PHONY: all build run test test-deps test-short vet fmt-check bench fuzz sim-long clean
 
 all: build
 
@@ -16,8 +16,12 @@ run: build
 	./bin/gregor dev
 
 ## test: everything CI runs (formatting, vet, unit, property, simulation, cluster tests)
-test: fmt-check vet
+test: fmt-check vet test-deps
 	GREGOR_COMMIT=$(COMMIT) $(GO) test -count=1 -timeout 14m $(PKGS)
+
+## test-deps: install the real Kafka clients the compatibility tests run (kcat, kafkajs)
+test-deps:
+	bash .ci/test-deps.sh
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
