@@ -65,6 +65,11 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 			}
 			rep.add()
 			p.propose(rp.Records, func(res produceResult) {
+				if rep.sent {
+					// Answered already (timed out): the response may be
+					// being encoded on another goroutine; leave it be.
+					return
+				}
 				if res.err != nil {
 					out.ErrorCode = errCode(res.err)
 				} else {

@@ -54,10 +54,7 @@ func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
-			p, kerrv := b.lookup(rt.Topic, rp.Partition)
-			if kerrv == nil {
-				kerrv = p.checkLeaderEpoch(rp.CurrentLeaderEpoch)
-			}
+			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
 				f.errs = true

@@ -33,10 +33,7 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
-			p, kerrv := b.lookup(rt.Topic, rp.Partition)
-			if kerrv == nil {
-				kerrv = p.checkLeaderEpoch(rp.CurrentLeaderEpoch)
-			}
+			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
 				continue
@@ -108,10 +105,7 @@ func (b *Broker) handleOffsetForLeaderEpoch(token uint64, r *kmsg.OffsetForLeade
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p, kerrv := b.lookup(rt.Topic, rp.Partition)
-			if kerrv == nil {
-				kerrv = p.checkLeaderEpoch(rp.CurrentLeaderEpoch)
-			}
+			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			if kerrv != nil {
 				sp.ErrorCode = kerrv.Code
 			} else {

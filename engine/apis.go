@@ -89,6 +89,19 @@ func (b *Broker) lookup(topic string, index int32) (*partition, *kerr.Error) {
 	return p, nil
 }
 
+// lookupLeader is lookup plus the KIP-320 check of the client's
+// CurrentLeaderEpoch, for the APIs that carry one.
+func (b *Broker) lookupLeader(topic string, index, currentEpoch int32) (*partition, *kerr.Error) {
+	p, err := b.lookup(topic, index)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkLeaderEpoch(currentEpoch); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // checkLeaderEpoch applies KIP-320: a client's epoch older than ours is
 // fenced, a newer one means this broker has not caught up yet.
 func (p *partition) checkLeaderEpoch(epoch int32) *kerr.Error {
