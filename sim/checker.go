@@ -1,0 +1,218 @@
+package sim
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/gregor-streaming/gregor/linearizability"
+)
+
+// Failure kinds found by the checkers while the world runs.
+const (
+	FailDivergence    = "divergence"     // a replica's committed bytes differ from the canonical log
+	FailHWRegression  = "hw-regression"  // a live replica's high watermark moved back
+	FailCommittedLost = "committed-lost" // a restarted replica lost what it had committed
+	FailLiveness      = "liveness"       // the healed cluster did not converge in time
+	FailRecovery      = "recovery"       // a broker could not restart
+	FailEngineError   = "engine-error"   // the engine returned an error
+)
+
+type tpKey struct {
+	topic string
+	part  int32
+}
+
+func (k tpKey) String() string { return fmt.Sprintf("%s/%d", k.topic, k.part) }
+
+func (k tpKey) tp() linearizability.TP { return linearizability.TP{Topic: k.topic, Partition: k.part} }
+
+// canonBatch is one committed batch of the canonical log.
+type canonBatch struct {
+	base, last int64
+	data       []byte
+}
+
+// canonLog is TigerBeetle's "state checker" chain for one partition: the
+// committed batches every replica must agree with, extended as replicas
+// commit.
+type canonLog struct {
+	batches []canonBatch
+	values  []linearizability.Record
+	end     int64 // next offset
+}
+
+// replicaKey names one replica: a broker and a partition.
+type replicaKey struct {
+	broker int32
+	tp     tpKey
+}
+
+// replicaSeen is what the checker last saw of a replica in one broker
+// incarnation.
+type replicaSeen struct {
+	gen      uint64
+	verified int64 // offsets below are checked against the canonical log
+	hw       int64
+	term     uint64
+	leader   bool
+}
+
+// checker runs the state checks after every event that touched a broker.
+type checker struct {
+	w        *World
+	logs     map[tpKey]*canonLog
+	seen     map[replicaKey]*replicaSeen
+	preCrash map[replicaKey]int64 // high watermarks at the last crash
+}
+
+func newChecker(w *World) *checker {
+	return &checker{w: w, logs: map[tpKey]*canonLog{}, seen: map[replicaKey]*replicaSeen{}, preCrash: map[replicaKey]int64{}}
+}
+
+func (c *checker) log(k tpKey) *canonLog {
+	l := c.logs[k]
+	if l == nil {
+		l = &canonLog{}
+		c.logs[k] = l
+	}
+	return l
+}
+
+// observe checks every replica on n: its high watermark does not move
+// back, and every batch below it matches the canonical log, which it
+// extends.
+func (c *checker) observe(n *node) {
+	for _, rs := range n.b.Replicas() {
+		k := tpKey{rs.Topic, rs.Partition}
+		rk := replicaKey{n.id, k}
+		s := c.seen[rk]
+		if s == nil || s.gen != n.gen {
+			s = &replicaSeen{gen: n.gen}
+			c.seen[rk] = s
+		}
+		hw := rs.HighWatermark
+		if hw < s.hw {
+			role := "follower"
+			if s.leader && rs.Leader && s.term == rs.Term {
+				role = fmt.Sprintf("serving leader in term %d", rs.Term)
+			}
+			c.w.fail(FailHWRegression, "broker %d %s (%s): high watermark moved back from %d to %d", n.id, k, role, s.hw, hw)
+			return
+		}
+		s.hw, s.term, s.leader = hw, rs.Term, rs.Leader
+		if hw <= s.verified {
+			continue
+		}
+		if !c.verify(n, k, s, hw) {
+			return
+		}
+	}
+}
+
+func (c *checker) verify(n *node, k tpKey, s *replicaSeen, hw int64) bool {
+	l := c.log(k)
+	ok := true
+	_, err := n.b.ReplicaBatches(k.topic, k.part, s.verified, func(b []byte, base, last int64) error {
+		if !ok || base >= hw {
+			return nil
+		}
+		if last >= hw {
+			c.w.fail(FailDivergence, "broker %d %s: batch [%d,%d] stored beyond the high watermark %d", n.id, k, base, last, hw)
+			ok = false
+			return nil
+		}
+		if base < l.end {
+			i, found := slices.BinarySearchFunc(l.batches, base, func(cb canonBatch, o int64) int {
+				switch {
+				case cb.base < o:
+					return -1
+				case cb.base > o:
+					return 1
+				}
+				return 0
+			})
+			if !found || l.batches[i].last != last || !bytes.Equal(l.batches[i].data, b) {
+				c.w.fail(FailDivergence, "broker %d %s: committed batch [%d,%d] differs from the canonical log", n.id, k, base, last)
+				ok = false
+			}
+			return nil
+		}
+		if base != l.end {
+			c.w.fail(FailDivergence, "broker %d %s: committed batch at %d leaves a gap after canonical end %d", n.id, k, base, l.end)
+			ok = false
+			return nil
+		}
+		recs, err := batch.Records(b)
+		if err != nil {
+			c.w.fail(FailDivergence, "broker %d %s: committed batch at %d does not decode: %v", n.id, k, base, err)
+			ok = false
+			return nil
+		}
+		for _, r := range recs {
+			c.appendValue(l, r.Offset, string(r.Value))
+		}
+		l.batches = append(l.batches, canonBatch{base: base, last: last, data: bytes.Clone(b)})
+		l.end = last + 1
+		return nil
+	})
+	if err != nil && ok {
+		c.w.fail(FailDivergence, "broker %d %s: reading committed batches: %v", n.id, k, err)
+		ok = false
+	}
+	if ok {
+		s.verified = hw
+	}
+	return ok
+}
+
+func (c *checker) appendValue(l *canonLog, off int64, v string) {
+	l.values = append(l.values, linearizability.Record{Offset: off, Value: v})
+}
+
+// beforeCrash remembers each replica's high watermark on n.
+func (c *checker) beforeCrash(n *node) {
+	for _, rs := range n.b.Replicas() {
+		c.preCrash[replicaKey{n.id, tpKey{rs.Topic, rs.Partition}}] = rs.HighWatermark
+	}
+}
+
+// afterRestart checks that recovery brought every replica back to at
+// least what it had committed and applied before the crash: what a
+// replica applied was committed by a quorum and made durable in its WAL
+// before it was applied, so no crash may take it away.
+func (c *checker) afterRestart(n *node) {
+	have := map[tpKey]int64{}
+	for _, rs := range n.b.Replicas() {
+		have[tpKey{rs.Topic, rs.Partition}] = rs.HighWatermark
+	}
+	var keys []replicaKey
+	for rk := range c.preCrash {
+		if rk.broker == n.id {
+			keys = append(keys, rk)
+		}
+	}
+	slices.SortFunc(keys, func(a, b replicaKey) int {
+		if a.tp.topic != b.tp.topic {
+			if a.tp.topic < b.tp.topic {
+				return -1
+			}
+			return 1
+		}
+		return int(a.tp.part - b.tp.part)
+	})
+	for _, rk := range keys {
+		before := c.preCrash[rk]
+		delete(c.preCrash, rk)
+		hw, ok := have[rk.tp]
+		switch {
+		case !ok && before > 0:
+			c.w.fail(FailCommittedLost, "broker %d %s: replica missing after restart (high watermark %d before the crash)", n.id, rk.tp, before)
+			return
+		case ok && hw < before:
+			c.w.fail(FailCommittedLost, "broker %d %s: high watermark %d after restart, %d before the crash", n.id, rk.tp, hw, before)
+			return
+		}
+	}
+}

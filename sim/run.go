@@ -1,0 +1,369 @@
+package sim
+
+import (
+	cryptorand "crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gregor-streaming/gregor/linearizability"
+)
+
+// Phase bounds.
+const (
+	setupMillisMax       = 30_000 // topics created and led, before any fault
+	convergeCheckMillis  = 100    // how often the liveness phase checks convergence
+	checkTimeoutDefault  = 20 * time.Second
+	failuresPrintedMax   = 20
+	visualizeDirDefault  = ""
+	modeCount            = 3
+	finalReadMillisExtra = 10_000
+)
+
+// Failure is one violation a run found.
+type Failure struct {
+	// Kind is a checker's name (FailDivergence, FailLiveness, ...) or a
+	// linearizability anomaly name (lost-write, duplicate, ...).
+	Kind     string
+	Detail   string
+	AtMillis int64 // simulated time, or -1 for the final check
+}
+
+func (f Failure) String() string {
+	if f.AtMillis < 0 {
+		return fmt.Sprintf("%s: %s", f.Kind, f.Detail)
+	}
+	return fmt.Sprintf("%s at %dms: %s", f.Kind, f.AtMillis, f.Detail)
+}
+
+// Result is what one run found.
+type Result struct {
+	Options  Options
+	Failures []Failure
+	// VisualizationPath is porcupine's HTML file for a linearizability
+	// failure, or "".
+	VisualizationPath string
+	// Trace is the hex SHA-256 of the run's whole event trace.
+	Trace     string
+	SimMillis int64
+	Events    int
+	Ops       int
+	// CheckTimedOut is true when porcupine ran out of time on some mode's
+	// history (which then counts as linearizable).
+	CheckTimedOut bool
+	// KnownBugs counts the known engine bugs the run stepped around.
+	KnownBugs map[string]int
+}
+
+// OK reports whether every check held.
+func (r *Result) OK() bool { return len(r.Failures) == 0 }
+
+// Has reports whether a failure of the given kind was found.
+func (r *Result) Has(kind string) bool {
+	return slices.ContainsFunc(r.Failures, func(f Failure) bool { return f.Kind == kind })
+}
+
+// Kinds lists the distinct failure kinds, sorted.
+func (r *Result) Kinds() []string {
+	var ks []string
+	for _, f := range r.Failures {
+		if !slices.Contains(ks, f.Kind) {
+			ks = append(ks, f.Kind)
+		}
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// ReplayCommand is the one command that replays this run.
+func (o Options) ReplayCommand() string {
+	s := fmt.Sprintf("go run ./cmd/gregor sim --seed %d --mode %s --brokers %d --time %s",
+		o.Seed, o.Mode, o.Brokers, time.Duration(o.SafetyMillis)*time.Millisecond)
+	if o.Unsafe != "" {
+		s += " --unsafe " + o.Unsafe
+	}
+	return s
+}
+
+// RunConfig holds what a run writes, none of which changes its course.
+type RunConfig struct {
+	// Trace, when set, receives the readable event trace.
+	Trace io.Writer
+	// VisualizeDir receives porcupine's HTML on a linearizability failure.
+	VisualizeDir string
+	// CheckTimeout bounds porcupine per mode (default 20s).
+	CheckTimeout time.Duration
+	// Strict makes known engine bugs (see knownBug) fail the run instead
+	// of being counted in Result.KnownBugs.
+	Strict bool
+}
+
+// runMu serialises runs: each one owns crypto/rand.Reader while it runs.
+var runMu sync.Mutex
+
+// Run runs one simulation: setup, a safety phase with faults, a liveness
+// phase with every fault healed, the final read and the checks.
+func Run(opts Options, cfg RunConfig) Result {
+	res := Result{Options: opts}
+	w, err := newWorld(opts, cfg.Trace)
+	if err != nil {
+		res.Failures = append(res.Failures, Failure{Kind: "options", Detail: err.Error(), AtMillis: -1})
+		return res
+	}
+	w.strict = cfg.Strict
+	runMu.Lock()
+	saved := cryptorand.Reader
+	cryptorand.Reader = w
+	defer func() {
+		cryptorand.Reader = saved
+		runMu.Unlock()
+	}()
+
+	w.run()
+	res.Failures = w.failures
+	if !w.stopped {
+		res.Failures, res.VisualizationPath, res.CheckTimedOut = w.checkHistories(cfg)
+	}
+	w.tracef("end failures %d", len(res.Failures))
+	res.Trace = hex.EncodeToString(w.trace.Sum(nil))
+	res.SimMillis, res.Events, res.Ops = w.now, w.events, len(w.ops)
+	res.KnownBugs = w.knownBugs
+	return res
+}
+
+func (w *World) allTPs() []tpKey {
+	var tps []tpKey
+	for _, t := range w.topics {
+		for p := range w.opts.Partitions {
+			tps = append(tps, tpKey{t, int32(p)})
+		}
+	}
+	return tps
+}
+
+// record appends an op to the history and returns its index.
+func (w *World) record(op linearizability.Op) int {
+	op.Call, op.Return = w.nowNanos(), linearizability.ReturnUnknown
+	w.ops = append(w.ops, op)
+	return len(w.ops) - 1
+}
+
+// modeOf is the delivery mode of a partition's workload.
+func (w *World) modeOf(tp tpKey) linearizability.Mode {
+	m, _ := linearizability.ParseMode(w.tpModes[tp])
+	return m
+}
+
+func (w *World) run() {
+	w.start()
+	admin := newClient(w, 0, roleAdmin, 0, nil)
+	w.clients = append(w.clients, admin)
+	admin.kick()
+	w.runUntil(w.now+setupMillisMax, func() bool { return admin.done })
+	if w.stopped {
+		return
+	}
+	if !admin.done {
+		w.fail(FailLiveness, "setup: the topics did not get a leader for every partition within %dms", setupMillisMax)
+		return
+	}
+
+	// Delivery modes per partition, then the workload clients.
+	tps := w.allTPs()
+	rot := w.rng.IntN(modeCount)
+	for i, tp := range tps {
+		if w.opts.Mode == ModeAll {
+			w.tpModes[tp] = linearizability.Mode((i + rot) % modeCount).String()
+		} else {
+			w.tpModes[tp] = w.opts.Mode
+		}
+	}
+	producers := w.opts.Producers
+	if w.opts.Mode == ModeAll {
+		producers = max(producers, modeCount)
+	}
+	for j := range producers {
+		mode, _ := linearizability.ParseMode(w.opts.Mode)
+		if w.opts.Mode == ModeAll {
+			mode = linearizability.Mode(j % modeCount)
+		}
+		var mine []tpKey
+		for _, tp := range tps {
+			if w.modeOf(tp) == mode {
+				mine = append(mine, tp)
+			}
+		}
+		c := newClient(w, len(w.clients), roleProducer, mode, mine)
+		w.clients = append(w.clients, c)
+		w.tracef("client %d producer %s on %d partitions", c.idx, mode, len(mine))
+	}
+	for range w.opts.Consumers {
+		c := newClient(w, len(w.clients), roleConsumer, 0, tps)
+		w.clients = append(w.clients, c)
+		w.tracef("client %d consumer", c.idx)
+	}
+	for _, c := range w.clients[1:] {
+		c.kick()
+	}
+
+	// Safety phase.
+	w.tracef("phase safety")
+	w.startFaults()
+	w.runUntil(w.now+w.opts.SafetyMillis, nil)
+	if w.stopped {
+		return
+	}
+
+	// Liveness phase: heal everything; clients finish what they started.
+	w.tracef("phase liveness")
+	w.stopFaults()
+	for _, c := range w.clients {
+		c.stopping = true
+	}
+	deadline := w.now + w.opts.LivenessMillis
+	nextCheck := w.now
+	converged := func() bool {
+		if w.now < nextCheck {
+			return false
+		}
+		nextCheck = w.now + convergeCheckMillis
+		for _, c := range w.clients {
+			if !c.idle() {
+				return false
+			}
+		}
+		return w.converged() == ""
+	}
+	w.runUntil(deadline, converged)
+	if w.stopped {
+		return
+	}
+	if why := w.converged(); why != "" {
+		w.fail(FailLiveness, "the healed cluster did not converge within %dms: %s", w.opts.LivenessMillis, why)
+		return
+	}
+	for _, c := range w.clients {
+		if !c.idle() {
+			w.fail(FailLiveness, "client %d (%s) still busy %dms after healing (waiting %d)", c.idx, roleNames[c.role], w.opts.LivenessMillis, c.wait)
+			return
+		}
+	}
+
+	// The final read, from the leaders, through the same network.
+	w.tracef("phase final-read")
+	final := newClient(w, len(w.clients), roleFinal, 0, tps)
+	w.clients = append(w.clients, final)
+	final.kick()
+	w.runUntil(w.now+finalReadMillisExtra, func() bool { return final.done })
+	if w.stopped {
+		return
+	}
+	if !final.done {
+		w.fail(FailLiveness, "the final read did not finish within %dms", finalReadMillisExtra)
+		return
+	}
+	w.final = final.final
+	for _, tp := range tps {
+		if got, want := w.final[tp], w.check.log(tp).values; !slices.Equal(got, want) {
+			w.fail(FailDivergence, "%s: the final read (%d records) differs from the canonical log (%d records)", tp, len(got), len(want))
+			return
+		}
+	}
+}
+
+// converged returns "" when every partition has one leader and every
+// replica holds the same committed log, or what is still missing.
+func (w *World) converged() string {
+	type view struct {
+		hws     []int64
+		leaders int
+	}
+	views := map[tpKey]*view{}
+	for _, n := range w.nodes {
+		if n.down {
+			return fmt.Sprintf("broker %d is down", n.id)
+		}
+		for _, rs := range n.b.Replicas() {
+			k := tpKey{rs.Topic, rs.Partition}
+			v := views[k]
+			if v == nil {
+				v = &view{}
+				views[k] = v
+			}
+			v.hws = append(v.hws, rs.HighWatermark)
+			if rs.Leader {
+				v.leaders++
+			}
+		}
+	}
+	for _, tp := range w.allTPs() {
+		v := views[tp]
+		end := w.check.log(tp).end
+		switch {
+		case v == nil || len(v.hws) < replicationFactor:
+			return fmt.Sprintf("%s: not every replica is running", tp)
+		case v.leaders != 1:
+			return fmt.Sprintf("%s: %d leaders", tp, v.leaders)
+		}
+		for _, hw := range v.hws {
+			if hw != end {
+				return fmt.Sprintf("%s: replica high watermarks %v, canonical end %d", tp, v.hws, end)
+			}
+		}
+	}
+	return ""
+}
+
+// checkHistories runs linearizability.Check on each mode's history.
+func (w *World) checkHistories(cfg RunConfig) ([]Failure, string, bool) {
+	timeout := cfg.CheckTimeout
+	if timeout == 0 {
+		timeout = checkTimeoutDefault
+	}
+	var failures []Failure
+	var vis string
+	timedOut := false
+	for m := range linearizability.Mode(modeCount) {
+		h := linearizability.History{Mode: m, Final: map[linearizability.TP][]linearizability.Record{}}
+		any := false
+		for _, tp := range w.allTPs() {
+			if w.modeOf(tp) == m {
+				h.Final[tp.tp()] = w.final[tp]
+				any = true
+			}
+		}
+		if !any {
+			continue
+		}
+		for _, op := range w.ops {
+			if w.modeOf(tpKey{op.TP.Topic, op.TP.Partition}) == m {
+				h.Ops = append(h.Ops, op)
+			}
+		}
+		dir := ""
+		if cfg.VisualizeDir != "" {
+			dir = cfg.VisualizeDir + "/" + m.String()
+		}
+		r := linearizability.Check(h, linearizability.Options{Timeout: timeout, VisualizeDir: dir})
+		timedOut = timedOut || r.TimedOut
+		if r.VisualizationPath != "" && vis == "" {
+			vis = r.VisualizationPath
+		}
+		for _, a := range r.Anomalies {
+			failures = append(failures, Failure{Kind: a.Name, Detail: fmt.Sprintf("%s %s: %s", m, a.TP, a.Detail), AtMillis: -1})
+		}
+	}
+	return failures, vis, timedOut
+}
+
+// Summary is a one-line description of a result.
+func (r *Result) Summary() string {
+	if r.OK() {
+		return fmt.Sprintf("seed %d ok (%d ops, %d events, %dms simulated)", r.Options.Seed, r.Ops, r.Events, r.SimMillis)
+	}
+	return fmt.Sprintf("seed %d FAIL %s: %s", r.Options.Seed, strings.Join(r.Kinds(), ","), r.Failures[0].Detail)
+}
