@@ -18,6 +18,9 @@ commands:
   dev       run a 3-broker cluster in this process
   sim       run seeded deterministic simulations
   bench     measure a Kafka-compatible cluster
+  topic     create, list, describe or delete topics
+  produce   send lines of standard input as records
+  consume   print records (partition, offset, key, value)
 
 Run "gregor <command> -h" for a command's flags.
 `
@@ -33,10 +36,13 @@ const (
 type command func(args []string, stdout, stderr io.Writer) int
 
 var commands = map[string]command{
-	"serve": serveCmd,
-	"dev":   devCmd,
-	"sim":   simCmd,
-	"bench": benchCmd,
+	"serve":   serveCmd,
+	"dev":     devCmd,
+	"sim":     simCmd,
+	"bench":   benchCmd,
+	"topic":   topicCmd,
+	"produce": produceCmd,
+	"consume": consumeCmd,
 }
 
 func main() {

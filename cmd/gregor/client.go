@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Client-command defaults: the dev cluster's first broker, and how long a
+// command waits for the cluster before giving up with an error.
+const (
+	brokersDefault       = "127.0.0.1:9092"
+	clientTimeoutDefault = 30 * time.Second
+)
+
+// clientOptions are the flags every client command (topic, produce,
+// consume) shares.
+type clientOptions struct {
+	brokers string
+	timeout time.Duration
+}
+
+func (o *clientOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.brokers, "brokers", brokersDefault, "comma-separated bootstrap brokers, host:port")
+	fs.DurationVar(&o.timeout, "timeout", clientTimeoutDefault, "how long to wait for the cluster before failing")
+}
+
+// seeds returns the bootstrap addresses, rejecting an empty list or a
+// malformed address before any connection is tried.
+func (o *clientOptions) seeds() ([]string, error) {
+	var out []string
+	for _, s := range strings.Split(o.brokers, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if _, _, err := splitHostPort(s); err != nil {
+			return nil, fmt.Errorf("--brokers: %v", err)
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("--brokers is empty; want host:port[,host:port...]")
+	}
+	return out, nil
+}
+
+// newClient builds a franz-go client for the bootstrap brokers and checks
+// one of them answers within the timeout, so a wrong address fails fast
+// with a message naming it rather than as a retry loop.
+func (o *clientOptions) newClient(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
+	seeds, err := o.seeds()
+	if err != nil {
+		return nil, err
+	}
+	opts = append([]kgo.Opt{
+		kgo.SeedBrokers(seeds...),
+		kgo.ClientID("gregor-cli"),
+		kgo.DialTimeout(min(o.timeout, 10*time.Second)),
+		kgo.RetryTimeout(o.timeout),
+	}, opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if err := cl.Ping(pctx); err != nil {
+		cl.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("no broker of %s answered within %s (is the cluster running? `gregor dev` starts one): %v",
+			strings.Join(seeds, ","), o.timeout, err)
+	}
+	return cl, nil
+}
+
+// codeErr turns a response's error code and optional message into an
+// error naming the Kafka error, or nil for code 0.
+func codeErr(code int16, msg *string) error {
+	err := kerr.ErrorForCode(code)
+	if err == nil {
+		return nil
+	}
+	if msg != nil && *msg != "" {
+		return fmt.Errorf("%w (broker says: %s)", err, *msg)
+	}
+	return err
+}
+
+// parseClientFlags parses a client command's flags; it reports whether
+// the command should go on, and the exit code if not.
+func parseClientFlags(fs *flag.FlagSet, args []string, usage string, stderr io.Writer) (bool, int) {
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, exitOK
+		}
+		return false, exitUsage
+	}
+	return true, 0
+}

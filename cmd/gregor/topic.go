@@ -1,0 +1,282 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const topicUsage = `usage: gregor topic <create|list|describe|delete> [flags] [topic...]
+
+  create   --partitions N --replication-factor N [--config name=value]... TOPIC
+  list     every topic with its partition count and replication factor
+  describe TOPIC...: partitions (leader, epoch, replicas, in-sync replicas) and configs
+  delete   TOPIC...
+
+Common flags: --brokers host:port,... (default 127.0.0.1:9092), --timeout.
+`
+
+func topicCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 1 {
+		fmt.Fprint(stderr, topicUsage)
+		return exitUsage
+	}
+	sub, args := args[0], args[1:]
+	var o clientOptions
+	fs := flag.NewFlagSet("gregor topic "+sub, flag.ContinueOnError)
+	o.register(fs)
+	var (
+		partitions  int
+		replication int
+		configs     stringList
+	)
+	switch sub {
+	case "create":
+		fs.IntVar(&partitions, "partitions", -1, "number of partitions (-1: the broker's default)")
+		fs.IntVar(&replication, "replication-factor", -1, "replicas per partition, at most the number of brokers (-1: the broker's default)")
+		fs.Var(&configs, "config", "topic config name=value (repeatable)")
+	case "list", "describe", "delete":
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, topicUsage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "gregor topic: unknown subcommand %q\n\n%s", sub, topicUsage)
+		return exitUsage
+	}
+	if ok, code := parseClientFlags(fs, args, topicUsage, stderr); !ok {
+		return code
+	}
+	names := fs.Args()
+	switch {
+	case sub == "create" && len(names) != 1:
+		fmt.Fprintf(stderr, "gregor topic create: want exactly one topic name, got %d\n", len(names))
+		return exitUsage
+	case (sub == "describe" || sub == "delete") && len(names) == 0:
+		fmt.Fprintf(stderr, "gregor topic %s: name at least one topic\n", sub)
+		return exitUsage
+	case sub == "list" && len(names) > 0:
+		fmt.Fprintf(stderr, "gregor topic list: unexpected argument %q\n", names[0])
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	cl, err := o.newClient(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "gregor topic %s: %v\n", sub, err)
+		return exitError
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	switch sub {
+	case "create":
+		err = topicCreate(ctx, cl, names[0], int32(partitions), int16(replication), configs, stdout)
+	case "list":
+		err = topicList(ctx, cl, stdout)
+	case "describe":
+		err = topicDescribe(ctx, cl, names, stdout)
+	case "delete":
+		err = topicDelete(ctx, cl, names, stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gregor topic %s: %v\n", sub, err)
+		return exitError
+	}
+	return exitOK
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+func topicCreate(ctx context.Context, cl *kgo.Client, name string, partitions int32, rf int16, configs []string, stdout io.Writer) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = int32(min(deadlineMillis(ctx), 1<<31-1))
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, rf
+	for _, c := range configs {
+		k, v, ok := strings.Cut(c, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--config %q: want name=value", c)
+		}
+		rc := kmsg.NewCreateTopicsRequestTopicConfig()
+		rc.Name, rc.Value = k, kmsg.StringPtr(v)
+		rt.Configs = append(rt.Configs, rc)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if len(resp.Topics) != 1 {
+		return fmt.Errorf("broker answered for %d topics, asked for 1", len(resp.Topics))
+	}
+	t := resp.Topics[0]
+	if err := codeErr(t.ErrorCode, t.ErrorMessage); err != nil {
+		return fmt.Errorf("topic %q: %w", name, err)
+	}
+	fmt.Fprintf(stdout, "created topic %s: %d partitions, replication factor %d\n", name, t.NumPartitions, t.ReplicationFactor)
+	return nil
+}
+
+// deadlineMillis is the time left before ctx's deadline, for a request's
+// own timeout field.
+func deadlineMillis(ctx context.Context) int64 {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return int64(clientTimeoutDefault.Milliseconds())
+	}
+	return max(int64(time.Until(d).Milliseconds()), 1)
+}
+
+func metadata(ctx context.Context, cl *kgo.Client, topics []string) (*kmsg.MetadataResponse, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	if topics != nil {
+		req.Topics = []kmsg.MetadataRequestTopic{}
+	}
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	return req.RequestWith(ctx, cl)
+}
+
+func topicList(ctx context.Context, cl *kgo.Client, stdout io.Writer) error {
+	resp, err := metadata(ctx, cl, nil)
+	if err != nil {
+		return err
+	}
+	topics := resp.Topics
+	slices.SortFunc(topics, func(a, b kmsg.MetadataResponseTopic) int { return strings.Compare(*a.Topic, *b.Topic) })
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tREPLICATION")
+	for _, t := range topics {
+		rf := 0
+		if len(t.Partitions) > 0 {
+			rf = len(t.Partitions[0].Replicas)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", *t.Topic, len(t.Partitions), rf)
+	}
+	return tw.Flush()
+}
+
+func topicDescribe(ctx context.Context, cl *kgo.Client, names []string, stdout io.Writer) error {
+	resp, err := metadata(ctx, cl, names)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range resp.Topics {
+		name := ""
+		if t.Topic != nil {
+			name = *t.Topic
+		}
+		if err := codeErr(t.ErrorCode, nil); err != nil {
+			errs = append(errs, fmt.Errorf("topic %q: %w", name, err))
+			continue
+		}
+		slices.SortFunc(t.Partitions, func(a, b kmsg.MetadataResponseTopicPartition) int { return int(a.Partition - b.Partition) })
+		fmt.Fprintf(stdout, "topic %s  id %x  partitions %d\n", name, t.TopicID, len(t.Partitions))
+		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "  PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tERROR")
+		for _, p := range t.Partitions {
+			perr := "-"
+			if err := codeErr(p.ErrorCode, nil); err != nil {
+				perr = err.Error()
+			}
+			fmt.Fprintf(tw, "  %d\t%d\t%d\t%s\t%s\t%s\n", p.Partition, p.Leader, p.LeaderEpoch, ids(p.Replicas), ids(p.ISR), perr)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		cfgs, err := topicConfigs(ctx, cl, name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("topic %q configs: %w", name, err))
+			continue
+		}
+		fmt.Fprintln(stdout, "  configs:")
+		for _, c := range cfgs {
+			fmt.Fprintf(stdout, "    %s\n", c)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func ids(v []int32) string {
+	s := make([]string, len(v))
+	for i, id := range v {
+		s[i] = strconv.Itoa(int(id))
+	}
+	return strings.Join(s, ",")
+}
+
+// topicConfigs returns name=value lines for a topic's configs, sorted.
+func topicConfigs(ctx context.Context, cl *kgo.Client, name string) ([]string, error) {
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	rr := kmsg.NewDescribeConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, name
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range resp.Resources {
+		if err := codeErr(r.ErrorCode, r.ErrorMessage); err != nil {
+			return nil, err
+		}
+		for _, c := range r.Configs {
+			v := "(null)"
+			if c.Value != nil {
+				v = *c.Value
+			}
+			out = append(out, c.Name+"="+v)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func topicDelete(ctx context.Context, cl *kgo.Client, names []string, stdout io.Writer) error {
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.TimeoutMillis = int32(min(deadlineMillis(ctx), 1<<31-1))
+	req.TopicNames = names
+	for _, n := range names {
+		rt := kmsg.NewDeleteTopicsRequestTopic()
+		rt.Topic = kmsg.StringPtr(n)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, t := range resp.Topics {
+		name := fmt.Sprintf("%x", t.TopicID)
+		if t.Topic != nil {
+			name = *t.Topic
+		}
+		if err := codeErr(t.ErrorCode, t.ErrorMessage); err != nil {
+			errs = append(errs, fmt.Errorf("topic %q: %w", name, err))
+			continue
+		}
+		fmt.Fprintf(stdout, "deleted topic %s\n", name)
+	}
+	return errors.Join(errs...)
+}
