@@ -1,4 +1,189 @@
 package main
 
-// simCmd runs seeded deterministic simulations (to be written).
-var simCmd = notImplemented("sim")
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gregor-streaming/gregor/sim"
+)
+
+const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|exactly-once|all]
+                 [--brokers 3|5] [--time 30s] [--unsafe ack-before-fsync|stale-read|no-dedupe]
+                 [--trace FILE] [--vis-dir DIR] [--strict]
+       gregor sim --seeds 1-500 [same flags]
+
+Runs deterministic simulations (see docs/simulation.md). One seed derives
+every option; the same seed and binary print the same final "trace" line.
+Exit status 0 when every check holds, 1 on a violation, 2 on bad flags.
+`
+
+// simSeedsMax bounds one --seeds range.
+const simSeedsMax = 1_000_000
+
+// runSim is `gregor sim` on the process's standard output and error.
+func runSim(args []string) int { return simCmd(args, os.Stdout, os.Stderr) }
+
+// simCmd is `gregor sim`.
+func simCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, simUsage); fs.PrintDefaults() }
+	seed := fs.Uint64("seed", 1, "the seed of one run")
+	seeds := fs.String("seeds", "", "a range of seeds, e.g. 1-500")
+	mode := fs.String("mode", sim.ModeAll, "delivery mode of the workload, or all")
+	brokers := fs.Int("brokers", 0, "3 or 5 (default: derived from the seed)")
+	simTime := fs.Duration("time", 0, "simulated length of the safety phase (default 30s)")
+	unsafe := fs.String("unsafe", "", "disable one safety mechanism to prove the checks bite")
+	traceFile := fs.String("trace", "", "write the readable event trace to this file (- for stdout)")
+	visDir := fs.String("vis-dir", "", "where porcupine's visualisation goes (default: a temporary directory)")
+	strict := fs.Bool("strict", false, "fail on known engine bugs instead of stepping around them")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "gregor sim: unexpected arguments %q\n", fs.Args())
+		return exitUsage
+	}
+	options := func(s uint64) (sim.Options, error) {
+		o := sim.NewOptions(s)
+		o.Mode, o.Unsafe = *mode, *unsafe
+		if *brokers != 0 {
+			o.Brokers = *brokers
+		}
+		if *simTime != 0 {
+			o.SafetyMillis = simTime.Milliseconds()
+		}
+		return o, o.Validate()
+	}
+	if *seeds != "" {
+		lo, hi, err := simParseRange(*seeds)
+		if err != nil {
+			fmt.Fprintf(stderr, "gregor sim: %v\n", err)
+			return exitUsage
+		}
+		if _, err := options(lo); err != nil {
+			fmt.Fprintf(stderr, "gregor sim: %v\n", err)
+			return exitUsage
+		}
+		return simMany(stdout, lo, hi, options, *visDir, *strict)
+	}
+	o, err := options(*seed)
+	if err != nil {
+		fmt.Fprintf(stderr, "gregor sim: %v\n", err)
+		return exitUsage
+	}
+	cfg := sim.RunConfig{Strict: *strict, VisualizeDir: *visDir}
+	if cfg.VisualizeDir == "" {
+		cfg.VisualizeDir = filepath.Join(os.TempDir(), fmt.Sprintf("gregor-sim-%d", o.Seed))
+	}
+	switch *traceFile {
+	case "":
+	case "-":
+		cfg.Trace = stdout
+	default:
+		f, err := os.Create(*traceFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "gregor sim: %v\n", err)
+			return exitUsage
+		}
+		defer f.Close()
+		cfg.Trace = f
+	}
+	return simOne(stdout, o, cfg)
+}
+
+func simOne(out io.Writer, o sim.Options, cfg sim.RunConfig) int {
+	fmt.Fprintf(out, "seed %d\n", o.Seed)
+	fmt.Fprint(out, o.String())
+	start := time.Now()
+	r := sim.Run(o, cfg)
+	elapsed := time.Since(start)
+	fmt.Fprintf(out, "stats events %d ops %d simulated %dms real %dms ratio %.0fx\n",
+		r.Events, r.Ops, r.SimMillis, elapsed.Milliseconds(), float64(r.SimMillis)/float64(elapsed.Milliseconds()+1))
+	simPrintKnownBugs(out, r)
+	code := 0
+	if r.OK() {
+		fmt.Fprintln(out, "result ok")
+	} else {
+		code = 1
+		fmt.Fprintf(out, "result FAIL %s\n", strings.Join(r.Kinds(), ","))
+		for _, f := range r.Failures {
+			fmt.Fprintf(out, "violation %s\n", f)
+		}
+		if r.VisualizationPath != "" {
+			fmt.Fprintf(out, "visualisation %s\n", r.VisualizationPath)
+		}
+		fmt.Fprintf(out, "replay %s\n", o.ReplayCommand())
+	}
+	if r.CheckTimedOut {
+		fmt.Fprintln(out, "note porcupine timed out on a history; it counts as linearizable, unproven")
+	}
+	fmt.Fprintf(out, "trace %s\n", r.Trace)
+	return code
+}
+
+func simPrintKnownBugs(out io.Writer, r sim.Result) {
+	var names []string
+	for n := range r.KnownBugs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(out, "known-engine-bug %s hit %d times (--strict fails on it)\n", n, r.KnownBugs[n])
+	}
+}
+
+func simMany(out io.Writer, lo, hi uint64, options func(uint64) (sim.Options, error), visDir string, strict bool) int {
+	total := sha256.New()
+	failed := 0
+	start := time.Now()
+	var simMillis int64
+	for s := lo; s <= hi; s++ {
+		o, _ := options(s)
+		cfg := sim.RunConfig{Strict: strict}
+		if visDir != "" {
+			cfg.VisualizeDir = filepath.Join(visDir, strconv.FormatUint(s, 10))
+		}
+		r := sim.Run(o, cfg)
+		simMillis += r.SimMillis
+		total.Write([]byte(r.Trace + "\n"))
+		if !r.OK() {
+			failed++
+			fmt.Fprintf(out, "%s\n  replay %s\n", r.Summary(), o.ReplayCommand())
+		}
+	}
+	elapsed := time.Since(start)
+	fmt.Fprintf(out, "total seeds %d-%d runs %d failed %d simulated %ds real %.1fs ratio %.0fx\n",
+		lo, hi, hi-lo+1, failed, simMillis/1000, elapsed.Seconds(), float64(simMillis)/float64(elapsed.Milliseconds()+1))
+	fmt.Fprintf(out, "trace %s\n", hex.EncodeToString(total.Sum(nil)))
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func simParseRange(s string) (lo, hi uint64, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		b = a
+	}
+	if lo, err = strconv.ParseUint(a, 10, 64); err == nil {
+		hi, err = strconv.ParseUint(b, 10, 64)
+	}
+	switch {
+	case err != nil:
+		return 0, 0, fmt.Errorf("--seeds %q: want N or N-M", s)
+	case hi < lo || hi-lo >= simSeedsMax:
+		return 0, 0, fmt.Errorf("--seeds %q: empty or longer than %d", s, simSeedsMax)
+	}
+	return lo, hi, nil
+}
