@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"pgregory.net/rapid"
+)
+
+// TestBenchHistQuantiles checks the histogram against a sorted sample:
+// every quantile lies at or above the exact value and within the bucket
+// error, and the percentiles are ordered.
+func TestBenchHistQuantiles(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		vals := rapid.SliceOfN(rapid.Int64Range(0, int64(10*time.Second)), 1, 500).Draw(t, "ns")
+		var h benchHist
+		for _, v := range vals {
+			h.Record(time.Duration(v))
+		}
+		sorted := append([]int64(nil), vals...)
+		slicesSortInt64(sorted)
+		for _, q := range []float64{0.5, 0.99, 0.999, 1} {
+			rank := int(float64(len(sorted))*q + 0.999999999)
+			rank = max(1, min(rank, len(sorted)))
+			exact := sorted[rank-1]
+			got := int64(h.Quantile(q))
+			if got < exact || float64(got) > float64(exact)*(1+1.0/benchHistSub)+1 {
+				t.Fatalf("q%.3f = %d, exact %d", q, got, exact)
+			}
+		}
+		if h.Max() != time.Duration(sorted[len(sorted)-1]) {
+			t.Fatalf("max %v, want %d", h.Max(), sorted[len(sorted)-1])
+		}
+	})
+}
+
+func slicesSortInt64(s []int64) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j-1] > s[j]; j-- {
+			s[j-1], s[j] = s[j], s[j-1]
+		}
+	}
+}
+
+// TestBenchHistIndexMonotone: bucket indexes never decrease with the value
+// and every value is at most its bucket's upper bound.
+func TestBenchHistIndexMonotone(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	prev := -1
+	for v := int64(0); v < 1<<20; v += 1 + r.Int64N(7) {
+		i := benchHistIndex(v)
+		if i < prev || v > benchHistUpper(i) || (i > 0 && v <= benchHistUpper(i-1)) {
+			t.Fatalf("value %d: bucket %d (prev %d, upper %d)", v, i, prev, benchHistUpper(i))
+		}
+		prev = i
+	}
+}
+
+func checkBenchJSON(t *testing.T, out string, latency bool) benchResult {
+	t.Helper()
+	var r benchResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if r.Records <= 0 || r.Bytes <= 0 || r.Seconds <= 0 || r.RecordsPerSec <= 0 || r.MBPerSec <= 0 {
+		t.Fatalf("counts not positive: %+v", r)
+	}
+	if r.Errors != 0 {
+		t.Fatalf("errors: %+v", r)
+	}
+	if latency {
+		l := r.Latency
+		if l.Count == 0 || !(l.P50ms <= l.P99ms && l.P99ms <= l.P999ms && l.P999ms <= l.MaxMs) || l.P50ms < 0 {
+			t.Fatalf("latency percentiles not ordered: %+v", l)
+		}
+	}
+	return r
+}
+
+// TestBenchAgainstKfake runs produce, consume and e2e for about a second
+// each against kfake and checks the JSON and the plain summary. It never
+// looks at how fast anything was.
+func TestBenchAgainstKfake(t *testing.T) {
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	brokers := strings.Join(fake.ListenAddrs(), ",")
+	common := []string{"--brokers", brokers, "--topic", "t", "--partitions", "3", "--replication-factor", "1", "--duration", "1s"}
+
+	run := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		if code := run(append([]string{"bench"}, args...), &stdout, &stderr); code != exitOK {
+			t.Fatalf("gregor bench %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
+		}
+		return stdout.String()
+	}
+	p := checkBenchJSON(t, run(append([]string{"produce", "--json"}, common...)...), true)
+	if p.Partitions != 3 || p.Mode != "produce" {
+		t.Fatalf("produce result: %+v", p)
+	}
+	c := checkBenchJSON(t, run(append([]string{"consume", "--json"}, common...)...), false)
+	if c.Records < p.Records {
+		t.Fatalf("consumed %d records, produced at least %d", c.Records, p.Records)
+	}
+	checkBenchJSON(t, run(append([]string{"e2e", "--json", "--rate", "2000", "--warmup", "100ms"}, common...)...), true)
+
+	text := run(append([]string{"produce", "--records", "500", "--producers", "2", "--linger", "1ms", "--compression", "none"}, common...)...)
+	for _, want := range []string{"records         ", "records/s", "latency p99.9"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("summary lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestBenchFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"produce", "--acks", "1"},               // idempotence needs acks=all
+		{"produce", "--compression", "brotli"},   // unknown codec
+		{"e2e", "--record-size", "4"},            // no room for the send time
+		{"produce", "--producers", "0"},          // no producer
+		{"nonsense"},                             // unknown mode
+		{"produce", "--duration", "0", "--rate"}, // missing value
+	} {
+		var stdout, stderr strings.Builder
+		if code := run(append([]string{"bench"}, args...), &stdout, &stderr); code != exitUsage {
+			t.Errorf("gregor bench %v: exit %d, want %d (stderr %q)", args, code, exitUsage, stderr.String())
+		}
+	}
+}
+
+func TestBenchWriteSection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "perf.md")
+	if err := os.WriteFile(path, []byte("# Perf\n\nintro\n\n"+benchMarkBegin+"\nold\n"+benchMarkEnd+"\n\nafter\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := benchWriteSection(path, "new table\n"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(path)
+	want := "# Perf\n\nintro\n\n" + benchMarkBegin + "\nnew table\n" + benchMarkEnd + "\n\nafter\n"
+	if string(got) != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
