@@ -158,3 +158,44 @@ func lines(s string) []string {
 	}
 	return out
 }
+
+// emptyFetchHasNullRecords fetches partition 0 of topic at its high
+// watermark (no new records, no wait) from its leader and reports whether
+// the answer's Records field was null on the wire rather than empty.
+func emptyFetchHasNullRecords(t *testing.T, cl *kgo.Client, topic string, partitions int) bool {
+	t.Helper()
+	leader := leaders(t, cl, topic, partitions)[0].leader
+	resp := fetchOnce(t, cl, leader, topic, 0, 0, -1)
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 {
+		t.Fatalf("fetch %s-0 at 0: %v", topic, kerr.ErrorForCode(p.ErrorCode))
+	}
+	if p.HighWatermark != 0 {
+		t.Fatalf("fetch %s-0: high watermark %d, want an empty partition", topic, p.HighWatermark)
+	}
+	return p.RecordBatches == nil
+}
+
+// fetchOnce sends one Fetch for topic/partition at offset to broker id,
+// with no long poll, and returns the response.
+func fetchOnce(t *testing.T, cl *kgo.Client, id int32, topic string, partition int32, offset int64, epoch int32) *kmsg.FetchResponse {
+	t.Helper()
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxWaitMillis, req.MinBytes, req.MaxBytes = -1, 0, 0, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes, rp.CurrentLeaderEpoch = partition, offset, 1<<20, epoch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl.Broker(int(id)))
+	if err != nil {
+		t.Fatalf("fetch %s-%d from broker %d: %v", topic, partition, id, err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("fetch answered %d topics, want 1 with 1 partition", len(resp.Topics))
+	}
+	return resp
+}
