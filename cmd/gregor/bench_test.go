@@ -107,7 +107,7 @@ func TestBenchAgainstKfake(t *testing.T) {
 	if p.Partitions != 3 || p.Mode != "produce" {
 		t.Fatalf("produce result: %+v", p)
 	}
-	c := checkBenchJSON(t, run(append([]string{"consume", "--json"}, common...)...), false)
+	c := checkBenchJSON(t, run(append(append([]string{"consume", "--json"}, common...), "--duration", "60s")...), false)
 	if c.Records < p.Records {
 		t.Fatalf("consumed %d records, produced at least %d", c.Records, p.Records)
 	}
