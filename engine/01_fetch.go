@@ -45,6 +45,9 @@ func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 			sp := kmsg.NewFetchResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			// Kafka sends an empty record set, never a null one; librdkafka
+			// (kcat) rejects null.
+			sp.RecordBatches = []byte{}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -150,7 +153,7 @@ func (f *fetch) fill() int {
 		p := s.p
 		hw, start := p.highWatermark(), p.log.StartOffset()
 		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = hw, hw, start
-		out.RecordBatches = nil
+		out.RecordBatches = []byte{}
 		off := s.req.FetchOffset
 		if off < start || off > hw {
 			out.ErrorCode = kerr.OffsetOutOfRange.Code
