@@ -17,6 +17,7 @@ const (
 	FailLiveness      = "liveness"       // the healed cluster did not converge in time
 	FailRecovery      = "recovery"       // a broker could not restart
 	FailEngineError   = "engine-error"   // the engine returned an error
+	FailEnginePanic   = "engine-panic"   // the engine panicked
 )
 
 type tpKey struct {

@@ -2,6 +2,8 @@ package sim
 
 import (
 	cryptorand "crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -15,12 +17,11 @@ import (
 
 // Phase bounds.
 const (
-	setupMillisMax       = 30_000 // topics created and led, before any fault
-	convergeCheckMillis  = 100    // how often the liveness phase checks convergence
-	checkTimeoutDefault  = 20 * time.Second
-	failuresPrintedMax   = 20
-	visualizeDirDefault  = ""
+	setupMillisMax       = 30_000           // topics created and led, before any fault
+	convergeCheckMillis  = 100              // how often the liveness phase checks convergence
+	checkTimeoutDefault  = 10 * time.Second // per partition
 	modeCount            = 3
+	commitSeedCount      = 5
 	finalReadMillisExtra = 10_000
 )
 
@@ -318,35 +319,29 @@ func (w *World) converged() string {
 	return ""
 }
 
-// checkHistories runs linearizability.Check on each mode's history.
+// checkHistories runs linearizability.Check on each partition's history
+// under its delivery mode. One Check per partition keeps porcupine on
+// one goroutine at a time, and a slow partition from hiding the others.
 func (w *World) checkHistories(cfg RunConfig) ([]Failure, string, bool) {
 	timeout := cfg.CheckTimeout
 	if timeout == 0 {
 		timeout = checkTimeoutDefault
 	}
+	byTP := map[tpKey][]linearizability.Op{}
+	for _, op := range w.ops {
+		k := tpKey{op.TP.Topic, op.TP.Partition}
+		byTP[k] = append(byTP[k], op)
+	}
 	var failures []Failure
 	var vis string
 	timedOut := false
-	for m := range linearizability.Mode(modeCount) {
-		h := linearizability.History{Mode: m, Final: map[linearizability.TP][]linearizability.Record{}}
-		any := false
-		for _, tp := range w.allTPs() {
-			if w.modeOf(tp) == m {
-				h.Final[tp.tp()] = w.final[tp]
-				any = true
-			}
-		}
-		if !any {
-			continue
-		}
-		for _, op := range w.ops {
-			if w.modeOf(tpKey{op.TP.Topic, op.TP.Partition}) == m {
-				h.Ops = append(h.Ops, op)
-			}
-		}
+	for _, tp := range w.allTPs() {
+		m := w.modeOf(tp)
+		h := linearizability.History{Mode: m, Ops: byTP[tp],
+			Final: map[linearizability.TP][]linearizability.Record{tp.tp(): w.final[tp]}}
 		dir := ""
 		if cfg.VisualizeDir != "" {
-			dir = cfg.VisualizeDir + "/" + m.String()
+			dir = fmt.Sprintf("%s/%s-%d", cfg.VisualizeDir, tp.topic, tp.part)
 		}
 		r := linearizability.Check(h, linearizability.Options{Timeout: timeout, VisualizeDir: dir})
 		timedOut = timedOut || r.TimedOut
@@ -366,4 +361,18 @@ func (r *Result) Summary() string {
 		return fmt.Sprintf("seed %d ok (%d ops, %d events, %dms simulated)", r.Options.Seed, r.Ops, r.Events, r.SimMillis)
 	}
 	return fmt.Sprintf("seed %d FAIL %s: %s", r.Options.Seed, strings.Join(r.Kinds(), ","), r.Failures[0].Detail)
+}
+
+// CommitSeeds derives commitSeedCount seeds from a commit id, so every
+// commit also runs seeds nobody picked.
+func CommitSeeds(commit string) []uint64 {
+	h := sha256.Sum256([]byte(commit))
+	var out []uint64
+	for i := range commitSeedCount {
+		if i > 0 && i%4 == 0 {
+			h = sha256.Sum256(h[:])
+		}
+		out = append(out, binary.LittleEndian.Uint64(h[(i%4)*8:]))
+	}
+	return out
 }

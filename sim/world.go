@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 
 	"github.com/gregor-streaming/gregor/engine"
 	"github.com/gregor-streaming/gregor/linearizability"
@@ -351,6 +352,7 @@ func (w *World) step() bool {
 	e := heap.Pop(&w.queue).(*event)
 	w.now = e.at
 	w.events++
+	defer w.recoverPanic(e)
 	switch e.kind {
 	case evTick:
 		n := w.node(e.broker)
@@ -422,6 +424,21 @@ func (w *World) step() bool {
 		}
 	}
 	return true
+}
+
+// recoverPanic turns a panic inside the engine (raft panics when its
+// durable log lost entries it had acknowledged) into a failure.
+func (w *World) recoverPanic(e *event) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	msg := fmt.Sprint(r)
+	kind := FailEnginePanic
+	if strings.Contains(msg, "corrupted, truncated, or lost") {
+		kind = FailCommittedLost
+	}
+	w.fail(kind, "broker %d panicked handling %s: %s", e.broker, eventNames[e.kind], msg)
 }
 
 // injectCrash crashes one random live broker, keeping a majority up, and
