@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestClientCommands runs gregor topic, produce and consume against a
+// live cluster, as a newcomer would.
+func TestClientCommands(t *testing.T) {
+	c := startLiveCluster(t)
+	brokers := "--brokers=" + strings.Join(c.seeds(), ",")
+	runOK := func(args ...string) string {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		if code := run(args, &stdout, &stderr); code != exitOK {
+			t.Fatalf("gregor %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr.String())
+		}
+		return stdout.String()
+	}
+	runErr := func(want string, args ...string) {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		if code := run(args, &stdout, &stderr); code == exitOK || !strings.Contains(stderr.String(), want) {
+			t.Errorf("gregor %s: exit %d, stderr %q; want a failure mentioning %q", strings.Join(args, " "), code, stderr.String(), want)
+		}
+	}
+
+	out := runOK("topic", "create", brokers, "--partitions", "3", "--replication-factor", "3", "--config", "retention.ms=60000", "cli")
+	if !strings.Contains(out, "created topic cli: 3 partitions, replication factor 3") {
+		t.Errorf("topic create printed %q", out)
+	}
+	runErr("TOPIC_ALREADY_EXISTS", "topic", "create", brokers, "--partitions", "3", "--replication-factor", "3", "cli")
+	runErr("INVALID_REPLICATION_FACTOR", "topic", "create", brokers, "--replication-factor", "5", "cli2")
+	runErr("--config \"nonsense\": want name=value", "topic", "create", brokers, "--config", "nonsense", "cli3")
+	if out := runOK("topic", "list", brokers); !strings.Contains(out, "cli    3           3") {
+		t.Errorf("topic list printed:\n%s", out)
+	}
+	leaders(t, c.client(), "cli", 3)
+	out = runOK("topic", "describe", brokers, "cli")
+	for _, want := range []string{"topic cli", "partitions 3", "retention.ms=60000", "max.message.bytes="} {
+		if !strings.Contains(out, want) {
+			t.Errorf("topic describe lacks %q:\n%s", want, out)
+		}
+	}
+	runErr("UNKNOWN_TOPIC_OR_PARTITION", "topic", "describe", brokers, "nope")
+
+	var stdout, stderr strings.Builder
+	in := "a=1\nb=2\nc=3\na=4\nplain\n"
+	if code := produceFrom([]string{brokers, "--topic", "cli", "--keys", "--print-offsets"}, strings.NewReader(in), &stdout, &stderr); code != exitOK {
+		t.Fatalf("produce: exit %d: %s", code, stderr.String())
+	}
+	if n := len(lines(stdout.String())); n != 5 {
+		t.Errorf("produce --print-offsets printed %d lines, want 5:\n%s", n, stdout.String())
+	}
+	stdout.Reset()
+	if code := produceFrom([]string{brokers, "--topic", "cli", "--partition", "2", "--acks", "1"}, strings.NewReader("x\ny\n"), &stdout, &stderr); code != exitOK {
+		t.Fatalf("produce --partition 2 --acks 1: exit %d: %s", code, stderr.String())
+	}
+	if code := produceFrom([]string{brokers, "--topic", "cli", "--acks", "2"}, strings.NewReader("x\n"), &stdout, &stderr); code != exitUsage {
+		t.Errorf("produce --acks 2: exit %d, want usage error", code)
+	}
+
+	consumeOut := func(args ...string) []string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
+		defer cancel()
+		var stdout, stderr strings.Builder
+		if code := consume(ctx, append([]string{brokers, "--topic", "cli"}, args...), &stdout, &stderr); code != exitOK {
+			t.Fatalf("consume %v: exit %d: %s", args, code, stderr.String())
+		}
+		return lines(stdout.String())
+	}
+	all := consumeOut("--from-beginning", "--max", "7")
+	var kv []string
+	keyPart := map[string]string{}
+	for _, l := range all {
+		f := strings.Split(l, "\t")
+		if len(f) != 4 {
+			t.Fatalf("consume printed %q, want partition, offset, key, value", l)
+		}
+		kv = append(kv, f[2]+"="+f[3])
+		if f[2] != "" {
+			if p, ok := keyPart[f[2]]; ok && p != f[0] {
+				t.Errorf("key %s on partitions %s and %s", f[2], p, f[0])
+			}
+			keyPart[f[2]] = f[0]
+		}
+	}
+	slices.Sort(kv)
+	if want := []string{"=plain", "=x", "=y", "a=1", "a=4", "b=2", "c=3"}; !slices.Equal(kv, want) {
+		t.Errorf("consume --from-beginning read %v, want %v", kv, want)
+	}
+	inP2 := 0
+	for _, l := range all {
+		if strings.HasPrefix(l, "2\t") {
+			inP2++
+		}
+	}
+	if got := consumeOut("--partition", "2", "--offset", "1", "--max", strconv.Itoa(inP2-1)); len(got) != inP2-1 || !strings.HasSuffix(got[len(got)-1], "\ty") {
+		t.Errorf("consume --partition 2 --offset 0 read %v, want it to end with y", got)
+	}
+	if got := consumeOut("--timestamp", "0", "--max", "7"); len(got) != 7 {
+		t.Errorf("consume --timestamp 0 read %d records, want 7", len(got))
+	}
+	runErr("there is no partition 9", "consume", brokers, "--topic", "cli", "--partition", "9", "--max", "1")
+	runErr("UNKNOWN_TOPIC_OR_PARTITION", "consume", brokers, "--topic", "nope", "--max", "1")
+	runErr("give at most one of", "consume", brokers, "--topic", "cli", "--from-beginning", "--offset", "3")
+	runErr("no broker of 127.0.0.1:1 answered", "topic", "list", "--brokers", "127.0.0.1:1", "--timeout", "1s")
+
+	if out := runOK("topic", "delete", brokers, "cli"); !strings.Contains(out, "deleted topic cli") {
+		t.Errorf("topic delete printed %q", out)
+	}
+	runErr("UNKNOWN_TOPIC_OR_PARTITION", "topic", "delete", brokers, "cli")
+}
