@@ -509,6 +509,7 @@ func (h *Host) Receive(payload []byte) error {
 		return err
 	}
 	h.lastHeard[from] = h.ticks
+	var first error
 	for _, e := range envs {
 		g, ok := h.groups[e.Group]
 		if e.Msg == nil {
@@ -522,11 +523,21 @@ func (h *Host) Receive(payload []byte) error {
 			continue
 		}
 		g.quiesced = false
-		if err := g.rn.Step(e.Msg); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
-			return fmt.Errorf("raftlog: group %d step: %w", e.Group, err)
+		err := g.rn.Step(e.Msg)
+		switch {
+		case err == nil:
+		case errors.Is(err, raft.ErrProposalDropped), errors.Is(err, raft.ErrStepPeerNotFound), errors.Is(err, raft.ErrStepLocalMsg):
+			// Normal raft outcomes for a remote message, among them a
+			// forwarded proposal that arrived after leadership moved: the
+			// proposer times out and retries. The rest of the payload is
+			// still delivered.
+		default:
+			if first == nil {
+				first = fmt.Errorf("raftlog: group %d step: %w", e.Group, err)
+			}
 		}
 	}
-	return nil
+	return first
 }
 
 // quiesceFollower follows a leader's quiesce notice if it comes from the
