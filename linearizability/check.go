@@ -16,8 +16,9 @@ const VisualizationFile = "linearizability.html"
 
 // Options tunes Check.
 type Options struct {
-	// Timeout bounds porcupine's search (0: no bound). When it runs out,
-	// the history counts as linearizable and Result.TimedOut says so.
+	// Timeout bounds each porcupine run (0: no bound); Check runs it at
+	// most twice. When it runs out, the history counts as linearizable and
+	// Result.TimedOut says so.
 	Timeout time.Duration
 	// VisualizeDir, when set, receives porcupine's HTML visualisation of a
 	// history that is not linearizable (VisualizationFile).
@@ -58,8 +59,20 @@ func Check(h History, opts Options) Result {
 	}
 
 	model := Model()
-	ops := Operations(h)
+	ops, dropped := operations(h, true)
 	verdict, info := porcupine.CheckOperationsVerbose(model, ops, opts.Timeout)
+	if verdict == porcupine.Illegal {
+		// Check the failing partitions again with the unknown produces the
+		// first run optimistically left out, if any.
+		failing := failingTPs(ops, info)
+		if slices.ContainsFunc(failing, func(tp TP) bool { return dropped[tp] > 0 }) {
+			all := Operations(h)
+			ops = slices.DeleteFunc(all, func(op porcupine.Operation) bool {
+				return !slices.Contains(failing, op.Input.(opInput).tp)
+			})
+			verdict, info = porcupine.CheckOperationsVerbose(model, ops, opts.Timeout)
+		}
+	}
 	switch verdict {
 	case porcupine.Unknown:
 		res.TimedOut = true
@@ -81,21 +94,46 @@ func Check(h History, opts Options) Result {
 	return res
 }
 
-// nonlinearizable names the partitions porcupine found no complete
-// linearization for. Porcupine checks them in partitionOps order.
-func nonlinearizable(ops []porcupine.Operation, info porcupine.LinearizationInfo) []Anomaly {
-	var out []Anomaly
+// partitionResult is how far porcupine got on one partition.
+type partitionResult struct {
+	tp      TP
+	ops     int
+	longest int // longest linearizable prefix found
+}
+
+// partitionResults reads porcupine's partial linearizations, which come
+// in partitionOps order, after a verbose check that was not cut short.
+func partitionResults(ops []porcupine.Operation, info porcupine.LinearizationInfo) []partitionResult {
 	parts := partitionOps(ops)
 	partials := info.PartialLinearizations()
+	out := make([]partitionResult, len(parts))
 	for i, part := range parts {
-		longest := 0
+		out[i] = partitionResult{tp: part[0].Input.(opInput).tp, ops: len(part)}
 		for _, p := range partials[i] {
-			longest = max(longest, len(p))
+			out[i].longest = max(out[i].longest, len(p))
 		}
-		if longest < len(part) {
-			tp := part[0].Input.(opInput).tp
-			out = append(out, Anomaly{AnomalyNonlinearizable, tp,
-				fmt.Sprintf("no linearization of %d operations; the longest linearizable prefix has %d", len(part), longest)})
+	}
+	return out
+}
+
+func failingTPs(ops []porcupine.Operation, info porcupine.LinearizationInfo) []TP {
+	var tps []TP
+	for _, r := range partitionResults(ops, info) {
+		if r.longest < r.ops {
+			tps = append(tps, r.tp)
+		}
+	}
+	return tps
+}
+
+// nonlinearizable names the partitions porcupine found no complete
+// linearization for.
+func nonlinearizable(ops []porcupine.Operation, info porcupine.LinearizationInfo) []Anomaly {
+	var out []Anomaly
+	for _, r := range partitionResults(ops, info) {
+		if r.longest < r.ops {
+			out = append(out, Anomaly{AnomalyNonlinearizable, r.tp,
+				fmt.Sprintf("no linearization of %d operations; the longest linearizable prefix has %d", r.ops, r.longest)})
 		}
 	}
 	return out

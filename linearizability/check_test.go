@@ -82,6 +82,11 @@ func TestCheckPasses(t *testing.T) {
 			produceOp(1, 20, 30, 0, "b"),
 			fetchOp(2, -1, 40, 50, 0, 1, recs(0, "b")),
 		}}},
+		{"unknown produce applied, never read, counted in a high watermark", History{Mode: AtLeastOnce, Ops: []Op{
+			unknownProduce(0, 0, "a"),
+			produceOp(1, 20, 30, 1, "b"),
+			fetchOp(2, -1, 40, 50, 1, 2, recs(1, "b")),
+		}}},
 		{"unknown produce applied late", History{Mode: AtLeastOnce, Ops: []Op{
 			unknownProduce(0, 0, "a"),
 			produceOp(1, 20, 30, 0, "b"),

@@ -143,5 +143,10 @@ type History struct {
 	// phase healed every fault. It may be nil. A partition absent from a
 	// non-nil Final is not checked against it, so the simulator should
 	// include every partition it wrote to, even empty ones.
+	//
+	// NB: Final also keeps porcupine fast. It tells where each produce
+	// with an unknown outcome landed, or that it never applied; without
+	// it porcupine must try every such produce at every point of the
+	// history, which is exponential in how many never applied.
 	Final map[TP][]Record
 }

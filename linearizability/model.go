@@ -27,6 +27,7 @@ type opInput struct {
 // opOutput is what a call learned; it is the porcupine Operation.Output.
 type opOutput struct {
 	unknown       bool // produce only: may or may not have been applied
+	pinned        bool // unknown produce whose values the final read holds once, at baseOffset
 	baseOffset    int64
 	records       []Record
 	highWatermark int64
@@ -125,12 +126,15 @@ func step(s logState, in opInput, out opOutput) (bool, logState) {
 	n := int64(s.n)
 	switch in.kind {
 	case Produce:
-		if out.unknown {
+		if out.unknown && !out.pinned {
 			// Porcupine gives the call an infinite return time, so "not
 			// applied" is the linearization that places it after every
 			// other call; here it is applied at the end of the log.
 			return true, s.appendValues(in.values)
 		}
+		// Acknowledged, or unknown but pinned to the one place the final
+		// read holds its values: either it appends there, or another
+		// attempt of the same values did and this one is a no-op.
 		o := out.baseOffset
 		if o == n {
 			return true, s.appendValues(in.values)
@@ -220,7 +224,10 @@ func describeOp(in opInput, out opOutput) string {
 	switch in.kind {
 	case Produce:
 		res := fmt.Sprint(out.baseOffset)
-		if out.unknown {
+		switch {
+		case out.pinned:
+			res = fmt.Sprintf("unknown (final read has it at %d)", out.baseOffset)
+		case out.unknown:
 			res = "unknown"
 		}
 		return fmt.Sprintf("produce(%s %s) -> %s", in.tp, abbreviate(in.values, describeRecordsMax), res)
@@ -267,19 +274,53 @@ func abbreviate(vals []string, limit int) string {
 //
 // Calls that cannot change or constrain the log are left out: definite
 // failures (no effect), and fetches and list-offsets whose outcome is
-// unknown. A produce whose outcome is unknown gets an infinite return
-// time; if Final holds its partition and none of its values, it was never
-// applied and is left out too, which keeps porcupine's search small.
+// unknown. A produce whose outcome is unknown gets an infinite return time.
+// When Final holds its partition, Final decides where such a produce can
+// have landed, which keeps porcupine from exploring placements only the
+// final read could refute: if Final holds none of its values it never
+// applied and is left out; if Final holds them once, contiguously, at o,
+// it is pinned to o (it applied there, or a retry of the same values did).
 // Final, when present, becomes one fetch of the whole log by an extra
 // client, after every other call.
 func Operations(h History) []porcupine.Operation {
-	finalValues := make(map[TP]map[string]bool, len(h.Final))
-	for tp, recs := range h.Final {
-		set := make(map[string]bool, len(recs))
-		for _, r := range recs {
-			set[r.Value] = true
+	ops, _ := operations(h, false)
+	return ops
+}
+
+// operations is Operations; with dropUnread it also leaves out unknown
+// produces of partitions without a final read whose values no fetch saw,
+// and counts them per TP. That is optimistic: such a produce may have been
+// applied and counted in a high watermark, so a partition that fails
+// without them must be checked again with them (see Check).
+//
+// NB: each unknown produce porcupine keeps is a candidate at every step
+// for the rest of the history, so k of them that never applied cost up to
+// 2^k placements; hence the pruning.
+func operations(h History, dropUnread bool) ([]porcupine.Operation, map[TP]int) {
+	var read map[TP]map[string]bool
+	dropped := make(map[TP]int)
+	if dropUnread {
+		read = make(map[TP]map[string]bool)
+		for i := range h.Ops {
+			op := &h.Ops[i]
+			if op.Kind != Fetch || !op.ok() {
+				continue
+			}
+			if read[op.TP] == nil {
+				read[op.TP] = make(map[string]bool)
+			}
+			for _, r := range op.Records {
+				read[op.TP][r.Value] = true
+			}
 		}
-		finalValues[tp] = set
+	}
+	finalOffsets := make(map[TP]map[string][]int64, len(h.Final))
+	for tp, recs := range h.Final {
+		m := make(map[string][]int64, len(recs))
+		for _, r := range recs {
+			m[r.Value] = append(m[r.Value], r.Offset)
+		}
+		finalOffsets[tp] = m
 	}
 	var last int64
 	clients := 0
@@ -293,12 +334,18 @@ func Operations(h History) []porcupine.Operation {
 		ret := op.Return
 		switch {
 		case op.unknown() && op.Kind == Produce:
-			if set, ok := finalValues[op.TP]; ok && !slices.ContainsFunc(op.Values, func(v string) bool { return set[v] }) {
-				continue
-			}
 			in.values = op.Values
 			out.unknown = true
 			ret = math.MaxInt64
+			if offs, ok := finalOffsets[op.TP]; ok {
+				if !slices.ContainsFunc(op.Values, func(v string) bool { return len(offs[v]) > 0 }) {
+					continue
+				}
+				out.baseOffset, out.pinned = pinnedOffset(op.Values, offs)
+			} else if dropUnread && !slices.ContainsFunc(op.Values, func(v string) bool { return read[op.TP][v] }) {
+				dropped[op.TP]++
+				continue
+			}
 		case !op.ok():
 			continue
 		case op.Kind == Produce:
@@ -336,5 +383,23 @@ func Operations(h History) []porcupine.Operation {
 			Metadata: "final read",
 		})
 	}
-	return ops
+	return ops, dropped
+}
+
+// pinnedOffset returns o when every value of vals sits exactly once in
+// the final read, at o, o+1, ...
+func pinnedOffset(vals []string, finalOffsets map[string][]int64) (int64, bool) {
+	if len(vals) == 0 {
+		return 0, false
+	}
+	first := finalOffsets[vals[0]]
+	if len(first) != 1 {
+		return 0, false
+	}
+	for i, v := range vals {
+		if offs := finalOffsets[v]; len(offs) != 1 || offs[0] != first[0]+int64(i) {
+			return 0, false
+		}
+	}
+	return first[0], true
 }
