@@ -18,6 +18,9 @@ const (
 	commitSeeds   = 5   // seeds derived from GREGOR_COMMIT
 	shortSeeds    = 12  // under -short, per group
 	failuresShown = 10
+	// spreadSafetyMillis keeps the spread seeds' safety phase short, so
+	// the whole budget fits in CI (the baseline seeds keep the default).
+	spreadSafetyMillis = 20_000
 )
 
 var modeNames = []string{
@@ -78,6 +81,7 @@ func TestSeeds(t *testing.T) {
 	for s := baselineSeeds + 1; s <= baselineSeeds+nSpread; s++ {
 		o := NewOptions(uint64(s))
 		o.Mode = modeNames[s%len(modeNames)]
+		o.SafetyMillis = spreadSafetyMillis
 		seeds = append(seeds, o)
 	}
 	for _, s := range CommitSeeds(commitOrDev()) {
