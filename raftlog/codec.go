@@ -45,14 +45,20 @@ type walRecord struct {
 func appendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
 
 func appendProto(b []byte, m proto.Message) []byte {
-	n := proto.Size(m)
+	n := proto.Size(m) // caches the size in m for the marshal below
 	b = appendUvarint(b, uint64(n))
-	out, err := proto.MarshalOptions{}.MarshalAppend(b, m)
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, m)
 	if err != nil {
 		panic(fmt.Sprintf("raftlog: marshal %T: %v", m, err))
 	}
 	return out
 }
+
+// protoBytes is an upper bound on what appendProto adds for m: the
+// message and its length prefix. Sizing a buffer with it first saves the
+// repeated growth of appending to a small one (a large share of the
+// produce path's allocations, by the profile).
+func protoBytes(m proto.Message) int { return proto.Size(m) + binary.MaxVarintLen64 }
 
 func encodeCreate(g GroupID, voters []uint64) []byte {
 	b := []byte{recCreate}
@@ -74,7 +80,18 @@ const (
 )
 
 func encodeUpdate(g GroupID, hs *pb.HardState, snap *pb.SnapshotMetadata, ents []*pb.Entry) []byte {
-	b := []byte{recUpdate}
+	n := 3 + 2*binary.MaxVarintLen64
+	if hs != nil {
+		n += protoBytes(hs)
+	}
+	if snap != nil {
+		n += protoBytes(snap)
+	}
+	for _, e := range ents {
+		n += protoBytes(e)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, recUpdate)
 	b = appendUvarint(b, uint64(g))
 	var flags byte
 	if hs != nil {
@@ -237,7 +254,14 @@ const (
 // EncodeBatch frames every message from one broker to another in one cycle
 // as a single transport payload. An empty batch is a liveness beat.
 func EncodeBatch(from uint64, envs []Envelope) []byte {
-	b := appendUvarint(nil, from)
+	n := 2 * binary.MaxVarintLen64
+	for _, e := range envs {
+		n += 1 + 3*binary.MaxVarintLen64
+		if e.Msg != nil {
+			n += protoBytes(e.Msg)
+		}
+	}
+	b := appendUvarint(make([]byte, 0, n), from)
 	b = appendUvarint(b, uint64(len(envs)))
 	for _, e := range envs {
 		b = appendUvarint(b, uint64(e.Group))
