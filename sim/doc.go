@@ -4,5 +4,24 @@
 // partitions, and check what the clients saw. One seed replays a run
 // exactly.
 //
-// Nothing imports sim except cmd and tests.
+// NewOptions derives every option of a run from its seed (broker count,
+// latency, loss, partition mode and rate, crash rate, clients, timeouts);
+// Run executes setup, a safety phase with faults, a liveness phase with
+// every fault healed, and a final read, and returns a Result: failures
+// found by the state checker (every replica's committed prefix against one
+// canonical log, high watermarks that move back, replicas that come back
+// from a crash below what they had committed), by the liveness bound, and
+// by linearizability.Check, plus the SHA-256 of the whole event trace.
+//
+// Everything runs on the caller's goroutine, ordered by one event queue
+// keyed by (virtual time, sequence number); maps are iterated in sorted
+// order where order matters; etcd/raft's election jitter reads
+// crypto/rand.Reader, which Run replaces with a stream derived from the
+// seed for the length of the run (runs are serialised by a mutex).
+// docs/simulation.md says how to run and read it, docs/fault-model.md
+// what it injects.
+//
+// sim imports engine, raftlog and linearizability; nothing imports sim
+// except cmd and tests, and sim must never import netwire, engine/runtime
+// or anything that reads the wall clock or starts goroutines.
 package sim
