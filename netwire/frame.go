@@ -89,6 +89,9 @@ var errFrameSize = errors.New("netwire: frame size out of range")
 // A clean end of stream before any byte of the frame is io.EOF; every other
 // error means the connection must be closed. It is the server's only parse
 // path and the fuzz target.
+// eagerFrameBytes: frames up to this size are allocated whole up front.
+const eagerFrameBytes = 1 << 20
+
 func readRequest(r io.Reader, maxFrameBytes int32, t *versionTable) (request, error) {
 	var sizeBuf [frameSizeBytes]byte
 	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
@@ -98,16 +101,30 @@ func readRequest(r io.Reader, maxFrameBytes int32, t *versionTable) (request, er
 	if size < 0 || size > maxFrameBytes {
 		return request{}, fmt.Errorf("%w: %d not in [0, %d]", errFrameSize, size, maxFrameBytes)
 	}
-	// Read through a LimitReader rather than allocating size bytes up
-	// front, so a peer that announces a large frame and sends nothing does
-	// not pin MaxFrameBytes of memory. The frame is never reused: kmsg's
-	// ReadFrom may alias byte slices (records) into it.
-	frame, err := io.ReadAll(io.LimitReader(r, int64(size)))
-	if err != nil {
-		return request{}, err
-	}
-	if len(frame) != int(size) {
-		return request{}, io.ErrUnexpectedEOF
+	// Frames up to eagerFrameBytes (nearly all of them) are read into a
+	// buffer of exactly their size. Larger ones are read through a
+	// LimitReader, growing as bytes arrive, so a peer that announces a
+	// large frame and sends nothing does not pin MaxFrameBytes of memory.
+	// The frame is never reused: kmsg's ReadFrom may alias byte slices
+	// (records) into it.
+	var frame []byte
+	if size <= eagerFrameBytes {
+		frame = make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return request{}, err
+		}
+	} else {
+		var err error
+		frame, err = io.ReadAll(io.LimitReader(r, int64(size)))
+		if err != nil {
+			return request{}, err
+		}
+		if len(frame) != int(size) {
+			return request{}, io.ErrUnexpectedEOF
+		}
 	}
 	return parseRequest(frame, t)
 }
