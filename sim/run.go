@@ -56,8 +56,6 @@ type Result struct {
 	// CheckTimedOut is true when porcupine ran out of time on some mode's
 	// history (which then counts as linearizable).
 	CheckTimedOut bool
-	// KnownBugs counts the known engine bugs the run stepped around.
-	KnownBugs map[string]int
 }
 
 // OK reports whether every check held.
@@ -98,9 +96,6 @@ type RunConfig struct {
 	VisualizeDir string
 	// CheckTimeout bounds porcupine per mode (default 20s).
 	CheckTimeout time.Duration
-	// Strict makes known engine bugs (see knownBug) fail the run instead
-	// of being counted in Result.KnownBugs.
-	Strict bool
 }
 
 // runMu serialises runs: each one owns crypto/rand.Reader while it runs.
@@ -115,7 +110,6 @@ func Run(opts Options, cfg RunConfig) Result {
 		res.Failures = append(res.Failures, Failure{Kind: "options", Detail: err.Error(), AtMillis: -1})
 		return res
 	}
-	w.strict = cfg.Strict
 	runMu.Lock()
 	saved := cryptorand.Reader
 	cryptorand.Reader = w
@@ -132,7 +126,6 @@ func Run(opts Options, cfg RunConfig) Result {
 	w.tracef("end failures %d", len(res.Failures))
 	res.Trace = hex.EncodeToString(w.trace.Sum(nil))
 	res.SimMillis, res.Events, res.Ops = w.now, w.events, len(w.ops)
-	res.KnownBugs = w.knownBugs
 	return res
 }
 

@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -17,7 +16,6 @@ import (
 	"github.com/gregor-streaming/gregor/raftlog/memwal"
 	"github.com/gregor-streaming/gregor/raftlog/vfs"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.etcd.io/raft/v3"
 )
 
 // eventKind is what an event does when its time comes.
@@ -114,28 +112,6 @@ type World struct {
 	final      map[tpKey][]linearizability.Record
 	tpModes    map[tpKey]string
 	cryptoRand *rand.ChaCha8
-	strict     bool           // known engine bugs fail the run too
-	knownBugs  map[string]int // known engine bugs hit (when not strict)
-}
-
-// Known engine bugs the simulator steps around unless RunConfig.Strict
-// is set. Each has a TestRegression_ test that fails (skipped) until the
-// core is fixed; delete the entry with the fix.
-const (
-	// BugProposalDroppedOnReceive: raftlog.Host.Receive returns
-	// raft.ErrProposalDropped when a follower's forwarded MsgProp reaches
-	// a broker that cannot take it (no longer leader, or transferring),
-	// and abandons the rest of the payload's envelopes. Raft expects a
-	// dropped proposal there; it is not an error of the transport.
-	BugProposalDroppedOnReceive = "proposal-dropped-on-receive"
-)
-
-// knownBug names the known engine bug err is, or "".
-func knownBug(err error) string {
-	if errors.Is(err, raft.ErrProposalDropped) {
-		return BugProposalDroppedOnReceive
-	}
-	return ""
 }
 
 // Clock is the world's virtual clock, in milliseconds since the Unix
@@ -153,14 +129,13 @@ func newWorld(opts Options, traceOut io.Writer) (*World, error) {
 	}
 	unsafe, _ := ParseUnsafe(opts.Unsafe)
 	w := &World{
-		opts:      opts,
-		unsafe:    unsafe,
-		rng:       rand.New(rand.NewPCG(opts.Seed, 0x776f726c64)), // "world"
-		pending:   map[uint64]int{},
-		trace:     sha256.New(),
-		traceOut:  traceOut,
-		tpModes:   map[tpKey]string{},
-		knownBugs: map[string]int{},
+		opts:     opts,
+		unsafe:   unsafe,
+		rng:      rand.New(rand.NewPCG(opts.Seed, 0x776f726c64)), // "world"
+		pending:  map[uint64]int{},
+		trace:    sha256.New(),
+		traceOut: traceOut,
+		tpModes:  map[tpKey]string{},
 	}
 	var seed [32]byte
 	binary.LittleEndian.PutUint64(seed[:], opts.Seed)
@@ -382,13 +357,8 @@ func (w *World) step() bool {
 		w.tracef("deliver %d -> %d", e.from, e.broker)
 		w.traceBytes(e.payload)
 		if err := n.b.Receive(e.payload); err != nil {
-			if bug := knownBug(err); bug != "" && !w.strict {
-				w.knownBugs[bug]++
-				w.tracef("known engine bug %s: broker %d receive from %d: %v", bug, n.id, e.from, err)
-			} else {
-				w.fail(FailEngineError, "broker %d receive from %d: %v", n.id, e.from, err)
-				return true
-			}
+			w.fail(FailEngineError, "broker %d receive from %d: %v", n.id, e.from, err)
+			return true
 		}
 		w.drain(n)
 	case evRequest:

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +17,7 @@ import (
 
 const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|exactly-once|all]
                  [--brokers 3|5] [--time 30s] [--unsafe ack-before-fsync|stale-read|no-dedupe]
-                 [--trace FILE] [--vis-dir DIR] [--strict]
+                 [--trace FILE] [--vis-dir DIR]
        gregor sim --seeds 1-500 [same flags]
 
 Runs deterministic simulations (see docs/simulation.md). One seed derives
@@ -45,7 +44,6 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 	unsafe := fs.String("unsafe", "", "disable one safety mechanism to prove the checks bite")
 	traceFile := fs.String("trace", "", "write the readable event trace to this file (- for stdout)")
 	visDir := fs.String("vis-dir", "", "where porcupine's visualisation goes (default: a temporary directory)")
-	strict := fs.Bool("strict", false, "fail on known engine bugs instead of stepping around them")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -74,14 +72,14 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "gregor sim: %v\n", err)
 			return exitUsage
 		}
-		return simMany(stdout, lo, hi, options, *visDir, *strict)
+		return simMany(stdout, lo, hi, options, *visDir)
 	}
 	o, err := options(*seed)
 	if err != nil {
 		fmt.Fprintf(stderr, "gregor sim: %v\n", err)
 		return exitUsage
 	}
-	cfg := sim.RunConfig{Strict: *strict, VisualizeDir: *visDir}
+	cfg := sim.RunConfig{VisualizeDir: *visDir}
 	if cfg.VisualizeDir == "" {
 		cfg.VisualizeDir = filepath.Join(os.TempDir(), fmt.Sprintf("gregor-sim-%d", o.Seed))
 	}
@@ -109,7 +107,6 @@ func simOne(out io.Writer, o sim.Options, cfg sim.RunConfig) int {
 	elapsed := time.Since(start)
 	fmt.Fprintf(out, "stats events %d ops %d simulated %dms real %dms ratio %.0fx\n",
 		r.Events, r.Ops, r.SimMillis, elapsed.Milliseconds(), float64(r.SimMillis)/float64(elapsed.Milliseconds()+1))
-	simPrintKnownBugs(out, r)
 	code := 0
 	if r.OK() {
 		fmt.Fprintln(out, "result ok")
@@ -131,25 +128,14 @@ func simOne(out io.Writer, o sim.Options, cfg sim.RunConfig) int {
 	return code
 }
 
-func simPrintKnownBugs(out io.Writer, r sim.Result) {
-	var names []string
-	for n := range r.KnownBugs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		fmt.Fprintf(out, "known-engine-bug %s hit %d times (--strict fails on it)\n", n, r.KnownBugs[n])
-	}
-}
-
-func simMany(out io.Writer, lo, hi uint64, options func(uint64) (sim.Options, error), visDir string, strict bool) int {
+func simMany(out io.Writer, lo, hi uint64, options func(uint64) (sim.Options, error), visDir string) int {
 	total := sha256.New()
 	failed := 0
 	start := time.Now()
 	var simMillis int64
 	for s := lo; s <= hi; s++ {
 		o, _ := options(s)
-		cfg := sim.RunConfig{Strict: strict}
+		cfg := sim.RunConfig{}
 		if visDir != "" {
 			cfg.VisualizeDir = filepath.Join(visDir, strconv.FormatUint(s, 10))
 		}
