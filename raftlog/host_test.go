@@ -401,3 +401,40 @@ func TestHostQuiescence(t *testing.T) {
 	c.tick(3)
 	c.requireData(9, []string{"x", "z"}, 2, 3)
 }
+
+// TestRegression_ProposalDroppedOnReceive: found by the simulator (seed 6
+// at commit 1d7e4ae). A forwarded proposal that reaches a replica with no
+// leader is dropped by raft (ErrProposalDropped); Receive returned that as
+// an error and abandoned the rest of the payload. Now the rest is
+// delivered: here, a second proposal that the follower forwards on.
+func TestRegression_ProposalDroppedOnReceive(t *testing.T) {
+	c := newCluster(t, 3)
+	c.createGroup(1, 1, 2, 3) // node 1 campaigns and leads
+	c.stabilize()
+	for _, id := range c.ids { // group 2 exists everywhere, with no leader
+		c.attach(id, 2, []uint64{1, 2, 3}, false)
+	}
+	prop := func(g GroupID) Envelope {
+		typ := pb.MessageType_MsgProp
+		return Envelope{Group: g, Msg: &pb.Message{Type: &typ, From: u64(2), To: u64(3), Entries: []*pb.Entry{{Data: []byte("p")}}}}
+	}
+	h3 := c.nodes[3].host
+	if err := h3.Receive(EncodeBatch(2, []Envelope{prop(2), prop(1)})); err != nil {
+		t.Fatalf("Receive: %v", err)
+	}
+	if err := h3.Process(); err != nil {
+		t.Fatal(err)
+	}
+	forwarded := false
+	for _, out := range h3.Outbox() {
+		_, envs, _ := DecodeBatch(out.Payload)
+		for _, e := range envs {
+			if out.To == 1 && e.Group == 1 && e.Msg.GetType() == pb.MessageType_MsgProp {
+				forwarded = true
+			}
+		}
+	}
+	if !forwarded {
+		t.Fatal("the proposal after a dropped one was not forwarded to the leader")
+	}
+}
