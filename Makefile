@@ -47,5 +47,10 @@ fuzz:
 	  done; \
 	done
 
+## sim-long: thousands of seeded simulations (SEEDS=1-5000 to change)
+SEEDS ?= 1-3000
+sim-long:
+	$(GO) run ./cmd/gregor sim --seeds $(SEEDS)
+
 clean:
 	rm -rf bin
