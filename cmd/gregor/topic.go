@@ -144,6 +144,11 @@ func deadlineMillis(ctx context.Context) int64 {
 	return max(int64(time.Until(d).Milliseconds()), 1)
 }
 
+// metadata asks the controller (the metadata group's leader) when it can:
+// it applies metadata changes first, so a topic this command just created
+// is already there. Other brokers learn of it a network hop later, which
+// is fine for clients (they retry) but would make `topic create` then
+// `topic list` flaky for a person.
 func metadata(ctx context.Context, cl *kgo.Client, topics []string) (*kmsg.MetadataResponse, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	if topics != nil {
@@ -153,6 +158,11 @@ func metadata(ctx context.Context, cl *kgo.Client, topics []string) (*kmsg.Metad
 		rt := kmsg.NewMetadataRequestTopic()
 		rt.Topic = kmsg.StringPtr(t)
 		req.Topics = append(req.Topics, rt)
+	}
+	if dc, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(ctx, cl); err == nil && dc.ErrorCode == 0 && dc.ControllerID >= 0 {
+		if kresp, err := cl.Broker(int(dc.ControllerID)).Request(ctx, req); err == nil {
+			return kresp.(*kmsg.MetadataResponse), nil
+		}
 	}
 	return req.RequestWith(ctx, cl)
 }
