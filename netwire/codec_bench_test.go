@@ -25,9 +25,9 @@ func produceFrame(b *testing.B) []byte {
 	body := []byte{0, 0, 0, 0}
 	body = binary.BigEndian.AppendUint16(body, uint16(req.Key()))
 	body = binary.BigEndian.AppendUint16(body, uint16(req.GetVersion()))
-	body = binary.BigEndian.AppendUint32(body, 7)       // correlation id
+	body = binary.BigEndian.AppendUint32(body, 7)      // correlation id
 	body = binary.BigEndian.AppendUint16(body, 0xffff) // null client id
-	body = append(body, 0)                               // header tagged fields
+	body = append(body, 0)                             // header tagged fields
 	body = req.AppendTo(body)
 	binary.BigEndian.PutUint32(body, uint32(len(body)-4))
 	return body
