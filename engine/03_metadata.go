@@ -22,19 +22,12 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	for _, bi := range b.meta.brokers() {
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = bi.ID, bi.Host, bi.Port
-		if bi.Rack != "" {
-			rack := bi.Rack
-			mb.Rack = &rack
-		}
+		mb.NodeID, mb.Host, mb.Port, mb.Rack = bi.ID, bi.Host, bi.Port, bi.rack()
 		resp.Brokers = append(resp.Brokers, mb)
 	}
 	cid := b.cfg.ClusterID
 	resp.ClusterID = &cid
-	resp.ControllerID = int32(b.meta.lead)
-	if b.meta.lead == 0 {
-		resp.ControllerID = -1
-	}
+	resp.ControllerID = b.controllerID()
 
 	var names []string
 	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
@@ -90,6 +83,23 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 		resp.Topics = append(resp.Topics, mt)
 	}
 	b.respond(token, resp)
+}
+
+// rack is the broker's rack for a response: null when unset.
+func (bi BrokerInfo) rack() *string {
+	if bi.Rack == "" {
+		return nil
+	}
+	r := bi.Rack
+	return &r
+}
+
+// controllerID is the metadata group's leader, or -1 while none is known.
+func (b *Broker) controllerID() int32 {
+	if b.meta.lead == 0 {
+		return -1
+	}
+	return int32(b.meta.lead)
 }
 
 func (b *Broker) autoCreate(name string) {

@@ -118,20 +118,13 @@ func (b *Broker) segmentBytes() int64 {
 func (b *Broker) handleDescribeCluster(token uint64, r *kmsg.DescribeClusterRequest) {
 	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
 	resp.ClusterID = b.cfg.ClusterID
-	resp.ControllerID = -1
-	if b.meta.lead != 0 {
-		resp.ControllerID = int32(b.meta.lead)
-	}
+	resp.ControllerID = b.controllerID()
 	if r.Version >= 1 && r.EndpointType != 1 {
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
 	}
 	for _, bi := range b.meta.brokers() {
 		mb := kmsg.NewDescribeClusterResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = bi.ID, bi.Host, bi.Port
-		if bi.Rack != "" {
-			rack := bi.Rack
-			mb.Rack = &rack
-		}
+		mb.NodeID, mb.Host, mb.Port, mb.Rack = bi.ID, bi.Host, bi.Port, bi.rack()
 		resp.Brokers = append(resp.Brokers, mb)
 	}
 	b.respond(token, resp)
