@@ -73,6 +73,9 @@ type consumed struct {
 	n      int
 }
 
+// pollRoundMax bounds one poll of consumeUntil.
+const pollRoundMax = 200 * time.Millisecond
+
 // consumeUntil polls cl until done says it has enough, or ctx ends.
 func (c *consumed) consumeUntil(ctx context.Context, t *testing.T, cl *kgo.Client, done func(n int) bool) {
 	for {
@@ -82,9 +85,17 @@ func (c *consumed) consumeUntil(ctx context.Context, t *testing.T, cl *kgo.Clien
 		if done(n) {
 			return
 		}
-		fs := cl.PollFetches(ctx)
+		// Poll in short rounds: PollFetches blocks until records arrive, and
+		// once the consumer has everything none will, so done must be asked
+		// again even when nothing came (it depends on the producer too).
+		pollCtx, cancel := context.WithTimeout(ctx, pollRoundMax)
+		fs := cl.PollFetches(pollCtx)
+		cancel()
 		if ctx.Err() != nil {
 			return
+		}
+		if pollCtx.Err() != nil && fs.NumRecords() == 0 {
+			continue
 		}
 		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s-%d: %v", topic, p, err) })
 		c.mu.Lock()
