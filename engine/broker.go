@@ -22,7 +22,7 @@ type BrokerInfo struct {
 // set them outside a simulation.
 type Unsafe struct {
 	AckBeforeFsync bool // acknowledge before the WAL sync
-	StaleRead      bool // serve fetches without a ReadIndex round
+	StaleRead      bool // serve fetches from local state: no ReadIndex round, no leader check
 	NoDedupe       bool // skip idempotent-producer deduplication
 }
 
@@ -88,6 +88,10 @@ type Env struct {
 	WAL   raftlog.WAL // the broker's write-ahead log
 	Clock Clock
 	Logf  func(format string, args ...any) // nil discards
+	// SendEarly, if set, gets a leader's appends before its WAL sync so
+	// that leader and follower fsyncs overlap (see raftlog.Config). It
+	// must not block. Nil sends everything through Outbox after the sync.
+	SendEarly func([]raftlog.Outgoing)
 }
 
 // Response is a Kafka response for the request handed in with Token. A nil
@@ -149,6 +153,7 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		HeartbeatTicks:       cfg.HeartbeatTicks,
 		CheckpointBytes:      cfg.CheckpointBytes,
 		UnsafeAckBeforeFsync: cfg.Unsafe.AckBeforeFsync,
+		SendEarly:            env.SendEarly,
 	}, env.WAL)
 	if err != nil {
 		return nil, err

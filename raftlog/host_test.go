@@ -97,6 +97,13 @@ type cluster struct {
 	cut   map[[2]uint64]bool // directed links that drop messages
 	// delivered counts raft envelopes delivered (beats excluded).
 	delivered int
+	early     []earlyOut
+	earlySent int
+}
+
+type earlyOut struct {
+	from uint64
+	outs []Outgoing
 }
 
 func newCluster(t *testing.T, n int) *cluster {
@@ -112,7 +119,12 @@ func newCluster(t *testing.T, n int) *cluster {
 
 func (c *cluster) start(id uint64) {
 	nd := c.nodes[id]
-	h, err := New(Config{ID: id, CheckpointBytes: 1 << 40}, nd.wal)
+	// Every host test runs with early sends: a leader's appends leave
+	// before its WAL sync and are delivered with the rest.
+	h, err := New(Config{ID: id, CheckpointBytes: 1 << 40, SendEarly: func(outs []Outgoing) {
+		c.early = append(c.early, earlyOut{from: id, outs: outs})
+		c.earlySent += len(outs)
+	}}, nd.wal)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -156,7 +168,14 @@ func (c *cluster) stabilize() {
 			if err := nd.host.Process(); err != nil {
 				c.t.Fatal(err)
 			}
-			for _, out := range nd.host.Outbox() {
+			var outs []Outgoing
+			for _, e := range c.early {
+				if e.from == id {
+					outs = append(outs, e.outs...)
+				}
+			}
+			c.early = slices.DeleteFunc(c.early, func(e earlyOut) bool { return e.from == id })
+			for _, out := range append(outs, nd.host.Outbox()...) {
 				dst := c.nodes[out.To]
 				if dst.down || c.cut[[2]uint64{id, out.To}] {
 					continue
@@ -239,6 +258,9 @@ func TestHostReplicatesManyGroups(t *testing.T) {
 	c.tick(3) // followers learn the commit index through heartbeats
 	for g := GroupID(1); g <= 8; g++ {
 		c.requireData(g, []string{fmt.Sprintf("g%d-0", g), fmt.Sprintf("g%d-1", g), fmt.Sprintf("g%d-2", g)}, 1, 2, 3)
+	}
+	if c.earlySent == 0 {
+		t.Fatal("no leader append was sent before its WAL sync; SendEarly is not exercised")
 	}
 	// One Ready cycle per Process for all groups: far fewer cycles than
 	// group-proposals, which is the point of the shared WAL.

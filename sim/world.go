@@ -13,6 +13,7 @@ import (
 
 	"github.com/gregor-streaming/gregor/engine"
 	"github.com/gregor-streaming/gregor/linearizability"
+	"github.com/gregor-streaming/gregor/raftlog"
 	"github.com/gregor-streaming/gregor/raftlog/memwal"
 	"github.com/gregor-streaming/gregor/raftlog/vfs"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -237,7 +238,18 @@ func (w *World) start() {
 }
 
 func (w *World) boot(n *node) {
-	b, err := engine.NewBroker(w.config(n.id), engine.Env{FS: n.fs, WAL: n.wal, Clock: worldClock{w}})
+	// Early sends (a leader's appends before its WAL sync) travel the
+	// same simulated network as the rest, so the real runtime's path is
+	// the one simulated.
+	env := engine.Env{FS: n.fs, WAL: n.wal, Clock: worldClock{w}}
+	env.SendEarly = func(outs []raftlog.Outgoing) {
+		for _, out := range outs {
+			if !w.transmit(n, out) {
+				return
+			}
+		}
+	}
+	b, err := engine.NewBroker(w.config(n.id), env)
 	if err != nil {
 		w.fail("recovery", "broker %d failed to start: %v", n.id, err)
 		return
@@ -273,6 +285,21 @@ func (w *World) restart(n *node) {
 	}
 }
 
+// transmit puts one transport payload from n on the simulated network. It
+// reports false (after failing the run) if the destination does not exist.
+func (w *World) transmit(n *node, out raftlog.Outgoing) bool {
+	to := int32(out.To)
+	if to < 1 || int(to) > len(w.nodes) {
+		w.fail(FailEngineError, "broker %d sent to unknown broker %d", n.id, to)
+		return false
+	}
+	if w.cut[n.id][to] || w.lost() {
+		return true
+	}
+	w.schedule(w.latency(), &event{kind: evDeliver, broker: to, from: n.id, payload: out.Payload})
+	return true
+}
+
 // drain runs Process on a broker and turns its outbox and responses into
 // future events, then runs the checkers on it.
 func (w *World) drain(n *node) {
@@ -284,15 +311,9 @@ func (w *World) drain(n *node) {
 		return
 	}
 	for _, out := range n.b.Outbox() {
-		to := int32(out.To)
-		if to < 1 || int(to) > len(w.nodes) {
-			w.fail(FailEngineError, "broker %d sent to unknown broker %d", n.id, to)
+		if !w.transmit(n, out) {
 			return
 		}
-		if w.cut[n.id][to] || w.lost() {
-			continue
-		}
-		w.schedule(w.latency(), &event{kind: evDeliver, broker: to, from: n.id, payload: out.Payload})
 	}
 	for _, r := range n.b.Responses() {
 		ci, ok := w.pending[r.Token]

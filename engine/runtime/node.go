@@ -14,6 +14,7 @@ import (
 
 	"github.com/gregor-streaming/gregor/engine"
 	"github.com/gregor-streaming/gregor/netwire"
+	"github.com/gregor-streaming/gregor/raftlog"
 	"github.com/gregor-streaming/gregor/raftlog/etcdwal"
 	"github.com/gregor-streaming/gregor/raftlog/vfs"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -198,6 +199,13 @@ func (n *Node) Run() (err error) {
 		WAL:   w,
 		Clock: wallClock{},
 		Logf:  n.cfg.Logf,
+		// Appends leave before the leader's fsync; the transport queues
+		// them without blocking.
+		SendEarly: func(outs []raftlog.Outgoing) {
+			for _, o := range outs {
+				n.tr.send(int32(o.To), o.Payload)
+			}
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("runtime: broker %d: %w", n.cfg.Broker.ID, err)
