@@ -392,12 +392,12 @@ func (p *partition) Restore(data []byte) error {
 // a ReadIndex round started after the call has confirmed leadership and the
 // state has applied up to the read index. fn gets 0 or a Kafka error code.
 func (p *partition) read(fn func(errCode int16)) {
-	if !p.leader {
-		fn(kerr.NotLeaderForPartition.Code)
-		return
-	}
 	if p.b.cfg.Unsafe.StaleRead {
 		fn(0)
+		return
+	}
+	if !p.leader {
+		fn(kerr.NotLeaderForPartition.Code)
 		return
 	}
 	p.readQueue = append(p.readQueue, fn)
