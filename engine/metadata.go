@@ -309,26 +309,31 @@ func (b *Broker) reconcile() {
 		})
 	}
 	for _, id := range b.partIDs() {
-		p := b.parts[id]
-		if !p.leader {
-			continue
-		}
-		pm, ok := b.meta.partition(p.topic, p.index)
-		if !ok {
-			continue
-		}
-		isr := p.isr()
-		if pm.Leader == b.cfg.ID && pm.Epoch == int32(p.term) && slices.Equal(pm.ISR, isr) {
-			continue
-		}
-		if p.reportPending {
-			continue
-		}
-		p.reportPending = true
-		b.proposeMeta(metaCmd{Leader: &leaderCmd{Group: id, Leader: b.cfg.ID, Epoch: int32(p.term), ISR: isr}}, 5_000, func(metaResult) {
-			p.reportPending = false
-		})
+		b.reportLeader(b.parts[id])
 	}
+}
+
+// reportLeader makes sure the metadata log names p's replica here as
+// leader with its current epoch and ISR, if it leads. It runs on the
+// periodic reconcile and right after this replica wins an election, so
+// clients see a new leader within a round trip rather than a reconcile
+// period.
+func (b *Broker) reportLeader(p *partition) {
+	if !p.leader || b.meta.lead == 0 || p.reportPending || b.parts[p.group] != p {
+		return
+	}
+	pm, ok := b.meta.partition(p.topic, p.index)
+	if !ok {
+		return
+	}
+	isr := p.isr()
+	if pm.Leader == b.cfg.ID && pm.Epoch == int32(p.term) && slices.Equal(pm.ISR, isr) {
+		return
+	}
+	p.reportPending = true
+	b.proposeMeta(metaCmd{Leader: &leaderCmd{Group: p.group, Leader: b.cfg.ID, Epoch: int32(p.term), ISR: isr}}, 5_000, func(metaResult) {
+		p.reportPending = false
+	})
 }
 
 func (b *Broker) self() BrokerInfo {

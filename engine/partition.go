@@ -179,6 +179,11 @@ func (p *partition) LeaderChanged(lead, term uint64) {
 	if was && !p.leader {
 		p.failAll(kerr.NotLeaderForPartition)
 	}
+	if p.leader && !was {
+		// Proposing to the metadata group from inside this group's Ready
+		// handling would touch another group mid-cycle: do it after.
+		p.b.effects = append(p.b.effects, func() error { p.b.reportLeader(p); return nil })
+	}
 }
 
 // failAll answers everything waiting on this replica with code.
