@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gregor-streaming/gregor/engine"
 	"github.com/gregor-streaming/gregor/engine/runtime"
@@ -217,6 +218,12 @@ func devCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gregor dev: %v\n", err)
 		return exitError
 	}
+	// "Ready" means clients can use the cluster: every broker knows the
+	// controller (the metadata group has a leader), so a Metadata request
+	// made right after the lines appear names one.
+	if !waitController(nodes, devReadyMax) {
+		fmt.Fprintf(stderr, "gregor dev: no controller elected within %v; starting anyway\n", devReadyMax)
+	}
 	for _, n := range nodes {
 		c := n.Config()
 		fmt.Fprintf(stdout, "broker %d ready: kafka %s data %s\n", c.Broker.ID, n.KafkaAddr(), c.DataDir)
@@ -230,6 +237,29 @@ func devCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	return exitOK
+}
+
+// devReadyMax bounds how long dev waits for a controller before saying
+// ready anyway.
+const devReadyMax = 10 * time.Second
+
+// waitController waits until every node knows the metadata group's leader.
+func waitController(nodes []*runtime.Node, max time.Duration) bool {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		known := 0
+		for _, n := range nodes {
+			var lead uint64
+			if err := n.Do(func(b *engine.Broker) { lead = b.MetadataLeader() }); err == nil && lead != 0 {
+				known++
+			}
+		}
+		if known == len(nodes) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
 }
 
 // firstDone is closed when any node's loop ends (a failure).
