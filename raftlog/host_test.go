@@ -13,11 +13,15 @@ import (
 // testWAL keeps every record durably; enough for host tests (the crash
 // model lives in memwal and the simulator).
 type testWAL struct {
-	image []byte
-	recs  [][]byte
+	image    []byte
+	recs     [][]byte
+	onAppend func() // test hook, called at the start of Append
 }
 
 func (w *testWAL) Append(recs [][]byte) error {
+	if w.onAppend != nil {
+		w.onAppend()
+	}
 	for _, r := range recs {
 		w.recs = append(w.recs, slices.Clone(r))
 	}
@@ -459,4 +463,30 @@ func TestRegression_ProposalDroppedOnReceive(t *testing.T) {
 	if !forwarded {
 		t.Fatal("the proposal after a dropped one was not forwarded to the leader")
 	}
+}
+
+// TestSendEarlyPrecedesWALAppend: a leader's append for a new proposal is
+// handed to SendEarly before the same cycle's WAL append (and so before its
+// sync), which is what lets leader and follower fsyncs overlap.
+func TestSendEarlyPrecedesWALAppend(t *testing.T) {
+	c := newCluster(t, 3)
+	c.createGroup(1, 1, 2, 3) // node 1 campaigns and leads
+	c.stabilize()
+	if c.leader(1) != 1 {
+		t.Fatalf("leader %d, want 1", c.leader(1))
+	}
+	var atAppend []int
+	c.nodes[1].wal.onAppend = func() { atAppend = append(atAppend, c.earlySent) }
+	before := c.earlySent
+	if err := c.nodes[1].host.Propose(1, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.nodes[1].host.Process(); err != nil {
+		t.Fatal(err)
+	}
+	if len(atAppend) == 0 || atAppend[0] <= before {
+		t.Fatalf("early payloads at each WAL append %v (before the proposal: %d); the append must leave first", atAppend, before)
+	}
+	c.stabilize()
+	c.requireData(1, []string{"x"}, 1)
 }
