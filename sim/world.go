@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -80,6 +81,10 @@ type node struct {
 	fs   *vfs.Mem
 	gen  uint64 // incarnation, bumped at every crash and restart
 	down bool
+	// armed: a crash point is set in its WAL (memwal.CrashAtSync); the
+	// broker crashes inside the Ready cycle that reaches it. It counts as
+	// down for the majority rule.
+	armed bool
 }
 
 // World is a deterministic cluster: brokers running the real engine on
@@ -271,7 +276,7 @@ func (w *World) crash(n *node) {
 	w.tracef("crash %d", n.id)
 	w.check.beforeCrash(n)
 	_ = n.b.Close()
-	n.b, n.down = nil, true
+	n.b, n.down, n.armed = nil, true, false
 	n.gen++
 	n.wal.Crash(w.rng)
 	n.fs.Crash(w.rng)
@@ -307,6 +312,9 @@ func (w *World) drain(n *node) {
 		return
 	}
 	if err := n.b.Process(); err != nil {
+		if w.crashPoint(n, err) {
+			return
+		}
 		w.fail(FailEngineError, "broker %d process: %v", n.id, err)
 		return
 	}
@@ -366,6 +374,9 @@ func (w *World) step() bool {
 		}
 		w.tracef("flush %d", n.id)
 		if err := n.b.SyncWAL(); err != nil {
+			if w.crashPoint(n, err) {
+				return true
+			}
 			w.fail(FailEngineError, "broker %d sync: %v", n.id, err)
 		}
 		w.schedule(w.expDelay(w.opts.FlushEveryMillis), &event{kind: evFlush, broker: n.id, gen: n.gen})
@@ -441,7 +452,7 @@ func (w *World) injectCrash() {
 	w.schedule(w.expDelay(w.opts.CrashEveryMillis), &event{kind: evCrash})
 	var up []*node
 	for _, n := range w.nodes {
-		if !n.down {
+		if !n.down && !n.armed {
 			up = append(up, n)
 		}
 	}
@@ -449,8 +460,31 @@ func (w *World) injectCrash() {
 		return // a majority stays up
 	}
 	n := up[w.rng.IntN(len(up))]
+	if w.rng.IntN(2) == 0 {
+		// Crash inside a Ready cycle: at one of the next WAL syncs, after
+		// its records were appended (and a leader's appends sent early)
+		// but before they are durable.
+		k := 1 + w.rng.IntN(3)
+		w.tracef("arm %d sync %d", n.id, k)
+		n.armed = true
+		n.wal.CrashAtSync(k)
+		return
+	}
 	w.crash(n)
 	w.schedule(w.expDelay(w.opts.DownMillis), &event{kind: evRestart, broker: n.id, gen: n.gen})
+}
+
+// crashPoint handles a broker whose WAL reached its armed crash point:
+// it crashes there, mid-cycle, and restarts later like any crash. It
+// reports whether err was that.
+func (w *World) crashPoint(n *node, err error) bool {
+	if !n.armed || !errors.Is(err, memwal.ErrCrashPoint) {
+		return false
+	}
+	w.tracef("crash point %d", n.id)
+	w.crash(n)
+	w.schedule(w.expDelay(w.opts.DownMillis), &event{kind: evRestart, broker: n.id, gen: n.gen})
+	return true
 }
 
 // injectPartition cuts links by the partition mode and schedules the heal.
@@ -561,6 +595,12 @@ func (w *World) startFaults() {
 // stopFaults heals the network and restarts every crashed broker.
 func (w *World) stopFaults() {
 	w.faults = false
+	for _, n := range w.nodes {
+		if n.armed {
+			n.armed = false
+			n.wal.CrashAtSync(0)
+		}
+	}
 	w.netGen++
 	w.cut = [brokersMax + 1][brokersMax + 1]bool{}
 	w.tracef("liveness: heal all")

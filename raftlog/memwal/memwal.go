@@ -28,6 +28,12 @@ type WAL struct {
 	// bytes after it may be torn.
 	crashWhole int
 	closed     bool
+	// syncsToCrash, when > 0, counts down the Syncs until one fails with
+	// ErrCrashPoint instead of syncing: the simulator's way to crash a
+	// broker in the middle of a Ready cycle, between an append and its
+	// sync. tripped then fails every call until Crash.
+	syncsToCrash int
+	tripped      bool
 
 	stats Stats
 }
@@ -59,7 +65,21 @@ func (w *WAL) Stats() Stats {
 	return s
 }
 
+// ErrCrashPoint is what Sync returns when the crash point armed by
+// CrashAtSync is reached. The simulator then crashes the broker.
+var ErrCrashPoint = errors.New("memwal: crash point reached")
+
+// CrashAtSync arms a crash point: the nth Sync from now (n >= 1) fails with
+// ErrCrashPoint and leaves what was appended unsynced; every later call
+// fails too, until Crash. n <= 0 disarms.
+func (w *WAL) CrashAtSync(n int) {
+	w.syncsToCrash = max(n, 0)
+}
+
 func (w *WAL) check(op string) error {
+	if w.tripped {
+		return fmt.Errorf("memwal: %s: %w", op, ErrCrashPoint)
+	}
 	if w.closed {
 		return fmt.Errorf("memwal: %s: %w", op, ErrClosed)
 	}
@@ -97,6 +117,13 @@ func (w *WAL) Append(recs [][]byte) error {
 func (w *WAL) Sync() error {
 	if err := w.check("sync"); err != nil {
 		return err
+	}
+	if w.syncsToCrash > 0 {
+		w.syncsToCrash--
+		if w.syncsToCrash == 0 {
+			w.tripped = true
+			return fmt.Errorf("memwal: sync: %w", ErrCrashPoint)
+		}
 	}
 	if len(w.unsyncedEnds) == 0 {
 		return nil
@@ -194,6 +221,7 @@ func (w *WAL) Close() error {
 func (w *WAL) Crash(rng *rand.Rand) {
 	w.stats.Crashes++
 	w.closed = false
+	w.tripped, w.syncsToCrash = false, 0
 	if w.mustRead {
 		return // nothing happened since the last crash
 	}

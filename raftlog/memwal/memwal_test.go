@@ -250,3 +250,43 @@ func FuzzDecode(f *testing.F) {
 		_ = recs
 	})
 }
+
+func TestCrashAtSync(t *testing.T) {
+	w := New()
+	if err := w.Append([][]byte{[]byte("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	w.CrashAtSync(2)
+	if err := w.Append([][]byte{[]byte("b")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil { // the first of two: syncs
+		t.Fatal(err)
+	}
+	if err := w.Append([][]byte{[]byte("c")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); !errors.Is(err, ErrCrashPoint) {
+		t.Fatalf("second sync: %v, want ErrCrashPoint", err)
+	}
+	if err := w.Append([][]byte{[]byte("d")}); !errors.Is(err, ErrCrashPoint) {
+		t.Fatalf("append after the crash point: %v, want ErrCrashPoint", err)
+	}
+	w.Crash(rand.New(rand.NewPCG(1, 2)))
+	_, recs, err := w.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) < 2 || string(recs[0]) != "a" || string(recs[1]) != "b" {
+		t.Fatalf("after the crash: %q; want the synced a, b (and maybe c)", recs)
+	}
+	if len(recs) > 3 {
+		t.Fatalf("after the crash: %q; d was never appended", recs)
+	}
+	if err := w.Append([][]byte{[]byte("e")}); err != nil {
+		t.Fatalf("append after Crash and ReadAll: %v", err)
+	}
+}
