@@ -36,8 +36,7 @@ func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 		b.respond(token, resp)
 		return
 	}
-	f := &fetch{b: b, token: token, req: r, resp: resp}
-	f.parts = make([]*partition, 0)
+	f := &fetch{b: b, req: r}
 	for _, rt := range r.Topics {
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -90,12 +89,9 @@ type fetchSlot struct {
 
 type fetch struct {
 	b     *Broker
-	token uint64
 	req   *kmsg.FetchRequest
-	resp  *kmsg.FetchResponse
 	rep   *reply
 	slots []fetchSlot
-	parts []*partition
 	errs  bool
 	timer *timer
 	done  bool

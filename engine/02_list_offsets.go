@@ -2,7 +2,6 @@ package engine
 
 import (
 	"github.com/gregor-streaming/gregor/engine/segment"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -117,5 +116,3 @@ func (b *Broker) handleOffsetForLeaderEpoch(token uint64, r *kmsg.OffsetForLeade
 	}
 	b.respond(token, resp)
 }
-
-var _ = kerr.NotLeaderForPartition

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/gregor-streaming/gregor/raftlog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -124,6 +123,3 @@ func (p *partition) checkLeaderEpoch(epoch int32) *kerr.Error {
 	}
 	return nil
 }
-
-// partitionByGroup is for introspection by tests and the simulator.
-func (b *Broker) partitionByGroup(g raftlog.GroupID) *partition { return b.parts[g] }

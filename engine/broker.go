@@ -226,14 +226,12 @@ func (b *Broker) Process() error {
 		for _, id := range b.partIDs() {
 			b.parts[id].startReadRound()
 		}
-		if len(b.effects) == 0 && !b.hostBusy() {
+		if len(b.effects) == 0 && !b.host.HasReady() {
 			return nil
 		}
 	}
 	return nil
 }
-
-func (b *Broker) hostBusy() bool { return b.host.HasReady() }
 
 // Outbox drains the transport payloads for peer brokers.
 func (b *Broker) Outbox() []raftlog.Outgoing { return b.host.Outbox() }

@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -208,6 +207,18 @@ func (c *testCluster) via(d *datadriven.TestData, topic string, part int32) int3
 	return 1
 }
 
+// callPartition sends req to the broker named by via= (by default the
+// partition's leader) and waits up to 60 ticks. noAnswer is the line to
+// print when none came.
+func (c *testCluster) callPartition(d *datadriven.TestData, topic string, part int32, req kmsg.Request) (via int32, resp kmsg.Response, noAnswer string) {
+	via = c.via(d, topic, part)
+	resp, ok := c.call(via, req, 60)
+	if !ok {
+		return via, nil, fmt.Sprintf("via %d: no answer\n", via)
+	}
+	return via, resp, ""
+}
+
 func argInt(t *testing.T, d *datadriven.TestData, key string, def int) int {
 	if !d.HasArg(key) {
 		return def
@@ -281,11 +292,10 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		rp.Records = batch.Build(opts, recs)
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		via := c.via(d, topic, part)
-		resp, ok := c.call(via, req, 60)
+		via, resp, noAnswer := c.callPartition(d, topic, part, req)
 		switch {
-		case !ok:
-			return fmt.Sprintf("via %d: no answer\n", via)
+		case noAnswer != "":
+			return noAnswer
 		case resp == nil:
 			return fmt.Sprintf("via %d: no response (acks=0)\n", via)
 		}
@@ -311,10 +321,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		rp.CurrentLeaderEpoch = int32(argInt(t, d, "epoch", -1))
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		via := c.via(d, topic, part)
-		resp, ok := c.call(via, req, 60)
-		if !ok {
-			return fmt.Sprintf("via %d: no answer\n", via)
+		via, resp, noAnswer := c.callPartition(d, topic, part, req)
+		if noAnswer != "" {
+			return noAnswer
 		}
 		r := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]
 		if r.ErrorCode != 0 {
@@ -322,9 +331,8 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "via %d: hw=%d", via, r.HighWatermark)
-		rest := r.RecordBatches
-		for len(rest) > 0 {
-			bs, err := batch.Split(rest)
+		if len(r.RecordBatches) > 0 {
+			bs, err := batch.Split(r.RecordBatches)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -338,7 +346,6 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 					fmt.Fprintf(&sb, " %d:%s(e%d)", rec.Offset, rec.Value, h.PartitionLeaderEpoch)
 				}
 			}
-			rest = nil
 		}
 		return sb.String() + "\n"
 	case "list-offsets":
@@ -354,10 +361,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		rp.CurrentLeaderEpoch = -1
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		via := c.via(d, topic, part)
-		resp, ok := c.call(via, req, 60)
-		if !ok {
-			return fmt.Sprintf("via %d: no answer\n", via)
+		via, resp, noAnswer := c.callPartition(d, topic, part, req)
+		if noAnswer != "" {
+			return noAnswer
 		}
 		r := resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
 		if r.ErrorCode != 0 {
@@ -520,5 +526,3 @@ func codeName(code int16) string {
 	}
 	return "error " + strconv.Itoa(int(code))
 }
-
-var _ = slices.Sort[[]int]

@@ -279,8 +279,7 @@ func (h *Host) CreateGroup(id GroupID, voters []uint64, sm StateMachine, campaig
 	g := &group{id: id, voters: voters, sm: sm}
 	g.storage = &storage{MemoryStorage: ms, g: g}
 	hs, _, _ := ms.InitialState()
-	snapIdx := ms.FirstIndex
-	first, _ := snapIdx()
+	first, _ := ms.FirstIndex()
 	applied := min(sm.AppliedIndex(), hs.GetCommit())
 	applied = max(applied, first-1)
 	rn, err := raft.NewRawNode(&raft.Config{
