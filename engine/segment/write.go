@@ -1,0 +1,203 @@
+package segment
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gregor-streaming/gregor/raftlog/vfs"
+)
+
+// Append adds a batch at the end of the log. batch is a Kafka record batch
+// whose base offset field already holds meta.BaseOffset, which must equal
+// EndOffset. When the active segment would pass SegmentBytesMax, it is
+// synced and a new segment started. The batch is durable after Sync.
+func (l *Log) Append(batch []byte, meta BatchMeta) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	switch {
+	case meta.BaseOffset != l.EndOffset():
+		return fmt.Errorf("segment: append at offset %d, log ends at %d", meta.BaseOffset, l.EndOffset())
+	case meta.LastOffset < meta.BaseOffset:
+		return fmt.Errorf("segment: append: last offset %d below base offset %d", meta.LastOffset, meta.BaseOffset)
+	case len(batch) < batchBytesMin || len(batch) > frameBatchBytesMax:
+		return fmt.Errorf("segment: append: batch of %d bytes (want %d..%d)", len(batch), batchBytesMin, frameBatchBytesMax)
+	}
+	if got := int64(beUint64(batch)); got != meta.BaseOffset {
+		return fmt.Errorf("segment: append: batch base offset field %d, meta says %d", got, meta.BaseOffset)
+	}
+	frameLen := int64(frameHeaderBytes + len(batch))
+	s := l.segs[len(l.segs)-1]
+	if s.size > 0 && (s.size+frameLen > l.opts.SegmentBytesMax || meta.LastOffset-s.base > math.MaxUint32) {
+		if err := l.roll(); err != nil {
+			return err
+		}
+		s = l.segs[len(l.segs)-1]
+	}
+	if s.size > 0 && s.sinceIndex >= l.opts.IndexIntervalBytes {
+		e := indexEntry{rel: uint32(meta.BaseOffset - s.base), pos: uint32(s.size), tsBefore: s.maxTs}
+		l.scratch = appendOffsetEntry(l.scratch[:0], s.base, e)
+		if _, err := s.idx.Write(l.scratch); err != nil {
+			return l.fail(fmt.Errorf("segment: write index of %d: %w", s.base, err))
+		}
+		l.scratch = appendTimeEntry(l.scratch[:0], s.base, e)
+		if _, err := s.tidx.Write(l.scratch); err != nil {
+			return l.fail(fmt.Errorf("segment: write time index of %d: %w", s.base, err))
+		}
+		s.entries = append(s.entries, e)
+		s.sinceIndex = 0
+	}
+	l.scratch = appendFrame(l.scratch[:0], meta, batch)
+	s.dirty = true
+	if _, err := s.log.Write(l.scratch); err != nil {
+		return l.fail(fmt.Errorf("segment: write %s: %w", l.file(s.base, extLog), err))
+	}
+	s.size += frameLen
+	s.sinceIndex += frameLen
+	s.end = meta.LastOffset + 1
+	s.maxTs = max(s.maxTs, meta.MaxTimestamp)
+	l.lastTag = meta.Tag
+	return nil
+}
+
+func beUint64(b []byte) uint64 {
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+// roll syncs the active segment and starts a new one at EndOffset.
+func (l *Log) roll() error {
+	s := l.segs[len(l.segs)-1]
+	if err := s.sync(); err != nil {
+		return l.fail(err)
+	}
+	ns, err := l.createSegment(s.end)
+	if err != nil {
+		return l.fail(err)
+	}
+	l.segs = append(l.segs, ns)
+	return nil
+}
+
+// Sync makes everything appended so far, and every segment creation and
+// removal, durable.
+func (l *Log) Sync() error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	for _, s := range l.segs {
+		if err := s.sync(); err != nil {
+			return l.fail(err)
+		}
+	}
+	if l.dirDirty {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return l.fail(fmt.Errorf("segment: sync dir %s: %w", l.dir, err))
+		}
+		l.dirDirty = false
+	}
+	return nil
+}
+
+// Reset drops every batch; the log becomes empty and starts at
+// startOffset. Unlike the other mutations, Reset is durable when it
+// returns. NB: on a real file system a crash inside Reset may leave a
+// suffix of the old segments without the new empty one.
+func (l *Log) Reset(startOffset int64) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if startOffset < 0 {
+		return fmt.Errorf("segment: reset to negative offset %d", startOffset)
+	}
+	old := l.segs
+	l.closeFiles()
+	l.segs = nil
+	for _, s := range old {
+		if err := l.removeSegments([]int64{s.base}); err != nil {
+			return l.fail(err)
+		}
+	}
+	s, err := l.createSegment(startOffset)
+	if err != nil {
+		return l.fail(err)
+	}
+	l.segs = []*segment{s}
+	l.lastTag = 0
+	return l.Sync()
+}
+
+// TruncatePrefix deletes every segment whose batches all lie below offset
+// (retention). The active segment is never deleted, so StartOffset becomes
+// the base of the first remaining segment. The deletions are durable after
+// Sync; a crash before may bring deleted segments back.
+func (l *Log) TruncatePrefix(offset int64) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	n := 0
+	for n < len(l.segs)-1 && l.segs[n+1].base <= offset {
+		n++
+	}
+	for _, s := range l.segs[:n] {
+		s.close()
+		if err := l.removeSegments([]int64{s.base}); err != nil {
+			return l.fail(err)
+		}
+	}
+	l.segs = append([]*segment(nil), l.segs[n:]...)
+	return nil
+}
+
+// createSegment creates the empty segment based at base.
+func (l *Log) createSegment(base int64) (*segment, error) {
+	s := &segment{base: base, end: base, maxTs: minTimestamp}
+	var err error
+	for _, f := range []struct {
+		dst *vfs.File
+		ext string
+	}{{&s.log, extLog}, {&s.idx, extIndex}, {&s.tidx, extTimeIndex}} {
+		if *f.dst, err = l.fs.Create(l.file(base, f.ext)); err != nil {
+			s.close()
+			return nil, fmt.Errorf("segment: create %s: %w", l.file(base, f.ext), err)
+		}
+	}
+	l.dirDirty = true
+	return s, nil
+}
+
+func (s *segment) sync() error {
+	if !s.dirty {
+		return nil
+	}
+	for _, f := range []vfs.File{s.log, s.idx, s.tidx} {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("segment: sync segment %d: %w", s.base, err)
+		}
+	}
+	s.dirty = false
+	return nil
+}
+
+// removeSegments removes the files of the segments with the given bases.
+func (l *Log) removeSegments(bases []int64) error {
+	for _, b := range bases {
+		for _, ext := range []string{extIndex, extTimeIndex, extLog} {
+			name := l.file(b, ext)
+			if l.fs.Exists(name) {
+				if err := l.remove(name); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Log) remove(name string) error {
+	if err := l.fs.Remove(name); err != nil {
+		return fmt.Errorf("segment: remove %s: %w", name, err)
+	}
+	l.dirDirty = true
+	return nil
+}
