@@ -1,10 +1,10 @@
 package engine
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/gregor-streaming/gregor/engine/rsm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -131,16 +131,10 @@ func (b *Broker) validateProduce(records []byte) error {
 // propose proposes one produce entry; fn runs when it applies here, or
 // with an error when leadership is lost first.
 func (p *partition) propose(records []byte, fn func(produceResult)) {
-	seq := p.b.nextSeq()
-	data := make([]byte, 0, len(records)+24)
-	data = append(data, entryProduce)
-	data = binary.AppendUvarint(data, uint64(p.b.cfg.ID))
-	data = binary.AppendUvarint(data, p.b.boot)
-	data = binary.AppendUvarint(data, seq)
-	data = append(data, records...)
-	if err := p.b.host.Propose(p.group, data); err != nil {
+	h := p.b.prop.Next(rsm.KindPartition, opProduce)
+	if err := p.b.host.Propose(p.group, h.Encode(records)); err != nil {
 		fn(produceResult{err: kerr.NotLeaderForPartition})
 		return
 	}
-	p.pending[seq] = fn
+	p.pending.Add(h.Seq, fn)
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/gregor-streaming/gregor/engine/rsm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -95,6 +96,7 @@ type fetch struct {
 	errs  bool
 	timer *timer
 	done  bool
+	waits []rsm.Waiter // long-poll registrations, removed when answered
 }
 
 // ready runs once every partition's read point is confirmed: fill the
@@ -112,9 +114,10 @@ func (f *fetch) ready() {
 	if f.timer == nil {
 		f.timer = f.b.after(wait, func() { f.fill(); f.finish() })
 	}
+	f.unwatch()
 	for _, s := range f.slots {
 		if s.out.ErrorCode == 0 {
-			s.p.watchers = append(s.p.watchers, f.ready)
+			f.waits = append(f.waits, s.p.watchers.Add(f.ready))
 		}
 	}
 }
@@ -127,7 +130,16 @@ func (f *fetch) finish() {
 	if f.timer != nil {
 		f.timer.done = true
 	}
+	f.unwatch()
 	f.rep.send()
+}
+
+// unwatch removes the fetch from every partition it waits on.
+func (f *fetch) unwatch() {
+	for _, w := range f.waits {
+		w.Remove()
+	}
+	f.waits = f.waits[:0]
 }
 
 // fill reads every confirmed partition's data into the response and

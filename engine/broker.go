@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gregor-streaming/gregor/engine/rsm"
 	"github.com/gregor-streaming/gregor/raftlog"
 	"github.com/gregor-streaming/gregor/raftlog/vfs"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -113,14 +114,15 @@ type Broker struct {
 	meta *metaSM
 
 	parts map[raftlog.GroupID]*partition
+	// replicas is every state machine hosted here, of every kind, by group.
+	replicas map[raftlog.GroupID]replica
 
 	responses []Response
-	boot      uint64 // distinguishes this run's proposals from an earlier run's
-	seq       uint64
-	ticks     int64
+	// prop stamps this broker's proposals to every group: its id, this
+	// run's boot number (telling them from an earlier run's) and a sequence.
+	prop  rsm.Proposer
+	ticks int64
 
-	// metaWaits are callbacks for this broker's metadata proposals.
-	metaWaits map[uint64]*metaWait
 	// effects run after host.Process returns: starting and stopping
 	// partitions the metadata group decided about.
 	effects []func() error
@@ -166,12 +168,12 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		return nil, fmt.Errorf("engine: boot counter: %w", err)
 	}
 	b := &Broker{
-		cfg:       cfg,
-		env:       env,
-		host:      host,
-		parts:     map[raftlog.GroupID]*partition{},
-		metaWaits: map[uint64]*metaWait{},
-		boot:      boot,
+		cfg:      cfg,
+		env:      env,
+		host:     host,
+		parts:    map[raftlog.GroupID]*partition{},
+		replicas: map[raftlog.GroupID]replica{},
+		prop:     rsm.Proposer{ID: cfg.ID, Boot: boot},
 	}
 	b.meta = newMetaSM(b)
 	var voters []uint64
@@ -179,7 +181,7 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		voters = append(voters, uint64(bi.ID))
 	}
 	slices.Sort(voters)
-	if err := host.CreateGroup(metadataGroup, voters, b.meta, voters[0] == uint64(cfg.ID)); err != nil {
+	if err := b.hostReplica(metadataGroup, voters, b.meta, voters[0] == uint64(cfg.ID)); err != nil {
 		return nil, err
 	}
 	return b, b.Process()
@@ -199,8 +201,8 @@ func (b *Broker) Tick() {
 	if b.ticks%5 == 0 {
 		b.reconcile()
 	}
-	for _, id := range b.partIDs() {
-		b.parts[id].tick()
+	for _, id := range b.replicaIDs() {
+		b.replicas[id].tick()
 	}
 }
 
@@ -223,8 +225,8 @@ func (b *Broker) Process() error {
 				return err
 			}
 		}
-		for _, id := range b.partIDs() {
-			b.parts[id].startReadRound()
+		for _, id := range b.replicaIDs() {
+			b.replicas[id].startReads()
 		}
 		if len(b.effects) == 0 && !b.host.HasReady() {
 			return nil
@@ -268,8 +270,6 @@ func (b *Broker) partIDs() []raftlog.GroupID {
 }
 
 func (b *Broker) nowMillis() int64 { return b.env.Clock.NowMillis() }
-
-func (b *Broker) nextSeq() uint64 { b.seq++; return b.seq }
 
 // after runs fn once the clock passes ms milliseconds from now, checked on
 // ticks. The returned timer can be cancelled by setting done.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/gregor-streaming/gregor/engine/rsm"
 	"github.com/gregor-streaming/gregor/raftlog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"go.etcd.io/raft/v3"
@@ -47,13 +48,9 @@ type metaState struct {
 	NextProducerID int64
 }
 
-// metaCmd is one metadata log entry. Exactly one field besides the
-// proposal identity is set.
+// metaCmd is the JSON body of one metadata log entry, after its
+// rsm.Header. Exactly one field is set.
 type metaCmd struct {
-	Proposer int32  `json:"p"`
-	Boot     uint64 `json:"b"`
-	Seq      uint64 `json:"s"`
-
 	CreateTopic      *createTopicCmd      `json:"ct,omitempty"`
 	DeleteTopic      *string              `json:"dt,omitempty"`
 	CreatePartitions *createPartitionsCmd `json:"cp,omitempty"`
@@ -89,10 +86,9 @@ type metaResult struct {
 	producerIDs int64 // AllocateIDs: first id of the block
 }
 
-type metaWait struct {
-	fn    func(metaResult)
-	timer *timer
-}
+// opMeta is the one operation of the metadata log (rsm.Header.Op); the
+// JSON body says what it does.
+const opMeta byte = 1
 
 type metaSM struct {
 	b       *Broker
@@ -100,6 +96,8 @@ type metaSM struct {
 	st      metaState
 	lead    uint64
 	term    uint64
+	// pending are this broker's metadata proposals waiting to apply.
+	pending rsm.Proposals[metaResult]
 }
 
 func newMetaSM(b *Broker) *metaSM {
@@ -129,19 +127,20 @@ func (m *metaSM) Apply(ents []*pb.Entry) error {
 		if len(e.GetData()) == 0 {
 			continue
 		}
+		h, body, err := rsm.Parse(e.GetData())
+		if err == nil && (h.Kind != rsm.KindMetadata || h.Op != opMeta) {
+			err = fmt.Errorf("entry of kind %v op %d", h.Kind, h.Op)
+		}
 		var cmd metaCmd
-		if err := json.Unmarshal(e.GetData(), &cmd); err != nil {
+		if err == nil {
+			err = json.Unmarshal(body, &cmd)
+		}
+		if err != nil {
 			return fmt.Errorf("engine: metadata entry %d: %w", e.GetIndex(), err)
 		}
 		res := m.apply(&cmd, e.GetIndex())
-		if cmd.Proposer == m.b.cfg.ID && cmd.Boot == m.b.boot {
-			if w, ok := m.b.metaWaits[cmd.Seq]; ok {
-				delete(m.b.metaWaits, cmd.Seq)
-				if w.timer != nil {
-					w.timer.done = true
-				}
-				w.fn(res)
-			}
+		if m.b.prop.Mine(h) {
+			m.pending.Resolve(h.Seq, res)
 		}
 	}
 	return nil
@@ -271,25 +270,25 @@ func topicID(name string, index uint64) [16]byte {
 // proposeMeta proposes cmd to the metadata group; fn gets the result, or
 // kerr.RequestTimedOut if it is not applied within timeoutMs.
 func (b *Broker) proposeMeta(cmd metaCmd, timeoutMs int64, fn func(metaResult)) {
-	cmd.Proposer, cmd.Boot, cmd.Seq = b.cfg.ID, b.boot, b.nextSeq()
-	data, err := json.Marshal(cmd)
+	body, err := json.Marshal(cmd)
 	if err != nil {
 		fn(metaResult{err: err})
 		return
 	}
-	if err := b.host.Propose(metadataGroup, data); err != nil {
+	h := b.prop.Next(rsm.KindMetadata, opMeta)
+	if err := b.host.Propose(metadataGroup, h.Encode(body)); err != nil {
 		fn(metaResult{err: kerr.NotController})
 		return
 	}
-	w := &metaWait{fn: fn}
-	seq := cmd.Seq
-	w.timer = b.after(timeoutMs, func() {
-		if _, ok := b.metaWaits[seq]; ok {
-			delete(b.metaWaits, seq)
+	t := b.after(timeoutMs, func() {
+		if b.meta.pending.Cancel(h.Seq) {
 			fn(metaResult{err: kerr.RequestTimedOut})
 		}
 	})
-	b.metaWaits[seq] = w
+	b.meta.pending.Add(h.Seq, func(r metaResult) {
+		t.done = true
+		fn(r)
+	})
 }
 
 // reconcile runs every few ticks: the broker registers itself, and each

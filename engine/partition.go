@@ -9,6 +9,7 @@ import (
 
 	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/gregor-streaming/gregor/engine/producers"
+	"github.com/gregor-streaming/gregor/engine/rsm"
 	"github.com/gregor-streaming/gregor/engine/segment"
 	"github.com/gregor-streaming/gregor/raftlog"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -40,11 +41,9 @@ type partition struct {
 	lead   uint64
 	term   uint64
 
-	pending       map[uint64]func(produceResult) // this run's proposals by seq
-	readQueue     []func(errCode int16)
-	round         *readRound
-	roundSeq      uint64
-	watchers      []func() // long-poll fetches waiting for new data
+	pending       rsm.Proposals[produceResult] // this run's proposals by seq
+	reads         rsm.Reads
+	watchers      rsm.Waiters // long-poll fetches waiting for new data
 	reportPending bool
 	caughtUp      map[int32]int64 // replica -> last tick its log matched the commit
 }
@@ -54,21 +53,13 @@ type epochStart struct {
 	start int64
 }
 
-type readRound struct {
-	ctx       []byte
-	fns       []func(int16)
-	index     uint64
-	answered  bool
-	startTick int64
-}
-
 type produceResult struct {
 	base int64
 	err  error
 }
 
-// Entry kinds in a partition's raft log.
-const entryProduce byte = 1
+// Operations in a partition's raft log (rsm.Header.Op).
+const opProduce byte = 1
 
 func partitionDir(g raftlog.GroupID) string { return fmt.Sprintf("partitions/%d", g) }
 
@@ -82,8 +73,9 @@ func (b *Broker) startPartition(topic string, index int32, g raftlog.GroupID, re
 	}
 	p := &partition{
 		b: b, topic: topic, index: index, group: g, replicas: replicas, log: log,
-		pending: map[uint64]func(produceResult){}, caughtUp: map[int32]int64{},
+		caughtUp: map[int32]int64{},
 	}
+	p.reads = rsm.Reads{Group: g, TimeoutTicks: int64(2 * b.cfg.ElectionTicks), NotLeader: kerr.NotLeaderForPartition.Code}
 	if err := p.rebuild(); err != nil {
 		return err
 	}
@@ -92,7 +84,7 @@ func (b *Broker) startPartition(topic string, index int32, g raftlog.GroupID, re
 	for _, r := range replicas {
 		voters = append(voters, uint64(r))
 	}
-	return b.host.CreateGroup(g, voters, p, replicas[0] == b.cfg.ID)
+	return b.hostReplica(g, voters, p, replicas[0] == b.cfg.ID)
 }
 
 func (b *Broker) stopPartition(g raftlog.GroupID) error {
@@ -102,7 +94,7 @@ func (b *Broker) stopPartition(g raftlog.GroupID) error {
 	}
 	delete(b.parts, g)
 	p.failAll(kerr.UnknownTopicOrPartition)
-	if err := b.host.RemoveGroup(g); err != nil {
+	if err := b.unhostReplica(g); err != nil {
 		return err
 	}
 	if err := p.close(); err != nil {
@@ -173,10 +165,14 @@ func (p *partition) Sync() (uint64, error) {
 }
 
 func (p *partition) LeaderChanged(lead, term uint64) {
+	was, oldTerm := p.leader, p.term
 	p.lead, p.term = lead, term
-	was := p.leader
 	p.leader = lead == uint64(p.b.cfg.ID)
-	if was && !p.leader {
+	if was && (!p.leader || term != oldTerm) {
+		// A new term, even one this replica leads again, may have
+		// replaced the old term's uncommitted entries: their proposers
+		// would wait for applies that never come. They retry instead
+		// (idempotence dedupes what did commit).
 		p.failAll(kerr.NotLeaderForPartition)
 	}
 	if p.leader && !was {
@@ -188,22 +184,9 @@ func (p *partition) LeaderChanged(lead, term uint64) {
 
 // failAll answers everything waiting on this replica with code.
 func (p *partition) failAll(code error) {
-	pend := p.pending
-	p.pending = map[uint64]func(produceResult){}
-	for _, seq := range sortedKeys(pend) {
-		pend[seq](produceResult{err: code})
-	}
-	c := errCode(code)
-	q := p.readQueue
-	p.readQueue = nil
-	if p.round != nil {
-		q = append(p.round.fns, q...)
-		p.round = nil
-	}
-	for _, fn := range q {
-		fn(c)
-	}
-	p.wake()
+	p.pending.FailAll(produceResult{err: code})
+	p.reads.Fail(errCode(code))
+	p.watchers.Wake()
 }
 
 func (p *partition) Apply(ents []*pb.Entry) error {
@@ -213,27 +196,26 @@ func (p *partition) Apply(ents []*pb.Entry) error {
 		}
 		p.applied = e.GetIndex()
 		data := e.GetData()
-		if len(data) == 0 || data[0] != entryProduce {
-			continue
+		if len(data) == 0 {
+			continue // a new leader's empty entry
 		}
-		r := bytes.NewReader(data[1:])
-		proposer, _ := binary.ReadUvarint(r)
-		boot, _ := binary.ReadUvarint(r)
-		seq, err := binary.ReadUvarint(r)
+		h, records, err := rsm.Parse(data)
+		if err == nil && h.Kind != rsm.KindPartition {
+			err = fmt.Errorf("entry of kind %v", h.Kind)
+		}
 		if err != nil {
 			return fmt.Errorf("engine: partition %s-%d entry %d: %w", p.topic, p.index, e.GetIndex(), err)
 		}
-		records := data[len(data)-r.Len():]
+		if h.Op != opProduce {
+			return fmt.Errorf("engine: partition %s-%d entry %d: unknown op %d", p.topic, p.index, e.GetIndex(), h.Op)
+		}
 		res := p.applyProduce(records, e.GetIndex(), int32(e.GetTerm()))
-		if int32(proposer) == p.b.cfg.ID && boot == p.b.boot {
-			if fn, ok := p.pending[seq]; ok {
-				delete(p.pending, seq)
-				fn(res)
-			}
+		if p.b.prop.Mine(h) {
+			p.pending.Resolve(h.Seq, res)
 		}
 	}
-	p.finishRound()
-	p.wake()
+	p.reads.Applied(p.applied)
+	p.watchers.Wake()
 	return nil
 }
 
@@ -395,7 +377,8 @@ func (p *partition) Restore(data []byte) error {
 
 // read calls fn once a read of this replica's state is linearizable: after
 // a ReadIndex round started after the call has confirmed leadership and the
-// state has applied up to the read index. fn gets 0 or a Kafka error code.
+// state has applied up to the read index (rsm.Reads). fn gets 0 or a Kafka
+// error code.
 func (p *partition) read(fn func(errCode int16)) {
 	if p.b.cfg.Unsafe.StaleRead {
 		fn(0)
@@ -405,73 +388,15 @@ func (p *partition) read(fn func(errCode int16)) {
 		fn(kerr.NotLeaderForPartition.Code)
 		return
 	}
-	p.readQueue = append(p.readQueue, fn)
+	p.reads.Add(fn)
 }
 
-// startReadRound starts a ReadIndex round for every read queued since the
-// last round began. Rounds are one at a time per partition, so a burst of
-// fetches costs one heartbeat round.
-func (p *partition) startReadRound() {
-	if p.round != nil || len(p.readQueue) == 0 {
-		return
-	}
-	if !p.leader {
-		p.failAll(kerr.NotLeaderForPartition)
-		return
-	}
-	p.roundSeq++
-	ctx := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(p.group)), p.roundSeq)
-	p.round = &readRound{ctx: ctx, fns: p.readQueue, startTick: p.b.ticks}
-	p.readQueue = nil
-	if err := p.b.host.ReadIndex(p.group, ctx); err != nil {
-		p.failAll(kerr.NotLeaderForPartition)
-	}
-}
+func (p *partition) startReads() { p.reads.Start(p.b.host, p.leader, p.b.ticks) }
 
-func (p *partition) ReadIndexReady(states []raft.ReadState) {
-	for _, rs := range states {
-		if p.round != nil && bytes.Equal(rs.RequestCtx, p.round.ctx) {
-			p.round.index, p.round.answered = rs.Index, true
-		}
-	}
-	p.finishRound()
-}
-
-func (p *partition) finishRound() {
-	r := p.round
-	if r == nil || !r.answered || p.applied < r.index {
-		return
-	}
-	p.round = nil
-	for _, fn := range r.fns {
-		fn(0)
-	}
-}
-
-// wake re-evaluates long-poll fetches waiting on this partition.
-func (p *partition) wake() {
-	if len(p.watchers) == 0 {
-		return
-	}
-	ws := p.watchers
-	p.watchers = nil
-	for _, fn := range ws {
-		fn()
-	}
-}
-
-// roundTimeoutTicks: a ReadIndex round unanswered for this long (the
-// leader lost its quorum, or raft dropped the request) fails its reads.
-func (p *partition) roundTimeoutTicks() int64 { return int64(2 * p.b.cfg.ElectionTicks) }
+func (p *partition) ReadIndexReady(states []raft.ReadState) { p.reads.Ready(states, p.applied) }
 
 func (p *partition) tick() {
-	if p.round != nil && p.b.ticks-p.round.startTick > p.roundTimeoutTicks() {
-		fns := p.round.fns
-		p.round = nil
-		for _, fn := range fns {
-			fn(kerr.NotLeaderForPartition.Code)
-		}
-	}
+	p.reads.Tick(p.b.ticks)
 	if p.leader {
 		p.trackISR()
 	}
@@ -525,15 +450,6 @@ func (p *partition) epochEnd(asked int32) (int32, int64) {
 		e = int32(p.term)
 	}
 	return e, p.log.EndOffset()
-}
-
-func sortedKeys[V any](m map[uint64]V) []uint64 {
-	ks := make([]uint64, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 func errCode(err error) int16 {

@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+	"testing/cryptotest"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// cmd builds a transcript command from "name k=v k=v".
+func cmd(line string) *datadriven.TestData {
+	f := strings.Fields(line)
+	d := &datadriven.TestData{Cmd: f[0]}
+	for _, kv := range f[1:] {
+		k, v, _ := strings.Cut(kv, "=")
+		d.CmdArgs = append(d.CmdArgs, datadriven.CmdArg{Key: k, Vals: []string{v}})
+	}
+	return d
+}
+
+// TestLongPollWaitersRemoved: long-poll fetches answered by their own
+// timeout leave no closure behind in the partition (before, every one
+// stayed registered until the next write woke the partition).
+func TestLongPollWaitersRemoved(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 1)
+	c := &testCluster{t: t}
+	for _, line := range []string{"add-brokers n=3", "create-topic name=t partitions=1 rf=3"} {
+		c.run(t, cmd(line))
+	}
+	for range 200 {
+		if out := c.run(t, cmd("fetch topic=t partition=0 offset=0 max-wait-ms=100")); !strings.Contains(out, "hw=0") {
+			t.Fatalf("long poll answered %q", out)
+		}
+	}
+	leader := c.leaderOf("t", 0)
+	p := c.broker(leader).b.parts[c.broker(leader).b.meta.st.Topics["t"].Partitions[0].Group]
+	if n := p.watchers.Len(); n != 0 {
+		t.Fatalf("%d answered long polls still registered", n)
+	}
+	// A write still wakes a waiting long poll.
+	if out := c.run(t, cmd("produce topic=t partition=0 values=a")); !strings.Contains(out, "offset 0") {
+		t.Fatalf("produce: %q", out)
+	}
+}
+
+// TestTermChangeKeepingLeadershipFailsPending: when a replica that leads is
+// re-elected in a new term, its proposals from the old term may have been
+// replaced; their waiters must be answered, not left to time out.
+func TestTermChangeKeepingLeadershipFailsPending(t *testing.T) {
+	b := &Broker{cfg: Config{ID: 1}}
+	p := &partition{b: b}
+	p.LeaderChanged(1, 5)
+	var got []error
+	p.pending.Add(1, func(r produceResult) { got = append(got, r.err) })
+	p.LeaderChanged(1, 5) // same term: nothing to fail
+	if len(got) != 0 {
+		t.Fatalf("failed on an unchanged term: %v", got)
+	}
+	p.LeaderChanged(1, 7)
+	if len(got) != 1 || got[0] != kerr.NotLeaderForPartition || !p.leader || p.pending.Len() != 0 {
+		t.Fatalf("after re-election in a new term: %v, leader %v, %d pending", got, p.leader, p.pending.Len())
+	}
+}
