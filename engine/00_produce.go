@@ -30,6 +30,9 @@ import (
 //     REQUEST_TIMED_OUT.
 //   - Records larger than MaxMessageBytes: MESSAGE_TOO_LARGE.
 //   - Transactional batches: not supported yet (INVALID_RECORD).
+
+func init() { regKey(kmsg.Produce, 3, 9, (*Broker).handleProduce) }
+
 func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	rep := b.newReply(token, resp)

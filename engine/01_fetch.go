@@ -30,6 +30,9 @@ import (
 //   - Fetch sessions (v7+) are declined: the response's SessionID is 0 and
 //     the client keeps sending full fetches; a request naming a session id
 //     is answered FETCH_SESSION_ID_NOT_FOUND.
+
+func init() { regKey(kmsg.Fetch, 4, 12, (*Broker).handleFetch) }
+
 func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	if r.Version >= 7 && r.SessionID != 0 {

@@ -15,6 +15,9 @@ import (
 //   - Leader only, linearizable like Fetch (a ReadIndex round first).
 //   - CurrentLeaderEpoch (v4+) is checked as in Fetch.
 //   - The answer's LeaderEpoch (v4+) is the current raft term for -1/-2.
+
+func init() { regKey(kmsg.ListOffsets, 1, 7, (*Broker).handleListOffsets) }
+
 func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
 	rep := b.newReply(token, resp)
@@ -86,33 +89,4 @@ func (p *partition) epochOf(off int64) int32 {
 		}
 	}
 	return e
-}
-
-// OffsetForLeaderEpoch, versions 2-4.
-//
-// Behavior: for each partition, the largest leader epoch at or below the
-// one asked, and the offset where that epoch's records end (the next
-// epoch's first offset, or the log end for the newest epoch), so a client
-// that saw a deposed leader's log can tell where to truncate (KIP-101,
-// KIP-320). Leader only; CurrentLeaderEpoch checked as in Fetch.
-func (b *Broker) handleOffsetForLeaderEpoch(token uint64, r *kmsg.OffsetForLeaderEpochRequest) {
-	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
-	for _, rt := range r.Topics {
-		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
-			sp.Partition = rp.Partition
-			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
-			if kerrv != nil {
-				sp.ErrorCode = kerrv.Code
-			} else {
-				sp.LeaderEpoch, sp.EndOffset = p.epochEnd(rp.LeaderEpoch)
-			}
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
-	}
-	b.respond(token, resp)
 }

@@ -18,6 +18,9 @@ import (
 //     in Kafka, and the client retries.
 //   - v10+ topic ids are returned; lookups by id (v10+ with a null name)
 //     are answered UNKNOWN_TOPIC_ID when the id is unknown.
+
+func init() { regKey(kmsg.Metadata, 0, 12, (*Broker).handleMetadata) }
+
 func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	for _, bi := range b.meta.brokers() {

@@ -5,6 +5,9 @@ import "github.com/twmb/franz-go/pkg/kmsg"
 // ApiVersions, versions 0-3. netwire answers ApiVersions itself from
 // APIVersions() (including the KIP-511 fallback for a version it does not
 // know); this handler exists so an in-process caller gets the same answer.
+
+func init() { regKey(kmsg.ApiVersions, 0, 3, (*Broker).handleApiVersions) }
+
 func (b *Broker) handleApiVersions(token uint64, r *kmsg.ApiVersionsRequest) {
 	resp := r.ResponseKind().(*kmsg.ApiVersionsResponse)
 	for _, v := range APIVersions() {

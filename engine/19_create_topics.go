@@ -25,6 +25,9 @@ import (
 //     creates get exactly one success).
 //   - ValidateOnly checks without creating.
 //   - Configs are stored as given and shown by DescribeConfigs.
+
+func init() { regKey(kmsg.CreateTopics, 2, 7, (*Broker).handleCreateTopics) }
+
 func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 	rep := b.newReply(token, resp)

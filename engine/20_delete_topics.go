@@ -13,6 +13,9 @@ import (
 //     does not exist; otherwise the metadata log decides, and every replica
 //     stops its raft group and deletes the partition's files when it
 //     applies the deletion.
+
+func init() { regKey(kmsg.DeleteTopics, 1, 6, (*Broker).handleDeleteTopics) }
+
 func (b *Broker) handleDeleteTopics(token uint64, r *kmsg.DeleteTopicsRequest) {
 	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	rep := b.newReply(token, resp)

@@ -17,6 +17,9 @@ import (
 //     fatal error rather than retrying forever.
 //   - A client bumping its own epoch (v3+, ProducerID >= 0) is given a new
 //     producer id instead, which KIP-360 allows.
+
+func init() { regKey(kmsg.InitProducerID, 0, 4, (*Broker).handleInitProducerID) }
+
 func (b *Broker) handleInitProducerID(token uint64, r *kmsg.InitProducerIDRequest) {
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1

@@ -18,6 +18,9 @@ import (
 //     this broker's id. Another broker's id: INVALID_REQUEST (ask it).
 //   - ConfigNames filters; null means all. Synonyms and documentation are
 //     not returned.
+
+func init() { regKey(kmsg.DescribeConfigs, 0, 4, (*Broker).handleDescribeConfigs) }
+
 func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequest) {
 	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
 	for _, rr := range r.Resources {
@@ -111,21 +114,4 @@ func (b *Broker) segmentBytes() int64 {
 		return b.cfg.SegmentBytes
 	}
 	return 64 << 20
-}
-
-// DescribeCluster, versions 0-1: the brokers, the controller (the metadata
-// group's leader) and the cluster id.
-func (b *Broker) handleDescribeCluster(token uint64, r *kmsg.DescribeClusterRequest) {
-	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
-	resp.ClusterID = b.cfg.ClusterID
-	resp.ControllerID = b.controllerID()
-	if r.Version >= 1 && r.EndpointType != 1 {
-		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
-	}
-	for _, bi := range b.meta.brokers() {
-		mb := kmsg.NewDescribeClusterResponseBroker()
-		mb.NodeID, mb.Host, mb.Port, mb.Rack = bi.ID, bi.Host, bi.Port, bi.rack()
-		resp.Brokers = append(resp.Brokers, mb)
-	}
-	b.respond(token, resp)
 }

@@ -15,6 +15,9 @@ import (
 //     unknown topic. Explicit assignments are not supported yet
 //     (INVALID_REPLICA_ASSIGNMENT); new partitions keep the topic's
 //     replication factor and are spread like CreateTopics spreads them.
+
+func init() { regKey(kmsg.CreatePartitions, 0, 3, (*Broker).handleCreatePartitions) }
+
 func (b *Broker) handleCreatePartitions(token uint64, r *kmsg.CreatePartitionsRequest) {
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	rep := b.newReply(token, resp)

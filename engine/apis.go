@@ -15,26 +15,46 @@ type APIVersion struct {
 	Min, Max int16
 }
 
-// apiVersions is the single table of what Gregor speaks. Each handler file
-// says at its top what its versions mean.
-var apiVersions = []APIVersion{
-	{int16(kmsg.Produce), 3, 9},
-	{int16(kmsg.Fetch), 4, 12},
-	{int16(kmsg.ListOffsets), 1, 7},
-	{int16(kmsg.Metadata), 0, 12},
-	{int16(kmsg.ApiVersions), 0, 3},
-	{int16(kmsg.CreateTopics), 2, 7},
-	{int16(kmsg.DeleteTopics), 1, 6},
-	{int16(kmsg.InitProducerID), 0, 4},
-	{int16(kmsg.OffsetForLeaderEpoch), 2, 4},
-	{int16(kmsg.DescribeConfigs), 0, 4},
-	{int16(kmsg.CreatePartitions), 0, 3},
-	{int16(kmsg.DescribeCluster), 0, 1},
+// api is one registered Kafka API: its versions and its handler.
+type api struct {
+	versions APIVersion
+	handle   func(b *Broker, token uint64, req kmsg.Request)
+}
+
+// apis is what Gregor speaks, by key. Each NN_name.go file registers its
+// API with regKey in an init function, next to the comment that says what
+// its versions mean, as franz-go's kfake does.
+var apis = map[int16]api{}
+
+// regKey registers the handler of one Kafka API and the versions it
+// supports. R is the handler's request type, which must be the one kmsg
+// decodes for key; a bad or second registration panics at init.
+func regKey[R kmsg.Request](key kmsg.Key, min, max int16, handle func(b *Broker, token uint64, r R)) {
+	k := int16(key)
+	req := kmsg.RequestForKey(k)
+	if req == nil || min < 0 || max < min || max > req.MaxVersion() {
+		panic(fmt.Sprintf("engine: bad registration of key %d, versions %d-%d", k, min, max))
+	}
+	if _, ok := req.(R); !ok {
+		panic(fmt.Sprintf("engine: key %d registered with a handler of %T, kmsg decodes %T", k, *new(R), req))
+	}
+	if _, ok := apis[k]; ok {
+		panic(fmt.Sprintf("engine: key %d registered twice", k))
+	}
+	apis[k] = api{
+		versions: APIVersion{Key: k, Min: min, Max: max},
+		handle: func(b *Broker, token uint64, req kmsg.Request) {
+			handle(b, token, req.(R))
+		},
+	}
 }
 
 // APIVersions returns the supported API versions, sorted by key.
 func APIVersions() []APIVersion {
-	v := slices.Clone(apiVersions)
+	v := make([]APIVersion, 0, len(apis))
+	for _, a := range apis {
+		v = append(v, a.versions)
+	}
 	slices.SortFunc(v, func(a, b APIVersion) int { return int(a.Key) - int(b.Key) })
 	return v
 }
@@ -43,35 +63,12 @@ func APIVersions() []APIVersion {
 // Responses, tagged with token, possibly after later calls to Process or
 // Tick (produce waits for commit, fetch may long-poll).
 func (b *Broker) Handle(token uint64, req kmsg.Request) {
-	switch r := req.(type) {
-	case *kmsg.ProduceRequest:
-		b.handleProduce(token, r)
-	case *kmsg.FetchRequest:
-		b.handleFetch(token, r)
-	case *kmsg.ListOffsetsRequest:
-		b.handleListOffsets(token, r)
-	case *kmsg.MetadataRequest:
-		b.handleMetadata(token, r)
-	case *kmsg.ApiVersionsRequest:
-		b.handleApiVersions(token, r)
-	case *kmsg.CreateTopicsRequest:
-		b.handleCreateTopics(token, r)
-	case *kmsg.DeleteTopicsRequest:
-		b.handleDeleteTopics(token, r)
-	case *kmsg.InitProducerIDRequest:
-		b.handleInitProducerID(token, r)
-	case *kmsg.OffsetForLeaderEpochRequest:
-		b.handleOffsetForLeaderEpoch(token, r)
-	case *kmsg.DescribeConfigsRequest:
-		b.handleDescribeConfigs(token, r)
-	case *kmsg.CreatePartitionsRequest:
-		b.handleCreatePartitions(token, r)
-	case *kmsg.DescribeClusterRequest:
-		b.handleDescribeCluster(token, r)
-	default:
-		// netwire only passes keys from the table; anything else is a bug.
+	a, ok := apis[req.Key()]
+	if !ok {
+		// netwire only passes keys from APIVersions; anything else is a bug.
 		panic(fmt.Sprintf("engine: no handler for request key %d", req.Key()))
 	}
+	a.handle(b, token, req)
 }
 
 // lookup finds the partition a client addresses, with the Kafka error a

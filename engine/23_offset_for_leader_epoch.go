@@ -1,0 +1,43 @@
+package engine
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// OffsetForLeaderEpoch, versions 2-4.
+//
+// Behavior:
+//   - For each partition, the largest leader epoch at or below the one
+//     asked, and the offset where that epoch's records end (the next
+//     epoch's first offset, or the log end for the newest epoch), so a
+//     client that saw a deposed leader's log can tell where to truncate
+//     (KIP-101, KIP-320).
+//   - An epoch below every epoch in the log: LeaderEpoch and EndOffset -1.
+//   - Leader only: NOT_LEADER_OR_FOLLOWER elsewhere,
+//     UNKNOWN_TOPIC_OR_PARTITION for an unknown partition.
+//     CurrentLeaderEpoch is checked as in Fetch (FENCED_LEADER_EPOCH,
+//     UNKNOWN_LEADER_EPOCH).
+//   - Answered from this replica's applied state, without a ReadIndex
+//     round.
+
+func init() { regKey(kmsg.OffsetForLeaderEpoch, 2, 4, (*Broker).handleOffsetForLeaderEpoch) }
+
+func (b *Broker) handleOffsetForLeaderEpoch(token uint64, r *kmsg.OffsetForLeaderEpochRequest) {
+	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
+			if kerrv != nil {
+				sp.ErrorCode = kerrv.Code
+			} else {
+				sp.LeaderEpoch, sp.EndOffset = p.epochEnd(rp.LeaderEpoch)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	b.respond(token, resp)
+}

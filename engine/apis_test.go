@@ -1,0 +1,63 @@
+package engine
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestAPIVersions pins what Gregor advertises: the registrations in the
+// NN_name.go files, sorted by key. Changing a range is a compatibility
+// decision (docs/compatibility.md), not a side effect.
+func TestAPIVersions(t *testing.T) {
+	want := []APIVersion{
+		{int16(kmsg.Produce), 3, 9},
+		{int16(kmsg.Fetch), 4, 12},
+		{int16(kmsg.ListOffsets), 1, 7},
+		{int16(kmsg.Metadata), 0, 12},
+		{int16(kmsg.ApiVersions), 0, 3},
+		{int16(kmsg.CreateTopics), 2, 7},
+		{int16(kmsg.DeleteTopics), 1, 6},
+		{int16(kmsg.InitProducerID), 0, 4},
+		{int16(kmsg.OffsetForLeaderEpoch), 2, 4},
+		{int16(kmsg.DescribeConfigs), 0, 4},
+		{int16(kmsg.CreatePartitions), 0, 3},
+		{int16(kmsg.DescribeCluster), 0, 1},
+	}
+	if got := APIVersions(); !slices.Equal(got, want) {
+		t.Fatalf("APIVersions() = %v\nwant %v", got, want)
+	}
+}
+
+// TestRegKeyRejects checks that a registration naming the wrong request
+// type, a bad range or a key already taken panics at init, not at the
+// first request.
+func TestRegKeyRejects(t *testing.T) {
+	for name, reg := range map[string]func(){
+		"wrong request type": func() {
+			regKey(kmsg.SASLHandshake, 0, 1, (*Broker).handleProduce)
+		},
+		"max below min": func() {
+			regKey(kmsg.SASLHandshake, 1, 0, func(*Broker, uint64, *kmsg.SASLHandshakeRequest) {})
+		},
+		"max above kmsg's": func() {
+			regKey(kmsg.SASLHandshake, 0, 1000, func(*Broker, uint64, *kmsg.SASLHandshakeRequest) {})
+		},
+		"twice": func() {
+			regKey(kmsg.Produce, 3, 9, (*Broker).handleProduce)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatal("regKey did not panic")
+				}
+			}()
+			reg()
+		})
+	}
+	if _, ok := apis[int16(kmsg.SASLHandshake)]; ok {
+		t.Fatal("a rejected registration was kept")
+	}
+}
