@@ -25,6 +25,11 @@ import (
 //     creates get exactly one success).
 //   - ValidateOnly checks without creating.
 //   - Configs are stored as given and shown by DescribeConfigs.
+//   - v5+: a success (or a ValidateOnly pass) carries NumPartitions,
+//     ReplicationFactor and Configs: every topic config with its value and
+//     source, as DescribeConfigs shows it, sorted by name (as Kafka does).
+//     An error carries -1, -1 and an empty list. Configs is never null: the
+//     schema allows null, but the Java client streams configs() unchecked.
 
 func init() { regKey(kmsg.CreateTopics, 2, 7, (*Broker).handleCreateTopics) }
 
@@ -39,11 +44,15 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
 		st.NumPartitions, st.ReplicationFactor = -1, -1
+		st.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 		resp.Topics = append(resp.Topics, st)
 		i := len(resp.Topics) - 1
 		fail := func(err *kerr.Error, msg string) {
-			resp.Topics[i].ErrorCode = err.Code
-			resp.Topics[i].ErrorMessage = &msg
+			out := &resp.Topics[i]
+			out.ErrorCode = err.Code
+			out.ErrorMessage = &msg
+			out.NumPartitions, out.ReplicationFactor = -1, -1
+			out.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 		}
 		if seen[rt.Topic] > 1 {
 			fail(kerr.InvalidRequest, "topic named more than once in the request")
@@ -59,6 +68,7 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 			continue
 		}
 		resp.Topics[i].NumPartitions, resp.Topics[i].ReplicationFactor = cmd.Partitions, cmd.Replication
+		resp.Topics[i].Configs = b.createdTopicConfigs(cmd.Configs)
 		if r.ValidateOnly {
 			continue
 		}
@@ -77,6 +87,37 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 		})
 	}
 	rep.maybeSend()
+}
+
+// createdTopicConfigs is the v5+ answer's list of a new topic's configs:
+// those given at creation over the topic defaults, sorted by name.
+func (b *Broker) createdTopicConfigs(set map[string]string) []kmsg.CreateTopicsResponseTopicConfig {
+	defaults := b.topicDefaults()
+	names := make([]string, 0, len(defaults)+len(set))
+	for n := range defaults {
+		names = append(names, n)
+	}
+	for n := range set {
+		if _, ok := defaults[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	out := make([]kmsg.CreateTopicsResponseTopicConfig, 0, len(names))
+	for _, n := range names {
+		c := kmsg.NewCreateTopicsResponseTopicConfig()
+		c.Name = n
+		v, isSet := set[n]
+		c.Source = int8(kmsg.ConfigSourceDefaultConfig)
+		if isSet {
+			c.Source = int8(kmsg.ConfigSourceDynamicTopicConfig)
+		} else {
+			v = defaults[n]
+		}
+		c.Value = &v
+		out = append(out, c)
+	}
+	return out
 }
 
 func timeoutMs(ms int32) int64 {
