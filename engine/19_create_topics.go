@@ -20,7 +20,9 @@ import (
 //     defaults.
 //   - INVALID_TOPIC_EXCEPTION for a bad name, INVALID_PARTITIONS for fewer
 //     than one partition, INVALID_REPLICATION_FACTOR for a factor outside
-//     1..brokers, INVALID_REPLICA_ASSIGNMENT for a bad explicit assignment,
+//     1..brokers, INVALID_REPLICA_ASSIGNMENT for a bad explicit assignment
+//     (partitions in any order, 0..n-1 each once, replicas existing and
+//     distinct, the same number for every partition),
 //     TOPIC_ALREADY_EXISTS (decided by the metadata log, so two racing
 //     creates get exactly one success).
 //   - ValidateOnly checks without creating.
@@ -137,13 +139,19 @@ func (b *Broker) createTopicCmd(rt kmsg.CreateTopicsRequestTopic) (*createTopicC
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
 			return nil, kerr.InvalidRequest, "both an assignment and partitions/replication factor given"
 		}
+		// Any order, as in Kafka: the Java client sends its assignment map
+		// in hash order. Together they must name partitions 0..n-1 once.
 		cmd.Partitions = int32(len(rt.ReplicaAssignment))
 		cmd.Replication = int16(len(rt.ReplicaAssignment[0].Replicas))
-		for i, a := range rt.ReplicaAssignment {
-			if a.Partition != int32(i) || int16(len(a.Replicas)) != cmd.Replication || !b.validReplicas(a.Replicas) {
+		cmd.Assignment = make([][]int32, cmd.Partitions)
+		for _, a := range rt.ReplicaAssignment {
+			if a.Partition < 0 || a.Partition >= cmd.Partitions || cmd.Assignment[a.Partition] != nil {
+				return nil, kerr.InvalidReplicaAssignment, fmt.Sprintf("partitions in an assignment must be 0..%d, each once; got %d", cmd.Partitions-1, a.Partition)
+			}
+			if int16(len(a.Replicas)) != cmd.Replication || !b.validReplicas(a.Replicas) {
 				return nil, kerr.InvalidReplicaAssignment, fmt.Sprintf("bad assignment for partition %d", a.Partition)
 			}
-			cmd.Assignment = append(cmd.Assignment, slices.Clone(a.Replicas))
+			cmd.Assignment[a.Partition] = slices.Clone(a.Replicas)
 		}
 	}
 	if cmd.Partitions == -1 {

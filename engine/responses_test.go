@@ -7,6 +7,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"testing/cryptotest"
 
@@ -103,6 +104,43 @@ func TestCreateTopicsReplyCarriesConfigs(t *testing.T) {
 		}
 		if c := got["cleanup.policy"]; c.Value == nil || *c.Value != "delete" || c.Source != int8(kmsg.ConfigSourceDefaultConfig) {
 			t.Errorf("v%d: cleanup.policy %+v, want delete from DEFAULT_CONFIG", v, c)
+		}
+	}
+}
+
+// The Java client sends NewTopic's assignment map in hash order; Kafka
+// takes the partitions in any order and refuses gaps and repeats.
+func TestCreateTopicsAssignmentInAnyOrder(t *testing.T) {
+	c := newResponseCluster(t)
+	assign := func(name string, parts ...int32) kmsg.CreateTopicsRequestTopic {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, -1, -1
+		for _, p := range parts {
+			ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			ra.Partition, ra.Replicas = p, []int32{p%3 + 1, (p+1)%3 + 1}
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+		}
+		return rt
+	}
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 5000
+	req.Topics = append(req.Topics, assign("reversed", 2, 0, 1), assign("gap", 0, 2), assign("twice", 0, 0))
+	resp := c.ask(7, req).(*kmsg.CreateTopicsResponse)
+	want := []int16{0, kerr.InvalidReplicaAssignment.Code, kerr.InvalidReplicaAssignment.Code}
+	for i, rt := range resp.Topics {
+		if rt.ErrorCode != want[i] {
+			t.Errorf("%s: error %d (%s), want %d", rt.Topic, rt.ErrorCode, deref(rt.ErrorMessage), want[i])
+		}
+	}
+	c.tick(10)
+	md := kmsg.NewPtrMetadataRequest()
+	name := "reversed"
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = &name
+	md.Topics = append(md.Topics, mt)
+	for _, p := range c.ask(12, md).(*kmsg.MetadataResponse).Topics[0].Partitions {
+		if want := []int32{p.Partition%3 + 1, (p.Partition+1)%3 + 1}; !slices.Equal(p.Replicas, want) {
+			t.Errorf("reversed-%d: replicas %v, want %v as assigned", p.Partition, p.Replicas, want)
 		}
 	}
 }
