@@ -16,8 +16,9 @@ import (
 //   - Topics are auto-created only if the broker is configured to and the
 //     request allows it (v4+); the answer then is LEADER_NOT_AVAILABLE, as
 //     in Kafka, and the client retries.
-//   - v10+ topic ids are returned; lookups by id (v10+ with a null name)
-//     are answered UNKNOWN_TOPIC_ID when the id is unknown.
+//   - v10+ topic ids are returned. A topic given with a non-zero id (v10+)
+//     is looked up by id, whatever its name (null, or "" from the Java
+//     client); an unknown id is answered UNKNOWN_TOPIC_ID with a null name.
 
 func init() { regKey(kmsg.Metadata, 0, 12, (*Broker).handleMetadata) }
 
@@ -42,7 +43,9 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 		byID[t.ID] = t.Name
 	}
 	for _, rt := range r.Topics {
-		if rt.Topic != nil {
+		// A non-zero id decides, whatever the name: the Java client sends
+		// an empty (not null) name with the id, and Kafka looks up by id.
+		if rt.Topic != nil && rt.TopicID == ([16]byte{}) {
 			names = append(names, *rt.Topic)
 			continue
 		}

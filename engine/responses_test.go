@@ -144,3 +144,46 @@ func TestCreateTopicsAssignmentInAnyOrder(t *testing.T) {
 		}
 	}
 }
+
+// The Java client asks Metadata for topic ids (describeTopics by
+// TopicCollection.ofTopicIds) with an empty, not null, name, and throws
+// IllegalStateException ("Use errors() when managing topic using topic
+// name") on any answered topic without an id.
+func TestMetadataByTopicIDWithEmptyName(t *testing.T) {
+	c := newResponseCluster(t)
+	byName := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	name := "t"
+	mt.Topic = &name
+	byName.Topics = append(byName.Topics, mt)
+	id := c.ask(12, byName).(*kmsg.MetadataResponse).Topics[0].TopicID
+	if id == ([16]byte{}) {
+		t.Fatal("Metadata v12 gave topic t no id")
+	}
+	unknown := [16]byte{1, 2, 3}
+	req := kmsg.NewPtrMetadataRequest()
+	for _, tid := range [][16]byte{id, unknown} {
+		rt := kmsg.NewMetadataRequestTopic()
+		empty := ""
+		rt.Topic, rt.TopicID = &empty, tid
+		req.Topics = append(req.Topics, rt)
+	}
+	resp := c.ask(12, req).(*kmsg.MetadataResponse)
+	if len(resp.Topics) != 2 {
+		t.Fatalf("%d topics answered, want 2: %+v", len(resp.Topics), resp.Topics)
+	}
+	for _, rt := range resp.Topics {
+		switch rt.TopicID {
+		case id:
+			if rt.ErrorCode != 0 || rt.Topic == nil || *rt.Topic != "t" || len(rt.Partitions) != 1 {
+				t.Errorf("by id: error %d, name %q, %d partitions; want t with 1 partition", rt.ErrorCode, deref(rt.Topic), len(rt.Partitions))
+			}
+		case unknown:
+			if rt.ErrorCode != kerr.UnknownTopicID.Code || rt.Topic != nil {
+				t.Errorf("unknown id: error %d, name %q; want UNKNOWN_TOPIC_ID and a null name", rt.ErrorCode, deref(rt.Topic))
+			}
+		default:
+			t.Errorf("answered topic %q with id %x, which was not asked", deref(rt.Topic), rt.TopicID)
+		}
+	}
+}
