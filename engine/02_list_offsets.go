@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/gregor-streaming/gregor/engine/segment"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -9,12 +10,17 @@ import (
 //
 // Behavior:
 //   - Timestamp -2: the log start offset; -1: the high watermark (latest);
-//     -3 (KIP-734, v7): the offset of the batch with the largest timestamp;
-//     any other value: the first offset whose batch has a max timestamp at
-//     or after it (the time index), or -1 if none.
+//     both with Timestamp -1.
+//   - -3 (KIP-734, v7): the first record carrying the largest timestamp;
+//     any other value: the first record whose timestamp is at or after it
+//     (the time index finds the batch), or offset and timestamp -1 if none.
+//     The answer is that record's offset and timestamp, as in Kafka (the
+//     Java client's offsetsForTimes reports both). NB: a compressed batch
+//     is not decoded: the answer is its base offset and max timestamp.
 //   - Leader only, linearizable like Fetch (a ReadIndex round first).
 //   - CurrentLeaderEpoch (v4+) is checked as in Fetch.
-//   - The answer's LeaderEpoch (v4+) is the current raft term for -1/-2.
+//   - The answer's LeaderEpoch (v4+) is the current raft term for -1/-2,
+//     the epoch that wrote the record otherwise.
 
 func init() { regKey(kmsg.ListOffsets, 1, 7, (*Broker).handleListOffsets) }
 
@@ -54,11 +60,14 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 				case -1:
 					out.Offset, out.LeaderEpoch = p.highWatermark(), int32(p.term)
 				case -3:
-					out.Offset, out.Timestamp = p.maxTimestampOffset()
+					if off, max := p.maxTimestampOffset(); off >= 0 {
+						out.Offset, out.Timestamp = p.recordWhere(off, max, func(t int64) bool { return t == max })
+						out.LeaderEpoch = p.epochOf(out.Offset)
+					}
 				default:
 					if off, ok := p.log.OffsetForTimestamp(ts); ok {
-						out.Offset, out.Timestamp = off, ts
-						out.LeaderEpoch = p.epochOf(off)
+						out.Offset, out.Timestamp = p.recordWhere(off, ts, func(t int64) bool { return t >= ts })
+						out.LeaderEpoch = p.epochOf(out.Offset)
 					}
 				}
 			})
@@ -78,6 +87,31 @@ func (p *partition) maxTimestampOffset() (int64, int64) {
 		return nil
 	})
 	return off, ts
+}
+
+// recordWhere narrows a batch found by timestamp to the record Kafka
+// answers with: the offset and timestamp of the first record of the batch
+// at base whose timestamp satisfies ok. A compressed batch is not decoded:
+// its base offset and max timestamp (fallback if it cannot be read).
+func (p *partition) recordWhere(base, fallback int64, ok func(ts int64) bool) (int64, int64) {
+	b, err := p.log.Read(base, 1)
+	if err != nil {
+		return base, fallback
+	}
+	h, err := batch.ReadHeader(b)
+	if err != nil {
+		return base, fallback
+	}
+	recs, err := batch.Records(b) // one batch: Read returns the first whole
+	if err != nil {
+		return base, h.MaxTimestamp
+	}
+	for _, r := range recs {
+		if ok(r.Timestamp) {
+			return r.Offset, r.Timestamp
+		}
+	}
+	return base, h.MaxTimestamp
 }
 
 // epochOf is the leader epoch that wrote offset off.

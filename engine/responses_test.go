@@ -12,6 +12,7 @@ import (
 	"testing/cryptotest"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -184,6 +185,54 @@ func TestMetadataByTopicIDWithEmptyName(t *testing.T) {
 			}
 		default:
 			t.Errorf("answered topic %q with id %x, which was not asked", deref(rt.Topic), rt.TopicID)
+		}
+	}
+}
+
+// The Java client's offsetsForTimes and Admin listOffsets(forTimestamp,
+// maxTimestamp) report the answer's Timestamp and LeaderEpoch as the
+// record's; Kafka answers the record, not the batch or the time asked.
+func TestListOffsetsAnswersTheRecord(t *testing.T) {
+	c := newResponseCluster(t)
+	recs := []batch.Record{{Value: []byte("a")}, {Value: []byte("b"), TimestampDelta: 1000}, {Value: []byte("c"), TimestampDelta: 2000}, {Value: []byte("d"), TimestampDelta: 1500}}
+	produce := kmsg.NewPtrProduceRequest()
+	produce.Acks, produce.TimeoutMillis = -1, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = "t"
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: 10_000}, recs)
+	pt.Partitions = append(pt.Partitions, pp)
+	produce.Topics = append(produce.Topics, pt)
+	via := c.leaderOf("t", 0)
+	r, ok := c.call(via, produce, 60)
+	if !ok || r.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("produce: answered %v: %+v", ok, r)
+	}
+	for _, tc := range []struct{ ask, offset, ts int64 }{
+		{10_500, 1, 11_000}, // the first record at or after, not the batch start
+		{11_600, 2, 12_000},
+		{-3, 2, 12_000}, // the first record with the largest timestamp
+		{12_001, -1, -1},
+	} {
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.ReplicaID = -1
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "t"
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Timestamp = tc.ask
+		lt.Partitions = append(lt.Partitions, lp)
+		req.Topics = append(req.Topics, lt)
+		req.SetVersion(7)
+		resp, ok := c.call(via, req, 60)
+		if !ok {
+			t.Fatalf("ListOffsets %d: no answer", tc.ask)
+		}
+		p := wire(t, resp).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+		if p.ErrorCode != 0 || p.Offset != tc.offset || p.Timestamp != tc.ts {
+			t.Errorf("ListOffsets %d: error %d, offset %d, timestamp %d; want offset %d, timestamp %d", tc.ask, p.ErrorCode, p.Offset, p.Timestamp, tc.offset, tc.ts)
+		}
+		if (p.LeaderEpoch >= 0) != (tc.offset >= 0) {
+			t.Errorf("ListOffsets %d: leader epoch %d for offset %d", tc.ask, p.LeaderEpoch, p.Offset)
 		}
 	}
 }
