@@ -17,7 +17,10 @@ import (
 //   - Brokers (resource type 4): the broker basics below; an empty name or
 //     this broker's id. Another broker's id: INVALID_REQUEST (ask it).
 //   - ConfigNames filters; null means all. Synonyms and documentation are
-//     not returned.
+//     not returned (an empty list and null).
+//   - ConfigType (v3+) is Kafka's type of each config Gregor knows (the
+//     Java client shows it as ConfigEntry.type()); UNKNOWN for a name given
+//     at topic creation that Gregor does not know.
 
 func init() { regKey(kmsg.DescribeConfigs, 0, 4, (*Broker).handleDescribeConfigs) }
 
@@ -78,11 +81,31 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 				c.Source = kmsg.ConfigSourceDynamicTopicConfig
 			}
 			c.ReadOnly = rr.ResourceType == kmsg.ConfigResourceTypeBroker
+			c.ConfigType = configTypes[n]
 			res.Configs = append(res.Configs, c)
 		}
 		resp.Resources = append(resp.Resources, res)
 	}
 	b.respond(token, resp)
+}
+
+// configTypes are Kafka's types of the configs in topicDefaults and
+// brokerConfigs.
+var configTypes = map[string]kmsg.ConfigType{
+	"cleanup.policy":             kmsg.ConfigTypeList,
+	"compression.type":           kmsg.ConfigTypeString,
+	"max.message.bytes":          kmsg.ConfigTypeInt,
+	"message.timestamp.type":     kmsg.ConfigTypeString,
+	"min.insync.replicas":        kmsg.ConfigTypeInt,
+	"retention.bytes":            kmsg.ConfigTypeLong,
+	"retention.ms":               kmsg.ConfigTypeLong,
+	"segment.bytes":              kmsg.ConfigTypeInt,
+	"broker.id":                  kmsg.ConfigTypeInt,
+	"auto.create.topics.enable":  kmsg.ConfigTypeBoolean,
+	"default.replication.factor": kmsg.ConfigTypeInt,
+	"num.partitions":             kmsg.ConfigTypeInt,
+	"message.max.bytes":          kmsg.ConfigTypeInt,
+	"log.segment.bytes":          kmsg.ConfigTypeInt,
 }
 
 func (b *Broker) topicDefaults() map[string]string {

@@ -236,3 +236,29 @@ func TestListOffsetsAnswersTheRecord(t *testing.T) {
 		}
 	}
 }
+
+// The Java client shows DescribeConfigs v3+ ConfigType as ConfigEntry.type();
+// 0 is UNKNOWN. Kafka types every config.
+func TestDescribeConfigsTypesEveryConfig(t *testing.T) {
+	c := newResponseCluster(t)
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	for _, r := range []struct {
+		typ  kmsg.ConfigResourceType
+		name string
+	}{{kmsg.ConfigResourceTypeTopic, "t"}, {kmsg.ConfigResourceTypeBroker, "1"}} {
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = r.typ, r.name
+		req.Resources = append(req.Resources, rr)
+	}
+	resp := c.ask(4, req).(*kmsg.DescribeConfigsResponse)
+	for _, res := range resp.Resources {
+		if res.ErrorCode != 0 || len(res.Configs) == 0 {
+			t.Fatalf("%s %q: error %d, %d configs", res.ResourceType, res.ResourceName, res.ErrorCode, len(res.Configs))
+		}
+		for _, cfg := range res.Configs {
+			if cfg.ConfigType == kmsg.ConfigTypeUnknown {
+				t.Errorf("%s %q: config %s has no type", res.ResourceType, res.ResourceName, cfg.Name)
+			}
+		}
+	}
+}
