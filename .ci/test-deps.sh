@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the client-compatibility tests in cmd/gregor need on a fresh
-# machine: kcat (Debian package) and kafkajs (npm, pinned by
-# cmd/gregor/testdata/kafkajs/package-lock.json). Idempotent; prints what it
-# does. Runs as root (apt-get directly) or through sudo when not root.
+# machine: kcat (Debian package), kafkajs (npm, pinned by
+# cmd/gregor/testdata/kafkajs/package-lock.json) and the Java client's test
+# jar (a JDK and Maven from Debian; kafka-clients pinned by
+# cmd/gregor/testdata/java/pom.xml, fetched from Maven Central). Idempotent;
+# prints what it does. Runs as root (apt-get directly) or through sudo when
+# not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,3 +44,20 @@ else
 	(cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "test-deps: kafkajs $(node -p "require('./$js/node_modules/kafkajs/package.json').version")"
+
+jv=cmd/gregor/testdata/java
+jar=$jv/target/gregor-java-client.jar
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+	echo "test-deps: installing openjdk-17-jdk-headless and maven (Debian packages)"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven
+fi
+# Rebuild only when the jar is missing or older than the pom or a source.
+if [ -f "$jar" ] && [ -z "$(find "$jv/pom.xml" "$jv/src" -type f -newer "$jar" | head -n1)" ]; then
+	echo "test-deps: $jar is up to date"
+else
+	echo "test-deps: mvn -q -B package in $jv ($(java -version 2>&1 | head -n1))"
+	start=$SECONDS
+	(cd "$jv" && mvn -q -B package)
+	echo "test-deps: built $jar in $((SECONDS - start)) s"
+fi
