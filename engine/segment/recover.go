@@ -72,6 +72,17 @@ func (l *Log) recover() error {
 		if err != nil {
 			return err
 		}
+		if cut && !last {
+			// A synced, rolled segment whose frames fail their checks is
+			// bit rot, not a torn write. Dropping it and every later
+			// segment would leave a log that ends early, and its owner
+			// would re-append what followed at other offsets. Refuse
+			// instead, and leave the files as they are: the owner
+			// replaces the whole log from a healthy copy.
+			s.close()
+			l.closeFiles()
+			return fmt.Errorf("%w: segment %d of %s fails its checks before its end", ErrCorrupt, base, l.dir)
+		}
 		l.segs = append(l.segs, s)
 		if cut {
 			// A torn or corrupt tail: everything after it goes.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/gregor-streaming/gregor/raftlog/vfs"
@@ -256,5 +257,34 @@ func TestAppendRejects(t *testing.T) {
 	}
 	if l.EndOffset() != 0 {
 		t.Fatalf("end %d", l.EndOffset())
+	}
+}
+
+// TestRotInSealedSegmentRefused: a rolled segment was synced before the
+// next one began, so frames that fail their checks there are bit rot, not
+// a torn write. Open refuses the log (ErrCorrupt) and removes nothing;
+// before, it cut the log there and deleted every later segment, and the
+// partition above re-appended what followed at other offsets.
+func TestRotInSealedSegmentRefused(t *testing.T) {
+	m := vfs.NewMem()
+	l := openT(t, m, smallSegments)
+	fill(t, l, 40, 50)
+	if len(l.segs) < 3 {
+		t.Fatalf("want several segments, have %d", len(l.segs))
+	}
+	first := testDir + "/" + segmentName(l.segs[0].base, extLog)
+	size := l.segs[0].size
+	l.Close()
+	before, _ := m.List(testDir)
+	// The last frame of the first segment lies past its last index entry,
+	// where recovery scans.
+	if err := m.FlipBit(first, size-10, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(m, testDir, smallSegments); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Open over a rotten sealed segment: %v, want ErrCorrupt", err)
+	}
+	if after, _ := m.List(testDir); !slices.Equal(before, after) {
+		t.Fatalf("files changed by a refused Open:\n%v\n%v", before, after)
 	}
 }
