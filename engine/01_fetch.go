@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"errors"
+
 	"github.com/gregor-streaming/gregor/engine/rsm"
+	"github.com/gregor-streaming/gregor/engine/segment"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -186,6 +189,11 @@ func (f *fetch) fill() int {
 			out.ErrorCode = kerr.KafkaStorageError.Code
 			f.errs = true
 			f.b.env.Logf("engine: fetch %s-%d at %d: %v", p.topic, p.index, off, err)
+			if errors.Is(err, segment.ErrCorrupt) && !p.lost {
+				// Bit rot: the bytes are never served, and the replica
+				// replaces its state with a healthy peer's.
+				p.becomeLost(p.applied)
+			}
 			continue
 		}
 		out.RecordBatches = data

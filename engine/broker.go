@@ -25,6 +25,10 @@ type Unsafe struct {
 	AckBeforeFsync bool // acknowledge before the WAL sync
 	StaleRead      bool // serve fetches from local state: no ReadIndex round, no leader check
 	NoDedupe       bool // skip idempotent-producer deduplication
+	// SkipApplyCheckpoint reports the applied index as durable without
+	// syncing the segments or writing the checkpoint, and re-applies over
+	// a gap instead of fetching a peer's state.
+	SkipApplyCheckpoint bool
 }
 
 // Config configures one broker.
@@ -48,6 +52,9 @@ type Config struct {
 	CheckpointBytes int64
 	// MaxMessageBytes caps one produce partition's record bytes (default 1 MiB, Kafka's).
 	MaxMessageBytes int32
+	// SnapshotChunkBytes bounds one chunk of a replica's state sent to a
+	// peer that repairs from it (default 1 MiB).
+	SnapshotChunkBytes int32
 
 	Unsafe Unsafe
 }
@@ -67,6 +74,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TickMillis == 0 {
 		c.TickMillis = 100
+	}
+	if c.SnapshotChunkBytes == 0 {
+		c.SnapshotChunkBytes = 1 << 20
 	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = 1 << 20
@@ -128,6 +138,9 @@ type Broker struct {
 	effects []func() error
 	// timers fire on ticks: request timeouts and long-poll deadlines.
 	timers []*timer
+	// calls are this broker's requests to peers, by id (peer.go).
+	calls   map[uint64]*peerCall
+	callSeq uint64
 
 	pids pidBlock
 
@@ -173,6 +186,7 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		host:     host,
 		parts:    map[raftlog.GroupID]*partition{},
 		replicas: map[raftlog.GroupID]replica{},
+		calls:    map[uint64]*peerCall{},
 		prop:     rsm.Proposer{ID: cfg.ID, Boot: boot},
 	}
 	b.meta = newMetaSM(b)
@@ -215,6 +229,9 @@ func (b *Broker) Receive(payload []byte) error {
 // left to do. Call it after every batch of Tick, Receive and Handle calls.
 func (b *Broker) Process() error {
 	for range 64 {
+		for _, m := range b.host.PeerInbox() {
+			b.onPeer(m)
+		}
 		if err := b.host.Process(); err != nil {
 			return err
 		}

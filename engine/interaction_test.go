@@ -80,6 +80,12 @@ type testCluster struct {
 	// responses by token, collected from every broker.
 	responses map[uint64]kmsg.Response
 	answered  map[uint64]bool
+	// tune, if set, adjusts every broker's Config (Go tests only).
+	tune func(*Config)
+	// observe, if set, sees every payload delivered between brokers.
+	observe func(payload []byte)
+	// wrapFS, if set, wraps a broker's file system when it starts.
+	wrapFS func(tb *testBroker) vfs.FS
 }
 
 func (c *testCluster) cfg(id int32) Config {
@@ -87,11 +93,19 @@ func (c *testCluster) cfg(id int32) Config {
 	for _, tb := range c.brokers {
 		cl = append(cl, BrokerInfo{ID: tb.id, Host: "127.0.0.1", Port: 9091 + tb.id})
 	}
-	return Config{ID: id, Cluster: cl, TickMillis: 100}
+	cfg := Config{ID: id, Cluster: cl, TickMillis: 100}
+	if c.tune != nil {
+		c.tune(&cfg)
+	}
+	return cfg
 }
 
 func (c *testCluster) startBroker(tb *testBroker) {
-	b, err := NewBroker(c.cfg(tb.id), Env{FS: tb.fs, WAL: tb.wal, Clock: &c.clock})
+	fs := tb.fs
+	if c.wrapFS != nil {
+		fs = c.wrapFS(tb)
+	}
+	b, err := NewBroker(c.cfg(tb.id), Env{FS: fs, WAL: tb.wal, Clock: &c.clock, Logf: func(f string, a ...any) { c.t.Logf("broker %d: "+f, append([]any{tb.id}, a...)...) }})
 	if err != nil {
 		c.t.Fatalf("start broker %d: %v", tb.id, err)
 	}
@@ -134,6 +148,9 @@ func (c *testCluster) stabilize() {
 				}
 				if len(envs) > 0 {
 					moved = true
+				}
+				if c.observe != nil {
+					c.observe(out.Payload)
 				}
 				if err := to.b.Receive(out.Payload); err != nil {
 					c.t.Fatalf("broker %d receive: %v", to.id, err)

@@ -114,7 +114,9 @@ func (m *metaSM) Sync() (uint64, error) { return 0, nil }
 func (m *metaSM) Snapshot() ([]byte, error) {
 	return nil, fmt.Errorf("engine: metadata log is never compacted")
 }
-func (m *metaSM) Restore([]byte) error               { return fmt.Errorf("engine: metadata snapshot unsupported") }
+func (m *metaSM) Restore(uint64, []byte) error {
+	return fmt.Errorf("engine: metadata snapshot unsupported")
+}
 func (m *metaSM) ReadIndexReady(rs []raft.ReadState) {}
 func (m *metaSM) LeaderChanged(lead, term uint64)    { m.lead, m.term = lead, term }
 

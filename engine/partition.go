@@ -1,11 +1,10 @@
 package engine
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/gregor-streaming/gregor/engine/producers"
@@ -36,6 +35,17 @@ type partition struct {
 	producers *producers.State
 	epochs    []epochStart
 	applied   uint64
+	stateN    uint64 // the live state directory is state-<stateN>
+
+	// lost is set when this replica's state does not reach what raft will
+	// apply next (a gap after a raft snapshot, or segments that lost
+	// data): it applies nothing and serves nothing until it has installed
+	// a peer's state (repair.go). delivered is the last raft index handed
+	// to Apply meanwhile.
+	lost       bool
+	delivered  uint64
+	repair     *repair
+	repairTurn uint64
 
 	leader bool
 	lead   uint64
@@ -67,24 +77,28 @@ func (b *Broker) startPartition(topic string, index int32, g raftlog.GroupID, re
 	if _, ok := b.parts[g]; ok {
 		return nil
 	}
-	log, err := segment.Open(b.env.FS, partitionDir(g), segment.Options{SegmentBytesMax: b.cfg.SegmentBytes})
-	if err != nil {
-		return fmt.Errorf("engine: open partition %s-%d: %w", topic, index, err)
-	}
 	p := &partition{
-		b: b, topic: topic, index: index, group: g, replicas: replicas, log: log,
+		b: b, topic: topic, index: index, group: g, replicas: replicas,
 		caughtUp: map[int32]int64{},
 	}
 	p.reads = rsm.Reads{Group: g, TimeoutTicks: int64(2 * b.cfg.ElectionTicks), NotLeader: kerr.NotLeaderForPartition.Code}
-	if err := p.rebuild(); err != nil {
-		return err
+	if err := p.open(); err != nil {
+		return fmt.Errorf("engine: open partition %s-%d: %w", topic, index, err)
 	}
 	b.parts[g] = p
 	var voters []uint64
 	for _, r := range replicas {
 		voters = append(voters, uint64(r))
 	}
-	return b.hostReplica(g, voters, p, replicas[0] == b.cfg.ID)
+	if err := b.hostReplica(g, voters, p, replicas[0] == b.cfg.ID); err != nil {
+		return err
+	}
+	// A raft log that starts beyond the state (a snapshot received before
+	// a crash, or local state lost) is a gap even before the next entry.
+	if first, _ := b.host.FirstIndex(g); first-1 > p.applied && !b.cfg.Unsafe.SkipApplyCheckpoint {
+		p.becomeLost(first - 1)
+	}
+	return nil
 }
 
 func (b *Broker) stopPartition(g raftlog.GroupID) error {
@@ -94,39 +108,102 @@ func (b *Broker) stopPartition(g raftlog.GroupID) error {
 	}
 	delete(b.parts, g)
 	p.failAll(kerr.UnknownTopicOrPartition)
+	p.abortRepair()
 	if err := b.unhostReplica(g); err != nil {
 		return err
 	}
 	if err := p.close(); err != nil {
 		return err
 	}
-	return removeAll(b, partitionDir(g))
+	return removeTree(b.env.FS, partitionDir(g))
 }
 
-func removeAll(b *Broker, dir string) error {
-	fs := b.env.FS
-	names, err := fs.List(dir)
-	if err != nil {
-		return nil
+func (p *partition) dir() string { return partitionDir(p.group) }
+
+func (p *partition) stateDir(n uint64) string { return p.dir() + "/" + stateDirName(n) }
+
+func (p *partition) segmentOptions() segment.Options {
+	return segment.Options{SegmentBytesMax: p.b.cfg.SegmentBytes}
+}
+
+// open finds the live state directory (creating the first one for a new
+// replica), removes any other (a restore that a crash interrupted), and
+// recovers the state from its segments and checkpoint.
+func (p *partition) open() error {
+	fs := p.b.env.FS
+	if err := fs.MkdirAll(p.dir()); err != nil {
+		return err
 	}
-	for _, n := range names {
-		if err := fs.Remove(dir + "/" + n); err != nil {
+	n, err := readCurrent(fs, p.dir())
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		n = 1
+		if err := fs.MkdirAll(p.stateDir(n)); err != nil {
+			return err
+		}
+		if err := writeCurrent(fs, p.dir(), n); err != nil {
 			return err
 		}
 	}
-	if err := fs.Remove(dir); err != nil {
+	p.stateN = n
+	names, err := fs.List(p.dir())
+	if err != nil {
 		return err
 	}
-	return fs.SyncDir("partitions")
+	for _, name := range names {
+		if strings.HasPrefix(name, stateDirPrefix) && name != stateDirName(n) {
+			if err := removeTree(fs, p.dir()+"/"+name); err != nil {
+				return err
+			}
+		}
+	}
+	return p.recover()
 }
 
-// rebuild derives producer state, epochs and the applied index from the
-// batches on disk.
-func (p *partition) rebuild() error {
-	p.producers = producers.New()
-	p.epochs = nil
-	p.applied = p.log.LastTag()
-	return p.log.Batches(p.log.StartOffset(), func(b []byte, meta segment.BatchMeta) error {
+// recover loads the live state. Segments that do not reach the
+// checkpoint's end offset (bit rot, a lost file), a corrupt older segment
+// or a corrupt checkpoint mean the state is not what raft's log continues
+// from: the replica starts over from an empty state at the bootstrap index,
+// and the first entry raft hands over shows whether it can re-apply its way
+// back (an uncompacted log) or must fetch a peer's state (a gap).
+func (p *partition) recover() error {
+	fs := p.b.env.FS
+	dir := p.stateDir(p.stateN)
+	ck, err := readCheckpoint(fs, dir)
+	var log *segment.Log
+	if err == nil {
+		log, err = segment.Open(fs, dir, p.segmentOptions())
+	}
+	if err == nil && ck != nil && (log.EndOffset() < ck.end || log.StartOffset() > ck.start) {
+		err = fmt.Errorf("%w: segments hold [%d, %d), the checkpoint at index %d says [%d, %d)", errStateShort,
+			log.StartOffset(), log.EndOffset(), ck.applied, ck.start, ck.end)
+	}
+	if err != nil {
+		if log != nil {
+			log.Close()
+		}
+		if !errors.Is(err, segment.ErrCorrupt) && !errors.Is(err, errBadCheckpoint) && !errors.Is(err, errStateShort) {
+			return err
+		}
+		p.b.env.Logf("engine: partition %s-%d: local state unusable, starting over: %v", p.topic, p.index, err)
+		return p.startOver()
+	}
+	p.log = log
+	p.producers, p.epochs, p.applied = producers.New(), nil, bootstrapIndex
+	from := log.StartOffset()
+	if ck != nil {
+		p.producers, p.epochs, p.applied = ck.producers, ck.epochs, ck.applied
+		from = ck.end
+	}
+	// Batches after the checkpoint were applied after it: their tags say
+	// how far, and their headers rebuild the producer state and epochs.
+	p.applied = max(p.applied, log.LastTag())
+	if from >= log.EndOffset() {
+		return nil
+	}
+	return log.Batches(from, func(b []byte, meta segment.BatchMeta) error {
 		h, err := batch.ReadHeader(b)
 		if err != nil {
 			return err
@@ -134,6 +211,38 @@ func (p *partition) rebuild() error {
 		p.noteBatch(h, meta.BaseOffset)
 		return nil
 	})
+}
+
+// errStateShort: the segments do not hold what the checkpoint says they do.
+var errStateShort = errors.New("engine: replica state short of its checkpoint")
+
+// bootstrapIndex is the raft index every group starts from (raftlog's
+// bootstrap snapshot); a new replica's state is applied up to it.
+const bootstrapIndex = 1
+
+// startOver replaces the live state by an empty one (a new state
+// directory, switched to atomically) applied up to the bootstrap index.
+func (p *partition) startOver() error {
+	fs := p.b.env.FS
+	old := p.stateN
+	n := old + 1
+	if err := fs.MkdirAll(p.stateDir(n)); err != nil {
+		return err
+	}
+	log, err := segment.Open(fs, p.stateDir(n), p.segmentOptions())
+	if err != nil {
+		return err
+	}
+	if err := writeCurrent(fs, p.dir(), n); err != nil {
+		log.Close()
+		return err
+	}
+	if p.log != nil {
+		p.log.Close()
+	}
+	p.log, p.stateN = log, n
+	p.producers, p.epochs, p.applied = producers.New(), nil, bootstrapIndex
+	return removeTree(fs, p.stateDir(old))
 }
 
 func (p *partition) noteBatch(h batch.Header, base int64) {
@@ -154,14 +263,34 @@ func (p *partition) highWatermark() int64 { return p.log.EndOffset() }
 
 func (p *partition) AppliedIndex() uint64 { return p.applied }
 
-// Sync makes the segments durable. The durable point is the raft index of
-// the last stored batch: entries after it produced no batch and are simply
-// re-applied after a crash, with the same result.
+// Sync makes the segments durable and then writes the checkpoint naming
+// the applied index as the durable apply point, so the raft log may be
+// compacted up to it even when the last entries stored nothing (rejected
+// retries, a new leader's empty entry). A lost replica has no durable
+// point beyond what it had: the entries raft holds are what it will
+// apply after its repair.
 func (p *partition) Sync() (uint64, error) {
+	if p.lost {
+		return 0, nil
+	}
+	if p.b.cfg.Unsafe.SkipApplyCheckpoint {
+		return p.applied, nil
+	}
 	if err := p.log.Sync(); err != nil {
 		return 0, err
 	}
-	return p.log.LastTag(), nil
+	if err := writeCheckpoint(p.b.env.FS, p.stateDir(p.stateN), p.checkpoint()); err != nil {
+		return 0, err
+	}
+	return p.applied, nil
+}
+
+// checkpoint describes the state now.
+func (p *partition) checkpoint() *checkpoint {
+	return &checkpoint{
+		applied: p.applied, start: p.log.StartOffset(), end: p.log.EndOffset(),
+		epochs: slices.Clone(p.epochs), producers: p.producers,
+	}
 }
 
 func (p *partition) LeaderChanged(lead, term uint64) {
@@ -192,6 +321,14 @@ func (p *partition) failAll(code error) {
 func (p *partition) Apply(ents []*pb.Entry) error {
 	for _, e := range ents {
 		if e.GetIndex() <= p.applied {
+			continue
+		}
+		if p.lost {
+			p.delivered = max(p.delivered, e.GetIndex())
+			continue
+		}
+		if e.GetIndex() > p.applied+1 && !p.b.cfg.Unsafe.SkipApplyCheckpoint {
+			p.becomeLost(e.GetIndex())
 			continue
 		}
 		p.applied = e.GetIndex()
@@ -269,107 +406,38 @@ func (p *partition) applyProduce(records []byte, index uint64, epoch int32) prod
 
 // --- snapshots ---
 
-// Snapshot encodes the whole partition: applied index, log start, the
-// producer state, and every batch with its meta.
+// snapshotDescriptor is what a partition puts in a raft snapshot: no data,
+// only a version. A follower that receives a raft snapshot finds the next
+// entry beyond its applied index, and fetches the state itself from a
+// peer in bounded chunks (repair.go); nothing large is kept in raft's
+// memory or sent in one message.
+const snapshotDescriptorVersion byte = 2
+
+var errBadSnapshot = errors.New("engine: unknown partition snapshot descriptor")
+
 func (p *partition) Snapshot() ([]byte, error) {
-	b := binary.AppendUvarint(nil, p.applied)
-	b = binary.AppendVarint(b, p.log.StartOffset())
-	ps := p.producers.Encode()
-	b = binary.AppendUvarint(b, uint64(len(ps)))
-	b = append(b, ps...)
-	err := p.log.Batches(p.log.StartOffset(), func(batch []byte, m segment.BatchMeta) error {
-		b = binary.AppendVarint(b, m.BaseOffset)
-		b = binary.AppendVarint(b, m.LastOffset)
-		b = binary.AppendVarint(b, m.MaxTimestamp)
-		b = binary.AppendUvarint(b, m.Tag)
-		b = binary.AppendUvarint(b, uint64(len(batch)))
-		b = append(b, batch...)
-		return nil
-	})
-	return b, err
+	return []byte{snapshotDescriptorVersion, byte(rsm.KindPartition)}, nil
 }
 
-type snapshotData struct {
-	applied   uint64
-	start     int64
-	producers *producers.State
-	metas     []segment.BatchMeta
-	batches   [][]byte
-}
-
-var errBadSnapshot = errors.New("engine: corrupt partition snapshot")
-
-// decodeSnapshot parses Snapshot's output. It never panics on bad input.
-func decodeSnapshot(data []byte) (*snapshotData, error) {
-	r := bytes.NewReader(data)
-	var s snapshotData
-	var err error
-	if s.applied, err = binary.ReadUvarint(r); err != nil {
-		return nil, errBadSnapshot
+// Restore takes a raft snapshot's descriptor. The state stays as it is:
+// raft's next entry lies beyond it, Apply sees the gap, and the repair
+// replaces the state atomically once a peer's has arrived. A crash in
+// between leaves the old state, whole.
+func (p *partition) Restore(index uint64, data []byte) error {
+	if len(data) != 2 || data[0] != snapshotDescriptorVersion || data[1] != byte(rsm.KindPartition) {
+		return errBadSnapshot
 	}
-	if s.start, err = binary.ReadVarint(r); err != nil {
-		return nil, errBadSnapshot
-	}
-	n, err := binary.ReadUvarint(r)
-	if err != nil || n > uint64(r.Len()) {
-		return nil, errBadSnapshot
-	}
-	off := len(data) - r.Len()
-	if s.producers, err = producers.Decode(data[off : off+int(n)]); err != nil {
-		return nil, errBadSnapshot
-	}
-	r.Seek(int64(off+int(n)), 0)
-	next := s.start
-	for r.Len() > 0 {
-		var m segment.BatchMeta
-		m.BaseOffset, err = binary.ReadVarint(r)
-		if err == nil {
-			m.LastOffset, err = binary.ReadVarint(r)
-		}
-		if err == nil {
-			m.MaxTimestamp, err = binary.ReadVarint(r)
-		}
-		if err == nil {
-			m.Tag, err = binary.ReadUvarint(r)
-		}
-		var l uint64
-		if err == nil {
-			l, err = binary.ReadUvarint(r)
-		}
-		if err != nil || l > uint64(r.Len()) || m.BaseOffset != next || m.LastOffset < m.BaseOffset {
-			return nil, errBadSnapshot
-		}
-		pos := len(data) - r.Len()
-		s.metas = append(s.metas, m)
-		s.batches = append(s.batches, data[pos:pos+int(l)])
-		r.Seek(int64(pos+int(l)), 0)
-		next = m.LastOffset + 1
-	}
-	return &s, nil
-}
-
-func (p *partition) Restore(data []byte) error {
-	s, err := decodeSnapshot(data)
-	if err != nil {
-		return err
-	}
-	if err := p.log.Reset(s.start); err != nil {
-		return err
-	}
-	for i, b := range s.batches {
-		if err := p.log.Append(slices.Clone(b), s.metas[i]); err != nil {
+	if index > p.applied && !p.lost {
+		// Raft is about to drop the entries up to index, and with them
+		// the only durable copy of what this replica applied but has not
+		// synced: make that durable first, so a crash before the repair
+		// brings back everything it had applied.
+		if _, err := p.Sync(); err != nil {
 			return err
 		}
+		p.becomeLost(index)
 	}
-	if err := p.log.Sync(); err != nil {
-		return err
-	}
-	if err := p.rebuild(); err != nil {
-		return err
-	}
-	p.producers = s.producers
-	p.applied = s.applied
-	p.failAll(kerr.NotLeaderForPartition)
+	p.delivered = max(p.delivered, index)
 	return nil
 }
 
@@ -380,6 +448,10 @@ func (p *partition) Restore(data []byte) error {
 // state has applied up to the read index (rsm.Reads). fn gets 0 or a Kafka
 // error code.
 func (p *partition) read(fn func(errCode int16)) {
+	if p.lost {
+		fn(kerr.NotLeaderForPartition.Code)
+		return
+	}
 	if p.b.cfg.Unsafe.StaleRead {
 		fn(0)
 		return
@@ -397,6 +469,7 @@ func (p *partition) ReadIndexReady(states []raft.ReadState) { p.reads.Ready(stat
 
 func (p *partition) tick() {
 	p.reads.Tick(p.b.ticks)
+	p.tickRepair()
 	if p.leader {
 		p.trackISR()
 	}

@@ -242,13 +242,17 @@ func decodeImage(b []byte) ([][]byte, error) {
 type Envelope struct {
 	Group GroupID
 	Msg   *pb.Message
-	// Quiesce notice fields (Msg == nil).
+	// Quiesce notice fields (Msg == nil, Peer == nil).
 	Term, Commit uint64
+	// Peer, when set, is a broker-to-broker message for the state machines
+	// (a request or its response), opaque to raftlog: see Host.SendPeer.
+	Peer []byte
 }
 
 const (
 	envRaft    byte = 0
 	envQuiesce byte = 1
+	envPeer    byte = 2
 )
 
 // EncodeBatch frames every message from one broker to another in one cycle
@@ -256,7 +260,7 @@ const (
 func EncodeBatch(from uint64, envs []Envelope) []byte {
 	n := 2 * binary.MaxVarintLen64
 	for _, e := range envs {
-		n += 1 + 3*binary.MaxVarintLen64
+		n += 1 + 3*binary.MaxVarintLen64 + len(e.Peer)
 		if e.Msg != nil {
 			n += protoBytes(e.Msg)
 		}
@@ -265,6 +269,12 @@ func EncodeBatch(from uint64, envs []Envelope) []byte {
 	b = appendUvarint(b, uint64(len(envs)))
 	for _, e := range envs {
 		b = appendUvarint(b, uint64(e.Group))
+		if e.Peer != nil {
+			b = append(b, envPeer)
+			b = appendUvarint(b, uint64(len(e.Peer)))
+			b = append(b, e.Peer...)
+			continue
+		}
 		if e.Msg == nil {
 			b = append(b, envQuiesce)
 			b = appendUvarint(b, e.Term)
@@ -293,6 +303,11 @@ func DecodeBatch(b []byte) (from uint64, envs []Envelope, err error) {
 			r.proto(e.Msg)
 		case envQuiesce:
 			e.Term, e.Commit = r.uvarint(), r.uvarint()
+		case envPeer:
+			e.Peer = r.bytes()
+			if e.Peer == nil && r.err == nil {
+				e.Peer = []byte{}
+			}
 		default:
 			r.err = errCorrupt
 		}

@@ -14,9 +14,13 @@ import (
 // StateMachine is what a group applies its committed entries to. Every
 // method is called from the Host's single thread.
 type StateMachine interface {
-	// Apply applies committed entries in index order. Entries at or below
-	// the state machine's own applied index must be skipped: after a crash
-	// or a snapshot raft may hand some of them over again.
+	// Apply applies committed entries in index order, every index once
+	// (configuration changes arrive as empty normal entries). Entries at or
+	// below the state machine's own applied index must be skipped: after a
+	// crash or a snapshot raft may hand some of them over again. An entry
+	// beyond the applied index + 1 means the state machine lacks what came
+	// between (after a raft snapshot, or lost local state): it must not
+	// apply on top of the gap, and gets the state from a peer instead.
 	Apply(ents []*pb.Entry) error
 	// AppliedIndex is the raft index of the last applied entry.
 	AppliedIndex() uint64
@@ -27,8 +31,12 @@ type StateMachine interface {
 	// Snapshot describes the whole state, including its applied index, for a
 	// follower that fell behind the compacted log.
 	Snapshot() ([]byte, error)
-	// Restore durably replaces the state with a snapshot's data.
-	Restore(data []byte) error
+	// Restore takes a raft snapshot at index: its data, as the leader's
+	// Snapshot made it. The state machine must end up with a state at
+	// least at index, durably, before it applies further entries: at once,
+	// or later with state fetched from a peer (raft's next entries follow
+	// index, so Apply sees the gap until then).
+	Restore(index uint64, data []byte) error
 	// ReadIndexReady delivers raft ReadStates: a read with context Ctx may
 	// be served once AppliedIndex() >= Index.
 	ReadIndexReady(states []raft.ReadState)
@@ -127,6 +135,8 @@ type Host struct {
 	unsynced bool
 	cycles   uint64
 	ticks    uint64
+	// peerIn holds broker-to-broker messages received, for PeerInbox.
+	peerIn []PeerMsg
 	// lastHeard is the tick at which each peer broker was last heard from
 	// (any payload, beats included): broker-level liveness that lets whole
 	// groups stay quiet while their leader's broker is alive.
@@ -478,6 +488,15 @@ func (h *Host) ReadIndex(id GroupID, ctx []byte) error {
 	return nil
 }
 
+// TransferLeadership asks group id's leader (this broker) to hand
+// leadership to voter to; raft does nothing if this broker does not lead.
+func (h *Host) TransferLeadership(id GroupID, to uint64) {
+	if g, ok := h.groups[id]; ok {
+		g.quiesced = false
+		g.rn.TransferLeader(to)
+	}
+}
+
 // Status is a group's view of its leadership.
 type Status struct {
 	Lead, Term, Commit, Applied uint64
@@ -517,6 +536,10 @@ func (h *Host) Receive(payload []byte) error {
 	h.lastHeard[from] = h.ticks
 	var first error
 	for _, e := range envs {
+		if e.Peer != nil {
+			h.peerIn = append(h.peerIn, PeerMsg{From: from, Group: e.Group, Data: e.Peer})
+			continue
+		}
 		g, ok := h.groups[e.Group]
 		if e.Msg == nil {
 			if ok {
@@ -544,6 +567,75 @@ func (h *Host) Receive(payload []byte) error {
 		}
 	}
 	return first
+}
+
+// PeerMsg is a broker-to-broker message between state machines: a request
+// or a response, opaque to the host, about one group. It rides the same
+// transport payloads as raft messages, so the real runtime carries it over
+// the peer connection and the simulator over its network, with the same
+// faults (loss, delay, partitions): whoever sends one must time it out.
+type PeerMsg struct {
+	From  uint64
+	Group GroupID
+	Data  []byte
+}
+
+// SendPeer queues a broker-to-broker message for broker to; it leaves with
+// the next Outbox.
+func (h *Host) SendPeer(to uint64, group GroupID, data []byte) {
+	h.outbox[to] = append(h.outbox[to], Envelope{Group: group, Peer: data})
+}
+
+// PeerInbox drains the broker-to-broker messages received since the last
+// call, in arrival order.
+func (h *Host) PeerInbox() []PeerMsg {
+	in := h.peerIn
+	h.peerIn = nil
+	return in
+}
+
+// Entries returns group id's raft entries in [lo, hi) from its in-memory
+// log, as handed to Apply (conf changes as empty normal entries). It fails
+// if part of the range was compacted away.
+func (h *Host) Entries(id GroupID, lo, hi uint64) ([]*pb.Entry, error) {
+	g, ok := h.groups[id]
+	if !ok {
+		return nil, fmt.Errorf("raftlog: no group %d", id)
+	}
+	if lo >= hi {
+		return nil, nil
+	}
+	ents, err := g.storage.Entries(lo, hi, ^uint64(0))
+	if err != nil {
+		return nil, fmt.Errorf("raftlog: group %d entries [%d, %d): %w", id, lo, hi, err)
+	}
+	out := make([]*pb.Entry, len(ents))
+	for i, e := range ents {
+		out[i] = applyForm(e)
+	}
+	return out, nil
+}
+
+// FirstIndex is the first raft index group id still holds in memory: a
+// state machine that lost its state must get one at least at FirstIndex-1
+// from a peer to go on from raft's log.
+func (h *Host) FirstIndex(id GroupID) (uint64, bool) {
+	g, ok := h.groups[id]
+	if !ok {
+		return 0, false
+	}
+	first, _ := g.storage.FirstIndex()
+	return first, true
+}
+
+// applyForm is how an entry reaches StateMachine.Apply: normal entries as
+// they are, configuration changes as empty normal entries, so that a state
+// machine sees every index and can tell a gap from a skipped entry.
+func applyForm(e *pb.Entry) *pb.Entry {
+	if e.GetType() == pb.EntryType_EntryNormal {
+		return e
+	}
+	return &pb.Entry{Index: e.Index, Term: e.Term, Type: pb.EntryType_EntryNormal.Enum()}
 }
 
 // quiesceFollower follows a leader's quiesce notice if it comes from the
@@ -655,7 +747,7 @@ func (h *Host) cycle() (bool, error) {
 	// skip-applied rule of StateMachine.Apply absorbs.
 	for _, r := range rds {
 		if r.rd.Snapshot != nil && !raft.IsEmptySnap(r.rd.Snapshot) {
-			if err := r.g.sm.Restore(r.rd.Snapshot.GetData()); err != nil {
+			if err := r.g.sm.Restore(r.rd.Snapshot.GetMetadata().GetIndex(), r.rd.Snapshot.GetData()); err != nil {
 				return false, fmt.Errorf("raftlog: group %d restore snapshot: %w", r.g.id, err)
 			}
 		}
@@ -796,11 +888,10 @@ func (h *Host) handleReady(g *group, rd raft.Ready) error {
 		g.sm.ReadIndexReady(rd.ReadStates)
 	}
 	if len(rd.CommittedEntries) > 0 {
-		var normal []*pb.Entry
+		normal := make([]*pb.Entry, 0, len(rd.CommittedEntries))
 		for _, e := range rd.CommittedEntries {
+			normal = append(normal, applyForm(e))
 			switch e.GetType() {
-			case pb.EntryType_EntryNormal:
-				normal = append(normal, e)
 			case pb.EntryType_EntryConfChange:
 				var cc pb.ConfChange
 				if err := proto.Unmarshal(e.GetData(), &cc); err != nil {

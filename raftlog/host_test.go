@@ -70,7 +70,7 @@ func (s *listSM) Snapshot() ([]byte, error) {
 	}
 	return b, nil
 }
-func (s *listSM) Restore(b []byte) error {
+func (s *listSM) Restore(_ uint64, b []byte) error {
 	idx, n := binary.Uvarint(b)
 	b = b[n:]
 	s.applied, s.data = idx, nil
@@ -374,6 +374,7 @@ func FuzzDecodeRecord(f *testing.F) {
 func FuzzDecodeBatch(f *testing.F) {
 	f.Add(EncodeBatch(1, nil))
 	f.Add(EncodeBatch(2, []Envelope{{Group: 5, Msg: &pb.Message{To: u64(3), Entries: []*pb.Entry{{Data: []byte("d")}}}}}))
+	f.Add(EncodeBatch(3, []Envelope{{Group: 5, Peer: []byte("req")}, {Group: 6, Term: 2, Commit: 9}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		from, envs, err := DecodeBatch(b)
 		if err != nil {
@@ -489,4 +490,38 @@ func TestSendEarlyPrecedesWALAppend(t *testing.T) {
 	}
 	c.stabilize()
 	c.requireData(1, []string{"x"}, 1)
+}
+
+// TestPeerMessagesAndEntries: a broker-to-broker message rides the next
+// payload to its destination and comes out of PeerInbox there, once, with
+// its sender and group; Entries hands back the raft log as Apply sees it.
+func TestPeerMessagesAndEntries(t *testing.T) {
+	c := newCluster(t, 2)
+	c.createGroup(7, 1, 2)
+	c.stabilize()
+	c.propose(7, "a")
+	c.propose(7, "b")
+	c.nodes[1].host.SendPeer(2, 7, []byte("hello"))
+	c.nodes[1].host.SendPeer(2, 9, []byte{})
+	c.stabilize()
+	in := c.nodes[2].host.PeerInbox()
+	if len(in) != 2 || in[0].From != 1 || in[0].Group != 7 || string(in[0].Data) != "hello" || in[1].Group != 9 || in[1].Data == nil {
+		t.Fatalf("inbox %+v", in)
+	}
+	if again := c.nodes[2].host.PeerInbox(); len(again) != 0 {
+		t.Fatalf("inbox not drained: %+v", again)
+	}
+	first, _ := c.nodes[2].host.FirstIndex(7)
+	ents, err := c.nodes[2].host.Entries(7, first, c.nodes[2].sms[7].applied+1)
+	if err != nil || len(ents) == 0 || string(ents[len(ents)-1].GetData()) != "b" {
+		t.Fatalf("entries %v, %v", ents, err)
+	}
+	for i, e := range ents {
+		if e.GetIndex() != first+uint64(i) {
+			t.Fatalf("entry %d has index %d", i, e.GetIndex())
+		}
+	}
+	if _, err := c.nodes[2].host.Entries(7, 0, 2); err == nil {
+		t.Fatal("Entries below the first index did not fail")
+	}
 }

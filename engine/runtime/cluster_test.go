@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -360,7 +361,14 @@ func diskLogEnds(t *testing.T, dataDir string) []int64 {
 	}
 	var ends []int64
 	for _, e := range entries {
-		l, err := segment.Open(vfs.OS(dst), e.Name(), segment.Options{})
+		// The live state directory is named by the first line of CURRENT.
+		cur, err := os.ReadFile(filepath.Join(dst, e.Name(), "CURRENT"))
+		if err != nil {
+			t.Logf("read CURRENT of %s: %v", e.Name(), err)
+			return nil
+		}
+		state, _, _ := strings.Cut(string(cur), "\n")
+		l, err := segment.Open(vfs.OS(dst), e.Name()+"/"+state, segment.Options{})
 		if err != nil {
 			t.Logf("open copy of %s: %v", e.Name(), err)
 			return nil

@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/gregor-streaming/gregor/raftlog"
+)
+
+// Broker-to-broker requests. A state machine asks a peer broker something
+// about one group (today: a lost replica fetching a peer's state) with
+// callPeer; the answer, an error or a timeout reaches its callback exactly
+// once. Messages ride raftlog's transport payloads (Host.SendPeer), so the
+// runtime carries them over the peer connection and the simulator over its
+// network, lost, delayed and cut like raft messages.
+//
+// Wire form of one message: kind (request or response), op, call id
+// (uvarint), then the op's body. A response's body starts with a status
+// byte.
+
+const (
+	peerRequest  byte = 1
+	peerResponse byte = 2
+)
+
+// Peer operations.
+const (
+	opStateBegin byte = 1 // a replica's state header at its applied index
+	opStateChunk byte = 2 // a range of a replica's batches
+)
+
+// Response statuses.
+const (
+	peerOK      byte = 0
+	peerRefused byte = 1 // the peer cannot serve it now (no replica, lost, behind)
+)
+
+var errPeerRefused = errors.New("engine: peer refused the request")
+var errPeerTimeout = errors.New("engine: peer request timed out")
+
+type peerCall struct {
+	fn    func(body []byte, err error)
+	timer *timer
+}
+
+// callPeer sends op with body about group to broker to; fn gets the
+// response body, errPeerRefused, or errPeerTimeout after timeoutMs.
+func (b *Broker) callPeer(to int32, group raftlog.GroupID, op byte, body []byte, timeoutMs int64, fn func([]byte, error)) {
+	b.callSeq++
+	id := b.callSeq
+	msg := []byte{peerRequest, op}
+	msg = binary.AppendUvarint(msg, id)
+	msg = append(msg, body...)
+	c := &peerCall{fn: fn}
+	c.timer = b.after(timeoutMs, func() {
+		if _, ok := b.calls[id]; ok {
+			delete(b.calls, id)
+			fn(nil, errPeerTimeout)
+		}
+	})
+	b.calls[id] = c
+	b.host.SendPeer(uint64(to), group, msg)
+}
+
+// onPeer handles one received broker-to-broker message.
+func (b *Broker) onPeer(m raftlog.PeerMsg) {
+	d := m.Data
+	if len(d) < 3 {
+		b.env.Logf("engine: short peer message from %d", m.From)
+		return
+	}
+	kind, op := d[0], d[1]
+	id, n := binary.Uvarint(d[2:])
+	if n <= 0 {
+		b.env.Logf("engine: bad peer message from %d", m.From)
+		return
+	}
+	body := d[2+n:]
+	switch kind {
+	case peerRequest:
+		status, out := b.servePeer(m.Group, op, body)
+		resp := []byte{peerResponse, op}
+		resp = binary.AppendUvarint(resp, id)
+		resp = append(resp, status)
+		resp = append(resp, out...)
+		b.host.SendPeer(m.From, m.Group, resp)
+	case peerResponse:
+		c, ok := b.calls[id]
+		if !ok || len(body) == 0 {
+			return // timed out already, or a duplicate
+		}
+		delete(b.calls, id)
+		c.timer.done = true
+		if body[0] != peerOK {
+			c.fn(nil, errPeerRefused)
+			return
+		}
+		c.fn(body[1:], nil)
+	}
+}
+
+// servePeer answers a peer's request.
+func (b *Broker) servePeer(group raftlog.GroupID, op byte, body []byte) (byte, []byte) {
+	p, ok := b.parts[group]
+	if !ok {
+		return peerRefused, nil
+	}
+	var out []byte
+	var err error
+	switch op {
+	case opStateBegin:
+		out, err = p.serveStateBegin(body)
+	case opStateChunk:
+		out, err = p.serveStateChunk(body)
+	default:
+		err = fmt.Errorf("unknown op %d", op)
+	}
+	if err != nil {
+		return peerRefused, nil
+	}
+	return peerOK, out
+}
