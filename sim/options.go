@@ -27,6 +27,10 @@ const (
 	UnsafeAckBeforeFsync = "ack-before-fsync"
 	UnsafeStaleRead      = "stale-read"
 	UnsafeNoDedupe       = "no-dedupe"
+	// UnsafeSkipApplyCheckpoint breaks the durable apply point: a replica
+	// reports its applied index durable without syncing its segments or
+	// writing its checkpoint, and re-applies over a gap.
+	UnsafeSkipApplyCheckpoint = "skip-apply-checkpoint"
 )
 
 // Limits of a world.
@@ -72,7 +76,11 @@ type Options struct {
 	// background; it matters only with ack-before-fsync.
 	FlushEveryMillis int64
 	CheckpointBytes  int64
-	SegmentBytes     int64
+	// CheckpointEveryMillis, if set, checkpoints each broker about this
+	// often besides the WAL-size trigger, so raft logs get compacted and
+	// followers catch up from peers' state even in runs that write little.
+	CheckpointEveryMillis int64
+	SegmentBytes          int64
 
 	Producers           int
 	Consumers           int
@@ -118,6 +126,8 @@ func NewOptions(seed uint64) Options {
 	o.Consumers = 1 + rng.IntN(3)
 	o.ClientTimeoutMillis = pick(1_000, 2_000, 4_000)
 	o.ProduceRetries = 2 + rng.IntN(4)
+	// Drawn last, so the options drawn before it keep their values.
+	o.CheckpointEveryMillis = pick(0, 1_000, 3_000)
 	return o
 }
 
@@ -155,8 +165,11 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{StaleRead: true}, nil
 	case UnsafeNoDedupe:
 		return engine.Unsafe{NoDedupe: true}, nil
+	case UnsafeSkipApplyCheckpoint:
+		return engine.Unsafe{SkipApplyCheckpoint: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s or %s)", name, UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe)
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s or %s)", name,
+		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint)
 }
 
 // String lists every option, one "option name value" line each, in a
@@ -191,5 +204,6 @@ func (o Options) String() string {
 	line("consumers", o.Consumers)
 	line("client-timeout-ms", o.ClientTimeoutMillis)
 	line("produce-retries", o.ProduceRetries)
+	line("checkpoint-every-ms", o.CheckpointEveryMillis)
 	return sb.String()
 }

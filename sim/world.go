@@ -24,20 +24,22 @@ import (
 type eventKind uint8
 
 const (
-	evTick     eventKind = iota + 1 // a broker ticks
-	evDeliver                       // a peer payload reaches a broker
-	evRequest                       // a client request reaches a broker
-	evResponse                      // a broker's response reaches a client
-	evClient                        // a client's timer fires (timeout, backoff)
-	evCrash                         // the crash injector picks a victim
-	evRestart                       // a crashed broker comes back
-	evNetFault                      // the network injector cuts links
-	evNetHeal                       // ... and heals them
-	evFlush                         // a broker syncs its WAL in the background
+	evTick       eventKind = iota + 1 // a broker ticks
+	evDeliver                         // a peer payload reaches a broker
+	evRequest                         // a client request reaches a broker
+	evResponse                        // a broker's response reaches a client
+	evClient                          // a client's timer fires (timeout, backoff)
+	evCrash                           // the crash injector picks a victim
+	evRestart                         // a crashed broker comes back
+	evNetFault                        // the network injector cuts links
+	evNetHeal                         // ... and heals them
+	evFlush                           // a broker syncs its WAL in the background
+	evCheckpoint                      // a broker checkpoints: syncs its state, compacts its raft logs
 )
 
 var eventNames = [...]string{evTick: "tick", evDeliver: "deliver", evRequest: "request", evResponse: "response",
-	evClient: "client", evCrash: "crash", evRestart: "restart", evNetFault: "net-fault", evNetHeal: "net-heal", evFlush: "flush"}
+	evClient: "client", evCrash: "crash", evRestart: "restart", evNetFault: "net-fault", evNetHeal: "net-heal", evFlush: "flush",
+	evCheckpoint: "checkpoint"}
 
 // event is one entry of the world's queue, ordered by (at, seq).
 type event struct {
@@ -112,6 +114,7 @@ type World struct {
 	events     int
 	trace      hash.Hash
 	traceOut   io.Writer // optional readable copy of the trace
+	logOut     io.Writer // the brokers' log lines, with the trace
 	traceBuf   []byte
 	topics     []string
 	ops        []linearizability.Op
@@ -141,6 +144,7 @@ func newWorld(opts Options, traceOut io.Writer) (*World, error) {
 		pending:  map[uint64]int{},
 		trace:    sha256.New(),
 		traceOut: traceOut,
+		logOut:   traceOut,
 		tpModes:  map[tpKey]string{},
 	}
 	var seed [32]byte
@@ -247,6 +251,12 @@ func (w *World) boot(n *node) {
 	// same simulated network as the rest, so the real runtime's path is
 	// the one simulated.
 	env := engine.Env{FS: n.fs, WAL: n.wal, Clock: worldClock{w}}
+	if w.logOut != nil {
+		id := n.id
+		env.Logf = func(format string, args ...any) {
+			fmt.Fprintf(w.logOut, "%8dms broker %d: %s\n", w.now, id, fmt.Sprintf(format, args...))
+		}
+	}
 	env.SendEarly = func(outs []raftlog.Outgoing) {
 		for _, out := range outs {
 			if !w.transmit(n, out) {
@@ -266,6 +276,9 @@ func (w *World) boot(n *node) {
 	w.schedule(1+w.rng.Int64N(tickMillis), &event{kind: evTick, broker: n.id, gen: n.gen})
 	if w.unsafe.AckBeforeFsync {
 		w.schedule(w.expDelay(w.opts.FlushEveryMillis), &event{kind: evFlush, broker: n.id, gen: n.gen})
+	}
+	if w.opts.CheckpointEveryMillis > 0 {
+		w.schedule(w.expDelay(w.opts.CheckpointEveryMillis), &event{kind: evCheckpoint, broker: n.id, gen: n.gen})
 	}
 	w.drain(n)
 }
@@ -380,6 +393,20 @@ func (w *World) step() bool {
 			w.fail(FailEngineError, "broker %d sync: %v", n.id, err)
 		}
 		w.schedule(w.expDelay(w.opts.FlushEveryMillis), &event{kind: evFlush, broker: n.id, gen: n.gen})
+	case evCheckpoint:
+		n := w.node(e.broker)
+		if n.down || n.gen != e.gen {
+			return true
+		}
+		w.tracef("checkpoint %d", n.id)
+		if err := n.b.Checkpoint(); err != nil {
+			if w.crashPoint(n, err) {
+				return true
+			}
+			w.fail(FailEngineError, "broker %d checkpoint: %v", n.id, err)
+		}
+		w.drain(n)
+		w.schedule(w.expDelay(w.opts.CheckpointEveryMillis), &event{kind: evCheckpoint, broker: n.id, gen: n.gen})
 	case evDeliver:
 		n := w.node(e.broker)
 		if n.down || w.cut[e.from][e.broker] {
