@@ -1,0 +1,255 @@
+package raftlog
+
+import (
+	"fmt"
+	"slices"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// cycleMax bounds the Ready cycles of one Process call.
+const cycleMax = 64
+
+// Process runs Ready cycles until no group has work: each cycle persists
+// every group's new entries, hard state and snapshots with one WAL append
+// and one sync, then queues messages, applies committed entries and
+// advances.
+func (h *Host) Process() error {
+	for range cycleMax {
+		did, err := h.cycle()
+		if err != nil || !did {
+			return err
+		}
+	}
+	return nil
+}
+
+type readyGroup struct {
+	g  *group
+	rd raft.Ready
+}
+
+func (h *Host) cycle() (bool, error) {
+	var rds []readyGroup
+	var recs [][]byte
+	for _, id := range h.ids {
+		g := h.groups[id]
+		if !g.rn.HasReady() {
+			continue
+		}
+		rd := g.rn.Ready()
+		rds = append(rds, readyGroup{g, rd})
+		var hs *pb.HardState
+		if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+			hs = rd.HardState
+		}
+		var snap *pb.SnapshotMetadata
+		if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
+			snap = rd.Snapshot.GetMetadata()
+		}
+		if hs != nil || snap != nil || len(rd.Entries) > 0 {
+			recs = append(recs, encodeUpdate(id, hs, snap, rd.Entries))
+		}
+	}
+	if len(rds) == 0 {
+		return false, nil
+	}
+	h.cycles++
+	// A snapshot's data is installed durably before the WAL says so, so a
+	// crash in between leaves a state machine ahead of raft, which the
+	// skip-applied rule of StateMachine.Apply absorbs.
+	for _, r := range rds {
+		if r.rd.Snapshot != nil && !raft.IsEmptySnap(r.rd.Snapshot) {
+			if err := r.g.sm.Restore(r.rd.Snapshot.GetMetadata().GetIndex(), r.rd.Snapshot.GetData()); err != nil {
+				return false, fmt.Errorf("raftlog: group %d restore snapshot: %w", r.g.id, err)
+			}
+		}
+	}
+	if h.cfg.SendEarly != nil {
+		h.sendEarly(rds)
+	}
+	if len(recs) > 0 {
+		if err := h.appendWAL(recs, !h.cfg.UnsafeAckBeforeFsync); err != nil {
+			return false, err
+		}
+	}
+	for _, r := range rds {
+		if err := h.handleReady(r.g, r.rd); err != nil {
+			return false, err
+		}
+	}
+	if h.walBytes >= h.cfg.CheckpointBytes {
+		if err := h.Checkpoint(); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// sendEarly hands the eligible messages of this cycle to SendEarly and
+// leaves the rest in the Readies for after the sync. Safe in this
+// single-threaded host: a follower's acknowledgement of an early append
+// can only be stepped after this cycle, so after the leader's own entries
+// are durable; and a leader's term and vote are already on disk.
+func (h *Host) sendEarly(rds []readyGroup) {
+	early := map[uint64][]Envelope{}
+	for i := range rds {
+		r := &rds[i]
+		if r.g.rn.BasicStatus().RaftState != raft.StateLeader || len(r.rd.Messages) == 0 {
+			continue
+		}
+		if hs := r.rd.HardState; hs != nil && !raft.IsEmptyHardState(hs) {
+			durable, _, _ := r.g.storage.InitialState()
+			if hs.GetTerm() != durable.GetTerm() || hs.GetVote() != durable.GetVote() {
+				continue
+			}
+		}
+		rest := r.rd.Messages[:0:0]
+		for _, m := range r.rd.Messages {
+			switch m.GetType() {
+			case pb.MessageType_MsgApp, pb.MessageType_MsgHeartbeat:
+				early[m.GetTo()] = append(early[m.GetTo()], Envelope{Group: r.g.id, Msg: m})
+			default:
+				rest = append(rest, m)
+			}
+		}
+		r.rd.Messages = rest
+	}
+	if len(early) == 0 {
+		return
+	}
+	tos := make([]uint64, 0, len(early))
+	for to := range early {
+		tos = append(tos, to)
+	}
+	slices.Sort(tos)
+	out := make([]Outgoing, 0, len(tos))
+	for _, to := range tos {
+		out = append(out, Outgoing{To: to, Payload: EncodeBatch(h.cfg.ID, early[to])})
+	}
+	h.cfg.SendEarly(out)
+}
+
+func (h *Host) appendWAL(recs [][]byte, sync bool) error {
+	if err := h.wal.Append(recs); err != nil {
+		return fmt.Errorf("raftlog: wal append: %w", err)
+	}
+	for _, r := range recs {
+		h.walBytes += int64(len(r))
+	}
+	if !sync {
+		h.unsynced = true
+		return nil
+	}
+	if err := h.wal.Sync(); err != nil {
+		return fmt.Errorf("raftlog: wal sync: %w", err)
+	}
+	h.unsynced = false
+	return nil
+}
+
+// SyncWAL makes any records appended without a sync durable (only needed
+// with UnsafeAckBeforeFsync).
+func (h *Host) SyncWAL() error {
+	if !h.unsynced {
+		return nil
+	}
+	h.unsynced = false
+	return h.wal.Sync()
+}
+
+func (h *Host) handleReady(g *group, rd raft.Ready) error {
+	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
+		if err := g.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("raftlog: group %d apply snapshot: %w", g.id, err)
+		}
+	}
+	if len(rd.Entries) > 0 {
+		if err := appendEntries(g.storage.MemoryStorage, rd.Entries); err != nil {
+			return fmt.Errorf("raftlog: group %d append: %w", g.id, err)
+		}
+	}
+	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+		if err := g.storage.SetHardState(rd.HardState); err != nil {
+			return err
+		}
+	}
+	if rd.SoftState != nil || (rd.HardState != nil && rd.HardState.GetTerm() != g.term) {
+		lead := g.lead
+		if rd.SoftState != nil {
+			lead = rd.SoftState.Lead
+		}
+		term := g.term
+		if rd.HardState != nil && rd.HardState.Term != nil {
+			term = rd.HardState.GetTerm()
+		}
+		if lead != g.lead || term != g.term {
+			g.lead, g.term = lead, term
+			g.sm.LeaderChanged(lead, term)
+		}
+	}
+	for _, m := range rd.Messages {
+		to := m.GetTo()
+		h.outbox[to] = append(h.outbox[to], Envelope{Group: g.id, Msg: m})
+		if m.GetType() == pb.MessageType_MsgSnap {
+			// Treat a sent snapshot as delivered: if it was lost, the
+			// follower rejects the next append and the leader sends another.
+			g.rn.ReportSnapshot(to, raft.SnapshotFinish)
+		}
+	}
+	if len(rd.ReadStates) > 0 {
+		g.sm.ReadIndexReady(rd.ReadStates)
+	}
+	if len(rd.CommittedEntries) > 0 {
+		normal := make([]*pb.Entry, 0, len(rd.CommittedEntries))
+		for _, e := range rd.CommittedEntries {
+			normal = append(normal, applyForm(e))
+			switch e.GetType() {
+			case pb.EntryType_EntryConfChange:
+				var cc pb.ConfChange
+				if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+					return err
+				}
+				g.rn.ApplyConfChange(&cc)
+			case pb.EntryType_EntryConfChangeV2:
+				var cc pb.ConfChangeV2
+				if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+					return err
+				}
+				g.rn.ApplyConfChange(&cc)
+			}
+		}
+		if len(normal) > 0 {
+			if err := g.sm.Apply(normal); err != nil {
+				return fmt.Errorf("raftlog: group %d apply: %w", g.id, err)
+			}
+		}
+	}
+	g.rn.Advance(rd)
+	return nil
+}
+
+// applyForm is how an entry reaches StateMachine.Apply: normal entries as
+// they are, configuration changes as empty normal entries, so that a state
+// machine sees every index and can tell a gap from a skipped entry.
+func applyForm(e *pb.Entry) *pb.Entry {
+	if e.GetType() == pb.EntryType_EntryNormal {
+		return e
+	}
+	return &pb.Entry{Index: e.Index, Term: e.Term, Type: pb.EntryType_EntryNormal.Enum()}
+}
+
+// Cycles counts the Ready cycles run so far (each one WAL sync at most).
+func (h *Host) Cycles() uint64 { return h.cycles }
+
+// HasReady reports whether any group has work for Process.
+func (h *Host) HasReady() bool {
+	for _, id := range h.ids {
+		if h.groups[id].rn.HasReady() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,89 @@
+package raftlog
+
+import (
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/tracker"
+)
+
+// quiesceAfterTicks: a leader quiesces a group only after finding it idle
+// this many ticks in a row, so at least one heartbeat has carried the
+// final commit index to every follower.
+func (h *Host) quiesceAfterTicks() int { return 2*h.cfg.HeartbeatTicks + 1 }
+
+// alive reports whether peer was heard from within an election timeout.
+func (h *Host) alive(peer uint64) bool {
+	t, ok := h.lastHeard[peer]
+	return ok && h.ticks-t <= uint64(h.cfg.ElectionTicks)
+}
+
+func (h *Host) shouldWake(g *group) bool {
+	st := g.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
+		return st.Lead == raft.None || !h.alive(st.Lead)
+	}
+	for _, v := range g.voters {
+		if v != h.cfg.ID && !h.alive(v) {
+			return true
+		}
+	}
+	return false
+}
+
+// maybeQuiesce puts an idle, fully replicated group led here to sleep and
+// tells its followers to do the same. It reports whether it did.
+func (h *Host) maybeQuiesce(g *group) bool {
+	st := g.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader || g.rn.HasReady() {
+		g.quietTicks = 0
+		return false
+	}
+	last, _ := g.storage.LastIndex()
+	commit := st.HardState.GetCommit()
+	idle := commit == last && st.Applied == commit
+	if idle {
+		g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+			if id != h.cfg.ID && (pr.Match != last || !h.alive(id)) {
+				idle = false
+			}
+		})
+	}
+	if !idle {
+		g.quietTicks = 0
+		return false
+	}
+	g.quietTicks++
+	if g.quietTicks < h.quiesceAfterTicks() {
+		return false
+	}
+	g.quiesced, g.quietTicks = true, 0
+	for _, v := range g.voters {
+		if v != h.cfg.ID {
+			h.outbox[v] = append(h.outbox[v], Envelope{Group: g.id, Term: st.HardState.GetTerm(), Commit: commit})
+		}
+	}
+	return true
+}
+
+// Quiesced counts the groups currently not ticking.
+func (h *Host) Quiesced() int {
+	n := 0
+	for _, id := range h.ids {
+		if h.groups[id].quiesced {
+			n++
+		}
+	}
+	return n
+}
+
+// quiesceFollower follows a leader's quiesce notice if it comes from the
+// leader this replica knows, at its term, and this replica has committed
+// everything the leader had. Otherwise the notice is ignored and the
+// follower keeps ticking: if the leader is really asleep, the follower's
+// election timer wakes it with a pre-vote.
+func (h *Host) quiesceFollower(g *group, from uint64, e Envelope) {
+	st := g.rn.BasicStatus()
+	if st.RaftState == raft.StateFollower && st.Lead == from && st.HardState.GetTerm() == e.Term &&
+		st.HardState.GetCommit() >= e.Commit && !g.rn.HasReady() {
+		g.quiesced = true
+	}
+}
