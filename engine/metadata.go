@@ -63,7 +63,8 @@ type createTopicCmd struct {
 	Name        string
 	Partitions  int32
 	Replication int16
-	// Assignment, when set, gives each partition's replicas explicitly.
+	// Assignment gives each partition's replicas: from the request, or
+	// placed by the proposer (metaSM.place). Apply never places.
 	Assignment [][]int32
 	Configs    map[string]string
 }
@@ -71,6 +72,9 @@ type createTopicCmd struct {
 type createPartitionsCmd struct {
 	Name  string
 	Count int32
+	// Assignment has Count entries: the replicas of each partition index
+	// the proposer added (nil for the ones it saw existing).
+	Assignment [][]int32
 }
 
 type leaderCmd struct {
@@ -162,19 +166,29 @@ func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
 		if _, ok := st.Topics[c.Name]; ok {
 			return metaResult{err: kerr.TopicAlreadyExists}
 		}
+		if int32(len(c.Assignment)) != c.Partitions || !placed(c.Assignment) {
+			return metaResult{err: kerr.InvalidReplicaAssignment}
+		}
 		t := &topicMeta{Name: c.Name, ID: topicID(c.Name, index), Configs: c.Configs}
 		st.Topics[c.Name] = t
-		m.addPartitions(t, c.Partitions, c.Replication, c.Assignment)
+		m.addPartitions(t, c.Assignment)
 	case cmd.CreatePartitions != nil:
-		t, ok := st.Topics[cmd.CreatePartitions.Name]
+		c := cmd.CreatePartitions
+		t, ok := st.Topics[c.Name]
 		if !ok {
 			return metaResult{err: kerr.UnknownTopicOrPartition}
 		}
 		have := int32(len(t.Partitions))
-		if cmd.CreatePartitions.Count <= have {
+		if c.Count <= have {
 			return metaResult{err: kerr.InvalidPartitions}
 		}
-		m.addPartitions(t, cmd.CreatePartitions.Count-have, int16(len(t.Partitions[0].Replicas)), nil)
+		// The assignment was made for the topic as the proposer saw it;
+		// it covers indexes up to Count, and must cover the ones missing
+		// now.
+		if int32(len(c.Assignment)) != c.Count || !placed(c.Assignment[have:]) {
+			return metaResult{err: kerr.InvalidPartitions}
+		}
+		m.addPartitions(t, c.Assignment[have:])
 	case cmd.DeleteTopic != nil:
 		t, ok := st.Topics[*cmd.DeleteTopic]
 		if !ok {
@@ -201,23 +215,15 @@ func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
 	return metaResult{}
 }
 
-// addPartitions places n new partitions' replicas round-robin over the
-// brokers sorted by id, starting at a broker that moves with every group so
-// leaders spread, and starts the ones this broker hosts.
-func (m *metaSM) addPartitions(t *topicMeta, n int32, rf int16, assignment [][]int32) {
-	brokers := m.brokerIDs()
-	for i := range n {
+// addPartitions appends partitions with the given replicas (one slice per
+// new partition), each a new raft group, and starts the ones this broker
+// hosts. The replicas come from the entry, never from local configuration,
+// so every broker applies the same placement.
+func (m *metaSM) addPartitions(t *topicMeta, assignment [][]int32) {
+	for _, replicas := range assignment {
 		g := m.st.NextGroup
 		m.st.NextGroup++
-		var replicas []int32
-		if int(i) < len(assignment) {
-			replicas = slices.Clone(assignment[i])
-		} else {
-			start := int(uint64(g) % uint64(len(brokers)))
-			for j := range int(rf) {
-				replicas = append(replicas, brokers[(start+j)%len(brokers)])
-			}
-		}
+		replicas := slices.Clone(replicas)
 		index := int32(len(t.Partitions))
 		t.Partitions = append(t.Partitions, partMeta{Group: g, Replicas: replicas, Leader: -1, Epoch: -1})
 		if slices.Contains(replicas, m.b.cfg.ID) {
@@ -225,6 +231,40 @@ func (m *metaSM) addPartitions(t *topicMeta, n int32, rf int16, assignment [][]i
 			m.b.effects = append(m.b.effects, func() error { return m.b.startPartition(name, index, g, replicas) })
 		}
 	}
+}
+
+// placed reports whether every partition of an assignment names at least
+// one replica and no replica twice.
+func placed(assignment [][]int32) bool {
+	for _, rs := range assignment {
+		if len(rs) == 0 || len(rs) > 7 {
+			return false
+		}
+		for i, r := range rs {
+			if slices.Contains(rs[:i], r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// place chooses, on the proposing broker, the replicas of the partitions
+// with indexes from..to-1 of a topic: round-robin over the brokers sorted
+// by id, starting at a broker that moves with every partition so leaders
+// spread. Indexes below from stay nil. The proposer decides; the entry
+// carries the decision (see addPartitions).
+func (m *metaSM) place(from, to int32, rf int16) [][]int32 {
+	brokers := m.brokerIDs()
+	out := make([][]int32, to)
+	for i := from; i < to; i++ {
+		g := uint64(m.st.NextGroup) + uint64(i-from)
+		start := int(g % uint64(len(brokers)))
+		for j := range int(rf) {
+			out[i] = append(out[i], brokers[(start+j)%len(brokers)])
+		}
+	}
+	return out
 }
 
 // brokerIDs are the initial cluster's brokers, sorted.
@@ -272,6 +312,15 @@ func topicID(name string, index uint64) [16]byte {
 // proposeMeta proposes cmd to the metadata group; fn gets the result, or
 // kerr.RequestTimedOut if it is not applied within timeoutMs.
 func (b *Broker) proposeMeta(cmd metaCmd, timeoutMs int64, fn func(metaResult)) {
+	// Decisions are made here, on the proposer, and carried in the entry.
+	if c := cmd.CreateTopic; c != nil && len(c.Assignment) == 0 {
+		c.Assignment = b.meta.place(0, c.Partitions, c.Replication)
+	}
+	if c := cmd.CreatePartitions; c != nil && len(c.Assignment) == 0 {
+		if t, ok := b.meta.st.Topics[c.Name]; ok && c.Count > int32(len(t.Partitions)) && len(t.Partitions) > 0 {
+			c.Assignment = b.meta.place(int32(len(t.Partitions)), c.Count, int16(len(t.Partitions[0].Replicas)))
+		}
+	}
 	body, err := json.Marshal(cmd)
 	if err != nil {
 		fn(metaResult{err: err})

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"testing/cryptotest"
@@ -61,5 +62,38 @@ func TestTermChangeKeepingLeadershipFailsPending(t *testing.T) {
 	p.LeaderChanged(1, 7)
 	if len(got) != 1 || got[0] != kerr.NotLeaderForPartition || !p.leader || p.pending.Len() != 0 {
 		t.Fatalf("after re-election in a new term: %v, leader %v, %d pending", got, p.leader, p.pending.Len())
+	}
+}
+
+// TestMetadataApplyPlacesFromTheEntry: replica placement is decided by the
+// proposer and carried in the entry; apply never consults the applying
+// broker's own cluster configuration (which may differ between brokers),
+// and refuses an entry that does not carry it.
+func TestMetadataApplyPlacesFromTheEntry(t *testing.T) {
+	mk := func(cluster ...int32) *metaSM {
+		b := &Broker{cfg: Config{ID: 9}}
+		for _, id := range cluster {
+			b.cfg.Cluster = append(b.cfg.Cluster, BrokerInfo{ID: id})
+		}
+		return newMetaSM(b)
+	}
+	cmd := &metaCmd{CreateTopic: &createTopicCmd{Name: "t", Partitions: 2, Replication: 2, Assignment: [][]int32{{3, 1}, {1, 2}}}}
+	a, b := mk(1, 2, 3), mk(3, 4, 5)
+	for _, m := range []*metaSM{a, b} {
+		if r := m.apply(cmd, 5); r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	for _, m := range []*metaSM{a, b} {
+		if got := m.st.Topics["t"].Partitions; !slices.Equal(got[0].Replicas, []int32{3, 1}) || !slices.Equal(got[1].Replicas, []int32{1, 2}) {
+			t.Fatalf("placement %+v", got)
+		}
+	}
+	if r := a.apply(&metaCmd{CreateTopic: &createTopicCmd{Name: "u", Partitions: 1, Replication: 1}}, 6); r.err != kerr.InvalidReplicaAssignment {
+		t.Fatalf("an entry without placement applied: %v", r.err)
+	}
+	grow := &metaCmd{CreatePartitions: &createPartitionsCmd{Name: "t", Count: 3, Assignment: [][]int32{nil, nil, {2, 3}}}}
+	if r := a.apply(grow, 7); r.err != nil || !slices.Equal(a.st.Topics["t"].Partitions[2].Replicas, []int32{2, 3}) {
+		t.Fatalf("create partitions: %v %+v", r.err, a.st.Topics["t"].Partitions)
 	}
 }
