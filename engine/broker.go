@@ -52,6 +52,12 @@ type Config struct {
 	CheckpointBytes int64
 	// MaxMessageBytes caps one produce partition's record bytes (default 1 MiB, Kafka's).
 	MaxMessageBytes int32
+	// ProducerIDExpirationMs: an idempotent producer whose last batch is
+	// this old loses its state (Kafka's producer.id.expiration.ms, default
+	// 1 day); ProducerIDExpirationCheckMs is how often a leader looks
+	// (default 10 minutes).
+	ProducerIDExpirationMs      int64
+	ProducerIDExpirationCheckMs int64
 	// SnapshotChunkBytes bounds one chunk of a replica's state sent to a
 	// peer that repairs from it (default 1 MiB).
 	SnapshotChunkBytes int32
@@ -74,6 +80,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.TickMillis == 0 {
 		c.TickMillis = 100
+	}
+	if c.ProducerIDExpirationMs == 0 {
+		c.ProducerIDExpirationMs = 24 * 60 * 60 * 1000
+	}
+	if c.ProducerIDExpirationCheckMs == 0 {
+		c.ProducerIDExpirationCheckMs = 10 * 60 * 1000
 	}
 	if c.SnapshotChunkBytes == 0 {
 		c.SnapshotChunkBytes = 1 << 20

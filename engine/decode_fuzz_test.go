@@ -13,7 +13,7 @@ import (
 // idempotent producer.
 func checkpointSeed() []byte {
 	ps := producers.New()
-	ps.Record(5, 0, 0, 0, 1)
+	ps.Record(5, 0, 0, 0, 1, 0)
 	c := &checkpoint{applied: 9, start: 0, end: 2, epochs: []epochStart{{1, 0}, {3, 1}}, producers: ps}
 	return c.encode()
 }

@@ -42,6 +42,11 @@ type partition struct {
 	// data): it applies nothing and serves nothing until it has installed
 	// a peer's state (repair.go). delivered is the last raft index handed
 	// to Apply meanwhile.
+	// expiring is set while this leader's producer expiry entry is in
+	// flight; nextExpiryCheck is when it looks again (its clock).
+	expiring        bool
+	nextExpiryCheck int64
+
 	lost       bool
 	delivered  uint64
 	repair     *repair
@@ -69,7 +74,10 @@ type produceResult struct {
 }
 
 // Operations in a partition's raft log (rsm.Header.Op).
-const opProduce byte = 1
+const (
+	opProduce         byte = 1 // record batches to append
+	opExpireProducers byte = 2 // idempotent producers a leader found expired
+)
 
 func partitionDir(g raftlog.GroupID) string { return fmt.Sprintf("partitions/%d", g) }
 
@@ -247,7 +255,7 @@ func (p *partition) startOver() error {
 
 func (p *partition) noteBatch(h batch.Header, base int64) {
 	if h.Idempotent() {
-		p.producers.Record(h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.LastSequence(), base)
+		p.producers.Record(h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.LastSequence(), base, h.MaxTimestamp)
 	}
 	if n := len(p.epochs); n == 0 || p.epochs[n-1].epoch < h.PartitionLeaderEpoch {
 		p.epochs = append(p.epochs, epochStart{h.PartitionLeaderEpoch, base})
@@ -343,10 +351,15 @@ func (p *partition) Apply(ents []*pb.Entry) error {
 		if err != nil {
 			return fmt.Errorf("engine: partition %s-%d entry %d: %w", p.topic, p.index, e.GetIndex(), err)
 		}
-		if h.Op != opProduce {
+		var res produceResult
+		switch h.Op {
+		case opProduce:
+			res = p.applyProduce(records, e.GetIndex(), int32(e.GetTerm()))
+		case opExpireProducers:
+			res.err = p.applyExpireProducers(records)
+		default:
 			return fmt.Errorf("engine: partition %s-%d entry %d: unknown op %d", p.topic, p.index, e.GetIndex(), h.Op)
 		}
-		res := p.applyProduce(records, e.GetIndex(), int32(e.GetTerm()))
 		if p.b.prop.Mine(h) {
 			p.pending.Resolve(h.Seq, res)
 		}
@@ -472,6 +485,7 @@ func (p *partition) tick() {
 	p.tickRepair()
 	if p.leader {
 		p.trackISR()
+		p.maybeExpireProducers()
 	}
 }
 

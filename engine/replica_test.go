@@ -97,3 +97,42 @@ func TestMetadataApplyPlacesFromTheEntry(t *testing.T) {
 		t.Fatalf("create partitions: %v %+v", r.err, a.st.Topics["t"].Partitions)
 	}
 }
+
+// TestProducerExpiryIsDecidedByTheLeader: an idempotent producer idle for
+// ProducerIDExpirationMs loses its state on every replica through an entry
+// the leader proposed, never through a replica's own clock; one that wrote
+// meanwhile keeps it.
+func TestProducerExpiryIsDecidedByTheLeader(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 1)
+	c := &testCluster{t: t, tune: func(cfg *Config) {
+		cfg.ProducerIDExpirationMs = 5_000
+		cfg.ProducerIDExpirationCheckMs = 1_000
+	}}
+	c.run(t, cmd("add-brokers n=3"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=3"))
+	c.run(t, cmd("produce topic=t partition=0 values=a pid=1 epoch=0 seq=0"))
+	c.run(t, cmd("produce topic=t partition=0 values=b pid=2 epoch=0 seq=0"))
+	c.tick(30) // 3 s: nothing is old enough
+	for id := int32(1); id <= 3; id++ {
+		if n := c.part(id).producers.Producers(); n != 2 {
+			t.Fatalf("broker %d has %d producers before expiry, want 2", id, n)
+		}
+	}
+	if out := c.run(t, cmd("produce topic=t partition=0 values=c pid=2 epoch=0 seq=1")); !strings.Contains(out, "offset 2") {
+		t.Fatalf("produce: %q", out)
+	}
+	c.tick(35) // producer 1 is 6.5 s old, producer 2 3.5 s
+	for id := int32(1); id <= 3; id++ {
+		ps := c.part(id).producers
+		if _, ok := ps.Epoch(1); ok {
+			t.Fatalf("broker %d still has expired producer 1", id)
+		}
+		if _, ok := ps.Epoch(2); !ok {
+			t.Fatalf("broker %d dropped producer 2, which wrote 3.5 s ago", id)
+		}
+	}
+	// Producer 1 starts over: its old sequence is out of order now.
+	if out := c.run(t, cmd("produce topic=t partition=0 values=d pid=1 epoch=0 seq=1")); !strings.Contains(out, "OUT_OF_ORDER") {
+		t.Fatalf("produce of an expired producer's next sequence: %q", out)
+	}
+}

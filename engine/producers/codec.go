@@ -14,6 +14,7 @@ import (
 //	producers times, in strictly increasing pid order:
 //	  pid      int64  (>= 0)
 //	  epoch    int16
+//	  lastTs   int64  (the last batch's max timestamp; version 2)
 //	  batches  uint8  (<= batchesRetained)
 //	  batches times, oldest first:
 //	    firstSeq int32, lastSeq int32, baseOffset int64
@@ -22,9 +23,9 @@ import (
 // nothing else, so Encode(Decode(b)) == b. It carries no checksum: it is
 // meant to sit inside a checksummed snapshot.
 const (
-	encodingVersion   = 1
+	encodingVersion   = 2
 	stateHeaderBytes  = 1 + 4
-	producerHeadBytes = 8 + 2 + 1
+	producerHeadBytes = 8 + 2 + 8 + 1
 	batchBytes        = 4 + 4 + 8
 )
 
@@ -44,6 +45,7 @@ func (s *State) Encode() []byte {
 		p := s.producers[pid]
 		b = binary.BigEndian.AppendUint64(b, uint64(pid))
 		b = binary.BigEndian.AppendUint16(b, uint16(p.epoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(p.lastTimestamp))
 		b = append(b, byte(len(p.batches)))
 		for _, m := range p.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(m.firstSeq))
@@ -82,8 +84,8 @@ func Decode(b []byte) (*State, error) {
 			return nil, fmt.Errorf("producers: pid %d after %d: not in increasing order", pid, prev)
 		}
 		prev = pid
-		p := &producer{epoch: int16(binary.BigEndian.Uint16(b[8:]))}
-		nb := int(b[10])
+		p := &producer{epoch: int16(binary.BigEndian.Uint16(b[8:])), lastTimestamp: int64(binary.BigEndian.Uint64(b[10:]))}
+		nb := int(b[18])
 		b = b[producerHeadBytes:]
 		if nb > batchesRetained {
 			return nil, fmt.Errorf("producers: pid %d has %d batches, at most %d are kept", pid, nb, batchesRetained)

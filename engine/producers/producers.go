@@ -1,6 +1,9 @@
 package producers
 
 import (
+	"cmp"
+	"slices"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -19,6 +22,10 @@ type batchMeta struct {
 // producer is one producer id's state in this partition.
 type producer struct {
 	epoch int16
+	// lastTimestamp is the largest record timestamp of its last appended
+	// batch (Kafka's ProducerStateEntry.lastTimestamp): what expiry is
+	// judged by. It comes from the batch, so every replica has the same.
+	lastTimestamp int64
 	// batches are the latest appended batches of this epoch, oldest first.
 	// Empty only for an entry decoded that way (no Record call leaves it so).
 	batches []batchMeta
@@ -122,7 +129,7 @@ func (s *State) Check(pid int64, epoch int16, firstSeq, lastSeq int32) Verdict {
 // new epoch forgets the batches of the old one, as Kafka's
 // ProducerStateEntry does. A pid < 0 is ignored. Record does not check the
 // batch: call Check first.
-func (s *State) Record(pid int64, epoch int16, firstSeq, lastSeq int32, baseOffset int64) {
+func (s *State) Record(pid int64, epoch int16, firstSeq, lastSeq int32, baseOffset, timestamp int64) {
 	if pid < 0 {
 		return
 	}
@@ -140,6 +147,43 @@ func (s *State) Record(pid int64, epoch int16, firstSeq, lastSeq int32, baseOffs
 		p.batches = p.batches[:batchesRetained-1]
 	}
 	p.batches = append(p.batches, batchMeta{firstSeq: firstSeq, lastSeq: lastSeq, baseOffset: baseOffset})
+	p.lastTimestamp = timestamp
+}
+
+// Expiry names a producer whose state may be dropped, with the timestamp
+// it was judged by.
+type Expiry struct {
+	PID           int64
+	LastTimestamp int64
+}
+
+// Expired lists, by pid, at most max producers whose last timestamp is at
+// least expiryMs before nowMs. Only a leader calls it, with its clock; what
+// it finds is proposed, and every replica then calls Expire.
+func (s *State) Expired(nowMs, expiryMs int64, max int) []Expiry {
+	var out []Expiry
+	for pid, p := range s.producers {
+		if nowMs-p.lastTimestamp >= expiryMs {
+			out = append(out, Expiry{pid, p.lastTimestamp})
+		}
+	}
+	slices.SortFunc(out, func(a, b Expiry) int { return cmp.Compare(a.PID, b.PID) })
+	if len(out) > max {
+		out = out[:max]
+	}
+	return out
+}
+
+// Expire drops producer pid's state if its last timestamp is still the one
+// the expiry was decided on: a batch appended since (before the expiry
+// entry applied) keeps it. It reports whether the state was dropped.
+func (s *State) Expire(pid, lastTimestamp int64) bool {
+	p, ok := s.producers[pid]
+	if !ok || p.lastTimestamp != lastTimestamp {
+		return false
+	}
+	delete(s.producers, pid)
+	return true
 }
 
 // Producers returns how many producer ids have state in this partition.

@@ -61,7 +61,7 @@ func TestCheck(t *testing.T) {
 				if v := s.Check(h.pid, h.epoch, h.first, h.last); v.Err != nil || v.Duplicate {
 					t.Fatalf("history batch %+v refused: %+v", h, v)
 				}
-				s.Record(h.pid, h.epoch, h.first, h.last, h.offset)
+				s.Record(h.pid, h.epoch, h.first, h.last, h.offset, 0)
 			}
 			got := s.Check(tc.check.pid, tc.check.epoch, tc.check.first, tc.check.last)
 			if got != tc.want {
@@ -81,7 +81,7 @@ func TestCheck(t *testing.T) {
 
 func TestCheckDoesNotChangeState(t *testing.T) {
 	s := New()
-	s.Record(4, 1, 0, 3, 0)
+	s.Record(4, 1, 0, 3, 0, 0)
 	before := s.Encode()
 	s.Check(4, 1, 4, 4)
 	s.Check(4, 2, 0, 0)
@@ -95,7 +95,7 @@ func TestCheckDoesNotChangeState(t *testing.T) {
 	if _, ok := s.Epoch(9); ok {
 		t.Fatal("Epoch of an unknown pid")
 	}
-	s.Record(-1, -1, -1, -1, 5)
+	s.Record(-1, -1, -1, -1, 5, 0)
 	if s.Producers() != 1 {
 		t.Fatal("Record of a non-idempotent batch created state")
 	}
@@ -104,10 +104,10 @@ func TestCheckDoesNotChangeState(t *testing.T) {
 func TestEncodeDeterministic(t *testing.T) {
 	a, b := New(), New()
 	for _, pid := range []int64{9, 3, 1 << 40, 0, 7} {
-		a.Record(pid, 1, 0, 0, pid)
+		a.Record(pid, 1, 0, 0, pid, 0)
 	}
 	for _, pid := range []int64{0, 7, 1 << 40, 9, 3} {
-		b.Record(pid, 1, 0, 0, pid)
+		b.Record(pid, 1, 0, 0, pid, 0)
 	}
 	if !bytes.Equal(a.Encode(), b.Encode()) {
 		t.Fatal("insertion order leaked into the encoding")
@@ -120,8 +120,8 @@ func TestEncodeDeterministic(t *testing.T) {
 
 func TestDecodeRejects(t *testing.T) {
 	s := New()
-	s.Record(1, 0, 0, 0, 0)
-	s.Record(2, 0, 0, 0, 1)
+	s.Record(1, 0, 0, 0, 0, 0)
+	s.Record(2, 0, 0, 0, 1, 0)
 	good := s.Encode()
 	swapped := bytes.Clone(good)
 	// Swap the two producers (no batches differ in size): pids out of order.
@@ -129,23 +129,50 @@ func TestDecodeRejects(t *testing.T) {
 	copy(swapped[stateHeaderBytes:], good[stateHeaderBytes+rec:])
 	copy(swapped[stateHeaderBytes+rec:], good[stateHeaderBytes:stateHeaderBytes+rec])
 	tooMany := New()
-	tooMany.Record(1, 0, 0, 0, 0)
+	tooMany.Record(1, 0, 0, 0, 0, 0)
 	six := tooMany.Encode()
-	six[stateHeaderBytes+10] = batchesRetained + 1
+	six[stateHeaderBytes+producerHeadBytes-1] = batchesRetained + 1
 	six = append(six, make([]byte, batchBytes*batchesRetained)...)
 	for name, b := range map[string][]byte{
 		"empty":           nil,
-		"version":         append([]byte{2}, good[1:]...),
+		"version":         append([]byte{encodingVersion + 1}, good[1:]...),
+		"old version":     append([]byte{1}, good[1:]...),
 		"truncated":       good[:len(good)-1],
 		"trailing":        append(bytes.Clone(good), 0),
 		"pids swapped":    swapped,
-		"huge count":      {1, 0xff, 0xff, 0xff, 0xff},
+		"huge count":      {encodingVersion, 0xff, 0xff, 0xff, 0xff},
 		"too many":        six,
-		"negative pid":    {1, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0},
+		"negative pid":    append([]byte{encodingVersion, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, make([]byte, 11)...),
 		"truncated entry": good[:stateHeaderBytes+5],
 	} {
 		if _, err := Decode(b); err == nil {
 			t.Errorf("%s: Decode accepted %x", name, b)
 		}
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	s := New()
+	s.Record(1, 0, 0, 0, 0, 1_000)
+	s.Record(2, 0, 0, 0, 1, 5_000)
+	s.Record(3, 0, 0, 0, 2, 9_000)
+	got := s.Expired(10_000, 5_000, 10)
+	if len(got) != 2 || got[0] != (Expiry{1, 1_000}) || got[1] != (Expiry{2, 5_000}) {
+		t.Fatalf("Expired = %v", got)
+	}
+	if one := s.Expired(10_000, 5_000, 1); len(one) != 1 || one[0].PID != 1 {
+		t.Fatalf("Expired with max 1 = %v", one)
+	}
+	// Producer 2 wrote again after the expiry was decided: it stays.
+	s.Record(2, 0, 1, 1, 3, 9_500)
+	if !s.Expire(1, 1_000) || s.Expire(2, 5_000) || s.Expire(7, 0) {
+		t.Fatal("Expire")
+	}
+	if s.Producers() != 2 {
+		t.Fatalf("%d producers left, want 2", s.Producers())
+	}
+	// An expired producer starts over at sequence 0.
+	if v := s.Check(1, 0, 1, 1); v.Err == nil {
+		t.Fatal("an expired producer's next sequence was accepted")
 	}
 }

@@ -130,7 +130,7 @@ func TestPropertyAgainstModel(t *testing.T) {
 					t.Fatalf("%+v starts a producer epoch past sequence 0", b)
 				}
 				lastAppended[b.pid] = b
-				s.Record(b.pid, b.epoch, b.first, b.last, logEnd)
+				s.Record(b.pid, b.epoch, b.first, b.last, logEnd, 0)
 				m.append(b, logEnd)
 				logEnd += b.count
 			}
@@ -209,14 +209,14 @@ func TestPropertyAgainstModel(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(New().Encode())
 	one := New()
-	one.Record(3, 1, 0, 4, 100)
+	one.Record(3, 1, 0, 4, 100, 0)
 	f.Add(one.Encode())
 	full := New()
 	for i := range int32(7) {
-		full.Record(1<<40, 2, i*2, i*2+1, int64(i)*10)
-		full.Record(5, 0, i, i, int64(i))
+		full.Record(1<<40, 2, i*2, i*2+1, int64(i)*10, 0)
+		full.Record(5, 0, i, i, int64(i), 0)
 	}
-	full.Record(5, 1, 0, 0, 99)
+	full.Record(5, 1, 0, 0, 99, 0)
 	f.Add(full.Encode())
 	f.Add([]byte{1, 0, 0, 0, 1})
 	f.Add([]byte{2})
@@ -238,7 +238,7 @@ func FuzzDecode(f *testing.F) {
 		for pid := range s.producers {
 			e, _ := s.Epoch(pid)
 			s.Check(pid, e, 0, 0)
-			s.Record(pid, e, 0, 0, 0)
+			s.Record(pid, e, 0, 0, 0, 0)
 		}
 	})
 }
