@@ -128,11 +128,13 @@ type Host struct {
 	// early holds messages for groups not created here yet: a new group's
 	// first vote requests usually arrive before this broker has applied
 	// the metadata entry that creates it. Replayed at CreateGroup.
-	early    map[GroupID][]*pb.Message
-	walBytes int64
-	unsynced bool
-	cycles   uint64
-	ticks    uint64
+	early map[GroupID][]earlyMsg
+	// earlyBytes is the sum of the sizes of the messages in early.
+	earlyBytes int
+	walBytes   int64
+	unsynced   bool
+	cycles     uint64
+	ticks      uint64
 	// peerIn holds broker-to-broker messages received, for PeerInbox.
 	peerIn []PeerMsg
 	// lastHeard is the tick at which each peer broker was last heard from
@@ -154,7 +156,7 @@ func New(cfg Config, wal WAL) (*Host, error) {
 		recovered: map[GroupID]*recovered{},
 		outbox:    map[uint64][]Envelope{},
 		peers:     map[uint64]bool{},
-		early:     map[GroupID][]*pb.Message{},
+		early:     map[GroupID][]earlyMsg{},
 		lastHeard: map[uint64]uint64{},
 	}, nil
 }
@@ -224,9 +226,7 @@ func (h *Host) CreateGroup(id GroupID, voters []uint64, sm StateMachine, campaig
 			h.peers[v] = true
 		}
 	}
-	early := h.early[id]
-	delete(h.early, id)
-	for _, m := range early {
+	for _, m := range h.takeEarly(id) {
 		if err := rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 			return fmt.Errorf("raftlog: group %d step early message: %w", id, err)
 		}
@@ -242,7 +242,7 @@ func (h *Host) CreateGroup(id GroupID, voters []uint64, sm StateMachine, campaig
 // RemoveGroup stops group id and logs its removal.
 func (h *Host) RemoveGroup(id GroupID) error {
 	delete(h.recovered, id)
-	delete(h.early, id)
+	h.takeEarly(id)
 	if _, ok := h.groups[id]; !ok {
 		return nil
 	}
