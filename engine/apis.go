@@ -79,6 +79,9 @@ func (b *Broker) lookup(topic string, index int32) (*partition, *kerr.Error) {
 		return nil, kerr.UnknownTopicOrPartition
 	}
 	p, ok := b.parts[pm.Group]
+	if ok && p.storageErr != nil {
+		return nil, kerr.KafkaStorageError
+	}
 	if !ok || !p.leader || p.lost {
 		return nil, kerr.NotLeaderForPartition
 	}

@@ -47,6 +47,13 @@ type partition struct {
 	expiring        bool
 	nextExpiryCheck int64
 
+	// storageErr is the write or sync error that stopped this replica
+	// (storage.go); failedEnd is the log end offset before the entry
+	// that failed, to which the log is cut back before it goes on.
+	storageErr error
+	failedEnd  int64
+	retryTick  int64
+
 	lost       bool
 	delivered  uint64
 	repair     *repair
@@ -93,14 +100,15 @@ func (b *Broker) startPartition(topic string, index int32, g raftlog.GroupID, re
 	if err := p.open(); err != nil {
 		return fmt.Errorf("engine: open partition %s-%d: %w", topic, index, err)
 	}
-	b.parts[g] = p
 	var voters []uint64
 	for _, r := range replicas {
 		voters = append(voters, uint64(r))
 	}
 	if err := b.hostReplica(g, voters, p, replicas[0] == b.cfg.ID); err != nil {
+		p.close()
 		return err
 	}
+	b.parts[g] = p
 	// A raft log that starts beyond the state (a snapshot received before
 	// a crash, or local state lost) is a gap even before the next entry.
 	if first, _ := b.host.FirstIndex(g); first-1 > p.applied && !b.cfg.Unsafe.SkipApplyCheckpoint {
@@ -114,15 +122,13 @@ func (b *Broker) stopPartition(g raftlog.GroupID) error {
 	if !ok {
 		return nil
 	}
-	delete(b.parts, g)
 	p.failAll(kerr.UnknownTopicOrPartition)
 	p.abortRepair()
 	if err := b.unhostReplica(g); err != nil {
 		return err
 	}
-	if err := p.close(); err != nil {
-		return err
-	}
+	delete(b.parts, g)
+	p.close()
 	return removeTree(b.env.FS, partitionDir(g))
 }
 
@@ -284,11 +290,16 @@ func (p *partition) Sync() (uint64, error) {
 	if p.b.cfg.Unsafe.SkipApplyCheckpoint {
 		return p.applied, nil
 	}
-	if err := p.log.Sync(); err != nil {
-		return 0, err
+	err := p.log.Sync()
+	if err == nil {
+		err = writeCheckpoint(p.b.env.FS, p.stateDir(p.stateN), p.checkpoint())
 	}
-	if err := writeCheckpoint(p.b.env.FS, p.stateDir(p.stateN), p.checkpoint()); err != nil {
-		return 0, err
+	if err != nil {
+		// Nothing is durable beyond the last checkpoint: the raft log
+		// keeps the entries since, and the replica stops until its
+		// storage works again.
+		p.storageFailed(err, p.log.EndOffset(), p.applied+1)
+		return 0, nil
 	}
 	return p.applied, nil
 }
@@ -360,6 +371,11 @@ func (p *partition) Apply(ents []*pb.Entry) error {
 		default:
 			return fmt.Errorf("engine: partition %s-%d entry %d: unknown op %d", p.topic, p.index, e.GetIndex(), h.Op)
 		}
+		if p.storageErr != nil {
+			// The entry was not stored: it stays unapplied, delivered.
+			p.applied = e.GetIndex() - 1
+			break
+		}
 		if p.b.prop.Mine(h) {
 			p.pending.Resolve(h.Seq, res)
 		}
@@ -408,8 +424,11 @@ func (p *partition) applyProduce(records []byte, index uint64, epoch int32) prod
 		meta := segment.BatchMeta{BaseOffset: off, LastOffset: off + int64(h.LastOffsetDelta), MaxTimestamp: h.MaxTimestamp, Tag: index}
 		if err := p.log.Append(b, meta); err != nil {
 			// A replica that cannot store a committed entry must not go on
-			// as if it had: its log would diverge from the others.
-			panic(fmt.Sprintf("engine: partition %s-%d append at %d: %v", p.topic, p.index, off, err))
+			// as if it had: its log would diverge from the others. It
+			// stops applying until its storage works again (storage.go),
+			// and undoes the part of this entry that was written.
+			p.storageFailed(err, base, index)
+			return produceResult{err: kerr.KafkaStorageError}
 		}
 		p.noteBatch(h, off)
 		off = meta.LastOffset + 1
@@ -448,7 +467,9 @@ func (p *partition) Restore(index uint64, data []byte) error {
 		if _, err := p.Sync(); err != nil {
 			return err
 		}
-		p.becomeLost(index)
+		if !p.lost {
+			p.becomeLost(index)
+		}
 	}
 	p.delivered = max(p.delivered, index)
 	return nil

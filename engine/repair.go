@@ -69,6 +69,10 @@ func (p *partition) repairSources() []int32 {
 
 // tickRepair starts a repair of a lost replica when none runs.
 func (p *partition) tickRepair() {
+	if p.storageErr != nil {
+		p.retryStorage()
+		return
+	}
 	if !p.lost || p.repair != nil {
 		return
 	}

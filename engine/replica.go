@@ -50,6 +50,9 @@ func (b *Broker) hostReplica(id raftlog.GroupID, voters []uint64, r replica, cam
 
 // unhostReplica stops group id here.
 func (b *Broker) unhostReplica(id raftlog.GroupID) error {
+	if err := b.host.RemoveGroup(id); err != nil {
+		return err
+	}
 	delete(b.replicas, id)
-	return b.host.RemoveGroup(id)
+	return nil
 }

@@ -288,3 +288,44 @@ func TestRotInSealedSegmentRefused(t *testing.T) {
 		t.Fatalf("files changed by a refused Open:\n%v\n%v", before, after)
 	}
 }
+
+// TestTruncateSuffix: dropping the batches from an offset on, in the
+// active segment, in an older one, and at a segment's start, is durable at
+// once (a crash right after does not bring them back), and appends go on
+// from the new end with the right tag and index.
+func TestTruncateSuffix(t *testing.T) {
+	for _, cut := range []int64{39, 30, 0, 12} {
+		m := vfs.NewMem()
+		l := openT(t, m, smallSegments)
+		fill(t, l, 40, 50)
+		segs := len(l.segs)
+		if err := l.TruncateSuffix(cut); err != nil {
+			t.Fatalf("cut %d: %v", cut, err)
+		}
+		if l.EndOffset() != cut {
+			t.Fatalf("cut %d: log ends at %d", cut, l.EndOffset())
+		}
+		if want := uint64(0); cut > 0 {
+			want = uint64(cut-1) + 100
+			if l.LastTag() != want {
+				t.Fatalf("cut %d: last tag %d, want %d", cut, l.LastTag(), want)
+			}
+		}
+		m.Crash(rand.New(rand.NewPCG(uint64(cut), 1)))
+		l = openT(t, m, smallSegments)
+		if l.EndOffset() != cut || len(l.segs) > segs {
+			t.Fatalf("cut %d: after a crash the log ends at %d", cut, l.EndOffset())
+		}
+		fill(t, l, 3, 50)
+		metas := allBatches(t, l)
+		if len(metas) != int(cut)+3 || metas[len(metas)-1].BaseOffset != cut+2 {
+			t.Fatalf("cut %d: %d batches after appending, last %+v", cut, len(metas), metas[len(metas)-1])
+		}
+	}
+	m := vfs.NewMem()
+	l := openT(t, m, smallSegments)
+	fill(t, l, 5, 50)
+	if err := l.TruncateSuffix(9); err == nil {
+		t.Fatal("truncate past the end accepted")
+	}
+}

@@ -3,6 +3,7 @@ package segment
 import (
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/gregor-streaming/gregor/raftlog/vfs"
 )
@@ -200,4 +201,83 @@ func (l *Log) remove(name string) error {
 	}
 	l.dirDirty = true
 	return nil
+}
+
+// TruncateSuffix drops every batch at or after offset, which must be the
+// base offset of a stored batch or EndOffset, and makes that durable before
+// it returns (a crash must not bring the dropped batches back). Its use is
+// to undo a partial append that a write error interrupted.
+func (l *Log) TruncateSuffix(offset int64) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if offset == l.EndOffset() {
+		return nil
+	}
+	if offset < l.StartOffset() || offset > l.EndOffset() {
+		return fmt.Errorf("%w: truncate to %d, log holds [%d, %d)", ErrOffsetOutOfRange, offset, l.StartOffset(), l.EndOffset())
+	}
+	i := l.segmentFor(offset)
+	s := l.segs[i]
+	pos := int64(-1)
+	next := s.base
+	at := int64(0)
+	if k := sort.Search(len(s.entries), func(k int) bool { return s.base+int64(s.entries[k].rel) > offset }); k > 0 {
+		at, next = int64(s.entries[k-1].pos), s.base+int64(s.entries[k-1].rel)
+	}
+	r := frameReader{f: s.log, pos: at, end: s.size, buf: l.readBuf}
+	for r.pos < s.size && next <= offset {
+		start := r.pos
+		meta, _, err := r.next()
+		if err != nil {
+			l.readBuf = r.buf[:0]
+			return fmt.Errorf("%w: truncate %s at %d: %v", ErrCorrupt, l.file(s.base, extLog), offset, err)
+		}
+		if meta.BaseOffset == offset {
+			pos = start
+			break
+		}
+		next = meta.LastOffset + 1
+	}
+	l.readBuf = r.buf[:0]
+	if pos < 0 {
+		return fmt.Errorf("segment: truncate to %d: not the base offset of a batch", offset)
+	}
+	// Drop whole segments after it (and this one if the cut is at its
+	// start, unless it is the first), cut this one's log file, then reload
+	// from the files: recovery rebuilds the last segment's indexes, its
+	// largest timestamp and the last tag.
+	drop := l.segs[i+1:]
+	keep := i + 1
+	if pos == 0 && i > 0 {
+		drop, keep = l.segs[i:], i
+	}
+	var bases []int64
+	for _, d := range drop {
+		bases = append(bases, d.base)
+	}
+	if keep == i+1 {
+		if err := s.log.Truncate(pos); err != nil {
+			return l.fail(fmt.Errorf("segment: truncate %s: %w", l.file(s.base, extLog), err))
+		}
+		if err := s.log.Sync(); err != nil {
+			return l.fail(fmt.Errorf("segment: sync %s: %w", l.file(s.base, extLog), err))
+		}
+	}
+	l.closeFiles()
+	l.segs = nil
+	// Remove the later segments newest first, syncing the directory after
+	// each, so a crash leaves a contiguous log.
+	for j := len(bases) - 1; j >= 0; j-- {
+		if err := l.removeSegments(bases[j : j+1]); err != nil {
+			return l.fail(err)
+		}
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return l.fail(err)
+		}
+	}
+	if err := l.recover(); err != nil {
+		return l.fail(err)
+	}
+	return l.Sync()
 }
