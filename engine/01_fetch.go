@@ -113,7 +113,7 @@ func (f *fetch) ready() {
 	}
 	n := f.fill()
 	wait := int64(f.req.MaxWaitMillis)
-	if f.errs || n >= int(f.req.MinBytes) || wait <= 0 || (f.timer != nil && f.timer.done) {
+	if f.errs || n >= int(f.req.MinBytes) || wait <= 0 || (f.timer != nil && f.timer.done()) {
 		f.finish()
 		return
 	}
@@ -134,7 +134,7 @@ func (f *fetch) finish() {
 	}
 	f.done = true
 	if f.timer != nil {
-		f.timer.done = true
+		f.timer.stop()
 	}
 	f.unwatch()
 	f.rep.send()

@@ -149,7 +149,7 @@ type Broker struct {
 	// partitions the metadata group decided about.
 	effects []func() error
 	// timers fire on ticks: request timeouts and long-poll deadlines.
-	timers []*timer
+	timers timerQueue
 	// calls are this broker's requests to peers, by id (peer.go).
 	calls   map[uint64]*peerCall
 	callSeq uint64
@@ -157,12 +157,6 @@ type Broker struct {
 	pids pidBlock
 
 	registered bool
-}
-
-type timer struct {
-	atMillis int64
-	fn       func()
-	done     bool
 }
 
 // NewBroker opens (or creates) a broker's state and recovers it.
@@ -300,35 +294,6 @@ func (b *Broker) partIDs() []raftlog.GroupID {
 
 func (b *Broker) nowMillis() int64 { return b.env.Clock.NowMillis() }
 
-// after runs fn once the clock passes ms milliseconds from now, checked on
-// ticks. The returned timer can be cancelled by setting done.
-func (b *Broker) after(ms int64, fn func()) *timer {
-	t := &timer{atMillis: b.nowMillis() + ms, fn: fn}
-	b.timers = append(b.timers, t)
-	return t
-}
-
-func (b *Broker) fireTimers() {
-	now := b.nowMillis()
-	live := b.timers[:0]
-	var due []*timer
-	for _, t := range b.timers {
-		switch {
-		case t.done:
-		case t.atMillis <= now:
-			due = append(due, t)
-		default:
-			live = append(live, t)
-		}
-	}
-	clear(b.timers[len(live):])
-	b.timers = live
-	for _, t := range due {
-		t.done = true
-		t.fn()
-	}
-}
-
 // reply collects the parts of one response and sends it when the last
 // outstanding part is done.
 type reply struct {
@@ -362,7 +327,7 @@ func (r *reply) send() {
 	}
 	r.sent = true
 	if r.timer != nil {
-		r.timer.done = true
+		r.timer.stop()
 	}
 	r.b.responses = append(r.b.responses, Response{Token: r.token, Msg: r.msg})
 }

@@ -337,7 +337,7 @@ func (b *Broker) proposeMeta(cmd metaCmd, timeoutMs int64, fn func(metaResult)) 
 		}
 	})
 	b.meta.pending.Add(h.Seq, func(r metaResult) {
-		t.done = true
+		t.stop()
 		fn(r)
 	})
 }

@@ -91,7 +91,7 @@ func (b *Broker) onPeer(m raftlog.PeerMsg) {
 			return // timed out already, or a duplicate
 		}
 		delete(b.calls, id)
-		c.timer.done = true
+		c.timer.stop()
 		if body[0] != peerOK {
 			c.fn(nil, errPeerRefused)
 			return
