@@ -124,6 +124,9 @@ type Response struct {
 	Msg   kmsg.Response
 }
 
+// effectRetryTicks is how often failed effects are tried again.
+const effectRetryTicks = 10
+
 // metadataGroup is the raft group holding cluster metadata.
 const metadataGroup raftlog.GroupID = 1
 
@@ -148,6 +151,9 @@ type Broker struct {
 	// effects run after host.Process returns: starting and stopping
 	// partitions the metadata group decided about.
 	effects []func() error
+	// retryEffects failed (disk errors) and run again every
+	// effectRetryTicks.
+	retryEffects []func() error
 	// timers fire on ticks: request timeouts and long-poll deadlines.
 	timers timerQueue
 	// calls are this broker's requests to peers, by id (peer.go).
@@ -216,6 +222,10 @@ func (b *Broker) Config() Config { return b.cfg }
 // Tick advances the broker's logical clock by one tick.
 func (b *Broker) Tick() {
 	b.ticks++
+	if b.ticks%effectRetryTicks == 0 && len(b.retryEffects) > 0 {
+		b.effects = append(b.effects, b.retryEffects...)
+		b.retryEffects = nil
+	}
 	b.host.Tick()
 	b.fireTimers()
 	if b.ticks%5 == 0 {
@@ -245,7 +255,11 @@ func (b *Broker) Process() error {
 		b.effects = nil
 		for _, fn := range effects {
 			if err := fn(); err != nil {
-				return err
+				// Starting or stopping a replica touches the disk; a full
+				// or failing disk must not stop the broker. Try again on
+				// a later tick.
+				b.env.Logf("engine: broker %d: %v; retrying", b.cfg.ID, err)
+				b.retryEffects = append(b.retryEffects, fn)
 			}
 		}
 		for _, id := range b.replicaIDs() {

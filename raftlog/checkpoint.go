@@ -13,6 +13,9 @@ import (
 // compacts each raft log up to that point, and writes a checkpoint image so
 // the WAL before it can be purged.
 func (h *Host) Checkpoint() error {
+	if h.stalled != nil {
+		return fmt.Errorf("raftlog: checkpoint: WAL stalled: %w", h.stallErr)
+	}
 	var image [][]byte
 	for _, id := range h.ids {
 		g := h.groups[id]

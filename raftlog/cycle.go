@@ -12,6 +12,10 @@ import (
 // cycleMax bounds the Ready cycles of one Process call.
 const cycleMax = 64
 
+// checkpointRetryCycles is how many cycles pass before a failed
+// checkpoint is tried again.
+const checkpointRetryCycles = 256
+
 // Process runs Ready cycles until no group has work: each cycle persists
 // every group's new entries, hard state and snapshots with one WAL append
 // and one sync, then queues messages, applies committed entries and
@@ -31,7 +35,40 @@ type readyGroup struct {
 	rd raft.Ready
 }
 
+// stalledCycle is a cycle whose WAL append or sync failed: its Readies
+// wait, unadvanced, until the WAL takes their records.
+type stalledCycle struct {
+	rds  []readyGroup
+	recs [][]byte
+}
+
+// Stalled returns the WAL error that stalls the host, or nil. While
+// stalled, no group gets a new Ready: nothing is acknowledged, voted for,
+// applied or compacted; messages are still stepped and groups ticked, and
+// each Process tries the WAL again (a full disk that regains space).
+func (h *Host) Stalled() error { return h.stallErr }
+
+// retryStalled tries the stalled cycle's WAL write again.
+func (h *Host) retryStalled() (bool, error) {
+	st := h.stalled
+	if err := h.appendWAL(st.recs, !h.cfg.UnsafeAckBeforeFsync); err != nil {
+		h.stallErr = err
+		return false, nil
+	}
+	h.cfg.Logger.Infof("raftlog: broker %d: the WAL works again", h.cfg.ID)
+	h.stalled, h.stallErr = nil, nil
+	for _, r := range st.rds {
+		if err := h.handleReady(r.g, r.rd); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
 func (h *Host) cycle() (bool, error) {
+	if h.stalled != nil {
+		return h.retryStalled()
+	}
 	var rds []readyGroup
 	var recs [][]byte
 	for _, id := range h.ids {
@@ -57,9 +94,10 @@ func (h *Host) cycle() (bool, error) {
 		return false, nil
 	}
 	h.cycles++
-	// A snapshot's data is installed durably before the WAL says so, so a
-	// crash in between leaves a state machine ahead of raft, which the
-	// skip-applied rule of StateMachine.Apply absorbs.
+	// A snapshot reaches the state machine before the WAL records it: the
+	// state machine makes what it applied durable (raft is about to drop
+	// those entries) and fetches the snapshot's state itself; a crash in
+	// between leaves it behind raft, which its gap check absorbs.
 	for _, r := range rds {
 		if r.rd.Snapshot != nil && !raft.IsEmptySnap(r.rd.Snapshot) {
 			if err := r.g.sm.Restore(r.rd.Snapshot.GetMetadata().GetIndex(), r.rd.Snapshot.GetData()); err != nil {
@@ -72,7 +110,13 @@ func (h *Host) cycle() (bool, error) {
 	}
 	if len(recs) > 0 {
 		if err := h.appendWAL(recs, !h.cfg.UnsafeAckBeforeFsync); err != nil {
-			return false, err
+			// A full or failing disk: nothing of this cycle is durable, so
+			// nothing of it may leave or apply. Keep it and retry; the
+			// records are idempotent if part of them did reach the WAL.
+			h.cfg.Logger.Warningf("raftlog: broker %d: WAL write failed, stalled until it works: %v", h.cfg.ID, err)
+			h.stalled = &stalledCycle{rds: rds, recs: recs}
+			h.stallErr = err
+			return false, nil
 		}
 	}
 	for _, r := range rds {
@@ -80,9 +124,12 @@ func (h *Host) cycle() (bool, error) {
 			return false, err
 		}
 	}
-	if h.walBytes >= h.cfg.CheckpointBytes {
+	if h.walBytes >= h.cfg.CheckpointBytes && h.cycles >= h.checkpointRetryCycle {
 		if err := h.Checkpoint(); err != nil {
-			return false, err
+			// The WAL keeps growing until a checkpoint succeeds; try
+			// again some cycles later rather than on every one.
+			h.cfg.Logger.Warningf("raftlog: broker %d: checkpoint failed: %v", h.cfg.ID, err)
+			h.checkpointRetryCycle = h.cycles + checkpointRetryCycles
 		}
 	}
 	return true, nil
@@ -246,6 +293,9 @@ func (h *Host) Cycles() uint64 { return h.cycles }
 
 // HasReady reports whether any group has work for Process.
 func (h *Host) HasReady() bool {
+	if h.stalled != nil {
+		return false // the next Process retries the WAL; no point spinning
+	}
 	for _, id := range h.ids {
 		if h.groups[id].rn.HasReady() {
 			return true

@@ -135,6 +135,11 @@ type Host struct {
 	unsynced   bool
 	cycles     uint64
 	ticks      uint64
+	// stalled is the cycle waiting for the WAL to take its records after
+	// a failed write, stallErr that failure (cycle.go).
+	stalled              *stalledCycle
+	stallErr             error
+	checkpointRetryCycle uint64
 	// peerIn holds broker-to-broker messages received, for PeerInbox.
 	peerIn []PeerMsg
 	// lastHeard is the tick at which each peer broker was last heard from
@@ -187,11 +192,14 @@ func (h *Host) CreateGroup(id GroupID, voters []uint64, sm StateMachine, campaig
 		ms = r.ms
 		delete(h.recovered, id)
 	} else {
-		ms = bootstrapStorage(voters)
-		fresh = true
+		if h.stalled != nil {
+			return fmt.Errorf("raftlog: create group %d: WAL stalled: %w", id, h.stallErr)
+		}
 		if err := h.appendWAL([][]byte{encodeCreate(id, voters)}, true); err != nil {
 			return err
 		}
+		ms = bootstrapStorage(voters)
+		fresh = true
 	}
 	g := &group{id: id, voters: voters, sm: sm}
 	g.storage = &storage{MemoryStorage: ms, g: g}
@@ -246,11 +254,17 @@ func (h *Host) RemoveGroup(id GroupID) error {
 	if _, ok := h.groups[id]; !ok {
 		return nil
 	}
+	if h.stalled != nil {
+		return fmt.Errorf("raftlog: remove group %d: WAL stalled: %w", id, h.stallErr)
+	}
+	if err := h.appendWAL([][]byte{encodeRemove(id)}, true); err != nil {
+		return err
+	}
 	delete(h.groups, id)
 	if i, ok := slices.BinarySearch(h.ids, id); ok {
 		h.ids = slices.Delete(h.ids, i, i+1)
 	}
-	return h.appendWAL([][]byte{encodeRemove(id)}, true)
+	return nil
 }
 
 // Has reports whether group id runs here.

@@ -2,6 +2,7 @@ package raftlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -16,18 +17,34 @@ type testWAL struct {
 	image    []byte
 	recs     [][]byte
 	onAppend func() // test hook, called at the start of Append
+	// full makes Append keep half of what it is given (a torn write) and
+	// fail, and Sync fail: a disk without space.
+	full bool
 }
+
+var errWALFull = errors.New("test: no space left on device")
 
 func (w *testWAL) Append(recs [][]byte) error {
 	if w.onAppend != nil {
 		w.onAppend()
+	}
+	if w.full {
+		for _, r := range recs[:len(recs)/2] {
+			w.recs = append(w.recs, slices.Clone(r))
+		}
+		return errWALFull
 	}
 	for _, r := range recs {
 		w.recs = append(w.recs, slices.Clone(r))
 	}
 	return nil
 }
-func (w *testWAL) Sync() error { return nil }
+func (w *testWAL) Sync() error {
+	if w.full {
+		return errWALFull
+	}
+	return nil
+}
 func (w *testWAL) Checkpoint(image []byte) error {
 	w.image, w.recs = slices.Clone(image), nil
 	return nil
@@ -524,4 +541,50 @@ func TestPeerMessagesAndEntries(t *testing.T) {
 	if _, err := c.nodes[2].host.Entries(7, 0, 2); err == nil {
 		t.Fatal("Entries below the first index did not fail")
 	}
+}
+
+// TestWALFullStallsThenRecovers: a broker whose WAL cannot be written keeps
+// running: Process reports no error, nothing it had not persisted is
+// applied or acknowledged, the other brokers go on, and when the WAL works
+// again it persists what it held and catches up. Records written twice
+// (part of a failed append, then the retry) fold to the same state at a
+// restart. Before, the failed append ended the broker's Process loop.
+func TestWALFullStallsThenRecovers(t *testing.T) {
+	c := newCluster(t, 3)
+	c.createGroup(1, 1, 2, 3)
+	c.createGroup(2, 2, 3, 1)
+	c.stabilize()
+	c.propose(1, "a")
+	c.propose(2, "b")
+	c.stabilize()
+	n3 := c.nodes[3]
+	before := slices.Clone(n3.sms[1].data)
+	n3.wal.full = true
+	c.propose(1, "c")
+	c.propose(2, "d")
+	c.tick(5)
+	if err := n3.host.Stalled(); err == nil {
+		t.Fatal("broker 3 is not stalled")
+	}
+	if !slices.Equal(n3.sms[1].data, before) {
+		t.Fatalf("a stalled broker applied %v", n3.sms[1].data)
+	}
+	c.requireData(1, []string{"a", "c"}, 1, 2)
+	c.requireData(2, []string{"b", "d"}, 1, 2)
+	if err := n3.host.Checkpoint(); err == nil {
+		t.Fatal("a stalled broker checkpointed")
+	}
+	n3.wal.full = false
+	c.tick(5)
+	if err := n3.host.Stalled(); err != nil {
+		t.Fatalf("still stalled: %v", err)
+	}
+	c.requireData(1, []string{"a", "c"}, 3)
+	c.requireData(2, []string{"b", "d"}, 3)
+	// The WAL now holds part of the failed append twice; it recovers.
+	n3.down = true
+	c.start(3)
+	c.tick(5)
+	c.requireData(1, []string{"a", "c"}, 3)
+	c.requireData(2, []string{"b", "d"}, 3)
 }
