@@ -79,7 +79,7 @@ func (b *Broker) lookup(topic string, index int32) (*partition, *kerr.Error) {
 		return nil, kerr.UnknownTopicOrPartition
 	}
 	p, ok := b.parts[pm.Group]
-	if ok && p.storageErr != nil {
+	if ok && (p.storageErr != nil || b.host.Stalled() != nil) {
 		return nil, kerr.KafkaStorageError
 	}
 	if !ok || !p.leader || p.lost {

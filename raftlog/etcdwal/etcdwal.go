@@ -57,9 +57,13 @@ type WAL struct {
 	recs    [][]byte
 	readOut bool
 
-	// err, once set, fails every later call: after a failed write the
-	// state of the files is unknown (an fsync error is not retried).
+	// err is the failure of the last write. After a failed write the
+	// state of the files is unknown (an fsync error is not retried on the
+	// same files): the next call reopens the WAL from disk (recover), which
+	// cuts a torn tail, and goes on from what is really there.
 	err error
+	// closed is set by Close: every later call fails.
+	closed bool
 }
 
 var _ raftlog.WAL = (*WAL)(nil)
@@ -296,21 +300,54 @@ func (x *WAL) purge(index uint64) error {
 
 // Close syncs and releases the WAL files.
 func (x *WAL) Close() error {
-	if x.w == nil {
+	if x.closed {
 		return errors.New("etcdwal: closed twice")
+	}
+	x.closed = true
+	if x.w == nil {
+		return nil
 	}
 	err := x.w.Close()
 	x.w = nil
-	if x.err == nil {
-		x.err = errors.New("etcdwal: closed")
-	}
 	if err != nil {
 		return fmt.Errorf("etcdwal: close: %w", err)
 	}
 	return nil
 }
 
-func (x *WAL) usable() error { return x.err }
+// usable reopens the WAL after a failed write (a full disk that has space
+// again, a transient I/O error); it fails if the WAL is closed or the
+// reopen fails.
+func (x *WAL) usable() error {
+	if x.closed {
+		return errors.New("etcdwal: closed")
+	}
+	if x.err == nil {
+		return nil
+	}
+	if err := x.recover(); err != nil {
+		return fmt.Errorf("etcdwal: reopen after %v: %w", x.err, err)
+	}
+	return nil
+}
+
+// recover closes the files and opens the WAL again, as a restart would:
+// whatever part of the failed write reached the disk is either whole
+// records (raftlog folds repeated records to the same state) or a torn
+// tail, which Open cuts.
+func (x *WAL) recover() error {
+	if x.w != nil {
+		x.w.Close()
+		x.w = nil
+	}
+	y, err := OpenWithLogger(x.dir, x.lg)
+	if err != nil {
+		return err
+	}
+	x.lg.Warn("reopened the WAL after a failed write", zap.String("dir", x.dir), zap.Error(x.err))
+	x.w, x.next, x.err = y.w, y.next, nil
+	return nil
+}
 
 func (x *WAL) fail(err error) error {
 	x.err = err
