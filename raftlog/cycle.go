@@ -1,6 +1,7 @@
 package raftlog
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -53,6 +54,9 @@ func (h *Host) retryStalled() (bool, error) {
 	st := h.stalled
 	if err := h.appendWAL(st.recs, !h.cfg.UnsafeAckBeforeFsync); err != nil {
 		h.stallErr = err
+		if errors.Is(err, ErrHalt) {
+			return false, err
+		}
 		return false, nil
 	}
 	h.cfg.Logger.Infof("raftlog: broker %d: the WAL works again", h.cfg.ID)
@@ -110,6 +114,9 @@ func (h *Host) cycle() (bool, error) {
 	}
 	if len(recs) > 0 {
 		if err := h.appendWAL(recs, !h.cfg.UnsafeAckBeforeFsync); err != nil {
+			if errors.Is(err, ErrHalt) {
+				return false, err
+			}
 			// A full or failing disk: nothing of this cycle is durable, so
 			// nothing of it may leave or apply. Keep it and retry; the
 			// records are idempotent if part of them did reach the WAL.
@@ -125,7 +132,9 @@ func (h *Host) cycle() (bool, error) {
 		}
 	}
 	if h.walBytes >= h.cfg.CheckpointBytes && h.cycles >= h.checkpointRetryCycle {
-		if err := h.Checkpoint(); err != nil {
+		if err := h.Checkpoint(); errors.Is(err, ErrHalt) {
+			return false, err
+		} else if err != nil {
 			// The WAL keeps growing until a checkpoint succeeds; try
 			// again some cycles later rather than on every one.
 			h.cfg.Logger.Warningf("raftlog: broker %d: checkpoint failed: %v", h.cfg.ID, err)

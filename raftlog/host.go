@@ -342,6 +342,8 @@ type Status struct {
 	Voters                      []uint64
 	// Progress maps each voter to its match index (leader only).
 	Progress map[uint64]uint64
+	// Quiesced: the group is not ticking here.
+	Quiesced bool
 }
 
 // Status returns group id's status; ok is false if the group is unknown.
@@ -353,7 +355,7 @@ func (h *Host) Status(id GroupID) (Status, bool) {
 	st := g.rn.Status()
 	s := Status{
 		Lead: st.Lead, Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit(),
-		Applied: st.Applied, Leader: st.RaftState == raft.StateLeader, Voters: g.voters,
+		Applied: st.Applied, Leader: st.RaftState == raft.StateLeader, Voters: g.voters, Quiesced: g.quiesced,
 	}
 	if s.Leader {
 		s.Progress = map[uint64]uint64{}

@@ -588,3 +588,67 @@ func TestWALFullStallsThenRecovers(t *testing.T) {
 	c.requireData(1, []string{"a", "c"}, 3)
 	c.requireData(2, []string{"b", "d"}, 3)
 }
+
+// TestRegression_StaleQuiesceNotice: found by the simulator (seed 1, mode
+// all, --unsafe ack-before-fsync, at the commit after 9eeeb52; the knob
+// only moved the timing, nothing crashed). A quiesce notice delayed in the
+// network reached a follower after an append it had acknowledged but not
+// yet seen committed; the notice named the old commit, so the follower
+// went to sleep. The leader committed, its heartbeats to that follower
+// were lost, and it quiesced too: both slept for good, the follower one
+// commit behind, and the healed cluster never converged. A follower now
+// sleeps only with nothing uncommitted, and a notice it cannot follow
+// wakes it.
+func TestRegression_StaleQuiesceNotice(t *testing.T) {
+	c := newCluster(t, 3)
+	c.createGroup(1, 1, 2, 3)
+	c.stabilize()
+	c.propose(1, "a")
+	c.tick(10)
+	lead := c.leader(1)
+	st, _ := c.nodes[lead].host.Status(1)
+	if !st.Quiesced {
+		t.Fatal("the idle group did not quiesce; the test needs it to")
+	}
+	stale := Envelope{Group: 1, Term: st.Term, Commit: st.Commit}
+	f := uint64(2)
+	if f == lead {
+		f = 3
+	}
+	// The append of "b" reaches the followers; then the leader's messages
+	// to f are lost, the commit among them.
+	ln := c.nodes[lead].host
+	if err := ln.Propose(1, []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ln.Process(); err != nil {
+		t.Fatal(err)
+	}
+	var outs []Outgoing
+	for _, e := range c.early {
+		outs = append(outs, e.outs...)
+	}
+	c.early = nil
+	for _, out := range append(outs, ln.Outbox()...) {
+		if err := c.nodes[out.To].host.Receive(out.Payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.cut[[2]uint64{lead, f}] = true
+	c.stabilize()
+	fs, _ := c.nodes[f].host.Status(1)
+	if last, _ := c.nodes[f].host.groups[1].storage.LastIndex(); last == fs.Commit {
+		t.Fatalf("follower %d has no uncommitted entry (last %d, commit %d); the test needs one", f, last, fs.Commit)
+	}
+	if err := c.nodes[f].host.Receive(EncodeBatch(lead, []Envelope{stale})); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := c.nodes[f].host.Status(1); fs.Quiesced {
+		t.Fatal("a stale quiesce notice put a follower with an uncommitted entry to sleep")
+	}
+	// The leader's heartbeats to the follower are lost until it sleeps.
+	c.tick(10)
+	delete(c.cut, [2]uint64{lead, f})
+	c.tick(40)
+	c.requireData(1, []string{"a", "b"}, 1, 2, 3)
+}

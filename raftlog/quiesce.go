@@ -77,13 +77,25 @@ func (h *Host) Quiesced() int {
 
 // quiesceFollower follows a leader's quiesce notice if it comes from the
 // leader this replica knows, at its term, and this replica has committed
-// everything the leader had. Otherwise the notice is ignored and the
-// follower keeps ticking: if the leader is really asleep, the follower's
-// election timer wakes it with a pre-vote.
+// everything the leader had and holds nothing uncommitted. Otherwise the
+// notice is ignored and the follower keeps ticking (it is woken if it was
+// asleep): if the leader is really asleep, the follower's election timer
+// wakes it with a pre-vote.
+//
+// NB: notices can arrive late and out of order. A stale notice naming an
+// older commit must not put to sleep a follower that has since received
+// an append it has not seen committed: the leader may quiesce after
+// committing it, with the heartbeats that carried the commit lost, and
+// both would then sleep forever with the follower one commit behind
+// (found by the simulator: TestRegression_StaleQuiesceNotice).
 func (h *Host) quiesceFollower(g *group, from uint64, e Envelope) {
 	st := g.rn.BasicStatus()
+	commit := st.HardState.GetCommit()
+	last, _ := g.storage.LastIndex()
 	if st.RaftState == raft.StateFollower && st.Lead == from && st.HardState.GetTerm() == e.Term &&
-		st.HardState.GetCommit() >= e.Commit && !g.rn.HasReady() {
+		commit >= e.Commit && last == commit && !g.rn.HasReady() {
 		g.quiesced = true
+		return
 	}
+	g.quiesced = false
 }

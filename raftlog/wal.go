@@ -1,5 +1,13 @@
 package raftlog
 
+import "errors"
+
+// ErrHalt, wrapped in an error a WAL returns, means the broker must stop at
+// once: the simulator's crash point, a power loss at that instant. Process
+// returns such an error. Any other WAL error is a disk fault (a full disk,
+// an I/O error) that the host waits out: it stalls and retries.
+var ErrHalt = errors.New("raftlog: halt")
+
 // WAL is a broker's write-ahead log: one log shared by every raft group on
 // the broker, so persisting a whole Ready cycle costs one fsync however many
 // partitions it touched (see docs/storage.md for the measurement behind that

@@ -67,7 +67,7 @@ func (w *WAL) Stats() Stats {
 
 // ErrCrashPoint is what Sync returns when the crash point armed by
 // CrashAtSync is reached. The simulator then crashes the broker.
-var ErrCrashPoint = errors.New("memwal: crash point reached")
+var ErrCrashPoint = fmt.Errorf("memwal: crash point reached: %w", raftlog.ErrHalt)
 
 // CrashAtSync arms a crash point: the nth Sync from now (n >= 1) fails with
 // ErrCrashPoint and leaves what was appended unsynced; every later call
