@@ -124,8 +124,9 @@ type Response struct {
 	Msg   kmsg.Response
 }
 
-// effectRetryTicks is how often failed effects are tried again.
-const effectRetryTicks = 10
+// reconcileRetryTicks is how often a failed start or stop of a replica
+// is tried again.
+const reconcileRetryTicks = 10
 
 // metadataGroup is the raft group holding cluster metadata.
 const metadataGroup raftlog.GroupID = 1
@@ -141,6 +142,12 @@ type Broker struct {
 	parts map[raftlog.GroupID]*partition
 	// replicas is every state machine hosted here, of every kind, by group.
 	replicas map[raftlog.GroupID]replica
+	// want is the partition replicas the applied metadata places here;
+	// reconcileReplicas makes parts follow it.
+	want map[raftlog.GroupID]wantReplica
+	// wantChanged is set when want changed or a start or stop failed and
+	// is due for another try.
+	wantChanged, reconcileFailed bool
 
 	responses []Response
 	// prop stamps this broker's proposals to every group: its id, this
@@ -148,12 +155,9 @@ type Broker struct {
 	prop  rsm.Proposer
 	ticks int64
 
-	// effects run after host.Process returns: starting and stopping
-	// partitions the metadata group decided about.
-	effects []func() error
-	// retryEffects failed (disk errors) and run again every
-	// effectRetryTicks.
-	retryEffects []func() error
+	// effects run after host.Process returns: work a state machine must
+	// not do inside its own apply (proposing to another group).
+	effects []func()
 	// timers fire on ticks: request timeouts and long-poll deadlines.
 	timers timerQueue
 	// calls are this broker's requests to peers, by id (peer.go).
@@ -198,10 +202,14 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		host:     host,
 		parts:    map[raftlog.GroupID]*partition{},
 		replicas: map[raftlog.GroupID]replica{},
+		want:     map[raftlog.GroupID]wantReplica{},
 		calls:    map[uint64]*peerCall{},
 		prop:     rsm.Proposer{ID: cfg.ID, Boot: boot},
 	}
 	b.meta = newMetaSM(b)
+	if err := b.meta.loadImage(); err != nil {
+		return nil, err
+	}
 	var voters []uint64
 	for _, bi := range cfg.Cluster {
 		voters = append(voters, uint64(bi.ID))
@@ -222,9 +230,8 @@ func (b *Broker) Config() Config { return b.cfg }
 // Tick advances the broker's logical clock by one tick.
 func (b *Broker) Tick() {
 	b.ticks++
-	if b.ticks%effectRetryTicks == 0 && len(b.retryEffects) > 0 {
-		b.effects = append(b.effects, b.retryEffects...)
-		b.retryEffects = nil
+	if b.reconcileFailed && b.ticks%reconcileRetryTicks == 0 {
+		b.wantChanged = true
 	}
 	b.host.Tick()
 	b.fireTimers()
@@ -251,16 +258,13 @@ func (b *Broker) Process() error {
 		if err := b.host.Process(); err != nil {
 			return err
 		}
+		if err := b.reconcileReplicas(); err != nil {
+			return err
+		}
 		effects := b.effects
 		b.effects = nil
 		for _, fn := range effects {
-			if err := fn(); err != nil {
-				// Starting or stopping a replica touches the disk; a full
-				// or failing disk must not stop the broker. Try again on
-				// a later tick.
-				b.env.Logf("engine: broker %d: %v; retrying", b.cfg.ID, err)
-				b.retryEffects = append(b.retryEffects, fn)
-			}
+			fn()
 		}
 		for _, id := range b.replicaIDs() {
 			b.replicas[id].startReads()

@@ -84,6 +84,8 @@ type testCluster struct {
 	tune func(*Config)
 	// observe, if set, sees every payload delivered between brokers.
 	observe func(payload []byte)
+	// wrapWAL, if set, wraps a broker's WAL when it starts.
+	wrapWAL func(tb *testBroker) raftlog.WAL
 	// wrapFS, if set, wraps a broker's file system when it starts.
 	wrapFS func(tb *testBroker) vfs.FS
 }
@@ -105,7 +107,11 @@ func (c *testCluster) startBroker(tb *testBroker) {
 	if c.wrapFS != nil {
 		fs = c.wrapFS(tb)
 	}
-	b, err := NewBroker(c.cfg(tb.id), Env{FS: fs, WAL: tb.wal, Clock: &c.clock, Logf: func(f string, a ...any) { c.t.Logf("broker %d: "+f, append([]any{tb.id}, a...)...) }})
+	wal := tb.wal
+	if c.wrapWAL != nil {
+		wal = c.wrapWAL(tb)
+	}
+	b, err := NewBroker(c.cfg(tb.id), Env{FS: fs, WAL: wal, Clock: &c.clock, Logf: func(f string, a ...any) { c.t.Logf("broker %d: "+f, append([]any{tb.id}, a...)...) }})
 	if err != nil {
 		c.t.Fatalf("start broker %d: %v", tb.id, err)
 	}

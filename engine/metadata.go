@@ -20,9 +20,9 @@ import (
 // Every broker applies it and starts or stops its own partition replicas
 // from what it applies.
 //
-// NB: the metadata log is never compacted (Sync reports nothing durable), so
-// a restarted broker replays it from the start. It grows with topic changes
-// and leader changes only, not with data.
+// The metadata log is compacted like any other (image.go): Sync writes an
+// image of the applied state, and a lagging broker gets the image in a raft
+// snapshot.
 
 const producerIDBlock = 1000
 
@@ -102,6 +102,8 @@ type metaSM struct {
 	term    uint64
 	// pending are this broker's metadata proposals waiting to apply.
 	pending rsm.Proposals[metaResult]
+	// imaged is the applied index of the last image written (image.go).
+	imaged uint64
 }
 
 func newMetaSM(b *Broker) *metaSM {
@@ -113,14 +115,7 @@ func newMetaSM(b *Broker) *metaSM {
 	}}
 }
 
-func (m *metaSM) AppliedIndex() uint64  { return m.applied }
-func (m *metaSM) Sync() (uint64, error) { return 0, nil }
-func (m *metaSM) Snapshot() ([]byte, error) {
-	return nil, fmt.Errorf("engine: metadata log is never compacted")
-}
-func (m *metaSM) Restore(uint64, []byte) error {
-	return fmt.Errorf("engine: metadata snapshot unsupported")
-}
+func (m *metaSM) AppliedIndex() uint64               { return m.applied }
 func (m *metaSM) ReadIndexReady(rs []raft.ReadState) {}
 func (m *metaSM) LeaderChanged(lead, term uint64)    { m.lead, m.term = lead, term }
 
@@ -196,11 +191,9 @@ func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
 		}
 		delete(st.Topics, t.Name)
 		for _, p := range t.Partitions {
-			if slices.Contains(p.Replicas, m.b.cfg.ID) {
-				g := p.Group
-				m.b.effects = append(m.b.effects, func() error { return m.b.stopPartition(g) })
-			}
+			delete(m.b.want, p.Group)
 		}
+		m.b.wantChanged = true
 	case cmd.Leader != nil:
 		l := cmd.Leader
 		for _, t := range st.Topics {
@@ -227,8 +220,8 @@ func (m *metaSM) addPartitions(t *topicMeta, assignment [][]int32) {
 		index := int32(len(t.Partitions))
 		t.Partitions = append(t.Partitions, partMeta{Group: g, Replicas: replicas, Leader: -1, Epoch: -1})
 		if slices.Contains(replicas, m.b.cfg.ID) {
-			name := t.Name
-			m.b.effects = append(m.b.effects, func() error { return m.b.startPartition(name, index, g, replicas) })
+			m.b.want[g] = wantReplica{topic: t.Name, index: index, replicas: replicas}
+			m.b.wantChanged = true
 		}
 	}
 }

@@ -326,7 +326,7 @@ func (p *partition) LeaderChanged(lead, term uint64) {
 	if p.leader && !was {
 		// Proposing to the metadata group from inside this group's Ready
 		// handling would touch another group mid-cycle: do it after.
-		p.b.effects = append(p.b.effects, func() error { p.b.reportLeader(p); return nil })
+		p.b.effects = append(p.b.effects, func() { p.b.reportLeader(p) })
 	}
 }
 
