@@ -107,7 +107,10 @@ type group struct {
 	// quiesced groups are not ticked: no heartbeats, no election timer.
 	quiesced   bool
 	quietTicks int // consecutive ticks a leader has found the group idle
+	logger     raft.Logger
 }
+
+func (g *group) logf(format string, args ...any) { g.logger.Warningf(format, args...) }
 
 // recovered is a group's durable state rebuilt from the WAL, waiting for
 // its state machine to be attached by CreateGroup.
@@ -201,7 +204,7 @@ func (h *Host) CreateGroup(id GroupID, voters []uint64, sm StateMachine, campaig
 		ms = bootstrapStorage(voters)
 		fresh = true
 	}
-	g := &group{id: id, voters: voters, sm: sm}
+	g := &group{id: id, voters: voters, sm: sm, logger: h.cfg.Logger}
 	g.storage = &storage{MemoryStorage: ms, g: g}
 	hs, _, _ := ms.InitialState()
 	first, _ := ms.FirstIndex()

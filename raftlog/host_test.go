@@ -652,3 +652,35 @@ func TestRegression_StaleQuiesceNotice(t *testing.T) {
 	c.tick(40)
 	c.requireData(1, []string{"a", "b"}, 1, 2, 3)
 }
+
+// failingSnapSM is a listSM whose Snapshot fails.
+type failingSnapSM struct{ *listSM }
+
+func (failingSnapSM) Snapshot() ([]byte, error) { return nil, errors.New("test: cannot snapshot") }
+
+// TestSnapshotErrorDoesNotPanicLeader: etcd/raft panics on any error from
+// Storage.Snapshot but ErrSnapshotTemporarilyUnavailable; a state machine
+// that fails to describe itself must not take its leader down.
+func TestSnapshotErrorDoesNotPanicLeader(t *testing.T) {
+	c := newCluster(t, 3)
+	c.createGroup(1, 1, 2, 3)
+	c.stabilize()
+	lead := c.leader(1)
+	sm := c.nodes[lead].host.groups[1].sm.(*listSM)
+	c.nodes[lead].host.groups[1].sm = failingSnapSM{sm}
+	var other uint64
+	for _, id := range c.ids {
+		if id != lead {
+			other = id
+		}
+	}
+	c.nodes[other].down = true
+	for i := range 10 {
+		c.propose(1, fmt.Sprintf("v%d", i))
+	}
+	if err := c.nodes[lead].host.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	c.start(other)
+	c.tick(10) // the leader tries to send a snapshot and must not panic
+}

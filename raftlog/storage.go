@@ -17,15 +17,21 @@ type storage struct {
 	g *group
 }
 
+// Snapshot never fails with anything but raft.ErrSnapshotTemporarilyUnavailable:
+// etcd/raft panics on any other error from Storage.Snapshot, and a state
+// machine that cannot describe itself right now must not take its leader
+// down. raft then retries the follower later.
 func (s *storage) Snapshot() (*pb.Snapshot, error) {
 	first, _ := s.FirstIndex()
 	term, err := s.Term(first - 1)
 	if err != nil {
-		return nil, err
+		s.g.logf("raftlog: group %d snapshot term at %d: %v", s.g.id, first-1, err)
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
 	data, err := s.g.sm.Snapshot()
 	if err != nil {
-		return nil, err
+		s.g.logf("raftlog: group %d snapshot: %v", s.g.id, err)
+		return nil, raft.ErrSnapshotTemporarilyUnavailable
 	}
 	return &pb.Snapshot{
 		Data: data,
