@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"strconv"
 	"strings"
 
@@ -145,19 +144,7 @@ func (r *byteReader) bytes(n uint64) []byte {
 // the old content or the new, never a mix.
 func writeFileAtomic(fsys vfs.FS, dir, name string, data []byte) error {
 	tmp := dir + "/" + name + ".tmp"
-	f, err := fsys.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := vfs.WriteFile(fsys, tmp, data); err != nil {
 		return err
 	}
 	if err := fsys.Rename(tmp, dir+"/"+name); err != nil {
@@ -171,20 +158,7 @@ func readFile(fsys vfs.FS, name string) ([]byte, error) {
 	if !fsys.Exists(name) {
 		return nil, nil
 	}
-	f, err := fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, size)
-	if _, err := f.ReadAt(b, 0); err != nil && err != io.EOF {
-		return nil, err
-	}
-	return b, nil
+	return vfs.ReadFile(fsys, name)
 }
 
 // readCheckpoint reads the checkpoint of a state directory; nil if there
