@@ -106,6 +106,7 @@ var configTypes = map[string]kmsg.ConfigType{
 	"num.partitions":             kmsg.ConfigTypeInt,
 	"message.max.bytes":          kmsg.ConfigTypeInt,
 	"log.segment.bytes":          kmsg.ConfigTypeInt,
+	"producer.id.expiration.ms":  kmsg.ConfigTypeInt,
 }
 
 func (b *Broker) topicDefaults() map[string]string {
@@ -129,6 +130,7 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"num.partitions":             strconv.Itoa(int(b.cfg.DefaultPartitions)),
 		"message.max.bytes":          strconv.Itoa(int(b.cfg.MaxMessageBytes)),
 		"log.segment.bytes":          strconv.FormatInt(b.segmentBytes(), 10),
+		"producer.id.expiration.ms":  strconv.FormatInt(b.cfg.ProducerIDExpirationMs, 10),
 	}
 }
 

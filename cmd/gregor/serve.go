@@ -38,6 +38,8 @@ type serveOptions struct {
 	cluster    string
 	config     string
 	autoCreate bool
+	// producerExpiryMs is Kafka's producer.id.expiration.ms.
+	producerExpiryMs int64
 }
 
 func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
@@ -55,6 +57,8 @@ func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.cluster, "cluster", "", "initial brokers: id=host:kafkaport/peerhost:peerport,... (the same on every broker)")
 	fs.StringVar(&o.config, "config", "", "file of name=value lines with the same names as these flags")
 	fs.BoolVar(&o.autoCreate, "auto-create-topics", false, "create unknown topics on Metadata and Produce")
+	fs.Int64Var(&o.producerExpiryMs, "producer-id-expiration-ms", 24*60*60*1000,
+		"drop an idempotent producer's state when its last batch is this old (Kafka's producer.id.expiration.ms)")
 	return fs
 }
 
@@ -161,6 +165,9 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 	if _, _, err := splitHostPort(peerListen); err != nil {
 		return runtime.Config{}, fmt.Errorf("--peer-listen: %v", err)
 	}
+	if o.producerExpiryMs <= 0 {
+		return runtime.Config{}, fmt.Errorf("--producer-id-expiration-ms %d: must be positive", o.producerExpiryMs)
+	}
 	cluster := brokerInfos(members)
 	for i := range cluster {
 		if cluster[i].ID == int32(o.id) {
@@ -169,9 +176,10 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 	}
 	return runtime.Config{
 		Broker: engine.Config{
-			ID:               int32(o.id),
-			Cluster:          cluster,
-			AutoCreateTopics: o.autoCreate,
+			ID:                     int32(o.id),
+			Cluster:                cluster,
+			AutoCreateTopics:       o.autoCreate,
+			ProducerIDExpirationMs: o.producerExpiryMs,
 		},
 		DataDir:     o.data,
 		KafkaListen: o.listen,

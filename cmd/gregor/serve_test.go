@@ -27,6 +27,7 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--listen", "0.0.0.0:9092"}, "set --advertise"},
 		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--config", "/does/not/exist"}, "--config"},
 		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "extra"}, `unexpected argument "extra"`},
+		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--producer-id-expiration-ms", "0"}, "--producer-id-expiration-ms 0: must be positive"},
 	} {
 		var stdout, stderr strings.Builder
 		code := run(append([]string{"serve"}, tc.args...), &stdout, &stderr)
@@ -40,6 +41,7 @@ func TestServeConfig(t *testing.T) {
 	cfg, err := parseServe([]string{
 		"--id", "2", "--data", "/var/gregor", "--cluster", testCluster,
 		"--listen", "0.0.0.0:9092", "--advertise", "broker2.example:9092",
+		"--producer-id-expiration-ms", "60000",
 	}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +53,9 @@ func TestServeConfig(t *testing.T) {
 	}
 	if diff := cmp.Diff(wantCluster, cfg.Broker.Cluster); diff != "" {
 		t.Errorf("cluster (-want +got):\n%s", diff)
+	}
+	if cfg.Broker.ProducerIDExpirationMs != 60000 {
+		t.Errorf("producer id expiration %d ms, want 60000", cfg.Broker.ProducerIDExpirationMs)
 	}
 	if cfg.PeerListen != "10.0.0.2:19092" || cfg.KafkaListen != "0.0.0.0:9092" || cfg.DataDir != "/var/gregor" {
 		t.Errorf("listeners %q %q, data %q", cfg.KafkaListen, cfg.PeerListen, cfg.DataDir)
