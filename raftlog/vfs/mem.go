@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path"
 	"sort"
+	"strings"
 )
 
 // ErrCrashed is returned by a File that was opened before Mem.Crash.
@@ -34,6 +35,43 @@ type Mem struct {
 	dirs, durableDirs map[string]bool
 	// epoch counts crashes; a handle from an older epoch fails.
 	epoch uint64
+	// writeErr and syncErr, when set, are injected disk errors (see
+	// InjectErrors); syncs counts successful file and directory syncs.
+	writeErr, syncErr error
+	syncs             int64
+	// muts counts changes to names and contents (see Mutations).
+	muts int64
+	// curIn and durIn index the names of cur and durable by parent
+	// directory, so that SyncDir and List cost what the directory holds.
+	curIn, durIn map[string]map[string]bool
+}
+
+// index adds (or with add false, removes) name in idx under its parent.
+func index(idx map[string]map[string]bool, name string, add bool) {
+	dir := parent(name)
+	set := idx[dir]
+	if add {
+		if set == nil {
+			set = map[string]bool{}
+			idx[dir] = set
+		}
+		set[name] = true
+		return
+	}
+	delete(set, name)
+	if len(set) == 0 {
+		delete(idx, dir)
+	}
+}
+
+func (m *Mem) setCur(name string, ino *memInode) {
+	m.cur[name] = ino
+	index(m.curIn, name, true)
+}
+
+func (m *Mem) delCur(name string) {
+	delete(m.cur, name)
+	index(m.curIn, name, false)
 }
 
 type memInode struct {
@@ -55,6 +93,8 @@ func NewMem() *Mem {
 	return &Mem{
 		cur:         map[string]*memInode{},
 		durable:     map[string]*memInode{},
+		curIn:       map[string]map[string]bool{},
+		durIn:       map[string]map[string]bool{},
 		dirs:        map[string]bool{".": true},
 		durableDirs: map[string]bool{".": true},
 	}
@@ -64,7 +104,16 @@ func notExist(op, name string) error {
 	return &fs.PathError{Op: "vfs: " + op, Path: name, Err: fs.ErrNotExist}
 }
 
-func (m *Mem) parentExists(name string) bool { return m.dirs[path.Dir(name)] }
+// parent is path.Dir for the clean relative names Mem stores, without
+// path.Clean's allocations: SyncDir and List walk every name.
+func parent(name string) string {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		return name[:i]
+	}
+	return "."
+}
+
+func (m *Mem) parentExists(name string) bool { return m.dirs[parent(name)] }
 
 // Create implements FS.
 func (m *Mem) Create(name string) (File, error) {
@@ -75,13 +124,17 @@ func (m *Mem) Create(name string) (File, error) {
 	if m.dirs[name] {
 		return nil, &fs.PathError{Op: "vfs: create", Path: name, Err: fs.ErrExist}
 	}
+	if m.writeErr != nil {
+		return nil, &fs.PathError{Op: "vfs: create", Path: name, Err: m.writeErr}
+	}
 	if !m.parentExists(name) {
 		return nil, notExist("create", name)
 	}
+	m.muts++
 	ino := m.cur[name]
 	if ino == nil {
 		ino = &memInode{}
-		m.cur[name] = ino
+		m.setCur(name, ino)
 	} else {
 		ino.truncate(0)
 	}
@@ -108,13 +161,15 @@ func (m *Mem) Remove(name string) error {
 		return err
 	}
 	if m.cur[name] != nil {
-		delete(m.cur, name)
+		m.muts++
+		m.delCur(name)
 		return nil
 	}
 	if m.dirs[name] && name != "." {
 		if len(m.children(name)) > 0 {
 			return &fs.PathError{Op: "vfs: remove", Path: name, Err: errors.New("directory not empty")}
 		}
+		m.muts++
 		delete(m.dirs, name)
 		return nil
 	}
@@ -141,8 +196,9 @@ func (m *Mem) Rename(oldname, newname string) error {
 	if m.dirs[newname] {
 		return &fs.PathError{Op: "vfs: rename", Path: newname, Err: fs.ErrExist}
 	}
-	delete(m.cur, oldname)
-	m.cur[newname] = ino
+	m.muts++
+	m.delCur(oldname)
+	m.setCur(newname, ino)
 	return nil
 }
 
@@ -152,12 +208,18 @@ func (m *Mem) MkdirAll(dir string) error {
 	if err != nil {
 		return err
 	}
-	for d := dir; d != "."; d = path.Dir(d) {
+	for d := dir; d != "."; d = parent(d) {
 		if m.cur[d] != nil {
 			return &fs.PathError{Op: "vfs: mkdir", Path: d, Err: fs.ErrExist}
 		}
+		if m.writeErr != nil && !m.dirs[d] {
+			return &fs.PathError{Op: "vfs: mkdir", Path: d, Err: m.writeErr}
+		}
 	}
-	for d := dir; d != "."; d = path.Dir(d) {
+	for d := dir; d != "."; d = parent(d) {
+		if !m.dirs[d] {
+			m.muts++
+		}
 		m.dirs[d] = true
 		m.durableDirs[d] = true
 	}
@@ -167,13 +229,11 @@ func (m *Mem) MkdirAll(dir string) error {
 // children returns the sorted names of the current entries directly in dir.
 func (m *Mem) children(dir string) []string {
 	var names []string
-	for p := range m.cur {
-		if path.Dir(p) == dir {
-			names = append(names, path.Base(p))
-		}
+	for p := range m.curIn[dir] {
+		names = append(names, path.Base(p))
 	}
 	for d := range m.dirs {
-		if d != "." && path.Dir(d) == dir {
+		if d != "." && parent(d) == dir {
 			names = append(names, path.Base(d))
 		}
 	}
@@ -203,19 +263,23 @@ func (m *Mem) SyncDir(dir string) error {
 	if !m.dirs[dir] {
 		return notExist("syncdir", dir)
 	}
+	if m.syncErr != nil {
+		return &fs.PathError{Op: "vfs: syncdir", Path: dir, Err: m.syncErr}
+	}
+	m.syncs++
 	// Set operations only: the order of the map walks cannot matter.
-	for p := range m.durable {
-		if path.Dir(p) == dir && m.cur[p] == nil {
+	for p := range m.durIn[dir] {
+		if m.cur[p] == nil {
 			delete(m.durable, p)
+			index(m.durIn, p, false)
 		}
 	}
-	for p, ino := range m.cur {
-		if path.Dir(p) == dir {
-			m.durable[p] = ino
-		}
+	for p := range m.curIn[dir] {
+		m.durable[p] = m.cur[p]
+		index(m.durIn, p, true)
 	}
 	for d := range m.durableDirs {
-		if d != "." && path.Dir(d) == dir && !m.dirs[d] {
+		if d != "." && parent(d) == dir && !m.dirs[d] {
 			delete(m.durableDirs, d)
 		}
 	}
@@ -246,11 +310,12 @@ func (m *Mem) Exists(name string) bool {
 // crash fail with ErrCrashed.
 func (m *Mem) Crash(rng *rand.Rand) {
 	m.epoch++
+	m.muts++
 	seen := map[*memInode]bool{}
-	m.cur = map[string]*memInode{}
+	m.cur, m.curIn = map[string]*memInode{}, map[string]map[string]bool{}
 	for _, p := range sortedKeys(m.durable) {
 		ino := m.durable[p]
-		m.cur[p] = ino
+		m.setCur(p, ino)
 		if seen[ino] {
 			continue
 		}
@@ -264,7 +329,7 @@ func (m *Mem) Crash(rng *rand.Rand) {
 	// A directory whose removal became durable while a durable file inside
 	// it did not disappear comes back with the file.
 	for _, p := range sortedKeys(m.cur) {
-		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+		for d := parent(p); d != "."; d = parent(d) {
 			m.dirs[d] = true
 			m.durableDirs[d] = true
 		}
@@ -286,6 +351,7 @@ func (m *Mem) FlipBit(name string, off int64, bit uint) error {
 	if off < 0 || off >= int64(len(ino.data)) {
 		return fmt.Errorf("vfs: flipbit %s: offset %d outside file of %d bytes", name, off, len(ino.data))
 	}
+	m.muts++
 	mask := byte(1) << (bit % 8)
 	ino.data[off] ^= mask
 	if k := int64(ino.keep()); off >= k && off-k < int64(len(ino.durOld)) {
@@ -293,6 +359,33 @@ func (m *Mem) FlipBit(name string, off int64, bit uint) error {
 	}
 	return nil
 }
+
+// InjectErrors makes the disk fail until it is called again with nil
+// errors. While write is set, Create, MkdirAll of a missing directory and
+// every File.Write fail with it and write nothing (a full disk: pass
+// syscall.ENOSPC; a failing medium: syscall.EIO). While sync is set,
+// File.Sync and SyncDir fail with it and make nothing durable, so what was
+// written since the last successful sync stays exposed to the next Crash.
+// Reads, removals, renames and truncations keep working (they free space
+// or touch only metadata). The errors come back wrapped in *fs.PathError,
+// so errors.Is(err, syscall.ENOSPC) holds here as on the OS.
+//
+// Not modelled: Linux may drop the dirty pages of a failed writeback, so
+// that a later fsync succeeds without the data ever reaching the disk
+// ("fsyncgate"); here a later successful Sync makes them durable. A broker
+// that treats a failed sync as fatal and restarts (a Crash here, which
+// keeps only a random prefix of unsynced data) sees the same under both.
+func (m *Mem) InjectErrors(write, sync error) { m.writeErr, m.syncErr = write, sync }
+
+// Syncs counts the successful File.Sync and SyncDir calls so far, for the
+// simulator's cost model.
+func (m *Mem) Syncs() int64 { return m.syncs }
+
+// Mutations counts the changes to the file system so far: creations,
+// removals, renames, writes, truncations, flipped bits and crashes. While
+// it stays the same, everything a reader could see stays the same (the
+// simulator skips its checks of a broker whose files did not change).
+func (m *Mem) Mutations() int64 { return m.muts }
 
 // keep returns how many leading bytes the current and durable content share
 // by construction.
@@ -377,6 +470,10 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if err := f.check(); err != nil {
 		return 0, err
 	}
+	if f.m.writeErr != nil {
+		return 0, &fs.PathError{Op: "vfs: write", Path: f.name, Err: f.m.writeErr}
+	}
+	f.m.muts++
 	f.ino.data = append(f.ino.data, p...)
 	return len(p), nil
 }
@@ -393,6 +490,10 @@ func (f *memFile) Sync() error {
 	if err := f.check(); err != nil {
 		return err
 	}
+	if f.m.syncErr != nil {
+		return &fs.PathError{Op: "vfs: sync", Path: f.name, Err: f.m.syncErr}
+	}
+	f.m.syncs++
 	f.ino.sync()
 	return nil
 }
@@ -404,6 +505,7 @@ func (f *memFile) Truncate(size int64) error {
 	if size < 0 || size > int64(len(f.ino.data)) {
 		return fmt.Errorf("vfs: truncate %s to %d: file has %d bytes (only shrinking is supported)", f.name, size, len(f.ino.data))
 	}
+	f.m.muts++
 	f.ino.truncate(int(size))
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"slices"
+	"syscall"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -382,4 +383,110 @@ func TestMemProperty(t *testing.T) {
 			"": func(t *rapid.T) { check() },
 		})
 	})
+}
+
+// TestMemInjectErrors: a full or failing disk refuses writes and syncs,
+// writes nothing, leaves unsynced data exposed to a crash, and recovers
+// when the errors are cleared.
+func TestMemInjectErrors(t *testing.T) {
+	m := NewMem()
+	m.MkdirAll("d")
+	f, err := m.Create("d/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, f, "durable")
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	syncs := m.Syncs()
+	mustWrite(t, f, "+pending")
+
+	m.InjectErrors(syscall.ENOSPC, syscall.EIO)
+	if n, err := f.Write([]byte("lost")); n != 0 || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("write on a full disk: %d, %v", n, err)
+	}
+	if _, err := m.Create("d/g"); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("create on a full disk: %v", err)
+	}
+	if err := m.MkdirAll("d/e"); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("mkdir on a full disk: %v", err)
+	}
+	if err := m.MkdirAll("d"); err != nil {
+		t.Fatalf("mkdir of an existing directory on a full disk: %v", err)
+	}
+	if err := f.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("sync on a failing disk: %v", err)
+	}
+	if err := m.SyncDir("d"); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("syncdir on a failing disk: %v", err)
+	}
+	if m.Syncs() != syncs {
+		t.Fatalf("failed syncs counted: %d, want %d", m.Syncs(), syncs)
+	}
+	if got := content(t, m, "d/f"); got != "durable+pending" {
+		t.Fatalf("content %q after failed writes", got)
+	}
+	// The failed sync made nothing durable: a crash may cut the pending bytes.
+	cut := false
+	for seed := range uint64(20) {
+		c := NewMem()
+		c.MkdirAll("d")
+		g, _ := c.Create("d/f")
+		mustWrite(t, g, "durable")
+		g.Sync()
+		c.SyncDir("d")
+		mustWrite(t, g, "+pending")
+		c.InjectErrors(nil, syscall.EIO)
+		if err := g.Sync(); err == nil {
+			t.Fatal("sync succeeded")
+		}
+		c.Crash(rand.New(rand.NewPCG(seed, 0)))
+		got := content(t, c, "d/f")
+		if got != "durable+pending"[:len(got)] || len(got) < len("durable") {
+			t.Fatalf("seed %d: after crash %q", seed, got)
+		}
+		cut = cut || got != "durable+pending"
+	}
+	if !cut {
+		t.Fatal("no crash lost the bytes whose sync failed")
+	}
+
+	m.InjectErrors(nil, nil)
+	mustWrite(t, f, "!")
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if m.Syncs() != syncs+1 {
+		t.Fatalf("syncs %d, want %d", m.Syncs(), syncs+1)
+	}
+	if got := content(t, m, "d/f"); got != "durable+pending!" {
+		t.Fatalf("content %q after the disk recovered", got)
+	}
+}
+
+// TestMemMutations: every change counts, reads and syncs do not.
+func TestMemMutations(t *testing.T) {
+	m := NewMem()
+	last := m.Mutations()
+	step := func(what string, changes bool, fn func()) {
+		t.Helper()
+		fn()
+		if got := m.Mutations(); (got != last) != changes {
+			t.Fatalf("%s: mutations %d -> %d", what, last, got)
+		}
+		last = m.Mutations()
+	}
+	var f File
+	step("mkdir", true, func() { m.MkdirAll("d") })
+	step("mkdir existing", false, func() { m.MkdirAll("d") })
+	step("create", true, func() { f, _ = m.Create("d/f") })
+	step("write", true, func() { f.Write([]byte("abc")) })
+	step("sync", false, func() { f.Sync(); m.SyncDir("d") })
+	step("read", false, func() { f.ReadAt(make([]byte, 2), 0); m.List("d"); m.Exists("d/f") })
+	step("truncate", true, func() { f.Truncate(1) })
+	step("rename", true, func() { m.Rename("d/f", "d/g") })
+	step("flipbit", true, func() { m.FlipBit("d/g", 0, 0) })
+	step("remove", true, func() { m.Remove("d/g") })
+	step("crash", true, func() { m.Crash(rand.New(rand.NewPCG(1, 1))) })
 }
