@@ -34,6 +34,11 @@ type WAL struct {
 	// sync. tripped then fails every call until Crash.
 	syncsToCrash int
 	tripped      bool
+	// rotted is set by FlipBit: a frame that was synced may now fail its
+	// CRC, which ReadAll reports as ErrCorrupt instead of cutting it.
+	rotted bool
+	// appendErr and syncErr are injected disk errors (InjectErrors).
+	appendErr, syncErr error
 
 	stats Stats
 }
@@ -65,6 +70,42 @@ func (w *WAL) Stats() Stats {
 	return s
 }
 
+// ErrCorrupt is what ReadAll returns when a frame that was synced fails
+// its checks: bit rot on the medium (FlipBit), not a torn write. Like
+// etcdwal, which refuses a CRC mismatch anywhere but a torn tail, memwal
+// never cuts synced records: they may be votes and entries this broker
+// acknowledged, and dropping them silently would break raft's safety.
+var ErrCorrupt = errors.New("memwal: corrupt record in synced data")
+
+// FlipBit flips one bit of the byte at off among the log's durable whole
+// frames (off below DurableBytes): bit rot on the medium. The next ReadAll
+// fails with ErrCorrupt, since a flipped bit breaks its frame's CRC or
+// length. It is for the simulator and tests.
+func (w *WAL) FlipBit(off int, bit uint) error {
+	if off < 0 || off >= w.DurableBytes() {
+		return fmt.Errorf("memwal: flipbit: offset %d outside the %d durable bytes", off, w.DurableBytes())
+	}
+	w.buf[off] ^= byte(1) << (bit % 8)
+	w.rotted = true
+	return nil
+}
+
+// DurableBytes is the length of the log's durable whole frames: what was
+// synced, or after a crash, what the crash kept whole.
+func (w *WAL) DurableBytes() int {
+	if w.mustRead {
+		return w.crashWhole
+	}
+	return w.synced
+}
+
+// InjectErrors makes the WAL's disk fail until it is called again with nil
+// errors: while appendErr is set, Append and Checkpoint fail with it and
+// write nothing (a full disk: syscall.ENOSPC); while syncErr is set, Sync
+// fails with it and leaves the appended records unsynced, exposed to the
+// next Crash (syscall.EIO). The errors are wrapped, so errors.Is sees them.
+func (w *WAL) InjectErrors(appendErr, syncErr error) { w.appendErr, w.syncErr = appendErr, syncErr }
+
 // ErrCrashPoint is what Sync returns when the crash point armed by
 // CrashAtSync is reached. The simulator then crashes the broker.
 var ErrCrashPoint = fmt.Errorf("memwal: crash point reached: %w", raftlog.ErrHalt)
@@ -75,6 +116,11 @@ var ErrCrashPoint = fmt.Errorf("memwal: crash point reached: %w", raftlog.ErrHal
 func (w *WAL) CrashAtSync(n int) {
 	w.syncsToCrash = max(n, 0)
 }
+
+// CrashPointReached reports whether the armed crash point was reached:
+// the broker is to crash now, whatever its caller did with the error (a
+// raft host may keep a failed cycle and retry instead of returning it).
+func (w *WAL) CrashPointReached() bool { return w.tripped }
 
 func (w *WAL) check(op string) error {
 	if w.tripped {
@@ -102,6 +148,9 @@ func (w *WAL) Append(recs [][]byte) error {
 	if len(recs) == 0 {
 		return nil
 	}
+	if w.appendErr != nil {
+		return fmt.Errorf("memwal: append: %w", w.appendErr)
+	}
 	start := len(w.buf)
 	for _, r := range recs {
 		w.buf = appendFrame(w.buf, kindRecord, r)
@@ -128,6 +177,9 @@ func (w *WAL) Sync() error {
 	if len(w.unsyncedEnds) == 0 {
 		return nil
 	}
+	if w.syncErr != nil {
+		return fmt.Errorf("memwal: sync: %w", w.syncErr)
+	}
 	w.stats.Syncs++
 	w.stats.SyncedBytes += int64(len(w.buf) - w.synced)
 	w.synced = len(w.buf)
@@ -144,6 +196,12 @@ func (w *WAL) Checkpoint(image []byte) error {
 	if len(image) > recordBytesMax {
 		return fmt.Errorf("memwal: checkpoint: image of %d bytes exceeds %d", len(image), recordBytesMax)
 	}
+	if w.appendErr != nil {
+		return fmt.Errorf("memwal: checkpoint: %w", w.appendErr)
+	}
+	if w.syncErr != nil {
+		return fmt.Errorf("memwal: checkpoint: %w", w.syncErr)
+	}
 	w.buf = appendFrame(w.buf[:0], kindImage, image)
 	w.synced = len(w.buf)
 	w.unsyncedEnds = w.unsyncedEnds[:0]
@@ -153,14 +211,23 @@ func (w *WAL) Checkpoint(image []byte) error {
 
 // ReadAll decodes the log: the newest image and every record after it. A
 // torn or corrupt tail (only a crash leaves one) is cut off, so appends go
-// after the last whole frame. It panics if the cut reaches synced bytes:
-// memwal itself never loses them, so that is a bug.
+// after the last whole frame. A frame that was synced and fails its checks
+// after FlipBit is ErrCorrupt, and the log is left as it is. Without
+// FlipBit it panics if the cut reaches synced bytes: memwal itself never
+// loses them, so that is a bug.
 func (w *WAL) ReadAll() (image []byte, recs [][]byte, err error) {
 	if w.closed {
 		return nil, nil, fmt.Errorf("memwal: read: %w", ErrClosed)
 	}
 	frames, valid := decodeFrames(w.buf)
 	if valid < len(w.buf) {
+		whole := len(w.buf)
+		if w.mustRead {
+			whole = w.crashWhole
+		}
+		if w.rotted && valid < whole {
+			return nil, nil, fmt.Errorf("memwal: read: frame at byte %d of %d synced: %w", valid, whole, ErrCorrupt)
+		}
 		if !w.mustRead || valid < w.crashWhole {
 			panic(fmt.Sprintf("memwal: decoding stopped at byte %d of %d, inside bytes that were synced or never crashed", valid, len(w.buf)))
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -269,13 +270,22 @@ func TestCrashAtSync(t *testing.T) {
 	if err := w.Append([][]byte{[]byte("c")}); err != nil {
 		t.Fatal(err)
 	}
+	if w.CrashPointReached() {
+		t.Fatal("crash point reached before the second sync")
+	}
 	if err := w.Sync(); !errors.Is(err, ErrCrashPoint) {
 		t.Fatalf("second sync: %v, want ErrCrashPoint", err)
+	}
+	if !w.CrashPointReached() {
+		t.Fatal("crash point not reported after the second sync")
 	}
 	if err := w.Append([][]byte{[]byte("d")}); !errors.Is(err, ErrCrashPoint) {
 		t.Fatalf("append after the crash point: %v, want ErrCrashPoint", err)
 	}
 	w.Crash(rand.New(rand.NewPCG(1, 2)))
+	if w.CrashPointReached() {
+		t.Fatal("crash point still reported after Crash")
+	}
 	_, recs, err := w.ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -288,5 +298,110 @@ func TestCrashAtSync(t *testing.T) {
 	}
 	if err := w.Append([][]byte{[]byte("e")}); err != nil {
 		t.Fatalf("append after Crash and ReadAll: %v", err)
+	}
+}
+
+// TestFlipBitRefused: bit rot anywhere in synced frames, the middle of the
+// log or its last frame, before or after a crash, is ErrCorrupt. ReadAll
+// never cuts synced records (votes and entries the broker acknowledged)
+// as if they were a torn tail.
+func TestFlipBitRefused(t *testing.T) {
+	build := func() *WAL {
+		w := New()
+		for i := range 5 {
+			if err := w.Append([][]byte{rec(i)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return w
+	}
+	size := build().DurableBytes()
+	last := size - frameBytes(rec(4))
+	for _, crash := range []bool{false, true} {
+		for _, off := range []int{0, 3, 4, 8, 9, size / 2, last, last + 8, size - 1} {
+			w := build()
+			if crash {
+				if err := w.Append([][]byte{rec(5)}); err != nil { // unsynced
+					t.Fatal(err)
+				}
+				w.Crash(rand.New(rand.NewPCG(uint64(off), 0)))
+			}
+			if err := w.FlipBit(off, uint(off)); err != nil {
+				t.Fatal(err)
+			}
+			if _, recs, err := w.ReadAll(); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("crash %v, rot at %d of %d: ReadAll gave %d records, %v; want ErrCorrupt", crash, off, size, len(recs), err)
+			}
+		}
+	}
+	w := build()
+	if err := w.FlipBit(size, 0); err == nil {
+		t.Fatal("FlipBit beyond the durable bytes succeeded")
+	}
+	if err := w.Append([][]byte{rec(5)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.FlipBit(size, 0); err == nil {
+		t.Fatal("FlipBit of an unsynced frame succeeded")
+	}
+}
+
+// TestInjectErrors: a full disk refuses appends and checkpoints and writes
+// nothing; a failing sync leaves the records unsynced, so a crash may lose
+// them; clearing the errors restores the WAL.
+func TestInjectErrors(t *testing.T) {
+	w := New()
+	if err := w.Append([][]byte{rec(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	w.InjectErrors(syscall.ENOSPC, nil)
+	if err := w.Append([][]byte{rec(1)}); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("append on a full disk: %v", err)
+	}
+	if err := w.Checkpoint([]byte("img")); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("checkpoint on a full disk: %v", err)
+	}
+	w.InjectErrors(nil, syscall.EIO)
+	if err := w.Append([][]byte{rec(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("sync on a failing disk: %v", err)
+	}
+	if s := w.Stats(); s.Syncs != 1 {
+		t.Fatalf("%d syncs counted, want 1", s.Syncs)
+	}
+	lost := false
+	for seed := range uint64(20) {
+		c := New()
+		c.Append([][]byte{rec(0)})
+		c.Sync()
+		c.InjectErrors(nil, syscall.EIO)
+		c.Append([][]byte{rec(1)})
+		if err := c.Sync(); err == nil {
+			t.Fatal("sync succeeded")
+		}
+		c.Crash(rand.New(rand.NewPCG(seed, 0)))
+		_, rs := mustReadAll(t, c)
+		if len(rs) == 0 || !bytes.Equal(rs[0], rec(0)) {
+			t.Fatalf("seed %d: the synced record was lost: %q", seed, rs)
+		}
+		lost = lost || len(rs) == 1
+	}
+	if !lost {
+		t.Fatal("no crash lost the record whose sync failed")
+	}
+	w.InjectErrors(nil, nil)
+	if err := w.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, rs := mustReadAll(t, w); len(rs) != 2 {
+		t.Fatalf("after the disk recovered: %q", rs)
 	}
 }
