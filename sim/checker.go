@@ -2,11 +2,15 @@ package sim
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/gregor-streaming/gregor/engine/segment"
 	"github.com/gregor-streaming/gregor/linearizability"
+	"github.com/gregor-streaming/gregor/raftlog/vfs"
 )
 
 // Failure kinds found by the checkers while the world runs.
@@ -58,6 +62,10 @@ type replicaSeen struct {
 	hw       int64
 	term     uint64
 	leader   bool
+	// corrupt holds the replica's CURRENT file when the checker's own read
+	// met the injected rot; it is not read again until CURRENT changes
+	// (the replica replaced its state).
+	corrupt string
 }
 
 // checker runs the state checks after every event that touched a broker.
@@ -103,16 +111,34 @@ func (c *checker) observe(n *node) {
 			return
 		}
 		s.hw, s.term, s.leader = hw, rs.Term, rs.Leader
-		if hw <= s.verified {
-			continue
+		rotten := len(c.w.rotten) > 0 && c.w.isRotten(rk)
+		if rotten && s.corrupt != "" {
+			if cur := c.current(n, rs.Group); cur == s.corrupt {
+				continue
+			}
+			s.corrupt = ""
 		}
-		if !c.verify(n, k, s, hw) {
+		if hw > s.verified && !c.verify(n, k, s, hw, rotten, rs.Group) {
 			return
+		}
+		if rotten {
+			c.w.rotHealed(rk, s.verified)
 		}
 	}
 }
 
-func (c *checker) verify(n *node, k tpKey, s *replicaSeen, hw int64) bool {
+// current reads a partition's CURRENT file on n (which names its live
+// state directory).
+func (c *checker) current(n *node, group uint64) string {
+	b, _ := vfs.ReadFile(n.fs, "partitions/"+strconv.FormatUint(group, 10)+"/CURRENT")
+	return string(b)
+}
+
+// verify checks the replica's batches from s.verified up to hw against the
+// canonical log, extending it. A replica with injected rot may fail the
+// read with segment.ErrCorrupt: that is the rot detected, not a
+// violation, and the replica is skipped until it replaces its state.
+func (c *checker) verify(n *node, k tpKey, s *replicaSeen, hw int64, rotten bool, group uint64) bool {
 	l := c.log(k)
 	ok := true
 	_, err := n.b.ReplicaBatches(k.topic, k.part, s.verified, func(b []byte, base, last int64) error {
@@ -158,6 +184,11 @@ func (c *checker) verify(n *node, k tpKey, s *replicaSeen, hw int64) bool {
 		l.end = last + 1
 		return nil
 	})
+	if err != nil && ok && rotten && errors.Is(err, segment.ErrCorrupt) {
+		c.w.tracef("rot found %d %s: %v", n.id, k, err)
+		s.corrupt = c.current(n, group)
+		return true
+	}
 	if err != nil && ok {
 		c.w.fail(FailDivergence, "broker %d %s: reading committed batches: %v", n.id, k, err)
 		ok = false
@@ -208,6 +239,12 @@ func (c *checker) afterRestart(n *node) {
 		delete(c.preCrash, rk)
 		hw, ok := have[rk.tp]
 		switch {
+		case c.w.churned[rk.tp.topic] && !ok:
+			// The churn client may have deleted the topic meanwhile.
+		case c.w.isRotten(rk):
+			// Its files rotted while it was down: it may start over and
+			// copy a peer's state. Until it holds what it had, it must
+			// serve nothing (the clients' history checks that).
 		case !ok && before > 0:
 			c.w.fail(FailCommittedLost, "broker %d %s: replica missing after restart (high watermark %d before the crash)", n.id, rk.tp, before)
 			return

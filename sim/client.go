@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
@@ -18,9 +20,10 @@ const (
 	roleProducer             // produces unique values under its mode's rules
 	roleConsumer             // fetches forward from offsets, sometimes lists offsets
 	roleFinal                // reads every partition whole after the liveness phase
+	roleChurn                // creates, writes to and deletes topics of its own
 )
 
-var roleNames = [...]string{roleAdmin: "admin", roleProducer: "producer", roleConsumer: "consumer", roleFinal: "final"}
+var roleNames = [...]string{roleAdmin: "admin", roleProducer: "producer", roleConsumer: "consumer", roleFinal: "final", roleChurn: "churn"}
 
 // What a client is waiting for.
 type waitKind uint8
@@ -34,26 +37,42 @@ const (
 	waitProduce
 	waitFetch
 	waitList
+	waitDelete
 )
 
 // Client limits.
 const (
-	thinkMillisMax     = 40  // pause between a client's operations
+	thinkMillisMax     = 50  // pause between a client's operations
 	backoffMillis      = 100 // pause after an error before trying again
-	valuesPerProduce   = 3   // at most this many records per produce
-	fetchMaxWaitMillis = 300 // long-poll bound of a consumer's fetch
-	fetchMaxBytes      = 64 << 10
-	produceTimeoutMs   = 1_000 // the broker-side timeout of a produce
-	listOffsetsOneIn   = 6     // a consumer lists offsets once in this many ops
+	fetchMaxWaitMillis = 100 // long-poll bound of a consumer's fetch
+	// fetchMaxBytes bounds a consumer's fetch (a larger first batch still
+	// comes whole), so that one op carries tens of records, not thousands:
+	// the history and porcupine's work stay proportional to the ops.
+	fetchMaxBytes      = 1 << 10
+	finalFetchMaxBytes = 1 << 20 // the final reader's
+	produceTimeoutMs   = 1_000   // the broker-side timeout of a produce
+	listOffsetsOneIn   = 6       // a consumer lists offsets once in this many ops
 )
 
 // attempt is one produce batch a producer is trying to get written.
 type attempt struct {
 	tp       tpKey
 	values   []string
-	acks     int16
 	seq      int32 // idempotent base sequence
 	attempts int
+	// op is the batch's history entry while a request carries it. An
+	// idempotent producer's retries of one batch are one logical op, from
+	// the first attempt's call to the acknowledgement (as a Kafka client
+	// reports them): the broker deduplicates the retries, so the earlier
+	// attempts are not separate writes. Other modes record every attempt.
+	op int
+}
+
+// tpOp is one partition of a multi-partition fetch or list-offsets
+// request and its history entry (-1: none).
+type tpOp struct {
+	tp tpKey
+	op int
 }
 
 // client is one workload client: a small state machine driven by the
@@ -70,20 +89,30 @@ type client struct {
 
 	leaders  map[tpKey]int32
 	haveMeta bool
-	op       int // index of the pending op in w.ops, or -1
 
-	// producer
-	valueN int
-	pid    int64
-	epoch  int16
-	seqs   map[tpKey]int32
-	cur    *attempt
+	// producer: the batches it is trying to get written (at most one per
+	// partition, oldest first), and those the request in flight carries.
+	// Like a Kafka producer it sends one request per broker, with a batch
+	// for each of its partitions that broker leads.
+	valueN  int
+	pid     int64
+	epoch   int16
+	seqs    map[tpKey]int32
+	pending []*attempt
+	sent    []*attempt
 
-	// consumer and final reader
+	// consumer and final reader: one request per broker, one op per
+	// partition in it.
 	offsets  map[tpKey]int64
-	fetching tpKey
+	fetching []tpOp
 	next     int
 	final    map[tpKey][]linearizability.Record
+
+	// churn
+	churn churnState
+
+	// cutUntil: the client cannot reach broker b before cutUntil[b].
+	cutUntil [brokersMax + 1]int64
 
 	stopping bool // no new operations (liveness phase)
 	done     bool // admin: topics ready; final: read complete
@@ -91,7 +120,7 @@ type client struct {
 
 func newClient(w *World, idx int, r role, mode linearizability.Mode, tps []tpKey) *client {
 	return &client{
-		w: w, idx: idx, role: r, mode: mode, tps: tps, op: -1, pid: -1,
+		w: w, idx: idx, role: r, mode: mode, tps: tps, pid: -1,
 		leaders: map[tpKey]int32{}, seqs: map[tpKey]int32{}, offsets: map[tpKey]int64{},
 		final: map[tpKey][]linearizability.Record{},
 	}
@@ -99,10 +128,21 @@ func newClient(w *World, idx int, r role, mode linearizability.Mode, tps []tpKey
 
 // idle reports whether the client has nothing in flight and starts nothing.
 func (c *client) idle() bool {
-	return c.wait == waitNothing || (c.stopping && c.wait == waitBackoff && c.cur == nil)
+	return c.wait == waitNothing || (c.stopping && c.wait == waitBackoff && len(c.pending) == 0)
 }
 
-func (c *client) randomBroker() int32 { return int32(1 + c.w.rng.IntN(len(c.w.nodes))) }
+// randomBroker picks a broker to ask for metadata. A dead broker (one
+// that refused its rotten WAL) is skipped, as a refused connection would
+// be at once.
+func (c *client) randomBroker() int32 {
+	var ids []int32
+	for _, n := range c.w.nodes {
+		if !n.dead {
+			ids = append(ids, n.id)
+		}
+	}
+	return ids[c.w.rng.IntN(len(ids))]
+}
 
 // arm starts a timer; the client's previous timer is forgotten.
 func (c *client) arm(ms int64) {
@@ -138,12 +178,16 @@ func (c *client) onTimer(gen uint64) {
 		c.wait = waitNothing
 		c.nextOp()
 		return
-	case waitProduce, waitFetch, waitList:
-		// The outcome is unknown: the op keeps Return = ReturnUnknown.
-		c.op = -1
-		if c.wait == waitProduce {
-			c.produceFailed(false)
+	case waitProduce:
+		// The outcome is unknown: the ops keep Return = ReturnUnknown.
+		if c.role != roleChurn {
+			for _, a := range c.sent {
+				c.produceFailed(a, false)
+			}
+			c.sent = nil
 		}
+	case waitFetch, waitList:
+		c.fetching = nil
 	}
 	c.haveMeta = false
 	c.token = 0
@@ -156,6 +200,10 @@ func (c *client) onResponse(tok uint64, resp kmsg.Response) {
 	}
 	c.token = 0
 	c.timer++ // cancel the timeout
+	if c.role == roleChurn {
+		c.onChurnResponse(resp)
+		return
+	}
 	switch r := resp.(type) {
 	case *kmsg.MetadataResponse:
 		c.onMetadata(r)
@@ -194,6 +242,8 @@ func (c *client) nextOp() {
 		c.nextConsume()
 	case roleFinal:
 		c.nextFinal()
+	case roleChurn:
+		c.nextChurn()
 	}
 }
 
@@ -274,57 +324,80 @@ func (c *client) nextProduce() {
 		c.request(c.randomBroker(), req, waitInitPID)
 		return
 	}
-	if c.cur == nil {
-		if c.stopping || len(c.tps) == 0 {
-			c.wait = waitNothing
-			return
-		}
-		tp := c.tps[c.w.rng.IntN(len(c.tps))]
-		n := 1 + c.w.rng.IntN(valuesPerProduce)
-		a := &attempt{tp: tp, acks: -1}
-		for range n {
-			c.valueN++
-			a.values = append(a.values, "c"+strconv.Itoa(c.idx)+"."+strconv.Itoa(c.valueN))
-		}
-		if c.mode == linearizability.AtMostOnce && c.w.rng.IntN(2) == 0 {
-			a.acks = 0
-		}
-		if c.mode == linearizability.ExactlyOnce {
-			a.seq = c.seqs[tp]
-		}
-		c.cur = a
+	if c.stopping && len(c.pending) == 0 || len(c.tps) == 0 {
+		c.wait = waitNothing
+		return
 	}
-	a := c.cur
-	to := c.leaderOf(a.tp)
+	// The broker: the leader of the oldest pending batch, or of a random
+	// partition.
+	tp := c.tps[c.w.rng.IntN(len(c.tps))]
+	if len(c.pending) > 0 {
+		tp = c.pending[0].tp
+	}
+	to := c.leaderOf(tp)
 	if to == 0 {
 		return
 	}
-	a.attempts++
-	opts := batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: c.w.now + epochMillis}
-	if c.mode == linearizability.ExactlyOnce {
-		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = c.pid, c.epoch, a.seq
+	// Its batches: the pending ones it leads, and a new one for each other
+	// partition it leads (none once stopping).
+	c.sent = c.sent[:0]
+	for _, tp := range c.tps {
+		if c.leaders[tp] != to {
+			continue
+		}
+		i := slices.IndexFunc(c.pending, func(a *attempt) bool { return a.tp == tp })
+		if i < 0 {
+			if c.stopping {
+				continue
+			}
+			a := &attempt{tp: tp, op: -1}
+			for range 1 + c.w.rng.IntN(c.w.opts.ValuesPerProduceMax) {
+				c.valueN++
+				a.values = append(a.values, "c"+strconv.Itoa(c.idx)+"."+strconv.Itoa(c.valueN))
+			}
+			if c.mode == linearizability.ExactlyOnce {
+				a.seq = c.seqs[tp]
+			}
+			c.pending = append(c.pending, a)
+			i = len(c.pending) - 1
+		}
+		c.sent = append(c.sent, c.pending[i])
 	}
-	recs := make([]batch.Record, len(a.values))
-	for i, v := range a.values {
-		recs[i] = batch.Record{Value: []byte(v)}
+	acks := int16(-1)
+	if c.mode == linearizability.AtMostOnce && c.w.rng.IntN(2) == 0 {
+		acks = 0
 	}
 	req := kmsg.NewPtrProduceRequest()
 	req.SetVersion(9)
-	req.Acks = a.acks
+	req.Acks = acks
 	req.TimeoutMillis = produceTimeoutMs
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = a.tp.topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition = a.tp.part
-	rp.Records = batch.Build(opts, recs)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	c.op = c.w.record(linearizability.Op{Client: c.idx, Kind: linearizability.Produce, TP: a.tp.tp(),
-		Values: a.values, Consumer: -1})
-	if a.acks == 0 {
-		// Nothing will come back: the outcome stays unknown.
+	for _, a := range c.sent {
+		a.attempts++
+		opts := batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: c.w.now + epochMillis}
+		if c.mode == linearizability.ExactlyOnce {
+			opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = c.pid, c.epoch, a.seq
+		}
+		recs := make([]batch.Record, len(a.values))
+		for i, v := range a.values {
+			recs[i] = batch.Record{Value: []byte(v)}
+		}
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = a.tp.topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition = a.tp.part
+		rp.Records = batch.Build(opts, recs)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		if a.op < 0 || c.mode != linearizability.ExactlyOnce {
+			a.op = c.w.record(linearizability.Op{Client: c.idx, Kind: linearizability.Produce, TP: a.tp.tp(),
+				Values: a.values, Consumer: -1})
+		}
+	}
+	if acks == 0 {
+		// Nothing will come back: the outcomes stay unknown.
 		c.w.send(c.idx, to, req)
-		c.op, c.cur = -1, nil
+		c.pending = slices.DeleteFunc(c.pending, func(a *attempt) bool { return slices.Contains(c.sent, a) })
+		c.sent = nil
 		c.think()
 		return
 	}
@@ -354,48 +427,83 @@ var definiteProduceErrors = map[int16]bool{
 	kerr.UnknownProducerID.Code:        true,
 }
 
-func (c *client) onProduce(r *kmsg.ProduceResponse) {
-	a := c.cur
-	p := r.Topics[0].Partitions[0]
-	op := &c.w.ops[c.op]
-	c.op = -1
-	switch {
-	case p.ErrorCode == 0:
-		op.Return, op.BaseOffset = c.w.nowNanos(), p.BaseOffset
-		if c.mode == linearizability.ExactlyOnce {
-			c.seqs[a.tp] = batch.IncrementSequence(a.seq, int32(len(a.values)))
+// produceCode finds a partition's answer in a produce response.
+func produceCode(r *kmsg.ProduceResponse, tp tpKey) (kmsg.ProduceResponseTopicPartition, bool) {
+	for _, t := range r.Topics {
+		if t.Topic != tp.topic {
+			continue
 		}
-		c.cur = nil
+		for _, p := range t.Partitions {
+			if p.Partition == tp.part {
+				return p, true
+			}
+		}
+	}
+	return kmsg.ProduceResponseTopicPartition{}, false
+}
+
+func (c *client) onProduce(r *kmsg.ProduceResponse) {
+	sent := c.sent
+	c.sent = nil
+	failed, newPID := false, false
+	for _, a := range sent {
+		op := &c.w.ops[a.op]
+		p, ok := produceCode(r, a.tp)
+		switch {
+		case !ok:
+			// Not answered: unknown.
+			c.produceFailed(a, false)
+			failed = true
+		case p.ErrorCode == 0:
+			op.Return, op.BaseOffset = c.w.nowNanos(), p.BaseOffset
+			if c.mode == linearizability.ExactlyOnce {
+				c.seqs[a.tp] = batch.IncrementSequence(a.seq, int32(len(a.values)))
+			}
+			c.drop(a)
+		case definiteProduceErrors[p.ErrorCode]:
+			if c.mode != linearizability.ExactlyOnce || a.attempts == 1 {
+				// This attempt was not written (an idempotent batch's
+				// earlier attempts may have been: it stays unknown).
+				op.Return, op.Err = c.w.nowNanos(), codeName(p.ErrorCode)
+			}
+			c.produceFailed(a, true)
+			failed = true
+			if p.ErrorCode == kerr.OutOfOrderSequenceNumber.Code || p.ErrorCode == kerr.UnknownProducerID.Code || p.ErrorCode == kerr.InvalidProducerEpoch.Code {
+				newPID = true
+			}
+		default:
+			// NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT...: the entry may
+			// still commit. The op keeps Return = ReturnUnknown.
+			c.produceFailed(a, false)
+			failed = true
+		}
+	}
+	if newPID {
+		// Start over with a new producer id; the pending batches are
+		// dropped (retrying them under a new id could write them twice).
+		c.pid, c.pending = -1, nil
+	}
+	if !failed {
 		c.think()
 		return
-	case definiteProduceErrors[p.ErrorCode]:
-		op.Return, op.Err = c.w.nowNanos(), codeName(p.ErrorCode)
-		c.produceFailed(true)
-		if p.ErrorCode == kerr.OutOfOrderSequenceNumber.Code || p.ErrorCode == kerr.UnknownProducerID.Code || p.ErrorCode == kerr.InvalidProducerEpoch.Code {
-			// Start over with a new producer id; the batch is dropped.
-			c.pid, c.cur = -1, nil
-		}
-	default:
-		// NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT...: the entry may
-		// still commit. The op keeps Return = ReturnUnknown.
-		c.produceFailed(false)
 	}
 	c.haveMeta = false
 	c.backoff(backoffMillis)
 }
 
-// produceFailed decides whether the current batch is retried.
-func (c *client) produceFailed(definite bool) {
-	a := c.cur
-	if a == nil {
-		return
-	}
+// drop forgets a batch: written, or given up.
+func (c *client) drop(a *attempt) {
+	c.pending = slices.DeleteFunc(c.pending, func(x *attempt) bool { return x == a })
+}
+
+// produceFailed decides whether a batch is retried.
+func (c *client) produceFailed(a *attempt, definite bool) {
 	switch c.mode {
 	case linearizability.AtMostOnce:
-		c.cur = nil
+		c.drop(a)
 	case linearizability.AtLeastOnce:
 		if a.attempts > c.w.opts.ProduceRetries && !definite {
-			c.cur = nil
+			c.drop(a)
 		}
 	case linearizability.ExactlyOnce:
 		// Retry the same batch, same sequence, until it is acknowledged.
@@ -415,108 +523,151 @@ func (c *client) nextConsume() {
 	if to == 0 {
 		return
 	}
+	// Every partition that broker leads, in one request.
+	var tps []tpKey
+	for _, tp := range c.tps {
+		if c.leaders[tp] == to {
+			tps = append(tps, tp)
+		}
+	}
 	if c.w.rng.IntN(listOffsetsOneIn) == 0 {
-		c.sendList(to, tp)
+		c.sendList(to, tps)
 		return
 	}
-	c.sendFetch(to, tp, int32(c.w.rng.Int64N(fetchMaxWaitMillis+1)), c.idx)
+	c.sendFetch(to, tps, int32(c.w.rng.Int64N(fetchMaxWaitMillis+1)), c.idx)
 }
 
-func (c *client) sendFetch(to int32, tp tpKey, maxWait int32, consumer int) {
+func (c *client) sendFetch(to int32, tps []tpKey, maxWait int32, consumer int) {
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(12)
 	req.ReplicaID = -1
 	req.MaxWaitMillis = maxWait
 	req.MinBytes = 1
-	req.MaxBytes = fetchMaxBytes
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = tp.topic
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition = tp.part
-	rp.FetchOffset = c.offsets[tp]
-	rp.PartitionMaxBytes = fetchMaxBytes
-	rp.CurrentLeaderEpoch = -1
-	rp.LogStartOffset = -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	if c.role == roleConsumer {
-		c.op = c.w.record(linearizability.Op{Client: c.idx, Kind: linearizability.Fetch, TP: tp.tp(),
-			Offset: c.offsets[tp], Consumer: consumer})
+	maxBytes := int32(fetchMaxBytes)
+	if c.role == roleFinal {
+		maxBytes = finalFetchMaxBytes
 	}
-	c.fetching = tp
+	req.MaxBytes = maxBytes * int32(len(tps))
+	req.SessionEpoch = -1
+	c.fetching = c.fetching[:0]
+	for _, tp := range tps {
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = tp.topic
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = tp.part
+		rp.FetchOffset = c.offsets[tp]
+		rp.PartitionMaxBytes = maxBytes
+		rp.CurrentLeaderEpoch = -1
+		rp.LogStartOffset = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		op := -1
+		if c.role == roleConsumer {
+			op = c.w.record(linearizability.Op{Client: c.idx, Kind: linearizability.Fetch, TP: tp.tp(),
+				Offset: c.offsets[tp], Consumer: consumer})
+		}
+		c.fetching = append(c.fetching, tpOp{tp, op})
+	}
 	c.request(to, req, waitFetch)
 }
 
-func (c *client) sendList(to int32, tp tpKey) {
+func (c *client) sendList(to int32, tps []tpKey) {
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.SetVersion(7)
 	req.ReplicaID = -1
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = tp.topic
-	for _, ts := range []int64{-2, -1} {
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition = tp.part
-		rp.Timestamp = ts
-		rp.CurrentLeaderEpoch = -1
-		rt.Partitions = append(rt.Partitions, rp)
+	c.fetching = c.fetching[:0]
+	for _, tp := range tps {
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = tp.topic
+		for _, ts := range []int64{-2, -1} {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition = tp.part
+			rp.Timestamp = ts
+			rp.CurrentLeaderEpoch = -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		op := c.w.record(linearizability.Op{Client: c.idx, Kind: linearizability.ListOffsets, TP: tp.tp(), Consumer: -1})
+		c.fetching = append(c.fetching, tpOp{tp, op})
 	}
-	req.Topics = append(req.Topics, rt)
-	c.op = c.w.record(linearizability.Op{Client: c.idx, Kind: linearizability.ListOffsets, TP: tp.tp(), Consumer: -1})
 	c.request(to, req, waitList)
 }
 
-func (c *client) onFetch(r *kmsg.FetchResponse) {
-	tp := c.fetching
-	var op *linearizability.Op
-	if c.op >= 0 {
-		op = &c.w.ops[c.op]
-		c.op = -1
-	}
-	code := r.ErrorCode
-	var p kmsg.FetchResponseTopicPartition
-	if code == 0 {
-		p = r.Topics[0].Partitions[0]
-		code = p.ErrorCode
-	}
-	if code != 0 {
-		if op != nil {
-			op.Return, op.Err = c.w.nowNanos(), codeName(code)
+// fetchPartition finds a partition's answer in a fetch response.
+func fetchPartition(r *kmsg.FetchResponse, tp tpKey) (kmsg.FetchResponseTopicPartition, bool) {
+	for _, t := range r.Topics {
+		if t.Topic != tp.topic {
+			continue
 		}
+		for _, p := range t.Partitions {
+			if p.Partition == tp.part {
+				return p, true
+			}
+		}
+	}
+	return kmsg.FetchResponseTopicPartition{}, false
+}
+
+func (c *client) onFetch(r *kmsg.FetchResponse) {
+	fetching := c.fetching
+	c.fetching = nil
+	failed := false
+	for _, f := range fetching {
+		tp := f.tp
+		var op *linearizability.Op
+		if f.op >= 0 {
+			op = &c.w.ops[f.op]
+		}
+		code := r.ErrorCode
+		p, ok := fetchPartition(r, tp)
+		if code == 0 && ok {
+			code = p.ErrorCode
+		}
+		if code != 0 || !ok {
+			if op != nil && code != 0 {
+				op.Return, op.Err = c.w.nowNanos(), codeName(code)
+			}
+			failed = true
+			continue
+		}
+		var recs []linearizability.Record
+		rest := p.RecordBatches
+		bs, err := batch.Split(rest)
+		if len(rest) > 0 && err != nil {
+			c.w.fail(FailDivergence, "client %d: fetch of %s returned undecodable batches: %v", c.idx, tp, err)
+			return
+		}
+		for _, b := range bs {
+			rs, err := batch.Records(b)
+			if err != nil {
+				c.w.fail(FailDivergence, "client %d: fetch of %s returned a corrupt batch: %v", c.idx, tp, err)
+				return
+			}
+			for _, rec := range rs {
+				if rec.Offset >= c.offsets[tp] {
+					recs = append(recs, linearizability.Record{Offset: rec.Offset, Value: string(rec.Value)})
+				}
+			}
+		}
+		if op != nil {
+			op.Return, op.Records, op.HighWatermark = c.w.nowNanos(), recs, p.HighWatermark
+		}
+		if len(recs) > 0 {
+			c.offsets[tp] = recs[len(recs)-1].Offset + 1
+		}
+		if c.role == roleFinal {
+			c.final[tp] = append(c.final[tp], recs...)
+			if len(recs) == 0 && c.offsets[tp] >= p.HighWatermark {
+				c.next++ // this partition is read whole
+			}
+		}
+	}
+	if failed {
 		c.haveMeta = false
 		c.backoff(backoffMillis)
 		return
 	}
-	var recs []linearizability.Record
-	rest := p.RecordBatches
-	bs, err := batch.Split(rest)
-	if len(rest) > 0 && err != nil {
-		c.w.fail(FailDivergence, "client %d: fetch of %s returned undecodable batches: %v", c.idx, tp, err)
-		return
-	}
-	for _, b := range bs {
-		rs, err := batch.Records(b)
-		if err != nil {
-			c.w.fail(FailDivergence, "client %d: fetch of %s returned a corrupt batch: %v", c.idx, tp, err)
-			return
-		}
-		for _, rec := range rs {
-			if rec.Offset >= c.offsets[tp] {
-				recs = append(recs, linearizability.Record{Offset: rec.Offset, Value: string(rec.Value)})
-			}
-		}
-	}
-	if op != nil {
-		op.Return, op.Records, op.HighWatermark = c.w.nowNanos(), recs, p.HighWatermark
-	}
-	if len(recs) > 0 {
-		c.offsets[tp] = recs[len(recs)-1].Offset + 1
-	}
 	if c.role == roleFinal {
-		c.final[tp] = append(c.final[tp], recs...)
-		if len(recs) == 0 && c.offsets[tp] >= p.HighWatermark {
-			c.next++ // this partition is read whole
-		}
 		c.wait = waitNothing
 		c.nextOp()
 		return
@@ -525,18 +676,38 @@ func (c *client) onFetch(r *kmsg.FetchResponse) {
 }
 
 func (c *client) onList(r *kmsg.ListOffsetsResponse) {
-	op := &c.w.ops[c.op]
-	c.op = -1
-	ps := r.Topics[0].Partitions
-	for _, p := range ps {
-		if p.ErrorCode != 0 {
-			op.Return, op.Err = c.w.nowNanos(), codeName(p.ErrorCode)
-			c.haveMeta = false
-			c.backoff(backoffMillis)
-			return
+	fetching := c.fetching
+	c.fetching = nil
+	failed := false
+	for _, f := range fetching {
+		op := &c.w.ops[f.op]
+		var ps []kmsg.ListOffsetsResponseTopicPartition
+		for _, t := range r.Topics {
+			if t.Topic != f.tp.topic {
+				continue
+			}
+			for _, p := range t.Partitions {
+				if p.Partition == f.tp.part {
+					ps = append(ps, p)
+				}
+			}
 		}
+		if len(ps) != 2 {
+			failed = true
+			continue
+		}
+		if code := cmp.Or(ps[0].ErrorCode, ps[1].ErrorCode); code != 0 {
+			op.Return, op.Err = c.w.nowNanos(), codeName(code)
+			failed = true
+			continue
+		}
+		op.Return, op.Start, op.End = c.w.nowNanos(), ps[0].Offset, ps[1].Offset
 	}
-	op.Return, op.Start, op.End = c.w.nowNanos(), ps[0].Offset, ps[1].Offset
+	if failed {
+		c.haveMeta = false
+		c.backoff(backoffMillis)
+		return
+	}
 	c.think()
 }
 
@@ -553,7 +724,7 @@ func (c *client) nextFinal() {
 	if to == 0 {
 		return
 	}
-	c.sendFetch(to, tp, 0, -1)
+	c.sendFetch(to, []tpKey{tp}, 0, -1)
 }
 
 func codeName(code int16) string {

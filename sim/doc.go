@@ -1,11 +1,14 @@
 // Package sim is Gregor's deterministic world: a virtual clock, a seeded
 // random source, a simulated network and simulated disks drive the real
-// engine and raftlog code, inject crashes, lost unsynced writes and network
-// partitions, and check what the clients saw. One seed replays a run
-// exactly.
+// engine and raftlog code, inject crashes (of one broker, of a majority or
+// of all), lost unsynced writes, bit rot, slow fsyncs, clock skew, network
+// partitions between brokers and between clients and brokers, duplicated
+// and long-held messages, and topic churn, and check what the clients saw.
+// One seed replays a run exactly.
 //
 // NewOptions derives every option of a run from its seed (broker count,
-// latency, loss, partition mode and rate, crash rate, clients, timeouts);
+// latency, loss, partition mode and rate, crash rate, clients, timeouts,
+// then the second fault model's options, drawn after the others);
 // Run executes setup, a safety phase with faults, a liveness phase with
 // every fault healed, and a final read, and returns a Result: failures
 // found by the state checker (every replica's committed prefix against one

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,8 +17,9 @@ import (
 )
 
 const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|exactly-once|all]
-                 [--brokers 3|5] [--time 30s] [--unsafe ack-before-fsync|stale-read|no-dedupe]
-                 [--trace FILE] [--vis-dir DIR]
+                 [--brokers 3|5] [--time 45s]
+                 [--unsafe ack-before-fsync|stale-read|no-dedupe|skip-apply-checkpoint]
+                 [--wal-rot] [--disk-errors] [--trace FILE] [--vis-dir DIR]
        gregor sim --seeds 1-500 [same flags]
 
 Runs deterministic simulations (see docs/simulation.md). One seed derives
@@ -40,8 +42,10 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 	seeds := fs.String("seeds", "", "a range of seeds, e.g. 1-500")
 	mode := fs.String("mode", sim.ModeAll, "delivery mode of the workload, or all")
 	brokers := fs.Int("brokers", 0, "3 or 5 (default: derived from the seed)")
-	simTime := fs.Duration("time", 0, "simulated length of the safety phase (default 30s)")
+	simTime := fs.Duration("time", 0, "simulated length of the safety phase (default 45s)")
 	unsafe := fs.String("unsafe", "", "disable one safety mechanism to prove the checks bite")
+	walRot := fs.Bool("wal-rot", false, "also rot synced WAL records of crashed brokers (off by default: a broker cannot repair its WAL)")
+	diskErrors := fs.Bool("disk-errors", false, "inject disk-full and I/O errors on writes and syncs (off by default)")
 	traceFile := fs.String("trace", "", "write the readable event trace to this file (- for stdout)")
 	visDir := fs.String("vis-dir", "", "where porcupine's visualisation goes (default: a temporary directory)")
 	if err := fs.Parse(args); err != nil {
@@ -54,6 +58,7 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 	options := func(s uint64) (sim.Options, error) {
 		o := sim.NewOptions(s)
 		o.Mode, o.Unsafe = *mode, *unsafe
+		o.WALRot, o.DiskErrors = *walRot, *diskErrors
 		if *brokers != 0 {
 			o.Brokers = *brokers
 		}
@@ -105,8 +110,8 @@ func simOne(out io.Writer, o sim.Options, cfg sim.RunConfig) int {
 	start := time.Now()
 	r := sim.Run(o, cfg)
 	elapsed := time.Since(start)
-	fmt.Fprintf(out, "stats events %d ops %d simulated %dms real %dms ratio %.0fx\n",
-		r.Events, r.Ops, r.SimMillis, elapsed.Milliseconds(), float64(r.SimMillis)/float64(elapsed.Milliseconds()+1))
+	fmt.Fprintf(out, "stats events %d ops %d churn %d simulated %dms real %dms (check %dms) ratio %.0fx\n",
+		r.Events, r.Ops, r.ChurnOps, r.SimMillis, elapsed.Milliseconds(), r.CheckReal.Milliseconds(), float64(r.SimMillis)/float64(elapsed.Milliseconds()+1))
 	code := 0
 	if r.OK() {
 		fmt.Fprintln(out, "result ok")
@@ -133,6 +138,7 @@ func simMany(out io.Writer, lo, hi uint64, options func(uint64) (sim.Options, er
 	failed := 0
 	start := time.Now()
 	var simMillis int64
+	var ops []int
 	for s := lo; s <= hi; s++ {
 		o, _ := options(s)
 		cfg := sim.RunConfig{}
@@ -141,6 +147,7 @@ func simMany(out io.Writer, lo, hi uint64, options func(uint64) (sim.Options, er
 		}
 		r := sim.Run(o, cfg)
 		simMillis += r.SimMillis
+		ops = append(ops, r.Ops)
 		total.Write([]byte(r.Trace + "\n"))
 		if !r.OK() {
 			failed++
@@ -148,8 +155,10 @@ func simMany(out io.Writer, lo, hi uint64, options func(uint64) (sim.Options, er
 		}
 	}
 	elapsed := time.Since(start)
+	slices.Sort(ops)
 	fmt.Fprintf(out, "total seeds %d-%d runs %d failed %d simulated %ds real %.1fs ratio %.0fx\n",
 		lo, hi, hi-lo+1, failed, simMillis/1000, elapsed.Seconds(), float64(simMillis)/float64(elapsed.Milliseconds()+1))
+	fmt.Fprintf(out, "ops per run min %d median %d max %d\n", ops[0], ops[len(ops)/2], ops[len(ops)-1])
 	fmt.Fprintf(out, "trace %s\n", hex.EncodeToString(total.Sum(nil)))
 	if failed > 0 {
 		return 1
