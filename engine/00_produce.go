@@ -89,7 +89,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 		b.responses = append(b.responses, Response{Token: token})
 		return
 	}
-	if rep.outstanding > 0 {
+	if rep.outstanding > 1 {
 		rep.timer = b.after(int64(max(r.TimeoutMillis, 1)), func() {
 			for ti := range resp.Topics {
 				for pi := range resp.Topics[ti].Partitions {
@@ -102,7 +102,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 			rep.send()
 		})
 	}
-	rep.maybeSend()
+	rep.done()
 }
 
 func (b *Broker) validateProduce(records []byte) error {

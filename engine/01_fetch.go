@@ -83,6 +83,7 @@ func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 			})
 		}
 	}
+	rep.outstanding--
 	if rep.outstanding == 0 {
 		f.ready()
 	}

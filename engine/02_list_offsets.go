@@ -73,7 +73,7 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 			})
 		}
 	}
-	rep.maybeSend()
+	rep.done()
 }
 
 // maxTimestampOffset finds the batch with the largest max timestamp.

@@ -324,7 +324,13 @@ type reply struct {
 }
 
 func (b *Broker) newReply(token uint64, msg kmsg.Response) *reply {
-	return &reply{b: b, token: token, msg: msg}
+	// One part is held while the handler registers the others: a part
+	// that fails at once answers synchronously, and must not send the
+	// response before the later parts are in it (found by the simulator,
+	// seeds 5 and 41: a produce answered with base offset -1 and no error
+	// for partitions registered after a failed proposal). The handler
+	// releases it with maybeSend (or done) when all are registered.
+	return &reply{b: b, token: token, msg: msg, outstanding: 1}
 }
 
 // add registers one more outstanding part.
@@ -350,12 +356,9 @@ func (r *reply) send() {
 	r.b.responses = append(r.b.responses, Response{Token: r.token, Msg: r.msg})
 }
 
-// maybeSend sends if nothing is outstanding (after registering parts).
-func (r *reply) maybeSend() {
-	if r.outstanding == 0 {
-		r.send()
-	}
-}
+// maybeSend releases the part held while registering: the response goes
+// when nothing else is outstanding.
+func (r *reply) maybeSend() { r.done() }
 
 // Checkpoint syncs every partition's segments, compacts the raft logs up to
 // what is durable, and lets the WAL purge what came before.

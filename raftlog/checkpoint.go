@@ -26,7 +26,11 @@ func (h *Host) Checkpoint() error {
 		ms := g.storage.MemoryStorage
 		first, _ := ms.FirstIndex()
 		last, _ := ms.LastIndex()
-		if durable = min(durable, last); durable >= first {
+		// Never past what raft has applied: a state machine that
+		// installed a peer's state may be ahead of raft, and raft must
+		// still find every entry after its applied index in storage.
+		applied := g.rn.BasicStatus().Applied
+		if durable = min(durable, last, applied); durable >= first {
 			if err := ms.Compact(durable); err != nil && !errors.Is(err, raft.ErrCompacted) {
 				return fmt.Errorf("raftlog: group %d compact: %w", id, err)
 			}
