@@ -298,7 +298,7 @@ func (p *partition) Sync() (uint64, error) {
 		// Nothing is durable beyond the last checkpoint: the raft log
 		// keeps the entries since, and the replica stops until its
 		// storage works again.
-		p.storageFailed(err, p.log.EndOffset(), p.applied+1)
+		p.storageFailed(err, p.log.EndOffset(), p.applied)
 		return 0, nil
 	}
 	return p.applied, nil

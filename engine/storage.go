@@ -21,8 +21,9 @@ import (
 // storageRetryTicks is how often a stopped replica tries its storage again.
 const storageRetryTicks = 10
 
-// storageFailed stops the replica after err while applying entry index,
-// whose batches start at log offset end.
+// storageFailed stops the replica after err while applying entry index
+// (or, from Sync, with entry index the last applied), whose batches start
+// at log offset end.
 func (p *partition) storageFailed(err error, end int64, index uint64) {
 	if p.storageErr != nil {
 		return

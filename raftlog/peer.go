@@ -42,6 +42,10 @@ func (h *Host) Entries(id GroupID, lo, hi uint64) ([]*pb.Entry, error) {
 	if lo >= hi {
 		return nil, nil
 	}
+	if last, _ := g.storage.LastIndex(); hi > last+1 {
+		// MemoryStorage panics on a range past its end.
+		return nil, fmt.Errorf("raftlog: group %d entries [%d, %d): the log ends at %d", id, lo, hi, last)
+	}
 	ents, err := g.storage.Entries(lo, hi, ^uint64(0))
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: group %d entries [%d, %d): %w", id, lo, hi, err)

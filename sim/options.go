@@ -139,13 +139,14 @@ type Options struct {
 	WALRotRate float64
 	// Disk errors: every DiskErrorEveryMillis on average one broker's
 	// disk fails writes (ENOSPC) or syncs (EIO), WAL and files, for
-	// DiskErrorForMillis on average. Only with DiskErrors (--disk-errors,
-	// off by default until the engine handles them everywhere).
+	// DiskErrorForMillis on average. Only with DiskErrors: drawn for a
+	// third of the seeds, or forced with --disk-errors.
 	DiskErrorEveryMillis int64
 	DiskErrorForMillis   int64
 
-	// WALRot and DiskErrors switch on injections that are off by default;
-	// the command line forces them and the replay command repeats them.
+	// WALRot switches on an injection that is off by default, DiskErrors
+	// one a seed draws; the command line forces them and the replay
+	// command repeats them.
 	WALRot     bool
 	DiskErrors bool
 }
@@ -216,6 +217,8 @@ func NewOptions(seed uint64) Options {
 	o.WALRotRate = []float64{0.1, 0.3}[rng.IntN(2)]
 	o.DiskErrorEveryMillis = pick(2_000, 6_000)
 	o.DiskErrorForMillis = pick(200, 1_000, 4_000)
+	// A third of the seeds inject disk errors; --disk-errors forces them.
+	o.DiskErrors = rng.IntN(3) == 0
 	return o
 }
 

@@ -199,6 +199,39 @@ func TestRegression_RestoreLosesUnsyncedApplied(t *testing.T) {
 	}
 }
 
+// TestRegression_ProduceAnsweredEarly: seed 5 (mode all, 5 brokers, 45 s),
+// found by the second fault model's workload (one produce request per
+// broker with every partition it leads). partition.propose answers at
+// once when raft refuses the proposal, so the first such partition of a
+// request brought the reply's outstanding count to 0 and sent it before
+// the later partitions were registered: they went back with error 0 and
+// base offset -1, a false acknowledgement. A reply now holds one part
+// while its handler registers the others. Seeds 41, 99, 126, 170 and 200
+// failed the same way.
+func TestRegression_ProduceAnsweredEarly(t *testing.T) {
+	o := NewOptions(5)
+	o.DiskErrors = false // as when it was found
+	t.Logf("seed 5; replay: %s", o.ReplayCommand())
+	if r := Run(o, RunConfig{}); !r.OK() {
+		t.Fatal(r.Summary())
+	}
+}
+
+// TestRegression_CompactBeyondRaftApplied: seed 164 (mode all, 3
+// brokers, 45 s). A replica that installed a peer's state ahead of raft's
+// applied index reported that index durable, the host compacted raft's
+// storage past raft's own applied index, and raft's next Ready asked for
+// entries that were gone: a panic. Checkpoint now compacts no further
+// than raft has applied.
+func TestRegression_CompactBeyondRaftApplied(t *testing.T) {
+	o := NewOptions(164)
+	o.DiskErrors = false // as when it was found
+	t.Logf("seed 164; replay: %s", o.ReplayCommand())
+	if r := Run(o, RunConfig{}); !r.OK() {
+		t.Fatal(r.Summary())
+	}
+}
+
 // BenchmarkWorld3x12 measures simulated time per real time for a
 // 3-broker, 12-partition world with the options of seed 1.
 func BenchmarkWorld3x12(b *testing.B) {

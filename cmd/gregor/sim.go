@@ -45,7 +45,7 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 	simTime := fs.Duration("time", 0, "simulated length of the safety phase (default 45s)")
 	unsafe := fs.String("unsafe", "", "disable one safety mechanism to prove the checks bite")
 	walRot := fs.Bool("wal-rot", false, "also rot synced WAL records of crashed brokers (off by default: a broker cannot repair its WAL)")
-	diskErrors := fs.Bool("disk-errors", false, "inject disk-full and I/O errors on writes and syncs (off by default)")
+	diskErrors := fs.Bool("disk-errors", false, "inject disk-full and I/O errors on writes and syncs (a third of the seeds draw them anyway)")
 	traceFile := fs.String("trace", "", "write the readable event trace to this file (- for stdout)")
 	visDir := fs.String("vis-dir", "", "where porcupine's visualisation goes (default: a temporary directory)")
 	if err := fs.Parse(args); err != nil {
@@ -58,7 +58,8 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 	options := func(s uint64) (sim.Options, error) {
 		o := sim.NewOptions(s)
 		o.Mode, o.Unsafe = *mode, *unsafe
-		o.WALRot, o.DiskErrors = *walRot, *diskErrors
+		o.WALRot = *walRot
+		o.DiskErrors = o.DiskErrors || *diskErrors
 		if *brokers != 0 {
 			o.Brokers = *brokers
 		}
