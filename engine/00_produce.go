@@ -37,6 +37,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
 	rep := b.newReply(token, resp)
 	acksOK := r.Acks == -1 || r.Acks == 0 || r.Acks == 1
+	var waiting []proposalRef // this request's proposals, to cancel on timeout
 	for _, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -67,10 +68,10 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				continue
 			}
 			rep.add()
-			p.propose(rp.Records, func(res produceResult) {
+			seq, ok := p.propose(rp.Records, func(res produceResult) {
 				if rep.sent {
-					// Answered already (timed out): the response may be
-					// being encoded on another goroutine; leave it be.
+					// Answered already (acks=0): the response may be being
+					// encoded on another goroutine; leave it be.
 					return
 				}
 				if res.err != nil {
@@ -81,6 +82,9 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				}
 				rep.done()
 			})
+			if ok {
+				waiting = append(waiting, proposalRef{p, seq})
+			}
 		}
 	}
 	if r.Acks == 0 {
@@ -91,6 +95,11 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 	}
 	if rep.outstanding > 1 {
 		rep.timer = b.after(int64(max(r.TimeoutMillis, 1)), func() {
+			// The waiters of what is still unapplied go with the answer:
+			// nothing of a timed-out request stays behind in a partition.
+			for _, w := range waiting {
+				w.p.pending.Cancel(w.seq)
+			}
 			for ti := range resp.Topics {
 				for pi := range resp.Topics[ti].Partitions {
 					out := &resp.Topics[ti].Partitions[pi]
@@ -133,11 +142,19 @@ func (b *Broker) validateProduce(records []byte) error {
 
 // propose proposes one produce entry; fn runs when it applies here, or
 // with an error when leadership is lost first.
-func (p *partition) propose(records []byte, fn func(produceResult)) {
+// It returns the proposal's sequence, and false if fn was already called.
+func (p *partition) propose(records []byte, fn func(produceResult)) (uint64, bool) {
 	h := p.b.prop.Next(rsm.KindPartition, opProduce)
 	if err := p.b.host.Propose(p.group, h.Encode(records)); err != nil {
 		fn(produceResult{err: kerr.NotLeaderForPartition})
-		return
+		return 0, false
 	}
 	p.pending.Add(h.Seq, fn)
+	return h.Seq, true
+}
+
+// proposalRef names one proposal waiting in a partition.
+type proposalRef struct {
+	p   *partition
+	seq uint64
 }

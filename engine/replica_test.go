@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"slices"
 	"strings"
 	"testing"
@@ -134,5 +136,36 @@ func TestProducerExpiryIsDecidedByTheLeader(t *testing.T) {
 	// Producer 1 starts over: its old sequence is out of order now.
 	if out := c.run(t, cmd("produce topic=t partition=0 values=d pid=1 epoch=0 seq=1")); !strings.Contains(out, "OUT_OF_ORDER") {
 		t.Fatalf("produce of an expired producer's next sequence: %q", out)
+	}
+}
+
+// TestTimedOutProduceLeavesNoWaiter: a produce answered REQUEST_TIMED_OUT
+// takes its proposal's waiter out of the partition with it; before, the
+// closure stayed until the entry applied or leadership moved.
+func TestTimedOutProduceLeavesNoWaiter(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 1)
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=3"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=3"))
+	lead := c.leaderOf("t", 0)
+	for _, other := range []int32{1, 2, 3} {
+		if other != lead {
+			c.cut[[2]int32{lead, other}] = true
+		}
+	}
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = -1, 300
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte("v")}})
+	req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t", Partitions: []kmsg.ProduceRequestTopicPartition{rp}}}
+	resp, ok := c.call(lead, req, 20)
+	if !ok {
+		t.Fatal("no answer")
+	}
+	if code := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != kerr.RequestTimedOut.Code {
+		t.Fatalf("answer %s, want REQUEST_TIMED_OUT", codeName(code))
+	}
+	if n := c.part(lead).pending.Len(); n != 0 {
+		t.Fatalf("%d proposal waiters left after the timeout", n)
 	}
 }
