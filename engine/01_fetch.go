@@ -76,15 +76,18 @@ func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 					out.ErrorCode = code
 					f.errs = true
 				}
-				rep.outstanding--
-				if rep.outstanding == 0 {
-					f.ready()
-				}
+				f.partReady()
 			})
 		}
 	}
-	rep.outstanding--
-	if rep.outstanding == 0 {
+	f.partReady() // the part newReply held while registering
+}
+
+// partReady counts one partition's read point confirmed (or failed); the
+// last one makes the fetch ready.
+func (f *fetch) partReady() {
+	f.rep.outstanding--
+	if f.rep.outstanding == 0 {
 		f.ready()
 	}
 }

@@ -238,8 +238,7 @@ const bootstrapIndex = 1
 // directory, switched to atomically) applied up to the bootstrap index.
 func (p *partition) startOver() error {
 	fs := p.b.env.FS
-	old := p.stateN
-	n := old + 1
+	n := p.stateN + 1
 	if err := fs.MkdirAll(p.stateDir(n)); err != nil {
 		return err
 	}
@@ -247,16 +246,46 @@ func (p *partition) startOver() error {
 	if err != nil {
 		return err
 	}
-	if err := writeCurrent(fs, p.dir(), n); err != nil {
+	empty := &checkpoint{applied: bootstrapIndex, producers: producers.New()}
+	if err := p.switchState(n, log, empty); err != nil {
 		log.Close()
 		return err
 	}
+	return nil
+}
+
+// switchState makes state directory n, whose log is open and whose state
+// ck describes, the live one: CURRENT is renamed to name it (the atomic
+// step), then the old directory goes. A crash before the rename leaves the
+// old state, after it the new one; open removes a directory left behind.
+func (p *partition) switchState(n uint64, log *segment.Log, ck *checkpoint) error {
+	fs := p.b.env.FS
+	if err := writeCurrent(fs, p.dir(), n); err != nil {
+		return err
+	}
+	old := p.stateN
 	if p.log != nil {
 		p.log.Close()
 	}
 	p.log, p.stateN = log, n
-	p.producers, p.epochs, p.applied = producers.New(), nil, bootstrapIndex
-	return removeTree(fs, p.stateDir(old))
+	p.producers, p.epochs, p.applied = ck.producers, ck.epochs, ck.applied
+	if err := removeTree(fs, p.stateDir(old)); err != nil {
+		p.b.env.Logf("engine: partition %s-%d: remove %s: %v (removed at the next start)", p.topic, p.index, p.stateDir(old), err)
+	}
+	return nil
+}
+
+// applyDelivered applies what raft handed over while the replica could
+// not apply (lost, or stopped by a disk error), from raft's in-memory log.
+func (p *partition) applyDelivered() error {
+	if p.delivered <= p.applied {
+		return nil
+	}
+	ents, err := p.b.host.Entries(p.group, p.applied+1, p.delivered+1)
+	if err != nil {
+		return err
+	}
+	return p.Apply(ents)
 }
 
 func (p *partition) noteBatch(h batch.Header, base int64) {
@@ -505,6 +534,9 @@ func (p *partition) tick() {
 	p.reads.Tick(p.b.ticks)
 	p.tickRepair()
 	if p.leader {
+		if p.lost {
+			p.handOffLeadership()
+		}
 		p.trackISR()
 		p.maybeExpireProducers()
 	}

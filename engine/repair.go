@@ -67,6 +67,15 @@ func (p *partition) repairSources() []int32 {
 	return out
 }
 
+// handOffLeadership asks raft to move leadership to another replica: a
+// lost replica (repairing, or stopped by its disk) cannot serve. It runs on
+// every tick such a replica leads, so a lost transfer is asked again.
+func (p *partition) handOffLeadership() {
+	if srcs := p.repairSources(); len(srcs) > 0 {
+		p.b.host.TransferLeadership(p.group, uint64(srcs[0]))
+	}
+}
+
 // tickRepair starts a repair of a lost replica when none runs.
 func (p *partition) tickRepair() {
 	if p.storageErr != nil {
@@ -79,11 +88,6 @@ func (p *partition) tickRepair() {
 	srcs := p.repairSources()
 	if len(srcs) == 0 {
 		return
-	}
-	if p.leader {
-		// A lost replica cannot serve as leader: hand leadership over
-		// while it repairs (raft ignores this if it no longer leads).
-		p.b.host.TransferLeadership(p.group, uint64(srcs[0]))
 	}
 	p.repairTurn++
 	src := srcs[int(p.repairTurn)%len(srcs)]
@@ -203,27 +207,13 @@ func (p *partition) installRepair(r *repair) error {
 	if err := writeCheckpoint(fs, p.stateDir(r.n), r.ck); err != nil {
 		return err
 	}
-	if err := writeCurrent(fs, p.dir(), r.n); err != nil {
+	if err := p.switchState(r.n, r.log, r.ck); err != nil {
 		return err
 	}
-	old := p.stateN
-	p.log.Close()
-	p.log, p.stateN, p.repair = r.log, r.n, nil
-	p.producers, p.epochs, p.applied = r.ck.producers, r.ck.epochs, r.ck.applied
-	p.lost = false
-	if err := removeTree(fs, p.stateDir(old)); err != nil {
-		return err
-	}
+	p.repair, p.lost = nil, false
 	p.b.env.Logf("engine: partition %s-%d: installed the state of broker %d at index %d (offsets [%d, %d))",
 		p.topic, p.index, r.source, r.ck.applied, r.ck.start, r.ck.end)
-	if p.delivered > p.applied {
-		ents, err := p.b.host.Entries(p.group, p.applied+1, p.delivered+1)
-		if err != nil {
-			return err
-		}
-		return p.Apply(ents)
-	}
-	return nil
+	return p.applyDelivered()
 }
 
 // failRepair drops a repair in progress; the next tick starts another

@@ -11,8 +11,8 @@ import (
 // write, sync or checkpoint fails (disk full, an I/O error) stops: it
 // applies nothing more, answers produce and fetch with KAFKA_STORAGE_ERROR,
 // reports nothing durable beyond its last checkpoint (so raft keeps the
-// entries since), hands leadership away, and the rest of the broker goes
-// on. Every storageRetryTicks it tries again: it reopens its state
+// entries since), hands leadership away (it is lost: handOffLeadership),
+// and the rest of the broker goes on. Every storageRetryTicks it tries again: it reopens its state
 // directory, cuts the log back to where it was before the entry that
 // failed (a partial append must not count as applied), reloads the
 // checkpoint, and re-applies the entries raft delivered meanwhile from
@@ -36,11 +36,6 @@ func (p *partition) storageFailed(err error, end int64, index uint64) {
 	p.delivered = max(p.delivered, index)
 	p.abortRepair()
 	p.failAll(kerr.KafkaStorageError)
-	if p.leader {
-		if srcs := p.repairSources(); len(srcs) > 0 {
-			p.b.host.TransferLeadership(p.group, uint64(srcs[0]))
-		}
-	}
 }
 
 // retryStorage tries to bring a stopped replica back from its own disk.
@@ -62,15 +57,9 @@ func (p *partition) retryStorage() {
 		return
 	}
 	p.lost = false
-	if p.delivered > p.applied {
-		ents, err := p.b.host.Entries(p.group, p.applied+1, p.delivered+1)
-		if err == nil {
-			err = p.Apply(ents)
-		}
-		if err != nil {
-			p.b.env.Logf("engine: partition %s-%d: re-apply after storage failure: %v", p.topic, p.index, err)
-			p.becomeLost(p.applied + 1)
-		}
+	if err := p.applyDelivered(); err != nil {
+		p.b.env.Logf("engine: partition %s-%d: re-apply after storage failure: %v", p.topic, p.index, err)
+		p.becomeLost(p.applied + 1)
 	}
 }
 

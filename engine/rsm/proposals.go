@@ -45,14 +45,20 @@ func (p *Proposals[R]) FailAll(r R) {
 	}
 	pend := p.pending
 	p.pending = nil
-	seqs := make([]uint64, 0, len(pend))
-	for s := range pend {
-		seqs = append(seqs, s)
-	}
-	slices.Sort(seqs)
-	for _, s := range seqs {
+	for _, s := range sortedKeys(pend) {
 		pend[s](r)
 	}
+}
+
+// sortedKeys returns m's keys in increasing order: callbacks run in a
+// deterministic order, never map order.
+func sortedKeys[V any](m map[uint64]V) []uint64 {
+	ks := make([]uint64, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
 }
 
 // Len counts the waiting proposals.

@@ -1,7 +1,5 @@
 package rsm
 
-import "slices"
-
 // Waiters is a set of callbacks waiting for a state machine to change (a
 // long-poll fetch waiting for data). A member is removed when it is woken
 // or when its owner gives up (Remove), so an answered or timed-out long
@@ -43,12 +41,7 @@ func (w *Waiters) Wake() {
 	}
 	fns := w.fns
 	w.fns = nil
-	ids := make([]uint64, 0, len(fns))
-	for id := range fns {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	for _, id := range sortedKeys(fns) {
 		fns[id]()
 	}
 }
