@@ -29,6 +29,12 @@ type Unsafe struct {
 	// syncing the segments or writing the checkpoint, and re-applies over
 	// a gap instead of fetching a peer's state.
 	SkipApplyCheckpoint bool
+	// NoGenerationCheck accepts offset commits from any member and
+	// generation of a classic group (a zombie's commits land).
+	NoGenerationCheck bool
+	// StaleOffsetFetch serves OffsetFetch from the coordinator's local
+	// state, without a ReadIndex round confirming it still leads.
+	StaleOffsetFetch bool
 }
 
 // Config configures one broker.
@@ -62,6 +68,27 @@ type Config struct {
 	// peer that repairs from it (default 1 MiB).
 	SnapshotChunkBytes int32
 
+	// Group coordination (Kafka's names): __consumer_offsets has
+	// OffsetsTopicPartitions partitions (default 50) of
+	// OffsetsTopicReplicationFactor replicas (default min(3, brokers)).
+	OffsetsTopicPartitions        int32
+	OffsetsTopicReplicationFactor int16
+	// GroupMinSessionTimeoutMs and GroupMaxSessionTimeoutMs bound a
+	// member's session timeout (defaults 6000 and 1800000).
+	GroupMinSessionTimeoutMs int32
+	GroupMaxSessionTimeoutMs int32
+	// GroupInitialRebalanceDelayMs delays the first rebalance of an
+	// empty group so more members can join (default 3000; -1 for none).
+	GroupInitialRebalanceDelayMs int32
+	// GroupMaxSize caps a group's members (default unlimited).
+	GroupMaxSize int32
+	// OffsetsRetentionMs: committed offsets of a group that has been
+	// empty this long are deleted (default 7 days);
+	// OffsetsRetentionCheckIntervalMs is how often a coordinator looks
+	// (default 10 minutes).
+	OffsetsRetentionMs              int64
+	OffsetsRetentionCheckIntervalMs int64
+
 	Unsafe Unsafe
 }
 
@@ -92,6 +119,30 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = 1 << 20
+	}
+	if c.OffsetsTopicPartitions == 0 {
+		c.OffsetsTopicPartitions = 50
+	}
+	if c.OffsetsTopicReplicationFactor == 0 {
+		c.OffsetsTopicReplicationFactor = int16(min(3, len(c.Cluster)))
+	}
+	if c.GroupMinSessionTimeoutMs == 0 {
+		c.GroupMinSessionTimeoutMs = 6000
+	}
+	if c.GroupMaxSessionTimeoutMs == 0 {
+		c.GroupMaxSessionTimeoutMs = 1800000
+	}
+	if c.GroupInitialRebalanceDelayMs == 0 {
+		c.GroupInitialRebalanceDelayMs = 3000
+	}
+	if c.GroupMaxSize == 0 {
+		c.GroupMaxSize = 1<<31 - 1
+	}
+	if c.OffsetsRetentionMs == 0 {
+		c.OffsetsRetentionMs = 7 * 24 * 60 * 60 * 1000
+	}
+	if c.OffsetsRetentionCheckIntervalMs == 0 {
+		c.OffsetsRetentionCheckIntervalMs = 10 * 60 * 1000
 	}
 	if c.ClusterID == "" {
 		c.ClusterID = "gregor"
