@@ -13,6 +13,13 @@
 // Delivery modes: an acknowledged record may never vanish or move in any
 // mode; a value may sit at two offsets only in AtLeastOnce.
 //
+// Consumer groups' committed offsets are judged apart, by CheckOffsets:
+// each (group, partition) is a register (OffsetsModel: OffsetCommit
+// writes, OffsetFetch reads, a commit with an unknown outcome may or may
+// not have been applied), and a commit known to have been applied must
+// not move the offset below one acknowledged before it was sent unless an
+// admin reset (generation -1) may lie between (offset-regression).
+//
 // NB: porcupine runs one goroutine per partition and reads the wall clock
 // for Options.Timeout. That is acceptable here because Check runs after a
 // simulation, not inside it; the verdict does not depend on scheduling,
