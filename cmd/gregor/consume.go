@@ -14,18 +14,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-const consumeUsage = `usage: gregor consume --topic TOPIC [--from-beginning | --offset N | --timestamp MS] [flags]
+const consumeUsage = `usage: gregor consume --topic TOPIC [--group GROUP] [--from-beginning | --offset N | --timestamp MS] [flags]
 
 Prints one line per record: partition, offset, key and value, separated by
 tabs (a null key prints as empty). Without a start flag it prints only
 records produced from now on. Runs until --max records are printed, or
 until interrupted.
 
+With --group it consumes as a member of that consumer group: the group
+assigns it partitions, it starts where the group's committed offsets are
+(the start flags only apply to a partition without one), and it commits
+the offsets of the records it printed, periodically and when it stops.
+
 `
 
 type consumeOptions struct {
 	client        clientOptions
 	topic         string
+	group         string
 	partition     int
 	fromBeginning bool
 	offset        int64
@@ -44,6 +50,7 @@ func consume(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gregor consume", flag.ContinueOnError)
 	o.client.register(fs)
 	fs.StringVar(&o.topic, "topic", "", "topic to consume (required)")
+	fs.StringVar(&o.group, "group", "", "consume as a member of this consumer group, committing what is printed")
 	fs.IntVar(&o.partition, "partition", -1, "only this partition (default: every partition)")
 	fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start at each partition's first record")
 	fs.Int64Var(&o.offset, "offset", -1, "start at this offset (in --partition, or in every partition)")
@@ -82,6 +89,9 @@ func consume(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.max < 0 {
 		return fail(exitUsage, "--max %d: want 0 or more", o.max)
 	}
+	if o.group != "" && o.partition >= 0 {
+		return fail(exitUsage, "give --group or --partition, not both: a group assigns its members their partitions")
+	}
 
 	// Check the topic and partition first: a consumer of a missing topic
 	// would otherwise wait silently.
@@ -107,9 +117,14 @@ func consume(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	opts := []kgo.Opt{kgo.ConsumeResetOffset(start)}
-	if o.partition >= 0 {
+	switch {
+	case o.partition >= 0:
 		opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{o.topic: {int32(o.partition): start}}))
-	} else {
+	case o.group != "":
+		// Only printed records are marked, so only they are committed:
+		// periodically, on a rebalance, and before leaving the group.
+		opts = append(opts, kgo.ConsumeTopics(o.topic), kgo.ConsumerGroup(o.group), kgo.AutoCommitMarks())
+	default:
 		opts = append(opts, kgo.ConsumeTopics(o.topic))
 	}
 	cl, err := o.client.newClient(ctx, opts...)
@@ -120,6 +135,7 @@ func consume(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	w := bufio.NewWriter(stdout)
 	defer w.Flush()
 	printed := 0
+	var consumeErr error
 	for o.max == 0 || printed < o.max {
 		want := -1
 		if o.max > 0 {
@@ -136,14 +152,30 @@ func consume(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		})
 		if len(errs) > 0 {
-			w.Flush()
-			return fail(exitError, "topic %q: %v", o.topic, errors.Join(errs...))
+			consumeErr = fmt.Errorf("topic %q: %v", o.topic, errors.Join(errs...))
+			break
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			fmt.Fprintf(w, "%d\t%d\t%s\t%s\n", r.Partition, r.Offset, r.Key, r.Value)
 			printed++
+			if o.group != "" {
+				cl.MarkCommitRecords(r)
+			}
 		})
 		w.Flush()
+	}
+	if o.group != "" {
+		// Commit what was printed before leaving the group, even when
+		// interrupted: ctx may be done, so the commit has its own.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.client.timeout)
+		err := cl.CommitMarkedOffsets(cctx)
+		cancel()
+		if err != nil {
+			consumeErr = errors.Join(consumeErr, fmt.Errorf("group %q: committing the offsets of the printed records: %v", o.group, err))
+		}
+	}
+	if consumeErr != nil {
+		return fail(exitError, "%v", consumeErr)
 	}
 	return exitOK
 }

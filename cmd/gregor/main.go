@@ -1,5 +1,5 @@
 // Command gregor is the Gregor broker and its tools: serve, dev, sim, bench,
-// and the topic, produce and consume subcommands.
+// and the topic, group, produce and consume subcommands.
 //
 // Each subcommand lives in its own file and has the signature of command:
 // it parses its own flags and returns the process exit code.
@@ -19,6 +19,7 @@ commands:
   sim       run seeded deterministic simulations
   bench     measure a Kafka-compatible cluster
   topic     create, list, describe or delete topics
+  group     list, describe or delete consumer groups, reset or delete their offsets
   produce   send lines of standard input as records
   consume   print records (partition, offset, key, value)
 
@@ -41,6 +42,7 @@ var commands = map[string]command{
 	"sim":     simCmd,
 	"bench":   benchCmd,
 	"topic":   topicCmd,
+	"group":   groupCmd,
 	"produce": produceCmd,
 	"consume": consumeCmd,
 }
