@@ -56,6 +56,13 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				out.ErrorCode = kerr.InvalidRequiredAcks.Code
 				continue
 			}
+			if isInternalTopic(rt.Topic) {
+				// Only the coordinator writes its topic.
+				out.ErrorCode = kerr.InvalidTopicException.Code
+				msg := "cannot produce to the internal topic " + rt.Topic
+				out.ErrorMessage = &msg
+				continue
+			}
 			p, kerrv := b.lookup(rt.Topic, rp.Partition)
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code

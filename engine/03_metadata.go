@@ -74,6 +74,7 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 			continue
 		}
 		mt.TopicID = t.ID
+		mt.IsInternal = isInternalTopic(name)
 		for i, pm := range t.Partitions {
 			mp := kmsg.NewMetadataResponseTopicPartition()
 			mp.Partition = int32(i)

@@ -60,6 +60,13 @@ func (b *Broker) handleDeleteTopics(token uint64, r *kmsg.DeleteTopicsRequest) {
 			continue
 		}
 		resp.Topics[i].TopicID = tm.ID
+		if isInternalTopic(tg.name) {
+			// Deleting it would lose every group's committed offsets.
+			resp.Topics[i].ErrorCode = kerr.InvalidTopicException.Code
+			msg := "the internal topic " + tg.name + " cannot be deleted"
+			resp.Topics[i].ErrorMessage = &msg
+			continue
+		}
 		name := tg.name
 		rep.add()
 		b.proposeMeta(metaCmd{DeleteTopic: &name}, timeoutMs(r.TimeoutMillis), func(res metaResult) {

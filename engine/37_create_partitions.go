@@ -35,6 +35,10 @@ func (b *Broker) handleCreatePartitions(token uint64, r *kmsg.CreatePartitionsRe
 		case !ok:
 			fail(kerr.UnknownTopicOrPartition, fmt.Sprintf("topic %q does not exist", rt.Topic))
 			continue
+		case isInternalTopic(rt.Topic):
+			// Its partition count maps every group to its coordinator.
+			fail(kerr.InvalidRequest, "the partition count of "+rt.Topic+" cannot change")
+			continue
 		case len(rt.Assignment) > 0:
 			fail(kerr.InvalidReplicaAssignment, "explicit partition assignments are not supported")
 			continue

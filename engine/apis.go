@@ -59,6 +59,18 @@ func APIVersions() []APIVersion {
 	return v
 }
 
+// clientInfo is who sent the request being handled (Kafka's client id
+// and "/address", as group members are described).
+type clientInfo struct{ id, host string }
+
+// HandleClient is Handle for a request whose sender is known: its header's
+// client id and its address (host only).
+func (b *Broker) HandleClient(token uint64, req kmsg.Request, clientID, host string) {
+	b.reqClient = clientInfo{clientID, "/" + host}
+	b.Handle(token, req)
+	b.reqClient = clientInfo{}
+}
+
 // Handle accepts one decoded Kafka request. Its response appears in
 // Responses, tagged with token, possibly after later calls to Process or
 // Tick (produce waits for commit, fetch may long-poll).

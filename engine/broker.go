@@ -216,6 +216,10 @@ type Broker struct {
 	callSeq uint64
 
 	pids pidBlock
+	// creatingOffsets: this broker has proposed __consumer_offsets.
+	creatingOffsets bool
+	// reqClient is the sender of the request being handled.
+	reqClient clientInfo
 
 	registered bool
 }

@@ -68,6 +68,10 @@ type partition struct {
 	watchers      rsm.Waiters // long-poll fetches waiting for new data
 	reportPending bool
 	caughtUp      map[int32]int64 // replica -> last tick its log matched the commit
+
+	// coord is the group coordinator riding a __consumer_offsets
+	// partition (coordinator.go); nil for every other topic.
+	coord *coordinator
 }
 
 type epochStart struct {
@@ -97,6 +101,9 @@ func (b *Broker) startPartition(topic string, index int32, g raftlog.GroupID, re
 		caughtUp: map[int32]int64{},
 	}
 	p.reads = rsm.Reads{Group: g, TimeoutTicks: int64(2 * b.cfg.ElectionTicks), NotLeader: kerr.NotLeaderForPartition.Code}
+	if topic == offsetsTopic {
+		p.coord = newCoordinator(p)
+	}
 	if err := p.open(); err != nil {
 		return fmt.Errorf("engine: open partition %s-%d: %w", topic, index, err)
 	}
@@ -214,17 +221,28 @@ func (p *partition) recover() error {
 	// Batches after the checkpoint were applied after it: their tags say
 	// how far, and their headers rebuild the producer state and epochs.
 	p.applied = max(p.applied, log.LastTag())
-	if from >= log.EndOffset() {
-		return nil
-	}
-	return log.Batches(from, func(b []byte, meta segment.BatchMeta) error {
-		h, err := batch.ReadHeader(b)
+	if from < log.EndOffset() {
+		err := log.Batches(from, func(b []byte, meta segment.BatchMeta) error {
+			h, err := batch.ReadHeader(b)
+			if err != nil {
+				return err
+			}
+			p.noteBatch(h, meta.BaseOffset)
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		p.noteBatch(h, meta.BaseOffset)
+	}
+	return p.reloadCoordinator()
+}
+
+// reloadCoordinator rebuilds a coordinator's state from the log now live.
+func (p *partition) reloadCoordinator() error {
+	if p.coord == nil {
 		return nil
-	})
+	}
+	return p.coord.reload()
 }
 
 // errStateShort: the segments do not hold what the checkpoint says they do.
@@ -272,7 +290,7 @@ func (p *partition) switchState(n uint64, log *segment.Log, ck *checkpoint) erro
 	if err := removeTree(fs, p.stateDir(old)); err != nil {
 		p.b.env.Logf("engine: partition %s-%d: remove %s: %v (removed at the next start)", p.topic, p.index, p.stateDir(old), err)
 	}
-	return nil
+	return p.reloadCoordinator()
 }
 
 // applyDelivered applies what raft handed over while the replica could
@@ -357,6 +375,9 @@ func (p *partition) LeaderChanged(lead, term uint64) {
 		// handling would touch another group mid-cycle: do it after.
 		p.b.effects = append(p.b.effects, func() { p.b.reportLeader(p) })
 	}
+	if p.coord != nil {
+		p.coord.leaderChanged()
+	}
 }
 
 // failAll answers everything waiting on this replica with code.
@@ -364,6 +385,9 @@ func (p *partition) failAll(code error) {
 	p.pending.FailAll(produceResult{err: code})
 	p.reads.Fail(errCode(code))
 	p.watchers.Wake()
+	if p.coord != nil {
+		p.coord.unload(kerr.NotCoordinator.Code)
+	}
 }
 
 func (p *partition) Apply(ents []*pb.Entry) error {
@@ -462,6 +486,9 @@ func (p *partition) applyProduce(records []byte, index uint64, epoch int32) prod
 		p.noteBatch(h, off)
 		off = meta.LastOffset + 1
 	}
+	if p.coord != nil {
+		p.coord.applyBatches(batches)
+	}
 	return produceResult{base: base}
 }
 
@@ -539,6 +566,9 @@ func (p *partition) tick() {
 		}
 		p.trackISR()
 		p.maybeExpireProducers()
+	}
+	if p.coord != nil {
+		p.coord.tick()
 	}
 }
 

@@ -90,8 +90,10 @@ type Node struct {
 }
 
 type clientRequest struct {
-	req     kmsg.Request
-	respond func(kmsg.Response)
+	req      kmsg.Request
+	respond  func(kmsg.Response)
+	clientID string
+	host     string // the client's address without its port
 }
 
 type doRequest struct {
@@ -329,9 +331,17 @@ func (n *Node) deliverPeer(payload []byte) {
 // handler adapts the Node to netwire.Handler.
 type handler struct{ n *Node }
 
-func (h handler) Handle(_ *netwire.ConnInfo, req kmsg.Request, respond func(kmsg.Response)) {
+func (h handler) Handle(info *netwire.ConnInfo, req kmsg.Request, respond func(kmsg.Response)) {
+	cr := clientRequest{req: req, respond: respond}
+	if info != nil {
+		cr.clientID = info.ClientID
+		cr.host = info.Remote
+		if host, _, err := net.SplitHostPort(info.Remote); err == nil {
+			cr.host = host
+		}
+	}
 	select {
-	case h.n.reqs <- clientRequest{req: req, respond: respond}:
+	case h.n.reqs <- cr:
 	case <-h.n.done:
 		respond(nil)
 	}
@@ -390,7 +400,7 @@ func (n *Node) loop() {
 func (n *Node) handle(r clientRequest) {
 	n.nextToken++
 	n.responds[n.nextToken] = r.respond
-	n.broker.Handle(n.nextToken, r.req)
+	n.broker.HandleClient(n.nextToken, r.req, r.clientID, r.host)
 }
 
 func (n *Node) receive(payload []byte) {

@@ -1,0 +1,149 @@
+package engine
+
+import (
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// OffsetCommit, versions 0-9.
+//
+// Behavior (Kafka's validation of a classic group's commit):
+//   - A group being deleted: COORDINATOR_NOT_AVAILABLE. Generation < 0 on
+//     an Empty group is accepted (admin tools, consumers that assign
+//     partitions themselves); a group that does not exist is created for
+//     it. A group that does not exist with generation >= 0:
+//     ILLEGAL_GENERATION (GROUP_ID_NOT_FOUND from v9).
+//   - Otherwise the member must be known (UNKNOWN_MEMBER_ID; a fenced
+//     static member FENCED_INSTANCE_ID) and its generation current
+//     (ILLEGAL_GENERATION); a commit without member and generation is
+//     accepted only while the group is Empty (UNKNOWN_MEMBER_ID). During
+//     CompletingRebalance: REBALANCE_IN_PROGRESS. During
+//     PreparingRebalance the previous generation may still commit.
+//   - Metadata over 4096 bytes: OFFSET_METADATA_TOO_LARGE for that partition.
+//   - The commit is one batch of offset commit records in
+//     __consumer_offsets, answered once it has applied; the coordinator
+//     losing leadership first: NOT_COORDINATOR (the commit may or may not
+//     have been made).
+//   - A member's commit counts as a heartbeat.
+
+func init() { regKey(kmsg.OffsetCommit, 0, 9, (*Broker).handleOffsetCommit) }
+
+// offsetMetadataMaxBytes is Kafka's offset.metadata.max.bytes.
+const offsetMetadataMaxBytes = 4096
+
+func (b *Broker) handleOffsetCommit(token uint64, r *kmsg.OffsetCommitRequest) {
+	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewOffsetCommitResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewOffsetCommitResponseTopicPartition()
+			sp.Partition = rp.Partition
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	setAll := func(code int16) {
+		for ti := range resp.Topics {
+			for pi := range resp.Topics[ti].Partitions {
+				if resp.Topics[ti].Partitions[pi].ErrorCode == 0 {
+					resp.Topics[ti].Partitions[pi].ErrorCode = code
+				}
+			}
+		}
+	}
+	code := b.commitOffsets(r, resp, func(code int16) {
+		setAll(code)
+		b.respond(token, resp)
+	})
+	if code != 0 {
+		setAll(code)
+		b.respond(token, resp)
+	}
+}
+
+// commitOffsets validates and proposes r's commit; done gets the outcome.
+// A non-zero return is an error found before proposing (done not called).
+func (b *Broker) commitOffsets(r *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, done func(int16)) int16 {
+	if r.Group == "" {
+		return kerr.InvalidGroupID.Code
+	}
+	c, code := b.coordinatorFor(r.Group)
+	if code != 0 {
+		return code
+	}
+	gen := r.Generation
+	if r.Version == 0 {
+		gen = -1
+	}
+	g := c.groups[r.Group]
+	if g == nil {
+		if gen >= 0 && !b.cfg.Unsafe.NoGenerationCheck {
+			if r.Version >= 9 {
+				return kerr.GroupIDNotFound.Code
+			}
+			return kerr.IllegalGeneration.Code
+		}
+		g = c.newGroup(r.Group)
+	}
+	if code := g.validateCommit(r.MemberID, r.InstanceID, gen); code != 0 {
+		return code
+	}
+	if m := g.members[r.MemberID]; m != nil {
+		g.touch(m)
+	}
+	now := b.nowMillis()
+	var recs []batch.Record
+	for ti, rt := range r.Topics {
+		for pi, rp := range rt.Partitions {
+			meta := ""
+			if rp.Metadata != nil {
+				meta = *rp.Metadata
+			}
+			if len(meta) > offsetMetadataMaxBytes {
+				resp.Topics[ti].Partitions[pi].ErrorCode = kerr.OffsetMetadataTooLarge.Code
+				continue
+			}
+			epoch := rp.LeaderEpoch
+			if r.Version < 6 {
+				epoch = -1
+			}
+			recs = append(recs, offsetCommitRecord(r.Group, rt.Topic, rp.Partition,
+				&storedOffset{offset: rp.Offset, leaderEpoch: epoch, metadata: meta, commitTs: now}))
+		}
+	}
+	if len(recs) == 0 {
+		done(0)
+		return 0
+	}
+	c.propose(recs, done)
+	return 0
+}
+
+// validateCommit is Kafka's ClassicGroup.validateOffsetCommit.
+func (g *group) validateCommit(memberID string, instanceID *string, gen int32) int16 {
+	if g.state == gsDead {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	if g.b().cfg.Unsafe.NoGenerationCheck {
+		return 0
+	}
+	if gen < 0 && g.state == gsEmpty {
+		return 0
+	}
+	if gen >= 0 || memberID != "" || instanceID != nil {
+		if code := g.checkMember(g.members[memberID], memberID, instanceID); code != 0 {
+			return code
+		}
+		if gen != g.generation {
+			return kerr.IllegalGeneration.Code
+		}
+	} else if g.state != gsEmpty {
+		return kerr.UnknownMemberID.Code
+	}
+	if g.state == gsCompletingRebalance {
+		return kerr.RebalanceInProgress.Code
+	}
+	return 0
+}

@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ListGroups, versions 0-5.
+//
+// Behavior: the groups this broker coordinates (clients ask every
+// broker), from every loaded coordinator; groups being deleted are left
+// out. StatesFilter (v4+) keeps the groups in the named states (Kafka's
+// names, any case; an unknown name matches nothing); TypesFilter (v5+)
+// the named types: every group is "classic" until KIP-848 groups exist.
+// A coordinator of this broker still loading: COORDINATOR_LOAD_IN_PROGRESS
+// with the groups of the others.
+
+func init() { regKey(kmsg.ListGroups, 0, 5, (*Broker).handleListGroups) }
+
+func (b *Broker) handleListGroups(token uint64, r *kmsg.ListGroupsRequest) {
+	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
+	var states []groupState
+	for _, s := range r.StatesFilter {
+		if st, ok := parseGroupState(s); ok {
+			states = append(states, st)
+		} else {
+			states = append(states, -1)
+		}
+	}
+	for _, id := range b.partIDs() {
+		p := b.parts[id]
+		if p.coord == nil || !p.leader || p.lost {
+			continue
+		}
+		if !p.coord.loaded {
+			resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
+			continue
+		}
+		for _, gid := range sortedGroupIDs(p.coord.groups) {
+			g := p.coord.groups[gid]
+			if g.state == gsDead || len(states) > 0 && !slices.Contains(states, g.state) {
+				continue
+			}
+			if len(r.TypesFilter) > 0 && !slices.ContainsFunc(r.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
+				continue
+			}
+			lg := kmsg.NewListGroupsResponseGroup()
+			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = gid, g.protocolType, g.state.String(), "classic"
+			resp.Groups = append(resp.Groups, lg)
+		}
+	}
+	b.respond(token, resp)
+}

@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"slices"
+
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/gregor-streaming/gregor/engine/segment"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// A coordinator is the group coordinator of one __consumer_offsets
+// partition. Every replica of the partition keeps its applied groupStore;
+// the replica that leads it is the coordinator of its groups, and keeps
+// their live state (members, joins and syncs in flight, session timers)
+// in memory, as Kafka's coordinator does: what must survive a failover —
+// committed offsets, each generation's members and assignment, a group
+// becoming empty or deleted — is proposed as records and acknowledged
+// only once applied; what need not (who is mid-join, heartbeats) is
+// rebuilt by the clients after a failover.
+//
+// A new leader is not a coordinator until it has confirmed that it has
+// applied everything committed before its term (a ReadIndex round, which
+// raft answers only after the leader has committed an entry of its own
+// term): until then it answers COORDINATOR_LOAD_IN_PROGRESS. It then
+// builds its live groups from the store: a group with members is Stable
+// with the stored generation and assignment, and every member's session
+// starts afresh. Redpanda #5090 is what happens otherwise.
+type coordinator struct {
+	p     *partition
+	store groupStore
+
+	loaded, loading bool
+	loadSeq         uint64 // a load whose seq is not this one is stale
+
+	groups      map[string]*group // live groups, while loaded
+	expiryTimer *timer
+}
+
+func newCoordinator(p *partition) *coordinator {
+	return &coordinator{p: p, store: newGroupStore()}
+}
+
+func (c *coordinator) b() *Broker { return c.p.b }
+
+// applyBatches folds the batches of one applied entry into the store.
+func (c *coordinator) applyBatches(batches [][]byte) {
+	for _, bb := range batches {
+		if err := c.store.applyBatch(bb); err != nil {
+			c.b().env.Logf("engine: %s-%d: skipping a record the coordinator cannot read: %v", offsetsTopic, c.p.index, err)
+		}
+	}
+}
+
+// reload rebuilds the store from the partition's log (after recovery, or
+// when a repair installed a peer's state), as Kafka loads a partition.
+func (c *coordinator) reload() error {
+	c.unload(kerr.NotCoordinator.Code)
+	c.store = newGroupStore()
+	return c.p.log.Batches(c.p.log.StartOffset(), func(bb []byte, _ segment.BatchMeta) error {
+		if err := c.store.applyBatch(bb); err != nil {
+			c.b().env.Logf("engine: %s-%d: skipping a record the coordinator cannot read: %v", offsetsTopic, c.p.index, err)
+		}
+		return nil
+	})
+}
+
+// leaderChanged runs after the partition took a leader change (and, if it
+// lost leadership or changed term, failed everything, unload included).
+func (c *coordinator) leaderChanged() {
+	if !c.p.leader {
+		c.unload(kerr.NotCoordinator.Code)
+		return
+	}
+	c.startLoad()
+}
+
+func (c *coordinator) tick() {
+	if c.p.leader && !c.loaded && !c.loading {
+		c.startLoad()
+	}
+}
+
+// startLoad confirms this leader's state with a ReadIndex round, then
+// builds the live groups from it.
+func (c *coordinator) startLoad() {
+	if c.loaded || c.loading || !c.p.leader || c.p.lost {
+		return
+	}
+	c.loading = true
+	c.loadSeq++
+	seq, term := c.loadSeq, c.p.term
+	c.p.read(func(code int16) {
+		if seq != c.loadSeq {
+			return
+		}
+		c.loading = false
+		if code != 0 || !c.p.leader || c.p.term != term {
+			return
+		}
+		c.buildLive()
+		c.loaded = true
+	})
+}
+
+// unload drops the live state: every request waiting on it gets code.
+func (c *coordinator) unload(code int16) {
+	c.loadSeq++
+	c.loading, c.loaded = false, false
+	c.expiryTimer.stop()
+	c.expiryTimer = nil
+	for _, id := range sortedGroupIDs(c.groups) {
+		c.groups[id].drop(code)
+	}
+	c.groups = nil
+}
+
+func sortedGroupIDs(m map[string]*group) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// buildLive makes the live groups from the store.
+func (c *coordinator) buildLive() {
+	c.groups = map[string]*group{}
+	now := c.b().nowMillis()
+	for _, id := range c.store.groupIDs() {
+		g := c.newGroup(id)
+		gv := c.store.groups[id]
+		if gv == nil {
+			g.stateTs = c.lastCommitTs(id)
+			continue
+		}
+		g.protocolType, g.generation = gv.ProtocolType, gv.Generation
+		if gv.Protocol != nil {
+			g.protocol = *gv.Protocol
+		}
+		if gv.Leader != nil {
+			g.leader = *gv.Leader
+		}
+		g.stateTs = gv.CurrentStateTimestamp
+		for _, sm := range gv.Members {
+			m := &member{
+				id: sm.MemberID, clientID: sm.ClientID, clientHost: sm.ClientHost,
+				sessionMs: sm.SessionTimeoutMillis, rebalanceMs: sm.RebalanceTimeoutMillis,
+				protocols:  []kmsg.JoinGroupRequestProtocol{{Name: g.protocol, Metadata: slices.Clone(sm.Subscription)}},
+				assignment: slices.Clone(sm.Assignment),
+			}
+			if m.rebalanceMs < 0 {
+				m.rebalanceMs = m.sessionMs
+			}
+			if sm.InstanceID != nil {
+				m.instanceID = *sm.InstanceID
+				g.statics[m.instanceID] = m.id
+			}
+			g.members[m.id] = m
+			g.touch(m)
+		}
+		if len(g.members) > 0 {
+			g.state = gsStable
+		} else {
+			g.state = gsEmpty
+		}
+		if g.stateTs == 0 {
+			g.stateTs = now
+		}
+	}
+	c.scheduleExpiry()
+}
+
+func (c *coordinator) lastCommitTs(group string) int64 {
+	var ts int64
+	for _, o := range c.store.offsets[group] {
+		ts = max(ts, o.commitTs)
+	}
+	return ts
+}
+
+// propose proposes recs as one batch; fn gets nil once it has applied, or
+// the error that stopped it (the leadership lost: NOT_COORDINATOR).
+func (c *coordinator) propose(recs []batch.Record, fn func(code int16)) {
+	c.p.propose(buildCoordinatorBatch(c.b().nowMillis(), recs), func(res produceResult) {
+		if res.err != nil {
+			code := errCode(res.err)
+			if code == kerr.NotLeaderForPartition.Code || code == kerr.KafkaStorageError.Code {
+				code = kerr.NotCoordinator.Code
+			}
+			fn(code)
+			return
+		}
+		fn(0)
+	})
+}
+
+// --- offset expiry ---
+
+// scheduleExpiry arms the leader's periodic look for expired offsets.
+func (c *coordinator) scheduleExpiry() {
+	c.expiryTimer.stop()
+	c.expiryTimer = c.b().after(c.b().cfg.OffsetsRetentionCheckIntervalMs, func() {
+		c.expiryTimer = nil
+		if !c.loaded {
+			return
+		}
+		c.expireOffsets()
+		c.scheduleExpiry()
+	})
+}
+
+// expireOffsets deletes the offsets of groups that have been empty for
+// offsets.retention.minutes, judged by this leader's clock and carried in
+// tombstones: apply never reads a clock. A group left with no offsets and
+// no members goes too.
+func (c *coordinator) expireOffsets() {
+	now := c.b().nowMillis()
+	retention := c.b().cfg.OffsetsRetentionMs
+	var recs []batch.Record
+	var gone []*group
+	for _, id := range sortedGroupIDs(c.groups) {
+		g := c.groups[id]
+		if g.state != gsEmpty {
+			continue
+		}
+		basis := g.stateTs
+		if _, ok := c.store.groups[id]; !ok {
+			basis = c.lastCommitTs(id)
+		}
+		if now-basis < retention {
+			continue
+		}
+		offs := c.store.offsets[id]
+		for _, k := range sortedOffsetKeys(offs) {
+			recs = append(recs, offsetCommitRecord(id, k.topic, k.part, nil))
+		}
+		recs = append(recs, groupMetadataRecord(id, nil))
+		gone = append(gone, g)
+	}
+	if len(recs) == 0 {
+		return
+	}
+	for _, g := range gone {
+		g.state = gsDead
+	}
+	c.propose(recs, func(code int16) {
+		for _, g := range gone {
+			if c.groups != nil && c.groups[g.id] == g {
+				delete(c.groups, g.id)
+			}
+		}
+	})
+}

@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"unicode/utf16"
+
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The group coordinator's replicated state lives in the internal topic
+// __consumer_offsets, in Kafka's own record format: offset commits (key
+// version 1: group, topic, partition; value version 3: offset, leader
+// epoch, metadata, commit timestamp) and group metadata (key version 2:
+// group; value version 3: protocol type, generation, protocol, leader,
+// members with their subscriptions and assignments). A null value is a
+// tombstone. Each partition of the topic is a raft group like any other:
+// its records are appended, offset-stamped and stored by the partition
+// state machine, so its durability, checkpoints, snapshots and repair are
+// the partition's; and every replica folds the records it applies into a
+// groupStore, the applied state the coordinator answers from. Tools that
+// read __consumer_offsets (kafka-console-consumer with Kafka's formatters,
+// kcat) read what Kafka would have written.
+
+// offsetsTopic is Kafka's name for the group coordinator's topic.
+const offsetsTopic = "__consumer_offsets"
+
+// isInternalTopic reports whether clients may not produce to name.
+func isInternalTopic(name string) bool { return name == offsetsTopic }
+
+// Record key versions of __consumer_offsets.
+const (
+	keyOffsetCommitV0  int16 = 0
+	keyOffsetCommit    int16 = 1
+	keyGroupMetadata   int16 = 2
+	valueOffsetCommit  int16 = 3
+	valueGroupMetadata int16 = 3
+)
+
+// javaStringHash is Java's String.hashCode: over UTF-16 code units.
+func javaStringHash(s string) int32 {
+	var h int32
+	for _, c := range utf16.Encode([]rune(s)) {
+		h = 31*h + int32(c)
+	}
+	return h
+}
+
+// groupPartition maps a group to its __consumer_offsets partition as Kafka
+// does: Utils.abs(groupId.hashCode()) % partitions.
+func groupPartition(group string, partitions int) int32 {
+	h := javaStringHash(group)
+	if h == math.MinInt32 {
+		h = 0
+	} else if h < 0 {
+		h = -h
+	}
+	return h % int32(partitions)
+}
+
+// offsetKey names one committed partition of a group.
+type offsetKey struct {
+	topic string
+	part  int32
+}
+
+// storedOffset is one committed offset as applied.
+type storedOffset struct {
+	offset      int64
+	leaderEpoch int32
+	metadata    string
+	commitTs    int64
+}
+
+// groupStore is the applied state of one __consumer_offsets partition:
+// the last group metadata record of each group and its committed offsets.
+// Every replica holds the same; only the leader's live coordinator
+// (coordinator.go) acts on it.
+type groupStore struct {
+	groups  map[string]*kmsg.GroupMetadataValue
+	offsets map[string]map[offsetKey]storedOffset
+}
+
+func newGroupStore() groupStore {
+	return groupStore{groups: map[string]*kmsg.GroupMetadataValue{}, offsets: map[string]map[offsetKey]storedOffset{}}
+}
+
+// groupIDs lists every group with metadata or offsets, sorted.
+func (s *groupStore) groupIDs() []string {
+	var ids []string
+	for g := range s.groups {
+		ids = append(ids, g)
+	}
+	for g := range s.offsets {
+		if _, ok := s.groups[g]; !ok {
+			ids = append(ids, g)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// sortedOffsetKeys returns a group's committed partitions in order.
+func sortedOffsetKeys(m map[offsetKey]storedOffset) []offsetKey {
+	ks := make([]offsetKey, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.SortFunc(ks, func(a, b offsetKey) int {
+		if a.topic != b.topic {
+			if a.topic < b.topic {
+				return -1
+			}
+			return 1
+		}
+		return int(a.part - b.part)
+	})
+	return ks
+}
+
+// applyBatch folds one stored batch's records into the state.
+func (s *groupStore) applyBatch(b []byte) error {
+	recs, err := batch.Records(b)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := s.applyRecord(r.Key, r.Value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyRecord folds one record in. Keys of versions it does not know (the
+// KIP-848 records, 3 and up) are skipped, so a log written by a newer
+// version still loads; a record it knows but cannot decode is an error.
+func (s *groupStore) applyRecord(key, value []byte) error {
+	if len(key) < 2 {
+		return fmt.Errorf("engine: %s record key of %d bytes", offsetsTopic, len(key))
+	}
+	switch int16(binary.BigEndian.Uint16(key)) {
+	case keyOffsetCommitV0, keyOffsetCommit:
+		var k kmsg.OffsetCommitKey
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("engine: offset commit key: %w", err)
+		}
+		ok := offsetKey{k.Topic, k.Partition}
+		if value == nil {
+			if m := s.offsets[k.Group]; m != nil {
+				delete(m, ok)
+				if len(m) == 0 {
+					delete(s.offsets, k.Group)
+				}
+			}
+			return nil
+		}
+		var v kmsg.OffsetCommitValue
+		if err := v.ReadFrom(value); err != nil {
+			return fmt.Errorf("engine: offset commit value: %w", err)
+		}
+		m := s.offsets[k.Group]
+		if m == nil {
+			m = map[offsetKey]storedOffset{}
+			s.offsets[k.Group] = m
+		}
+		epoch := v.LeaderEpoch
+		if v.Version < 3 {
+			epoch = -1
+		}
+		m[ok] = storedOffset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, commitTs: v.CommitTimestamp}
+	case keyGroupMetadata:
+		var k kmsg.GroupMetadataKey
+		if err := k.ReadFrom(key); err != nil {
+			return fmt.Errorf("engine: group metadata key: %w", err)
+		}
+		if value == nil {
+			delete(s.groups, k.Group)
+			return nil
+		}
+		v := new(kmsg.GroupMetadataValue)
+		if err := v.ReadFrom(value); err != nil {
+			return fmt.Errorf("engine: group metadata value: %w", err)
+		}
+		s.groups[k.Group] = v
+	}
+	return nil
+}
+
+// offsetCommitRecord encodes one commit (a nil value: a tombstone).
+func offsetCommitRecord(group, topic string, part int32, o *storedOffset) batch.Record {
+	k := kmsg.OffsetCommitKey{Version: keyOffsetCommit, Group: group, Topic: topic, Partition: part}
+	r := batch.Record{Key: k.AppendTo(nil)}
+	if o != nil {
+		v := kmsg.OffsetCommitValue{Version: valueOffsetCommit, Offset: o.offset, LeaderEpoch: o.leaderEpoch,
+			Metadata: o.metadata, CommitTimestamp: o.commitTs}
+		r.Value = v.AppendTo(nil)
+	}
+	return r
+}
+
+// groupMetadataRecord encodes a group's metadata (a nil value: a tombstone).
+func groupMetadataRecord(group string, v *kmsg.GroupMetadataValue) batch.Record {
+	k := kmsg.GroupMetadataKey{Version: keyGroupMetadata, Group: group}
+	r := batch.Record{Key: k.AppendTo(nil)}
+	if v != nil {
+		v.Version = valueGroupMetadata
+		r.Value = v.AppendTo(nil)
+	}
+	return r
+}
+
+// buildCoordinatorBatch makes one plain batch of recs stamped now.
+func buildCoordinatorBatch(now int64, recs []batch.Record) []byte {
+	return batch.Build(batch.BuildOptions{FirstTimestamp: now, ProducerID: batch.NoProducerID}, recs)
+}
+
+func recordsOf(recs ...batch.Record) []batch.Record { return recs }
