@@ -88,6 +88,8 @@ type testCluster struct {
 	wrapWAL func(tb *testBroker) raftlog.WAL
 	// wrapFS, if set, wraps a broker's file system when it starts.
 	wrapFS func(tb *testBroker) vfs.FS
+	// groups is the state of the group commands (group_interaction_test.go).
+	groups groupScript
 }
 
 func (c *testCluster) cfg(id int32) Config {
@@ -95,7 +97,9 @@ func (c *testCluster) cfg(id int32) Config {
 	for _, tb := range c.brokers {
 		cl = append(cl, BrokerInfo{ID: tb.id, Host: "127.0.0.1", Port: 9091 + tb.id})
 	}
-	cfg := Config{ID: id, Cluster: cl, TickMillis: 100}
+	// Few coordinator partitions and no initial rebalance delay keep the
+	// group transcripts (group_*.txt) short.
+	cfg := Config{ID: id, Cluster: cl, TickMillis: 100, OffsetsTopicPartitions: 3, GroupInitialRebalanceDelayMs: -1}
 	if c.tune != nil {
 		c.tune(&cfg)
 	}
@@ -476,6 +480,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			return fmt.Sprintf("error: %v\n", err)
 		}
 		return ""
+	}
+	if out, ok := c.runGroup(t, d); ok {
+		return out
 	}
 	t.Fatalf("unknown command %q", d.Cmd)
 	return ""

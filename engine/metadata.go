@@ -117,7 +117,18 @@ func newMetaSM(b *Broker) *metaSM {
 
 func (m *metaSM) AppliedIndex() uint64               { return m.applied }
 func (m *metaSM) ReadIndexReady(rs []raft.ReadState) {}
-func (m *metaSM) LeaderChanged(lead, term uint64)    { m.lead, m.term = lead, term }
+
+// LeaderChanged fails this broker's waiting proposals when the term
+// changes: a proposal forwarded to a leader that died is dropped, and its
+// proposer would otherwise wait out its timeout (a new partition leader's
+// report, and with it every client's view of the leader, waited 5 s).
+// They may still commit; every caller retries or is idempotent.
+func (m *metaSM) LeaderChanged(lead, term uint64) {
+	if term != m.term && m.term != 0 {
+		m.pending.FailAll(metaResult{err: kerr.NotController})
+	}
+	m.lead, m.term = lead, term
+}
 
 func (m *metaSM) Apply(ents []*pb.Entry) error {
 	for _, e := range ents {
