@@ -14,14 +14,13 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gregor-streaming/gregor/engine"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestGroupCLIKfake runs the group commands against franz-go's kfake,
-// three brokers on loopback ephemeral ports.
+// three brokers on loopback ephemeral ports: a check that the assertions
+// are Kafka's behaviour, not only gregor's.
 func TestGroupCLIKfake(t *testing.T) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(3))
 	if err != nil {
@@ -31,21 +30,8 @@ func TestGroupCLIKfake(t *testing.T) {
 	testGroupCLI(t, c.ListenAddrs())
 }
 
-// TestGroupCLILive runs the same commands against a 3-broker gregor dev
-// cluster. Until the engine's group coordinator is in, it skips, naming
-// the group APIs gregor does not register.
+// TestGroupCLILive runs them against a 3-broker gregor dev cluster.
 func TestGroupCLILive(t *testing.T) {
-	var missing []string
-	for _, k := range []kmsg.Key{kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.FindCoordinator, kmsg.JoinGroup,
-		kmsg.Heartbeat, kmsg.LeaveGroup, kmsg.SyncGroup, kmsg.DescribeGroups, kmsg.ListGroups,
-		kmsg.DeleteGroups, kmsg.OffsetDelete} {
-		if !slices.ContainsFunc(engine.APIVersions(), func(v engine.APIVersion) bool { return v.Key == int16(k) }) {
-			missing = append(missing, k.Name())
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("gregor does not speak %s yet; TestGroupCLIKfake runs these assertions against kfake", strings.Join(missing, ", "))
-	}
 	c := startLiveCluster(t)
 	testGroupCLI(t, c.seeds())
 }
