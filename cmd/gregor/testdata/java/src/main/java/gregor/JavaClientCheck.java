@@ -49,6 +49,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * a step threw or a check failed ("exception", "problems").
  *
  * Usage: java -jar gregor-java-client.jar BOOTSTRAP_SERVERS [RECORDS]
+ * (or: java -jar gregor-java-client.jar group ..., the consumer-group
+ * check in GroupCheck)
  */
 public final class JavaClientCheck {
     static final Map<String, Object> summary = new LinkedHashMap<>();
@@ -57,6 +59,10 @@ public final class JavaClientCheck {
     static String step = "start";
 
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("group")) {
+            GroupCheck.main(args);
+            return;
+        }
         if (args.length < 1) {
             System.err.println("usage: java -jar gregor-java-client.jar BOOTSTRAP_SERVERS [RECORDS]");
             System.exit(2);
