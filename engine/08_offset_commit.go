@@ -87,10 +87,19 @@ func (b *Broker) commitOffsets(r *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCom
 		}
 		g = c.newGroup(r.Group)
 	}
-	if code := g.validateCommit(r.MemberID, r.InstanceID, gen); code != 0 {
+	if g.cons != nil {
+		if g.state == gsDead {
+			return kerr.CoordinatorNotAvailable.Code
+		}
+		if !b.cfg.Unsafe.NoGenerationCheck {
+			if code := g.validateConsumerCommit(r.MemberID, gen, r.Version); code != 0 {
+				return code
+			}
+		}
+	} else if code := g.validateCommit(r.MemberID, r.InstanceID, gen); code != 0 {
 		return code
 	}
-	if m := g.members[r.MemberID]; m != nil {
+	if m := g.members[r.MemberID]; m != nil && g.cons == nil {
 		g.touch(m)
 	}
 	now := b.nowMillis()

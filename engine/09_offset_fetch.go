@@ -116,6 +116,19 @@ func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, fn func(kmsg
 		fill(code, nil)
 		return
 	}
+	// v9: a KIP-848 member fetches with its epoch (Kafka's
+	// ConsumerGroup.validateOffsetFetch).
+	if g := c.groups[rg.Group]; g != nil && g.cons != nil && rg.MemberID != nil && rg.MemberEpoch >= 0 {
+		m := g.cons.members[*rg.MemberID]
+		switch {
+		case m == nil:
+			fill(kerr.UnknownMemberID.Code, nil)
+			return
+		case m.cur.epoch != rg.MemberEpoch:
+			fill(kerr.StaleMemberEpoch.Code, nil)
+			return
+		}
+	}
 	if b.cfg.Unsafe.StaleOffsetFetch {
 		fill(0, c)
 		return

@@ -57,6 +57,16 @@ func (b *Broker) handleJoinGroup(token uint64, r *kmsg.JoinGroupRequest) {
 		}
 		g = c.newGroup(r.Group)
 	}
+	if g.cons != nil {
+		if len(g.cons.members) > 0 {
+			fail(kerr.InconsistentGroupProtocol.Code, r.MemberID)
+			return
+		}
+		// An empty consumer group goes back to the classic protocol.
+		g.c.propose(consumerTombstones(r.Group), func(int16) {})
+		g.cons = nil
+		g.transition(gsEmpty)
+	}
 	code = g.join(token, r)
 	if code != 0 {
 		fail(code, r.MemberID)

@@ -30,7 +30,7 @@ func (b *Broker) heartbeat(r *kmsg.HeartbeatRequest) int16 {
 		return code
 	}
 	g := c.groups[r.Group]
-	if g == nil {
+	if g == nil || g.cons != nil {
 		return kerr.UnknownMemberID.Code
 	}
 	if g.state == gsDead {

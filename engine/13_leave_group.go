@@ -28,6 +28,9 @@ func (b *Broker) handleLeaveGroup(token uint64, r *kmsg.LeaveGroupRequest) {
 		return
 	}
 	g := c.groups[r.Group]
+	if g != nil && g.cons != nil {
+		g = nil // KIP-848 members leave by heartbeat
+	}
 	if r.Version < 3 {
 		resp.ErrorCode = kerr.UnknownMemberID.Code
 		if g != nil {

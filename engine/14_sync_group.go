@@ -40,7 +40,7 @@ func (b *Broker) handleSyncGroup(token uint64, r *kmsg.SyncGroupRequest) {
 		return
 	}
 	g := c.groups[r.Group]
-	if g == nil {
+	if g == nil || g.cons != nil {
 		fail(kerr.UnknownMemberID.Code)
 		return
 	}

@@ -37,6 +37,11 @@ func (b *Broker) handleDescribeGroups(token uint64, r *kmsg.DescribeGroupsReques
 			resp.Groups = append(resp.Groups, dg)
 			continue
 		}
+		if g.cons != nil && g.state != gsDead {
+			b.describeConsumerAsClassic(g, &dg)
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
 		dg.State, dg.ProtocolType = g.state.String(), g.protocolType
 		if g.state == gsStable {
 			dg.Protocol = g.protocol
@@ -62,3 +67,32 @@ func (b *Broker) handleDescribeGroups(token uint64, r *kmsg.DescribeGroupsReques
 // groupAllOperations is the bit set of the ACL operations on a group
 // (READ, DESCRIBE, DELETE) that everyone holds until ACLs exist.
 const groupAllOperations = 1<<3 | 1<<8 | 1<<6
+
+// describeConsumerAsClassic describes a KIP-848 group as DescribeGroups
+// does in Kafka: protocol type "consumer", the assignor as the protocol,
+// and each member's current assignment in the consumer protocol's
+// encoding, so that tools that only speak the classic API show it.
+func (b *Broker) describeConsumerAsClassic(g *group, dg *kmsg.DescribeGroupsResponseGroup) {
+	cg := g.cons
+	dg.State, dg.ProtocolType, dg.Protocol = cg.stateName(), "consumer", cg.assignorName()
+	for _, mid := range cg.memberIDs() {
+		m := cg.members[mid]
+		dm := kmsg.NewDescribeGroupsResponseGroupMember()
+		dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.id, m.meta.instanceID, m.meta.clientID, m.meta.clientHost
+		md := kmsg.NewConsumerMemberMetadata()
+		md.Version = 3
+		md.Topics = g.subscribedTopics(m)
+		dm.ProtocolMetadata = md.AppendTo(nil)
+		ma := kmsg.NewConsumerMemberAssignment()
+		ma.Version = 3
+		for _, tid := range m.cur.assigned.ids() {
+			name, ok := b.topicName(tid)
+			if !ok {
+				continue
+			}
+			ma.Topics = append(ma.Topics, kmsg.ConsumerMemberAssignmentTopic{Topic: name, Partitions: m.cur.assigned[tid]})
+		}
+		dm.MemberAssignment = ma.AppendTo(nil)
+		dg.Members = append(dg.Members, dm)
+	}
+}

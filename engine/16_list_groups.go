@@ -13,8 +13,9 @@ import (
 // Behavior: the groups this broker coordinates (clients ask every
 // broker), from every loaded coordinator; groups being deleted are left
 // out. StatesFilter (v4+) keeps the groups in the named states (Kafka's
-// names, any case; an unknown name matches nothing); TypesFilter (v5+)
-// the named types: every group is "classic" until KIP-848 groups exist.
+// names, any case, KIP-848 groups' states included; an unknown name
+// matches nothing); TypesFilter (v5+) the named types, "classic" or
+// "consumer".
 // A coordinator of this broker still loading: COORDINATOR_LOAD_IN_PROGRESS
 // with the groups of the others.
 
@@ -22,14 +23,6 @@ func init() { regKey(kmsg.ListGroups, 0, 5, (*Broker).handleListGroups) }
 
 func (b *Broker) handleListGroups(token uint64, r *kmsg.ListGroupsRequest) {
 	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
-	var states []groupState
-	for _, s := range r.StatesFilter {
-		if st, ok := parseGroupState(s); ok {
-			states = append(states, st)
-		} else {
-			states = append(states, -1)
-		}
-	}
 	for _, id := range b.partIDs() {
 		p := b.parts[id]
 		if p.coord == nil || !p.leader || p.lost {
@@ -41,14 +34,21 @@ func (b *Broker) handleListGroups(token uint64, r *kmsg.ListGroupsRequest) {
 		}
 		for _, gid := range sortedGroupIDs(p.coord.groups) {
 			g := p.coord.groups[gid]
-			if g.state == gsDead || len(states) > 0 && !slices.Contains(states, g.state) {
+			if g.state == gsDead {
 				continue
 			}
-			if len(r.TypesFilter) > 0 && !slices.ContainsFunc(r.TypesFilter, func(t string) bool { return strings.EqualFold(t, "classic") }) {
+			state, typ, ptype := g.state.String(), "classic", g.protocolType
+			if g.cons != nil {
+				state, typ, ptype = g.cons.stateName(), "consumer", "consumer"
+			}
+			if len(r.StatesFilter) > 0 && !slices.ContainsFunc(r.StatesFilter, func(s string) bool { return strings.EqualFold(s, state) }) {
+				continue
+			}
+			if len(r.TypesFilter) > 0 && !slices.ContainsFunc(r.TypesFilter, func(t string) bool { return strings.EqualFold(t, typ) }) {
 				continue
 			}
 			lg := kmsg.NewListGroupsResponseGroup()
-			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = gid, g.protocolType, g.state.String(), "classic"
+			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = gid, ptype, state, typ
 			resp.Groups = append(resp.Groups, lg)
 		}
 	}

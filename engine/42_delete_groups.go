@@ -37,7 +37,7 @@ func (b *Broker) handleDeleteGroups(token uint64, r *kmsg.DeleteGroupsRequest) {
 		case g.state == gsDead:
 			out.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			continue
-		case g.state != gsEmpty:
+		case g.cons != nil && len(g.cons.members) > 0 || g.cons == nil && g.state != gsEmpty:
 			out.ErrorCode = kerr.NonEmptyGroup.Code
 			continue
 		}
@@ -47,7 +47,12 @@ func (b *Broker) handleDeleteGroups(token uint64, r *kmsg.DeleteGroupsRequest) {
 		for _, k := range sortedOffsetKeys(c.store.offsets[id]) {
 			recs = append(recs, offsetCommitRecord(id, k.topic, k.part, nil))
 		}
-		recs = append(recs, groupMetadataRecord(id, nil))
+		if _, ok := c.store.groups[id]; ok || g.cons == nil {
+			recs = append(recs, groupMetadataRecord(id, nil))
+		}
+		if g.cons != nil {
+			recs = append(recs, consumerTombstones(id)...)
+		}
 		rep.add()
 		c.propose(recs, func(code int16) {
 			out.ErrorCode = code

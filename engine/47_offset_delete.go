@@ -33,7 +33,13 @@ func (b *Broker) handleOffsetDelete(token uint64, r *kmsg.OffsetDeleteRequest) {
 		return
 	}
 	subscribed := map[string]bool{}
-	if g.state != gsEmpty {
+	if g.cons != nil {
+		for _, m := range g.cons.members {
+			for _, t := range g.subscribedTopics(m) {
+				subscribed[t] = true
+			}
+		}
+	} else if g.state != gsEmpty {
 		if g.protocolType != "consumer" {
 			fail(kerr.NonEmptyGroup.Code)
 			return

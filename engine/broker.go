@@ -88,6 +88,12 @@ type Config struct {
 	// (default 10 minutes).
 	OffsetsRetentionMs              int64
 	OffsetsRetentionCheckIntervalMs int64
+	// KIP-848 consumer groups: a member's session
+	// (group.consumer.session.timeout.ms, default 45000) and the heartbeat
+	// interval members are told (group.consumer.heartbeat.interval.ms,
+	// default 5000).
+	GroupConsumerSessionTimeoutMs    int32
+	GroupConsumerHeartbeatIntervalMs int32
 
 	Unsafe Unsafe
 }
@@ -137,6 +143,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.GroupMaxSize == 0 {
 		c.GroupMaxSize = 1<<31 - 1
+	}
+	if c.GroupConsumerSessionTimeoutMs == 0 {
+		c.GroupConsumerSessionTimeoutMs = 45000
+	}
+	if c.GroupConsumerHeartbeatIntervalMs == 0 {
+		c.GroupConsumerHeartbeatIntervalMs = 5000
 	}
 	if c.OffsetsRetentionMs == 0 {
 		c.OffsetsRetentionMs = 7 * 24 * 60 * 60 * 1000

@@ -130,6 +130,11 @@ func (c *coordinator) buildLive() {
 	now := c.b().nowMillis()
 	for _, id := range c.store.groupIDs() {
 		g := c.newGroup(id)
+		if sc := c.store.consumers[id]; sc != nil {
+			g.loadConsumer(sc)
+			g.stateTs = now
+			continue
+		}
 		gv := c.store.groups[id]
 		if gv == nil {
 			g.stateTs = c.lastCommitTs(id)
@@ -222,7 +227,7 @@ func (c *coordinator) expireOffsets() {
 	var gone []*group
 	for _, id := range sortedGroupIDs(c.groups) {
 		g := c.groups[id]
-		if g.state != gsEmpty {
+		if g.state != gsEmpty || g.cons != nil && len(g.cons.members) > 0 {
 			continue
 		}
 		basis := g.stateTs
@@ -236,7 +241,12 @@ func (c *coordinator) expireOffsets() {
 		for _, k := range sortedOffsetKeys(offs) {
 			recs = append(recs, offsetCommitRecord(id, k.topic, k.part, nil))
 		}
-		recs = append(recs, groupMetadataRecord(id, nil))
+		if _, ok := c.store.groups[id]; ok {
+			recs = append(recs, groupMetadataRecord(id, nil))
+		}
+		if _, ok := c.store.consumers[id]; ok {
+			recs = append(recs, consumerTombstones(id)...)
+		}
 		gone = append(gone, g)
 	}
 	if len(recs) == 0 {

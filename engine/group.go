@@ -39,17 +39,6 @@ var groupStateNames = [...]string{"Empty", "PreparingRebalance", "CompletingReba
 
 func (s groupState) String() string { return groupStateNames[s] }
 
-// parseGroupState maps Kafka's state names (as ListGroups filters them,
-// case-insensitively) to states.
-func parseGroupState(name string) (groupState, bool) {
-	for i, n := range groupStateNames {
-		if bytes.EqualFold([]byte(n), []byte(name)) {
-			return groupState(i), true
-		}
-	}
-	return 0, false
-}
-
 type member struct {
 	id, instanceID       string
 	clientID, clientHost string
@@ -92,6 +81,9 @@ type group struct {
 	remainingMs    int64
 	// storing: the leader's assignment record is being proposed.
 	storing bool
+	// cons is set for a KIP-848 consumer group (consumer_group.go); the
+	// classic fields above are then unused.
+	cons *consumerGroup
 }
 
 func (c *coordinator) newGroup(id string) *group {
@@ -152,6 +144,12 @@ func (g *group) sessionExpired(m *member) {
 // drop answers everything waiting in the group with code and stops its
 // timers: the coordinator is unloading.
 func (g *group) drop(code int16) {
+	if g.cons != nil {
+		for _, m := range g.cons.members {
+			m.session.stop()
+			m.revoke.stop()
+		}
+	}
 	g.joinTimer.stop()
 	g.syncTimer.stop()
 	for _, t := range g.pending {

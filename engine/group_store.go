@@ -82,10 +82,13 @@ type storedOffset struct {
 type groupStore struct {
 	groups  map[string]*kmsg.GroupMetadataValue
 	offsets map[string]map[offsetKey]storedOffset
+	// consumers are the KIP-848 groups (consumer_records.go).
+	consumers map[string]*storedConsumerGroup
 }
 
 func newGroupStore() groupStore {
-	return groupStore{groups: map[string]*kmsg.GroupMetadataValue{}, offsets: map[string]map[offsetKey]storedOffset{}}
+	return groupStore{groups: map[string]*kmsg.GroupMetadataValue{}, offsets: map[string]map[offsetKey]storedOffset{},
+		consumers: map[string]*storedConsumerGroup{}}
 }
 
 // groupIDs lists every group with metadata or offsets, sorted.
@@ -94,8 +97,15 @@ func (s *groupStore) groupIDs() []string {
 	for g := range s.groups {
 		ids = append(ids, g)
 	}
-	for g := range s.offsets {
+	for g := range s.consumers {
 		if _, ok := s.groups[g]; !ok {
+			ids = append(ids, g)
+		}
+	}
+	for g := range s.offsets {
+		_, classic := s.groups[g]
+		_, consumer := s.consumers[g]
+		if !classic && !consumer {
 			ids = append(ids, g)
 		}
 	}
@@ -135,9 +145,9 @@ func (s *groupStore) applyBatch(b []byte) error {
 	return nil
 }
 
-// applyRecord folds one record in. Keys of versions it does not know (the
-// KIP-848 records, 3 and up) are skipped, so a log written by a newer
-// version still loads; a record it knows but cannot decode is an error.
+// applyRecord folds one record in. Keys of versions it does not know are
+// skipped, so a log written by a newer version still loads; a record it
+// knows but cannot decode is an error and changes nothing.
 func (s *groupStore) applyRecord(key, value []byte) error {
 	if len(key) < 2 {
 		return fmt.Errorf("engine: %s record key of %d bytes", offsetsTopic, len(key))
@@ -185,7 +195,14 @@ func (s *groupStore) applyRecord(key, value []byte) error {
 		if err := v.ReadFrom(value); err != nil {
 			return fmt.Errorf("engine: group metadata value: %w", err)
 		}
+		for i := range v.Members {
+			// The decoder's byte slices alias the record: keep copies.
+			v.Members[i].Subscription = slices.Clone(v.Members[i].Subscription)
+			v.Members[i].Assignment = slices.Clone(v.Members[i].Assignment)
+		}
 		s.groups[k.Group] = v
+	case keyConsumerGroupMetadata, keyConsumerGroupMember, keyConsumerTargetMetadata, keyConsumerTargetMember, keyConsumerCurrentAssignment:
+		return s.applyConsumerRecord(int16(binary.BigEndian.Uint16(key)), key, value)
 	}
 	return nil
 }
