@@ -15,9 +15,10 @@ import (
 // member ids by alias (m1, m2, ... in order of appearance, so transcripts
 // do not depend on generated ids) and requests sent without waiting.
 type groupScript struct {
-	alias  map[string]string // member id -> alias
-	ids    map[string]string // alias -> member id
-	async  map[string]uint64 // name -> token
+	topicNames map[[16]byte]string
+	alias map[string]string // member id -> alias
+	ids   map[string]string // alias -> member id
+	async map[string]uint64 // name -> token
 }
 
 func (s *groupScript) name(id string) string {
@@ -77,6 +78,17 @@ func (c *testCluster) send(via int32, req kmsg.Request) uint64 {
 
 func (c *testCluster) runGroup(t *testing.T, d *datadriven.TestData) (string, bool) {
 	s := &c.groups
+	if s.topicNames == nil {
+		s.topicNames = map[[16]byte]string{}
+	}
+	for _, tb := range c.brokers {
+		if !tb.down {
+			for name, tm := range tb.b.meta.st.Topics {
+				s.topicNames[tm.ID] = name
+			}
+			break
+		}
+	}
 	group := argStr(t, d, "group", "g")
 	member := s.id(argStr(t, d, "member", ""))
 	gen := int32(argInt(t, d, "gen", -1))
@@ -151,6 +163,30 @@ func (c *testCluster) runGroup(t *testing.T, d *datadriven.TestData) (string, bo
 		r := kmsg.NewPtrOffsetFetchRequest()
 		r.Group = group
 		r.Topics = nil // every committed partition
+		req = r
+	case "cg-heartbeat":
+		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+		r.SetVersion(1)
+		r.Group, r.MemberID, r.InstanceID = group, member, inst
+		r.MemberEpoch = int32(argInt(t, d, "epoch", 0))
+		if r.MemberEpoch == 0 {
+			r.RebalanceTimeoutMillis = int32(argInt(t, d, "rebalance", 5000))
+			r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+		}
+		if d.HasArg("subscribe") {
+			r.SubscribedTopicNames = strings.Split(argStr(t, d, "subscribe", ""), ",")
+		}
+		if d.HasArg("regex") {
+			rx := argStr(t, d, "regex", "")
+			r.SubscribedTopicRegex = &rx
+		}
+		if d.HasArg("assignor") {
+			a := argStr(t, d, "assignor", "")
+			r.ServerAssignor = &a
+		}
+		if d.HasArg("owned") {
+			r.Topics = c.ownedTopics(argStr(t, d, "owned", ""))
+		}
 		req = r
 	case "describe-group":
 		r := kmsg.NewPtrDescribeGroupsRequest()
@@ -284,6 +320,23 @@ func (s *groupScript) describe(resp kmsg.Response) string {
 			}
 		}
 		return "offsets " + strings.Join(out, " ") + "\n"
+	case *kmsg.ConsumerGroupHeartbeatResponse:
+		if r.ErrorCode != 0 {
+			return codeName(r.ErrorCode) + "\n"
+		}
+		out := fmt.Sprintf("ok member=%s epoch=%d", s.name(*r.MemberID), r.MemberEpoch)
+		if r.Assignment != nil {
+			var ps []string
+			for _, t := range r.Assignment.Topics {
+				name := s.topicName(t.TopicID)
+				for _, p := range t.Partitions {
+					ps = append(ps, fmt.Sprintf("%s/%d", name, p))
+				}
+			}
+			slices.Sort(ps)
+			out += " assignment=[" + strings.Join(ps, " ") + "]"
+		}
+		return out + "\n"
 	case *kmsg.DescribeGroupsResponse:
 		g := r.Groups[0]
 		if g.ErrorCode != 0 {
@@ -291,6 +344,17 @@ func (s *groupScript) describe(resp kmsg.Response) string {
 		}
 		var ms []string
 		for _, m := range g.Members {
+			var ma kmsg.ConsumerMemberAssignment
+			if g.ProtocolType == "consumer" && ma.ReadFrom(m.MemberAssignment) == nil {
+				var ps []string
+				for _, t := range ma.Topics {
+					for _, p := range t.Partitions {
+						ps = append(ps, fmt.Sprintf("%s/%d", t.Topic, p))
+					}
+				}
+				ms = append(ms, fmt.Sprintf("%s[%s]", s.name(m.MemberID), strings.Join(ps, " ")))
+				continue
+			}
 			ms = append(ms, fmt.Sprintf("%s(%q)", s.name(m.MemberID), m.MemberAssignment))
 		}
 		return fmt.Sprintf("%s type=%s protocol=%s members=[%s]\n", g.State, g.ProtocolType, g.Protocol, strings.Join(ms, " "))
@@ -309,4 +373,37 @@ func (s *groupScript) describe(resp kmsg.Response) string {
 		return strings.Join(out, " ") + "\n"
 	}
 	return fmt.Sprintf("%T\n", resp)
+}
+
+func (s *groupScript) topicName(id [16]byte) string {
+	if n, ok := s.topicNames[id]; ok {
+		return n
+	}
+	return fmt.Sprintf("%x", id[:4])
+}
+
+// ownedTopics parses "t/0,t/1" into a heartbeat's owned partitions, by
+// topic id, and remembers the names for printing.
+func (c *testCluster) ownedTopics(spec string) []kmsg.ConsumerGroupHeartbeatRequestTopic {
+	s := &c.groups
+	byID := map[[16]byte][]int32{}
+	var order [][16]byte
+	for _, tp := range strings.Split(spec, ",") {
+		if tp == "" {
+			continue
+		}
+		name, part, _ := strings.Cut(tp, "/")
+		p, _ := strconv.Atoi(part)
+		id := c.brokers[0].b.meta.st.Topics[name].ID
+		s.topicNames[id] = name
+		if _, ok := byID[id]; !ok {
+			order = append(order, id)
+		}
+		byID[id] = append(byID[id], int32(p))
+	}
+	out := []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	for _, id := range order {
+		out = append(out, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: id, Partitions: byID[id]})
+	}
+	return out
 }

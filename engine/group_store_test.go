@@ -76,6 +76,16 @@ func FuzzGroupStoreRecord(f *testing.F) {
 	f.Add(offsetCommitRecord("g", "t", 1, &storedOffset{offset: 1}).Key, offsetCommitRecord("g", "t", 1, &storedOffset{offset: 1}).Value)
 	gr := groupMetadataRecord("g", &kmsg.GroupMetadataValue{Protocol: &proto, Members: []kmsg.GroupMetadataValueMember{{MemberID: "m"}}})
 	f.Add(gr.Key, gr.Value)
+	inst, rx := "i", "t.*"
+	for _, r := range []batch.Record{
+		consumerGroupEpochRecord("g", 3, 99, false),
+		consumerMemberRecord("g", "m", &consumerMember{instanceID: &inst, clientID: "c", topics: []string{"t"}, regex: &rx, rebalanceMs: 5}),
+		consumerTargetEpochRecord("g", 3, false),
+		consumerTargetRecord("g", "m", topicParts{{1}: {0, 2}}),
+		consumerCurrentRecord("g", "m", &consumerCurrent{epoch: 3, prevEpoch: 2, state: 1, assigned: topicParts{{1}: {0}}, pending: topicParts{{1}: {2}}}),
+	} {
+		f.Add(r.Key, r.Value)
+	}
 	f.Add([]byte{0, 2}, []byte(nil))
 	f.Add([]byte{0, 9, 1}, []byte{1})
 	f.Fuzz(func(t *testing.T, key, value []byte) {
@@ -85,7 +95,7 @@ func FuzzGroupStoreRecord(f *testing.F) {
 			t.Fatal(err)
 		}
 		if err := s.applyRecord(key, value); err != nil {
-			if s.offsets["keep"][offsetKey{"t", 0}].offset != 42 || len(s.groups) != 0 {
+			if s.offsets["keep"][offsetKey{"t", 0}].offset != 42 || len(s.groups) != 0 || len(s.consumers) != 0 {
 				t.Fatalf("a refused record changed the state: %v %v", s.offsets, s.groups)
 			}
 		}
@@ -124,5 +134,42 @@ func TestCoordinatorLoadInProgress(t *testing.T) {
 	c.stabilize()
 	if _, code := b.coordinatorFor("g"); code != 0 {
 		t.Fatalf("after reload: %s", codeName(code))
+	}
+}
+
+// TestConsumerRecordsRoundTrip: the KIP-848 records read back as written.
+func TestConsumerRecordsRoundTrip(t *testing.T) {
+	inst, rx, asg := "i", "t.*", "range"
+	m := &consumerMember{instanceID: &inst, clientID: "c", clientHost: "/h", topics: []string{"a", "b"}, regex: &rx, rebalanceMs: 5, assignor: &asg}
+	cur := &consumerCurrent{epoch: 3, prevEpoch: 2, state: memberUnrevokedPartitions, assigned: topicParts{{1}: {0}}, pending: topicParts{{1}: {2}, {2}: {7}}}
+	s := newGroupStore()
+	if err := s.applyBatch(buildCoordinatorBatch(1, recordsOf(
+		consumerGroupEpochRecord("g", 3, 99, false),
+		consumerMemberRecord("g", "m", m),
+		consumerTargetEpochRecord("g", 3, false),
+		consumerTargetRecord("g", "m", topicParts{{1}: {0, 2}}),
+		consumerCurrentRecord("g", "m", cur),
+	))); err != nil {
+		t.Fatal(err)
+	}
+	g := s.consumers["g"]
+	if g == nil || g.epoch != 3 || g.metadataHash != 99 || g.assignmentEpoch != 3 {
+		t.Fatalf("group = %+v", g)
+	}
+	if got := g.members["m"]; got == nil || !sameConsumerMember(*got, *m) {
+		t.Fatalf("member = %+v", got)
+	}
+	if !g.targets["m"].equal(topicParts{{1}: {0, 2}}) {
+		t.Fatalf("target = %v", g.targets["m"])
+	}
+	if c := g.current["m"]; c == nil || c.epoch != 3 || c.prevEpoch != 2 || c.state != 1 || !c.assigned.equal(cur.assigned) || !c.pending.equal(cur.pending) {
+		t.Fatalf("current = %+v", c)
+	}
+	if err := s.applyBatch(buildCoordinatorBatch(2, recordsOf(consumerCurrentRecord("g", "m", nil), consumerTargetRecord("g", "m", nil),
+		consumerMemberRecord("g", "m", nil), consumerTargetEpochRecord("g", 0, true), consumerGroupEpochRecord("g", 0, 0, true)))); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.consumers) != 0 {
+		t.Fatalf("after tombstones: %+v", s.consumers)
 	}
 }
