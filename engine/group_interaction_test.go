@@ -16,9 +16,9 @@ import (
 // do not depend on generated ids) and requests sent without waiting.
 type groupScript struct {
 	topicNames map[[16]byte]string
-	alias map[string]string // member id -> alias
-	ids   map[string]string // alias -> member id
-	async map[string]uint64 // name -> token
+	alias      map[string]string // member id -> alias
+	ids        map[string]string // alias -> member id
+	async      map[string]uint64 // name -> token
 }
 
 func (s *groupScript) name(id string) string {
