@@ -107,6 +107,12 @@ func TestCheckOffsetsPasses(t *testing.T) {
 			commitOp(1, 5, 20, 40, "b"),
 			readOp(2, 30, 40, 40, "b"),
 		}},
+		{"a late commit of the same member explains the next owner's lower commit", []OffsetOp{
+			commitOp(0, 0, u, 40, "late"),
+			commitOp(0, 10, 20, 50, "a"),
+			readOp(2, 30, 40, 40, "late"),
+			commitOp(1, 50, 60, 45, "b"),
+		}},
 		{"a zombie's lower commit rejected", []OffsetOp{
 			commitOp(0, 0, 10, 50, "a"),
 			failedCommit(1, 20, 30, 40, "z", "ILLEGAL_GENERATION"),
@@ -166,6 +172,17 @@ func TestCheckOffsetsFinds(t *testing.T) {
 			commitOp(0, 0, 10, 50, "a"),
 			commitOp(1, 20, u, 40, "z"),
 			readOp(2, 40, 50, 40, "z"),
+		}},
+		{"a higher unknown commit does not excuse", AnomalyOffsetRegression, []OffsetOp{
+			commitOp(0, 0, 10, 50, "a"),
+			commitOp(0, 15, u, 60, "b"),
+			commitOp(1, 20, 30, 40, "z"),
+		}},
+		{"an unknown commit before both does not excuse", AnomalyOffsetRegression, []OffsetOp{
+			commitOp(3, 0, u, 10, "old"),
+			readOp(2, 1, 2, 10, "old"),
+			commitOp(0, 10, 20, 50, "a"),
+			commitOp(1, 30, 40, 40, "z"),
 		}},
 		{"an admin reset before both does not excuse", AnomalyOffsetRegression, []OffsetOp{
 			adminCommit(3, 0, 5, 10, "r"),
