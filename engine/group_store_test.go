@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"testing/cryptotest"
 
@@ -171,5 +173,49 @@ func TestConsumerRecordsRoundTrip(t *testing.T) {
 	}
 	if len(s.consumers) != 0 {
 		t.Fatalf("after tombstones: %+v", s.consumers)
+	}
+}
+
+// TestOffsetsExpireWhenGroupEmpty: a group empty for
+// offsets.retention.minutes loses its offsets (and itself) by tombstones
+// its coordinator proposes; a group with members keeps them however old.
+func TestOffsetsExpireWhenGroupEmpty(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 1)
+	c := &testCluster{t: t}
+	c.tune = func(cfg *Config) {
+		cfg.OffsetsRetentionMs = 60_000
+		cfg.OffsetsRetentionCheckIntervalMs = 10_000
+	}
+	for _, line := range []string{
+		"add-brokers n=3", "find-coordinator group=old",
+		"tick n=10",
+		"commit group=old offsets=t/0=5",
+		"join group=live", "join group=live member=m1",
+		"sync group=live member=m1 gen=1",
+		"commit group=live member=m1 gen=1 offsets=t/0=7",
+	} {
+		c.run(t, cmd(line))
+	}
+	// Two minutes on, with live's member heartbeating.
+	for range 24 {
+		c.tick(50)
+		c.run(t, cmd("heartbeat group=live member=m1 gen=1"))
+	}
+	if got := c.run(t, cmd("offset-fetch group=old")); got != fmt.Sprintf("via %d: offsets \n", c.coordinatorOf("old")) {
+		t.Fatalf("expired group's offsets: %q", got)
+	}
+	if got := c.run(t, cmd("describe-group group=old")); !strings.Contains(got, "Dead") {
+		t.Fatalf("expired group: %q", got)
+	}
+	if got := c.run(t, cmd("offset-fetch group=live")); !strings.Contains(got, "t/0=7") {
+		t.Fatalf("live group's offsets: %q", got)
+	}
+	// The tombstones are in the log: a restarted coordinator agrees.
+	lead := c.coordinatorOf("old")
+	c.run(t, cmd(fmt.Sprintf("crash broker=%d", lead)))
+	c.run(t, cmd(fmt.Sprintf("restart broker=%d", lead)))
+	c.tick(40)
+	if got := c.run(t, cmd("offset-fetch group=old")); !strings.HasSuffix(got, "offsets \n") {
+		t.Fatalf("after restart: %q", got)
 	}
 }
