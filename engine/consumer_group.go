@@ -154,6 +154,9 @@ func (g *group) removeConsumer(m *cmember, bump bool) []batch.Record {
 		delete(cg.statics, *m.meta.instanceID)
 	}
 	delete(cg.targets, m.id)
+	if len(cg.members) == 0 {
+		g.stateTs = g.b().nowMillis() // empty since now: offset retention counts from here
+	}
 	recs := recordsOf(
 		consumerCurrentRecord(g.id, m.id, nil),
 		consumerTargetRecord(g.id, m.id, nil),
