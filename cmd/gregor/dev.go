@@ -49,6 +49,7 @@ type devOptions struct {
 	fresh         bool
 	printCommands bool
 	autoCreate    bool
+	groupDelayMs  int
 }
 
 func parseDev(args []string, stderr io.Writer) (devOptions, error) {
@@ -66,6 +67,10 @@ func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	fs.BoolVar(&o.fresh, "fresh", false, "delete the brokers' data directories first")
 	fs.BoolVar(&o.printCommands, "print-commands", false, "print the equivalent gregor serve command lines and exit")
 	fs.BoolVar(&o.autoCreate, "auto-create-topics", true, "create unknown topics on Metadata and Produce")
+	// As Kafka's own quickstart containers do: a developer's group should
+	// not sit out 3 s before its first assignment.
+	fs.IntVar(&o.groupDelayMs, "group-initial-rebalance-delay-ms", 0,
+		"how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -85,6 +90,9 @@ func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	}
 	if o.data == "" {
 		return o, errors.New("--data is empty")
+	}
+	if o.groupDelayMs < 0 {
+		return o, fmt.Errorf("--group-initial-rebalance-delay-ms %d: must not be negative", o.groupDelayMs)
 	}
 	return o, nil
 }
@@ -126,6 +134,9 @@ func (o devOptions) serveCommands() string {
 		if o.autoCreate {
 			b.WriteString(" --auto-create-topics")
 		}
+		if o.groupDelayMs != groupDelayDefaultMs {
+			fmt.Fprintf(&b, " --group-initial-rebalance-delay-ms %d", o.groupDelayMs)
+		}
 		b.WriteByte('\n')
 	}
 	return b.String()
@@ -161,8 +172,10 @@ func startDev(o devOptions, logf func(id int32) func(string, ...any)) (nodes []*
 		}
 	}
 	for _, m := range ms {
+		bc := engine.Config{ID: m.ID, AutoCreateTopics: o.autoCreate}
+		groupConfig(&bc, 50, o.groupDelayMs, 7*24*60)
 		n, err := runtime.Listen(runtime.Config{
-			Broker:      engine.Config{ID: m.ID, AutoCreateTopics: o.autoCreate},
+			Broker:      bc,
 			DataDir:     o.brokerDir(m.ID),
 			KafkaListen: m.KafkaAddr,
 			PeerListen:  m.PeerAddr,

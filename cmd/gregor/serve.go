@@ -40,6 +40,24 @@ type serveOptions struct {
 	autoCreate bool
 	// producerExpiryMs is Kafka's producer.id.expiration.ms.
 	producerExpiryMs int64
+	// Group coordination, Kafka's names.
+	offsetsPartitions  int
+	groupDelayMs       int
+	offsetsRetentionMn int
+}
+
+// groupDelayDefaultMs is Kafka's group.initial.rebalance.delay.ms.
+const groupDelayDefaultMs = 3000
+
+// groupConfig sets the group coordination flags in cfg (a delay of 0 is
+// none, which engine.Config spells -1).
+func groupConfig(cfg *engine.Config, offsetsPartitions, delayMs, retentionMinutes int) {
+	cfg.OffsetsTopicPartitions = int32(offsetsPartitions)
+	cfg.GroupInitialRebalanceDelayMs = int32(delayMs)
+	if delayMs == 0 {
+		cfg.GroupInitialRebalanceDelayMs = -1
+	}
+	cfg.OffsetsRetentionMs = int64(retentionMinutes) * 60_000
 }
 
 func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
@@ -59,6 +77,12 @@ func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.autoCreate, "auto-create-topics", false, "create unknown topics on Metadata and Produce")
 	fs.Int64Var(&o.producerExpiryMs, "producer-id-expiration-ms", 24*60*60*1000,
 		"drop an idempotent producer's state when its last batch is this old (Kafka's producer.id.expiration.ms)")
+	fs.IntVar(&o.offsetsPartitions, "offsets-topic-partitions", 50,
+		"partitions of __consumer_offsets when it is created (Kafka's offsets.topic.num.partitions); fixed afterwards")
+	fs.IntVar(&o.groupDelayMs, "group-initial-rebalance-delay-ms", groupDelayDefaultMs,
+		"how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms)")
+	fs.IntVar(&o.offsetsRetentionMn, "offsets-retention-minutes", 7*24*60,
+		"delete the offsets of a group empty this long (Kafka's offsets.retention.minutes)")
 	return fs
 }
 
@@ -168,19 +192,30 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 	if o.producerExpiryMs <= 0 {
 		return runtime.Config{}, fmt.Errorf("--producer-id-expiration-ms %d: must be positive", o.producerExpiryMs)
 	}
+	if o.offsetsPartitions <= 0 || o.offsetsPartitions > 10000 {
+		return runtime.Config{}, fmt.Errorf("--offsets-topic-partitions %d: must be between 1 and 10000", o.offsetsPartitions)
+	}
+	if o.groupDelayMs < 0 {
+		return runtime.Config{}, fmt.Errorf("--group-initial-rebalance-delay-ms %d: must not be negative", o.groupDelayMs)
+	}
+	if o.offsetsRetentionMn <= 0 {
+		return runtime.Config{}, fmt.Errorf("--offsets-retention-minutes %d: must be positive", o.offsetsRetentionMn)
+	}
 	cluster := brokerInfos(members)
 	for i := range cluster {
 		if cluster[i].ID == int32(o.id) {
 			cluster[i].Host, cluster[i].Port = host, port
 		}
 	}
+	bc := engine.Config{
+		ID:                     int32(o.id),
+		Cluster:                cluster,
+		AutoCreateTopics:       o.autoCreate,
+		ProducerIDExpirationMs: o.producerExpiryMs,
+	}
+	groupConfig(&bc, o.offsetsPartitions, o.groupDelayMs, o.offsetsRetentionMn)
 	return runtime.Config{
-		Broker: engine.Config{
-			ID:                     int32(o.id),
-			Cluster:                cluster,
-			AutoCreateTopics:       o.autoCreate,
-			ProducerIDExpirationMs: o.producerExpiryMs,
-		},
+		Broker:      bc,
 		DataDir:     o.data,
 		KafkaListen: o.listen,
 		PeerListen:  peerListen,
