@@ -877,9 +877,13 @@ func TestGroupClientsKgo(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		balancer kgo.GroupBalancer
+		extra    []kgo.Opt
 	}{
-		{"range", kgo.RangeBalancer()},
-		{"cooperative-sticky", kgo.CooperativeStickyBalancer()},
+		{"range", kgo.RangeBalancer(), nil},
+		{"cooperative-sticky", kgo.CooperativeStickyBalancer(), nil},
+		// KIP-848: franz-go's opt-in to ConsumerGroupHeartbeat, the
+		// coordinator assigning with its range assignor.
+		{"kip848", kgo.RangeBalancer(), []kgo.Opt{kgo.ServerSideBalancer()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			topic, group := "groups-kgo-"+tc.name, "groups-kgo-"+tc.name+"-group"
@@ -888,9 +892,21 @@ func TestGroupClientsKgo(t *testing.T) {
 			c := groupClusterStart(t)
 			cl := groupsProducer(c)
 			groupCreateTopic(t, cl, topic, partitions)
-			a := startKgoMember(t, c, "kgo-a", group, topic, kgo.Balancers(tc.balancer))
-			b := startKgoMember(t, c, "kgo-b", group, topic, kgo.Balancers(tc.balancer))
+			opts := append([]kgo.Opt{kgo.Balancers(tc.balancer)}, tc.extra...)
+			a := startKgoMember(t, c, "kgo-a", group, topic, opts...)
+			b := startKgoMember(t, c, "kgo-b", group, topic, opts...)
 			consumeWithKgo(t, cl, rng, topic, group, partitions, "kgo", 0, n, a, b)
+			if tc.extra != nil {
+				// The group really is a KIP-848 group, both members in it.
+				req := kmsg.NewPtrConsumerGroupDescribeRequest()
+				req.Groups = []string{group}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				resp, err := req.RequestWith(ctx, cl)
+				cancel()
+				if err != nil || len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 || len(resp.Groups[0].Members) != 2 {
+					t.Fatalf("ConsumerGroupDescribe: %v %+v", err, resp)
+				}
+			}
 			a.close(t)
 			b.close(t)
 			waitGroupEmpty(t, kadm.NewClient(cl), group)
