@@ -24,7 +24,7 @@ func init() { regKey(kmsg.Metadata, 0, 12, (*Broker).handleMetadata) }
 
 func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
-	for _, bi := range b.meta.brokers() {
+	for _, bi := range b.liveBrokers() {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port, mb.Rack = bi.ID, bi.Host, bi.Port, bi.rack()
 		resp.Brokers = append(resp.Brokers, mb)
@@ -81,7 +81,11 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 			mp.Leader, mp.LeaderEpoch = pm.Leader, pm.Epoch
 			mp.Replicas = append([]int32(nil), pm.Replicas...)
 			mp.ISR = append([]int32(nil), pm.ISR...)
-			if pm.Leader < 0 {
+			if pm.Leader >= 0 && !b.brokerAlive(pm.Leader) {
+				// Its broker is gone: a new leader reports itself shortly.
+				mp.Leader = -1
+			}
+			if mp.Leader < 0 {
 				mp.ErrorCode = kerr.LeaderNotAvailable.Code
 				mp.ISR = append([]int32(nil), pm.Replicas...)
 			}

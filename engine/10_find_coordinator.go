@@ -34,7 +34,7 @@ func (b *Broker) handleFindCoordinator(token uint64, r *kmsg.FindCoordinatorRequ
 		case 0:
 			c.NodeID, c.ErrorCode = b.groupCoordinatorNode(key)
 			if c.ErrorCode == 0 {
-				for _, bi := range b.meta.brokers() {
+				for _, bi := range b.liveBrokers() {
 					if bi.ID == c.NodeID {
 						c.Host, c.Port = bi.Host, bi.Port
 					}
@@ -72,7 +72,7 @@ func (b *Broker) groupCoordinatorNode(group string) (int32, int16) {
 	if p := b.parts[pm.Group]; p != nil && p.leader && !p.lost {
 		return b.cfg.ID, 0
 	}
-	if pm.Leader < 0 {
+	if pm.Leader < 0 || !b.brokerAlive(pm.Leader) {
 		return -1, kerr.CoordinatorNotAvailable.Code
 	}
 	return pm.Leader, 0

@@ -25,7 +25,7 @@ func (b *Broker) handleDescribeCluster(token uint64, r *kmsg.DescribeClusterRequ
 	if r.Version >= 1 && r.EndpointType != 1 {
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
 	}
-	for _, bi := range b.meta.brokers() {
+	for _, bi := range b.liveBrokers() {
 		mb := kmsg.NewDescribeClusterResponseBroker()
 		mb.NodeID, mb.Host, mb.Port, mb.Rack = bi.ID, bi.Host, bi.Port, bi.rack()
 		resp.Brokers = append(resp.Brokers, mb)

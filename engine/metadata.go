@@ -281,6 +281,29 @@ func (m *metaSM) brokerIDs() []int32 {
 	return ids
 }
 
+// brokerAliveTicks: a peer not heard from for this long is left out of
+// the brokers clients are told of (Kafka fences a broker that stops
+// heartbeating the same way, after broker.session.timeout.ms), so that
+// clients stop routing to it and look for new leaders and coordinators.
+func (b *Broker) brokerAliveTicks() uint64 { return uint64(2 * b.cfg.ElectionTicks) }
+
+// brokerAlive reports whether this broker has heard from broker id lately.
+func (b *Broker) brokerAlive(id int32) bool {
+	return id == b.cfg.ID || b.host.PeerHeardWithin(uint64(id), b.brokerAliveTicks())
+}
+
+// liveBrokers are the brokers clients are told of: those alive as this
+// broker sees them.
+func (b *Broker) liveBrokers() []BrokerInfo {
+	var out []BrokerInfo
+	for _, bi := range b.meta.brokers() {
+		if b.brokerAlive(bi.ID) {
+			out = append(out, bi)
+		}
+	}
+	return out
+}
+
 // brokers lists every broker with its address: registered ones from the
 // log, the rest from the configuration.
 func (m *metaSM) brokers() []BrokerInfo {

@@ -10,6 +10,18 @@ import (
 // final commit index to every follower.
 func (h *Host) quiesceAfterTicks() int { return 2*h.cfg.HeartbeatTicks + 1 }
 
+// PeerHeardWithin reports whether peer broker was heard from (any
+// payload: every peer beats each tick) in the last ticks ticks, or this
+// host has not run that long yet (a starting broker has heard from no
+// one).
+func (h *Host) PeerHeardWithin(peer uint64, ticks uint64) bool {
+	if h.ticks <= ticks {
+		return true
+	}
+	t, ok := h.lastHeard[peer]
+	return ok && h.ticks-t <= ticks
+}
+
 // alive reports whether peer was heard from within an election timeout.
 func (h *Host) alive(peer uint64) bool {
 	t, ok := h.lastHeard[peer]
