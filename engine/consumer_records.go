@@ -179,13 +179,6 @@ func (r *recReader) i32() int32 {
 	}
 	return int32(binary.BigEndian.Uint32(v))
 }
-func (r *recReader) i64() int64 {
-	v := r.take(8)
-	if v == nil {
-		return 0
-	}
-	return int64(binary.BigEndian.Uint64(v))
-}
 func (r *recReader) uv() uint64 {
 	if r.err != nil {
 		return 0

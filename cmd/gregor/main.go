@@ -68,11 +68,3 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	return cmd(args[1:], stdout, stderr)
 }
-
-// notImplemented is the placeholder for commands still being written.
-func notImplemented(name string) command {
-	return func(_ []string, _, stderr io.Writer) int {
-		fmt.Fprintf(stderr, "gregor %s: not implemented yet\n", name)
-		return exitUsage
-	}
-}

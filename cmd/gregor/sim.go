@@ -30,9 +30,6 @@ Exit status 0 when every check holds, 1 on a violation, 2 on bad flags.
 // simSeedsMax bounds one --seeds range.
 const simSeedsMax = 1_000_000
 
-// runSim is `gregor sim` on the process's standard output and error.
-func runSim(args []string) int { return simCmd(args, os.Stdout, os.Stderr) }
-
 // simCmd is `gregor sim`.
 func simCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
