@@ -16,14 +16,18 @@ import (
 type role uint8
 
 const (
-	roleAdmin    role = iota // creates the topics, waits for leaders
-	roleProducer             // produces unique values under its mode's rules
-	roleConsumer             // fetches forward from offsets, sometimes lists offsets
-	roleFinal                // reads every partition whole after the liveness phase
-	roleChurn                // creates, writes to and deletes topics of its own
+	roleAdmin      role = iota // creates the topics, waits for leaders
+	roleProducer               // produces unique values under its mode's rules
+	roleConsumer               // fetches forward from offsets, sometimes lists offsets
+	roleFinal                  // reads every partition whole after the liveness phase
+	roleChurn                  // creates, writes to and deletes topics of its own
+	roleMember                 // a consumer group member (group.go)
+	roleOffsets                // reads groups' offsets from outside, resets empty groups (groupcheck.go)
+	roleStandalone             // commits its own positions to a group without members (group.go)
 )
 
-var roleNames = [...]string{roleAdmin: "admin", roleProducer: "producer", roleConsumer: "consumer", roleFinal: "final", roleChurn: "churn"}
+var roleNames = [...]string{roleAdmin: "admin", roleProducer: "producer", roleConsumer: "consumer", roleFinal: "final", roleChurn: "churn",
+	roleMember: "member", roleOffsets: "offsets", roleStandalone: "standalone"}
 
 // What a client is waiting for.
 type waitKind uint8
@@ -111,6 +115,11 @@ type client struct {
 	// churn
 	churn churnState
 
+	// The group workload: a member's state, or the offsets reader's.
+	mem *member
+	rdr *offsetsReader
+	std *standalone
+
 	// cutUntil: the client cannot reach broker b before cutUntil[b].
 	cutUntil [brokersMax + 1]int64
 
@@ -128,8 +137,17 @@ func newClient(w *World, idx int, r role, mode linearizability.Mode, tps []tpKey
 
 // idle reports whether the client has nothing in flight and starts nothing.
 func (c *client) idle() bool {
+	if c.background() {
+		// The group workload runs on through the liveness phase and the
+		// final read, until the final group checks (runGroupPhase).
+		return true
+	}
 	return c.wait == waitNothing || (c.stopping && c.wait == waitBackoff && len(c.pending) == 0)
 }
+
+// background reports whether the client belongs to the group workload,
+// whose requests write nothing the final read reads.
+func (c *client) background() bool { return c.mem != nil || c.rdr != nil || c.std != nil }
 
 // randomBroker picks a broker to ask for metadata. A dead broker (one
 // that refused its rotten WAL) is skipped, as a refused connection would
@@ -151,9 +169,14 @@ func (c *client) arm(ms int64) {
 }
 
 func (c *client) request(to int32, req kmsg.Request, w waitKind) {
+	c.requestFor(to, req, w, c.w.opts.ClientTimeoutMillis)
+}
+
+// requestFor is request with a timeout of its own.
+func (c *client) requestFor(to int32, req kmsg.Request, w waitKind, timeout int64) {
 	c.wait = w
 	c.token = c.w.send(c.idx, to, req)
-	c.arm(c.w.opts.ClientTimeoutMillis)
+	c.arm(timeout)
 }
 
 func (c *client) backoff(ms int64) {
@@ -165,10 +188,20 @@ func (c *client) backoff(ms int64) {
 func (c *client) think() { c.backoff(c.w.rng.Int64N(thinkMillisMax + 1)) }
 
 // kick starts the client.
-func (c *client) kick() { c.backoff(1 + c.w.rng.Int64N(thinkMillisMax)) }
+func (c *client) kick() {
+	if c.mem != nil {
+		c.mem.kick()
+		return
+	}
+	c.backoff(1 + c.w.rng.Int64N(thinkMillisMax))
+}
 
 // onTimer handles a timeout of the pending request, or the end of a pause.
 func (c *client) onTimer(gen uint64) {
+	if c.mem != nil {
+		c.mem.onTimer(gen)
+		return
+	}
 	if gen != c.timer {
 		return
 	}
@@ -189,12 +222,27 @@ func (c *client) onTimer(gen uint64) {
 	case waitFetch, waitList:
 		c.fetching = nil
 	}
+	if c.rdr != nil {
+		c.readerTimedOut()
+	}
+	if c.std != nil {
+		c.standaloneTimedOut()
+	}
 	c.haveMeta = false
 	c.token = 0
+	if c.std != nil {
+		c.std.fails++
+		c.backoff(20) // soon, elsewhere
+		return
+	}
 	c.backoff(backoffMillis)
 }
 
 func (c *client) onResponse(tok uint64, resp kmsg.Response) {
+	if c.mem != nil {
+		c.mem.onResponse(tok, resp)
+		return
+	}
 	if tok != c.token || tok == 0 {
 		return // an answer after its timeout
 	}
@@ -202,6 +250,14 @@ func (c *client) onResponse(tok uint64, resp kmsg.Response) {
 	c.timer++ // cancel the timeout
 	if c.role == roleChurn {
 		c.onChurnResponse(resp)
+		return
+	}
+	if c.rdr != nil {
+		c.onReaderResponse(resp)
+		return
+	}
+	if c.std != nil {
+		c.onStandaloneResponse(resp)
 		return
 	}
 	switch r := resp.(type) {
@@ -225,6 +281,14 @@ func (c *client) onResponse(tok uint64, resp kmsg.Response) {
 // nextOp decides what to do next.
 func (c *client) nextOp() {
 	if c.w.stopped {
+		return
+	}
+	if c.rdr != nil {
+		c.nextReader()
+		return
+	}
+	if c.std != nil {
+		c.nextStandalone()
 		return
 	}
 	if !c.haveMeta {

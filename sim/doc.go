@@ -16,6 +16,21 @@
 // from a crash below what they had committed), by the liveness bound, and
 // by linearizability.Check, plus the SHA-256 of the whole event trace.
 //
+// The group workload (group.go, groupcheck.go; Options.Groups, drawn
+// after every other option) runs classic consumer groups beside the
+// producers and consumers: members that join (with KIP-394's rejoin),
+// assign ranges, heartbeat, consume from their committed offsets, commit
+// with their generation, leave, crash, and pause past their session
+// timeout to commit as zombies; an offsets reader outside the groups that
+// also resets empty groups as an admin; a lag monitor; and a standalone
+// committer (generation -1) whose commits follow a coordinator that moves.
+// Every committed offset is a register checked by
+// linearizability.CheckOffsets (offsets-nonlinearizable, offset-regression);
+// assignments are checked as they are handed out (split-assignment); after
+// the final read every group must settle, Stable with every partition
+// assigned, having consumed every record and committed the ends
+// (group-not-stable, group-unseen, group-lagging).
+//
 // Everything runs on the caller's goroutine, ordered by one event queue
 // keyed by (virtual time, sequence number); maps are iterated in sorted
 // order where order matters; etcd/raft's election jitter reads

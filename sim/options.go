@@ -31,6 +31,12 @@ const (
 	// reports its applied index durable without syncing its segments or
 	// writing its checkpoint, and re-applies over a gap.
 	UnsafeSkipApplyCheckpoint = "skip-apply-checkpoint"
+	// UnsafeNoGenerationCheck makes the group coordinator accept offset
+	// commits from any member and generation (a zombie's commit lands).
+	UnsafeNoGenerationCheck = "no-generation-check"
+	// UnsafeStaleOffsetFetch serves OffsetFetch from the coordinator's
+	// local state, without a ReadIndex round confirming it still leads.
+	UnsafeStaleOffsetFetch = "stale-offset-fetch"
 )
 
 // Limits of a world.
@@ -42,6 +48,9 @@ const (
 	safetyMillisDefault = 45_000
 	livenessMillisMax   = 60_000 // the bound within which everything must converge
 	tickMillis          = 100
+	// groupMinSessionMillis is the coordinators' group.min.session.timeout.ms
+	// (Kafka's 6 s is too long for runs this short).
+	groupMinSessionMillis = 1_000
 )
 
 // Options is everything a run depends on besides the binary. NewOptions
@@ -149,6 +158,22 @@ type Options struct {
 	// command repeats them.
 	WALRot     bool
 	DiskErrors bool
+
+	// The group workload (group.go), drawn after everything above.
+	// Groups consumer groups (0: none) of GroupMembers members each
+	// consume every tracked partition; __consumer_offsets has
+	// OffsetsPartitions partitions. Members ask for SessionTimeoutMillis
+	// and RebalanceTimeoutMillis; the coordinator delays a new group's
+	// first rebalance InitialRebalanceDelayMillis (-1: not at all). Each
+	// member leaves, crashes or pauses like a zombie every
+	// GroupChaosEveryMillis on average in the safety phase.
+	Groups                      int
+	GroupMembers                int
+	OffsetsPartitions           int32
+	SessionTimeoutMillis        int32
+	RebalanceTimeoutMillis      int32
+	InitialRebalanceDelayMillis int32
+	GroupChaosEveryMillis       int64
 }
 
 // NewOptions derives every option from seed ("swarm testing"): one seed
@@ -219,6 +244,14 @@ func NewOptions(seed uint64) Options {
 	o.DiskErrorForMillis = pick(200, 1_000, 4_000)
 	// A third of the seeds inject disk errors; --disk-errors forces them.
 	o.DiskErrors = rng.IntN(3) == 0
+	// The group workload, after everything above.
+	o.Groups = 1 + rng.IntN(3)
+	o.GroupMembers = 2 + rng.IntN(2)
+	o.OffsetsPartitions = int32(3 + rng.IntN(3))
+	o.SessionTimeoutMillis = int32(pick(1_500, 3_000, 6_000))
+	o.RebalanceTimeoutMillis = int32(pick(3_000, 6_000))
+	o.InitialRebalanceDelayMillis = int32(pick(-1, 300, 1_000))
+	o.GroupChaosEveryMillis = pick(6_000, 15_000)
 	return o
 }
 
@@ -237,6 +270,9 @@ func (o Options) Validate() error {
 		return fmt.Errorf("sim: need at least one value per produce")
 	case o.ClockDrift <= -1 || o.ClockDrift >= 1:
 		return fmt.Errorf("sim: clock drift %v out of (-1, 1)", o.ClockDrift)
+	case o.Groups > 0 && (o.GroupMembers < 1 || o.OffsetsPartitions < 1 || o.SessionTimeoutMillis < groupMinSessionMillis ||
+		o.RebalanceTimeoutMillis < 1 || o.GroupChaosEveryMillis < 1):
+		return fmt.Errorf("sim: group options out of range")
 	}
 	if o.Mode != ModeAll {
 		if _, err := linearizability.ParseMode(o.Mode); err != nil {
@@ -262,9 +298,13 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{NoDedupe: true}, nil
 	case UnsafeSkipApplyCheckpoint:
 		return engine.Unsafe{SkipApplyCheckpoint: true}, nil
+	case UnsafeNoGenerationCheck:
+		return engine.Unsafe{NoGenerationCheck: true}, nil
+	case UnsafeStaleOffsetFetch:
+		return engine.Unsafe{StaleOffsetFetch: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s or %s)", name,
-		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint)
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s or %s)", name,
+		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch)
 }
 
 // String lists every option, one "option name value" line each, in a
@@ -327,5 +367,12 @@ func (o Options) String() string {
 	line("disk-errors", onOff(o.DiskErrors))
 	line("disk-error-every-ms", o.DiskErrorEveryMillis)
 	line("disk-error-for-ms", o.DiskErrorForMillis)
+	line("groups", o.Groups)
+	line("group-members", o.GroupMembers)
+	line("offsets-partitions", o.OffsetsPartitions)
+	line("session-timeout-ms", o.SessionTimeoutMillis)
+	line("rebalance-timeout-ms", o.RebalanceTimeoutMillis)
+	line("initial-rebalance-delay-ms", o.InitialRebalanceDelayMillis)
+	line("group-chaos-every-ms", o.GroupChaosEveryMillis)
 	return sb.String()
 }

@@ -56,6 +56,7 @@ type Result struct {
 	Events    int
 	Ops       int // operations in the linearizability history
 	ChurnOps  int // the churn client's requests (not in the history)
+	GroupOps  int // operations in the group offsets history (CheckOffsets)
 	// CheckTimedOut is true when porcupine ran out of time on some mode's
 	// history (which then counts as linearizable).
 	CheckTimedOut bool
@@ -140,12 +141,15 @@ func Run(opts Options, cfg RunConfig) Result {
 	res.Failures = w.failures
 	if !w.stopped {
 		start := time.Now()
-		res.Failures, res.VisualizationPath, res.CheckTimedOut = w.checkHistories(cfg)
+		var fs []Failure
+		fs, res.VisualizationPath, res.CheckTimedOut = w.checkHistories(cfg)
+		res.Failures = append(res.Failures, fs...)
 		res.CheckReal = time.Since(start)
 	}
 	w.tracef("end failures %d", len(res.Failures))
 	res.Trace = hex.EncodeToString(w.trace.Sum(nil))
 	res.SimMillis, res.Events, res.Ops, res.ChurnOps = w.now, w.events, len(w.ops), w.churnOps
+	res.GroupOps = len(w.groups.ops)
 	return res
 }
 
@@ -225,6 +229,30 @@ func (w *World) run() {
 		w.clients = append(w.clients, c)
 		w.tracef("client %d churn", c.idx)
 	}
+	if w.opts.Groups > 0 {
+		for _, g := range w.groups.names {
+			for range w.opts.GroupMembers {
+				c := newClient(w, len(w.clients), roleMember, 0, nil)
+				c.mem = newMember(c, g)
+				w.clients = append(w.clients, c)
+				w.tracef("client %d member of %s", c.idx, g)
+			}
+		}
+		c := newClient(w, len(w.clients), roleOffsets, 0, nil)
+		c.rdr = newOffsetsReader()
+		w.groups.reader = c
+		w.clients = append(w.clients, c)
+		w.tracef("client %d offsets reader", c.idx)
+		c = newClient(w, len(w.clients), roleOffsets, 0, nil)
+		c.rdr = newOffsetsReader()
+		c.rdr.monitor = true
+		w.clients = append(w.clients, c)
+		w.tracef("client %d lag monitor", c.idx)
+		c = newClient(w, len(w.clients), roleStandalone, 0, nil)
+		c.std = newStandalone(w)
+		w.clients = append(w.clients, c)
+		w.tracef("client %d standalone committer of %s", c.idx, strings.Join(c.std.groups, ","))
+	}
 	for _, c := range w.clients[1:] {
 		c.kick()
 	}
@@ -292,6 +320,9 @@ func (w *World) run() {
 			return
 		}
 	}
+	if w.opts.Groups > 0 {
+		w.runGroupPhase()
+	}
 }
 
 // converged returns "" when every partition has one leader and every
@@ -306,14 +337,15 @@ func (w *World) converged() string {
 	}
 	// A request held in the network (DelayRate) may still write; the
 	// final read must come after it.
+	// The group workload's requests write nothing the final read reads.
 	for _, e := range w.queue {
-		if e.kind == evRequest {
+		if e.kind == evRequest && !w.clients[e.client].background() {
 			return fmt.Sprintf("client request tok %d is still in the network", e.token)
 		}
 	}
 	for _, n := range w.nodes {
 		for _, e := range n.inbox {
-			if e.kind == evRequest {
+			if e.kind == evRequest && !w.clients[e.client].background() {
 				return fmt.Sprintf("client request tok %d waits for broker %d", e.token, n.id)
 			}
 		}
@@ -407,6 +439,18 @@ func (w *World) checkHistories(cfg RunConfig) ([]Failure, string, bool) {
 		}
 		for _, a := range r.Anomalies {
 			failures = append(failures, Failure{Kind: a.Name, Detail: fmt.Sprintf("%s %s: %s", m, a.TP, a.Detail), AtMillis: -1})
+		}
+	}
+	if w.opts.Groups > 0 {
+		dir := ""
+		if cfg.VisualizeDir != "" {
+			dir = cfg.VisualizeDir + "/offsets"
+		}
+		fs, v, to := w.groups.check(cfg, dir)
+		failures = append(failures, fs...)
+		timedOut = timedOut || to
+		if vis == "" {
+			vis = v
 		}
 	}
 	return failures, vis, timedOut

@@ -158,6 +158,8 @@ type World struct {
 	churned  map[string]bool // topics the churn client created
 	diskGen  uint64
 	churnOps int
+
+	groups *groupWorld // the group workload's state and checks (group.go)
 }
 
 // rotRecord is one replica with injected bit rot in its files.
@@ -205,6 +207,7 @@ func newWorld(opts Options, traceOut io.Writer) (*World, error) {
 	copy(seed[8:], "gregor-sim-crypto-rand")
 	w.cryptoRand = rand.NewChaCha8(seed)
 	w.check = newChecker(w)
+	w.groups = newGroupWorld(w)
 	for i := 1; i <= opts.Brokers; i++ {
 		n := &node{id: int32(i), wal: memwal.New(), fs: vfs.NewMem(), clock: &brokerClock{w: w}}
 		if opts.ClockSkewMillis > 0 {
@@ -230,11 +233,17 @@ func (w *World) config(id int32) engine.Config {
 	for _, n := range w.nodes {
 		cl = append(cl, engine.BrokerInfo{ID: n.id, Host: "sim", Port: 9090 + n.id})
 	}
-	return engine.Config{
+	cfg := engine.Config{
 		ID: id, Cluster: cl, TickMillis: tickMillis,
 		CheckpointBytes: w.opts.CheckpointBytes, SegmentBytes: w.opts.SegmentBytes,
 		Unsafe: w.unsafe,
 	}
+	if w.opts.Groups > 0 {
+		cfg.OffsetsTopicPartitions = w.opts.OffsetsPartitions
+		cfg.GroupMinSessionTimeoutMs = groupMinSessionMillis
+		cfg.GroupInitialRebalanceDelayMs = w.opts.InitialRebalanceDelayMillis
+	}
+	return cfg
 }
 
 func (w *World) node(id int32) *node { return w.nodes[id-1] }

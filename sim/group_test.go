@@ -1,0 +1,122 @@
+package sim
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestRangeAssign: Kafka's range assignor, per topic, members in id
+// order, the first ones one partition more.
+func TestRangeAssign(t *testing.T) {
+	w := &World{opts: Options{Partitions: 5}, topics: []string{"t0", "t1"}}
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Topics = []string{"t0", "t1"}
+	var members []kmsg.JoinGroupResponseMember
+	for _, id := range []string{"c", "a", "b"} {
+		jm := kmsg.NewJoinGroupResponseMember()
+		jm.MemberID, jm.ProtocolMetadata = id, meta.AppendTo(nil)
+		members = append(members, jm)
+	}
+	got := map[string]string{}
+	for _, sa := range rangeAssign(w, members) {
+		var a kmsg.ConsumerMemberAssignment
+		if err := a.ReadFrom(sa.MemberAssignment); err != nil {
+			t.Fatal(err)
+		}
+		var parts []string
+		for _, at := range a.Topics {
+			for _, p := range at.Partitions {
+				parts = append(parts, at.Topic+"/"+string(rune('0'+p)))
+			}
+		}
+		got[sa.MemberID] = strings.Join(parts, " ")
+	}
+	want := map[string]string{"a": "t0/0 t0/1 t1/0 t1/1", "b": "t0/2 t0/3 t1/2 t1/3", "c": "t0/4 t1/4"}
+	for id, w := range want {
+		if got[id] != w {
+			t.Errorf("member %s: got %q, want %q", id, got[id], w)
+		}
+	}
+}
+
+// TestGroupPartition: Kafka's placement, abs(String.hashCode) % n, and one
+// standalone group on each partition.
+func TestGroupPartition(t *testing.T) {
+	// "hello".hashCode() is 99162322 in Java; "polygenelubricants" is
+	// Integer.MIN_VALUE, which Kafka's Utils.abs maps to 0.
+	if got := groupPartition("hello", 50); got != 99162322%50 {
+		t.Errorf("hello: %d", got)
+	}
+	if got := groupPartition("polygenelubricants", 7); got != 0 {
+		t.Errorf("polygenelubricants: %d", got)
+	}
+	for n := int32(1); n <= 8; n++ {
+		gs := standaloneGroups(n)
+		if len(gs) != int(n) {
+			t.Fatalf("%d partitions: %v", n, gs)
+		}
+		for p, g := range gs {
+			if groupPartition(g, n) != int32(p) {
+				t.Errorf("%d partitions: %s is on %d, not %d", n, g, groupPartition(g, n), p)
+			}
+		}
+	}
+}
+
+// TestCoverageGap: the first offsets a group never consumed.
+func TestCoverageGap(t *testing.T) {
+	var c *coverage
+	if lo, hi, ok := c.firstGap(3); !ok || lo != 0 || hi != 3 {
+		t.Errorf("nothing consumed: [%d, %d) %v", lo, hi, ok)
+	}
+	c = &coverage{}
+	for _, o := range []int64{0, 1, 2, 5, 6, 9} {
+		c.mark(o)
+	}
+	c.mark(1)
+	if lo, hi, ok := c.firstGap(10); !ok || lo != 3 || hi != 5 {
+		t.Errorf("got [%d, %d) %v, want [3, 5)", lo, hi, ok)
+	}
+	if _, _, ok := c.firstGap(3); ok {
+		t.Error("[0, 3) was consumed")
+	}
+	if lo, hi, ok := c.firstGap(7); !ok || lo != 3 || hi != 5 {
+		t.Errorf("got [%d, %d) %v, want [3, 5)", lo, hi, ok)
+	}
+}
+
+// TestGroupWorkload: seed 3's groups rebalance, commit, read and settle,
+// and the checks see it: commits acknowledged, zombies, admin resets,
+// and the final group checks passed.
+func TestGroupWorkload(t *testing.T) {
+	o := NewOptions(3)
+	o.SafetyMillis = spreadSafetyMillis
+	t.Logf("replay: %s", o.ReplayCommand())
+	var trace strings.Builder
+	r := Run(o, RunConfig{Trace: &trace, VisualizeDir: t.TempDir()})
+	if !r.OK() {
+		t.Fatal(r.Summary())
+	}
+	tr := trace.String()
+	for _, want := range []string{" phase groups", " groups settled", " zombie ", " owns ["} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("the trace has no %q", want)
+		}
+	}
+	if r.GroupOps == 0 {
+		t.Error("no offsets operations")
+	}
+	i := strings.Index(tr, "group-stats ")
+	if i < 0 {
+		t.Fatal("no group-stats line")
+	}
+	line := tr[i : i+strings.IndexByte(tr[i:], '\n')]
+	t.Log(line)
+	f := strings.Fields(line)
+	if k := slices.Index(f, "acked"); k < 0 || f[k+1] == "0" {
+		t.Errorf("no commit acknowledged: %s", line)
+	}
+}
