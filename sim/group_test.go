@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gregor-streaming/gregor/linearizability"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -119,4 +120,77 @@ func TestGroupWorkload(t *testing.T) {
 	if k := slices.Index(f, "acked"); k < 0 || f[k+1] == "0" {
 		t.Errorf("no commit acknowledged: %s", line)
 	}
+}
+
+// TestSplitAssignmentFound: two members of one generation told the same
+// partition, or one member told two assignments, is split-assignment.
+func TestSplitAssignmentFound(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		a, b []tpKey
+		same bool // b goes to the same member
+	}{
+		{"two owners", []tpKey{{"t0", 0}, {"t0", 1}}, []tpKey{{"t0", 1}}, false},
+		{"two assignments", []tpKey{{"t0", 0}}, []tpKey{{"t0", 1}}, true},
+	} {
+		w := testWorld(t)
+		m1 := &member{c: &client{w: w, idx: 1}, group: "g0", id: "m1", gen: 3}
+		m2 := &member{c: &client{w: w, idx: 2}, group: "g0", id: "m2", gen: 3}
+		if tc.same {
+			m2 = m1
+		}
+		w.groups.onAssignment(m1, tc.a)
+		if len(w.failures) != 0 {
+			t.Fatalf("%s: %v", tc.name, w.failures)
+		}
+		w.groups.onAssignment(m2, tc.b)
+		if len(w.failures) != 1 || w.failures[0].Kind != FailSplitAssignment {
+			t.Errorf("%s: got %v", tc.name, w.failures)
+		} else {
+			t.Log(w.failures[0])
+		}
+	}
+	// The next generation may move a partition.
+	w := testWorld(t)
+	w.groups.onAssignment(&member{c: &client{w: w}, group: "g0", id: "m1", gen: 3}, []tpKey{{"t0", 0}})
+	w.groups.onAssignment(&member{c: &client{w: w}, group: "g0", id: "m2", gen: 4}, []tpKey{{"t0", 0}})
+	if len(w.failures) != 0 {
+		t.Errorf("a partition moved to the next generation: %v", w.failures)
+	}
+}
+
+// TestGroupUnseenDescribed: the records a group never consumed are named.
+func TestGroupUnseenDescribed(t *testing.T) {
+	w := testWorld(t)
+	w.opts.Partitions, w.topics = 1, []string{"t0"}
+	w.check.log(tpKey{"t0", 0}).end = 5
+	m := &member{c: &client{w: w, idx: 1}, group: "g0"}
+	var recs []linearizability.Record
+	for _, o := range []int64{0, 1, 4} {
+		recs = append(recs, linearizability.Record{Offset: o, Value: "v"})
+	}
+	w.groups.consumed(m, tpKey{"t0", 0}, recs)
+	if got := w.groups.unseen("g0"); !strings.Contains(got, "offsets [2, 4) of 5") {
+		t.Errorf("unseen: %q", got)
+	}
+	w.groups.consumed(m, tpKey{"t0", 0}, []linearizability.Record{{Offset: 2, Value: "v"}, {Offset: 3, Value: "v"}})
+	if got := w.groups.unseen("g0"); got != "" {
+		t.Errorf("all consumed, unseen: %q", got)
+	}
+	if got := w.groups.unseen("g1"); !strings.Contains(got, "offsets [0, 5)") {
+		t.Errorf("another group: %q", got)
+	}
+}
+
+// testWorld is a world that is not run: its checkers take what a test
+// hands them.
+func testWorld(t *testing.T) *World {
+	t.Helper()
+	o := NewOptions(1)
+	o.Groups = 1
+	w, err := newWorld(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
