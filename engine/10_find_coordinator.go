@@ -62,12 +62,11 @@ func (b *Broker) handleFindCoordinator(token uint64, r *kmsg.FindCoordinatorRequ
 
 // groupCoordinatorNode is the broker leading group's partition.
 func (b *Broker) groupCoordinatorNode(group string) (int32, int16) {
-	t, ok := b.meta.st.Topics[offsetsTopic]
-	if !ok || len(t.Partitions) == 0 {
+	pm, ok := b.offsetsPartition(group)
+	if !ok {
 		b.createOffsetsTopic()
 		return -1, kerr.CoordinatorNotAvailable.Code
 	}
-	pm := t.Partitions[groupPartition(group, len(t.Partitions))]
 	// This broker's own replica knows best whether it leads.
 	if p := b.parts[pm.Group]; p != nil && p.leader && !p.lost {
 		return b.cfg.ID, 0
@@ -76,6 +75,16 @@ func (b *Broker) groupCoordinatorNode(group string) (int32, int16) {
 		return -1, kerr.CoordinatorNotAvailable.Code
 	}
 	return pm.Leader, 0
+}
+
+// offsetsPartition is group's __consumer_offsets partition, as this
+// broker's applied metadata has it; false before the topic exists.
+func (b *Broker) offsetsPartition(group string) (partMeta, bool) {
+	t, ok := b.meta.st.Topics[offsetsTopic]
+	if !ok || len(t.Partitions) == 0 {
+		return partMeta{}, false
+	}
+	return t.Partitions[groupPartition(group, len(t.Partitions))], true
 }
 
 // createOffsetsTopic proposes __consumer_offsets, once at a time.
@@ -97,11 +106,10 @@ func (b *Broker) createOffsetsTopic() {
 // leader confirms its state, COORDINATOR_NOT_AVAILABLE before the topic
 // exists or while its storage fails.
 func (b *Broker) coordinatorFor(group string) (*coordinator, int16) {
-	t, ok := b.meta.st.Topics[offsetsTopic]
-	if !ok || len(t.Partitions) == 0 {
+	pm, ok := b.offsetsPartition(group)
+	if !ok {
 		return nil, kerr.CoordinatorNotAvailable.Code
 	}
-	pm := t.Partitions[groupPartition(group, len(t.Partitions))]
 	p := b.parts[pm.Group]
 	if p == nil || p.coord == nil || !p.leader || p.lost {
 		return nil, kerr.NotCoordinator.Code

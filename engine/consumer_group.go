@@ -478,8 +478,7 @@ func (g *group) consumerHeartbeat(token uint64, r *kmsg.ConsumerGroupHeartbeatRe
 	if joining {
 		id := r.MemberID
 		if id == "" {
-			id = g.newMemberID(b.reqClient.id)
-			id = id[len(b.reqClient.id)+1:] // a bare UUID, as Kafka's
+			id = g.newUUID() // a bare UUID, as Kafka's
 		}
 		if r.InstanceID != nil {
 			if holder, ok := cg.statics[*r.InstanceID]; ok && holder != id {

@@ -101,7 +101,6 @@ type recWriter struct{ b []byte }
 func (w *recWriter) i8(v int8)   { w.b = append(w.b, byte(v)) }
 func (w *recWriter) i16(v int16) { w.b = binary.BigEndian.AppendUint16(w.b, uint16(v)) }
 func (w *recWriter) i32(v int32) { w.b = binary.BigEndian.AppendUint32(w.b, uint32(v)) }
-func (w *recWriter) i64(v int64) { w.b = binary.BigEndian.AppendUint64(w.b, uint64(v)) }
 func (w *recWriter) uv(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 func (w *recWriter) str(s string) {
 	w.i16(int16(len(s)))
@@ -307,87 +306,90 @@ const (
 	memberUnreleasedPartitions int8 = 2
 )
 
-func consumerGroupEpochRecord(group string, epoch int32, metadataHash int64, tombstone bool) batch.Record {
-	r := batch.Record{Key: consumerKey(keyConsumerGroupMetadata, group, "", false)}
-	if tombstone {
-		return r
+// consumerRecord is one KIP-848 record: key, and a value of version 0
+// whose body write encodes (nil write: a tombstone).
+func consumerRecord(key []byte, write func(w *recWriter)) batch.Record {
+	r := batch.Record{Key: key}
+	if write != nil {
+		w := recWriter{}
+		w.i16(consumerRecordValueVersion)
+		write(&w)
+		r.Value = w.b
 	}
-	w := recWriter{}
-	w.i16(consumerRecordValueVersion)
-	w.i32(epoch)
-	// Tagged: MetadataHash (tag 0, int64).
-	w.uv(1)
-	w.uv(consumerMetadataHashTag)
-	w.uv(8)
-	w.i64(metadataHash)
-	r.Value = w.b
 	return r
+}
+
+func consumerGroupEpochRecord(group string, epoch int32, metadataHash int64, tombstone bool) batch.Record {
+	key := consumerKey(keyConsumerGroupMetadata, group, "", false)
+	if tombstone {
+		return consumerRecord(key, nil)
+	}
+	return consumerRecord(key, func(w *recWriter) {
+		w.i32(epoch)
+		// Tagged: MetadataHash (tag 0, int64).
+		w.uv(1)
+		w.uv(consumerMetadataHashTag)
+		w.uv(8)
+		w.b = binary.BigEndian.AppendUint64(w.b, uint64(metadataHash))
+	})
 }
 
 func consumerMemberRecord(group, member string, m *consumerMember) batch.Record {
-	r := batch.Record{Key: consumerKey(keyConsumerGroupMember, group, member, true)}
+	key := consumerKey(keyConsumerGroupMember, group, member, true)
 	if m == nil {
-		return r
+		return consumerRecord(key, nil)
 	}
-	w := recWriter{}
-	w.i16(consumerRecordValueVersion)
-	w.cnstr(m.instanceID)
-	w.cnstr(m.rackID)
-	w.cstr(m.clientID)
-	w.cstr(m.clientHost)
-	w.uv(uint64(len(m.topics)) + 1)
-	for _, t := range m.topics {
-		w.cstr(t)
-	}
-	w.cnstr(m.regex)
-	w.i32(m.rebalanceMs)
-	w.cnstr(m.assignor)
-	w.noTags()
-	r.Value = w.b
-	return r
+	return consumerRecord(key, func(w *recWriter) {
+		w.cnstr(m.instanceID)
+		w.cnstr(m.rackID)
+		w.cstr(m.clientID)
+		w.cstr(m.clientHost)
+		w.uv(uint64(len(m.topics)) + 1)
+		for _, t := range m.topics {
+			w.cstr(t)
+		}
+		w.cnstr(m.regex)
+		w.i32(m.rebalanceMs)
+		w.cnstr(m.assignor)
+		w.noTags()
+	})
 }
 
 func consumerTargetEpochRecord(group string, epoch int32, tombstone bool) batch.Record {
-	r := batch.Record{Key: consumerKey(keyConsumerTargetMetadata, group, "", false)}
+	key := consumerKey(keyConsumerTargetMetadata, group, "", false)
 	if tombstone {
-		return r
+		return consumerRecord(key, nil)
 	}
-	w := recWriter{}
-	w.i16(consumerRecordValueVersion)
-	w.i32(epoch)
-	w.noTags()
-	r.Value = w.b
-	return r
+	return consumerRecord(key, func(w *recWriter) {
+		w.i32(epoch)
+		w.noTags()
+	})
 }
 
 func consumerTargetRecord(group, member string, tp topicParts) batch.Record {
-	r := batch.Record{Key: consumerKey(keyConsumerTargetMember, group, member, true)}
+	key := consumerKey(keyConsumerTargetMember, group, member, true)
 	if tp == nil {
-		return r
+		return consumerRecord(key, nil)
 	}
-	w := recWriter{}
-	w.i16(consumerRecordValueVersion)
-	w.parts(tp)
-	w.noTags()
-	r.Value = w.b
-	return r
+	return consumerRecord(key, func(w *recWriter) {
+		w.parts(tp)
+		w.noTags()
+	})
 }
 
 func consumerCurrentRecord(group, member string, c *consumerCurrent) batch.Record {
-	r := batch.Record{Key: consumerKey(keyConsumerCurrentAssignment, group, member, true)}
+	key := consumerKey(keyConsumerCurrentAssignment, group, member, true)
 	if c == nil {
-		return r
+		return consumerRecord(key, nil)
 	}
-	w := recWriter{}
-	w.i16(consumerRecordValueVersion)
-	w.i32(c.epoch)
-	w.i32(c.prevEpoch)
-	w.i8(c.state)
-	w.parts(c.assigned)
-	w.parts(c.pending)
-	w.noTags()
-	r.Value = w.b
-	return r
+	return consumerRecord(key, func(w *recWriter) {
+		w.i32(c.epoch)
+		w.i32(c.prevEpoch)
+		w.i8(c.state)
+		w.parts(c.assigned)
+		w.parts(c.pending)
+		w.noTags()
+	})
 }
 
 // storedConsumerGroup is the applied state of one KIP-848 group.

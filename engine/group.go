@@ -109,17 +109,20 @@ func (g *group) memberIDs() []string {
 	return ids
 }
 
-// newMemberID makes a member id in Kafka's shape (client id, a dash, a
-// UUID), unique in the cluster: derived from this broker, its boot and a
-// sequence, so that the simulator replays it.
-func (g *group) newMemberID(clientID string) string {
+// newMemberID makes a classic member id in Kafka's shape: the client id,
+// a dash, a UUID.
+func (g *group) newMemberID(clientID string) string { return clientID + "-" + g.newUUID() }
+
+// newUUID makes a UUID-shaped id unique in the cluster: derived from this
+// broker, its boot and a sequence, so that the simulator replays it.
+func (g *group) newUUID() string {
 	h := g.b().prop.Next(0, 0)
 	var buf [20]byte
 	binary.BigEndian.PutUint32(buf[0:], uint32(h.Proposer))
 	binary.BigEndian.PutUint64(buf[4:], h.Boot)
 	binary.BigEndian.PutUint64(buf[12:], h.Seq)
 	s := sha256.Sum256(buf[:])
-	return fmt.Sprintf("%s-%x-%x-%x-%x-%x", clientID, s[0:4], s[4:6], s[6:8], s[8:10], s[10:16])
+	return fmt.Sprintf("%x-%x-%x-%x-%x", s[0:4], s[4:6], s[6:8], s[8:10], s[10:16])
 }
 
 // touch restarts m's session.

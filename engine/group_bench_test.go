@@ -216,8 +216,8 @@ func BenchmarkGroupJoinToStable(b *testing.B) {
 
 // offsetsGroupOf is the raft group of group's __consumer_offsets partition.
 func (c *testCluster) offsetsGroupOf(group string, via int32) raftlog.GroupID {
-	t := c.broker(via).b.meta.st.Topics[offsetsTopic]
-	return t.Partitions[groupPartition(group, len(t.Partitions))].Group
+	pm, _ := c.broker(via).b.offsetsPartition(group)
+	return pm.Group
 }
 
 // BenchmarkGroupRecovery10k: 10,000 groups with one committed offset

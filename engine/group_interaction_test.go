@@ -49,11 +49,10 @@ func (c *testCluster) coordinatorOf(group string) int32 {
 		if tb.down {
 			continue
 		}
-		t, ok := tb.b.meta.st.Topics[offsetsTopic]
+		pm, ok := tb.b.offsetsPartition(group)
 		if !ok {
 			continue
 		}
-		pm := t.Partitions[groupPartition(group, len(t.Partitions))]
 		if p := tb.b.parts[pm.Group]; p != nil && p.leader {
 			return tb.id
 		}
