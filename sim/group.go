@@ -84,6 +84,7 @@ type zombieCommit struct {
 	gen int32
 	id  string
 	pos map[tpKey]int64
+	at  int64 // when its pause began
 }
 
 // member is one consumer group member. It drives its client's world
@@ -125,6 +126,10 @@ type member struct {
 	leaders  map[tpKey]int32
 	haveMeta bool
 	next     int
+
+	// cons is a KIP-848 member's state (group848.go); nil in a classic
+	// group.
+	cons *consumerState
 }
 
 // offsetOpRef ties one partition of an offsets request to its history op.
@@ -145,18 +150,33 @@ const (
 	waitDescribe
 )
 
-// groupNames lists the groups of a run.
-func groupNames(n int) []string {
+// groupNames lists the groups of a run: n groups, one of them a KIP-848
+// consumer group ("c0", group848.go) and the others classic ("g0",
+// "g1", ...). A run with one group gets a consumer group for odd seeds
+// and a classic one for even seeds: the group workload costs what it
+// cost before consumer groups existed.
+func groupNames(n int, seed uint64) []string {
 	var gs []string
-	for i := range n {
+	classic := n - 1
+	if n == 1 && seed%2 == 0 {
+		classic = 1
+	}
+	for i := range classic {
 		gs = append(gs, "g"+strconv.Itoa(i))
+	}
+	for i := range n - classic {
+		gs = append(gs, consumerGroupPrefix+strconv.Itoa(i))
 	}
 	return gs
 }
 
 func newMember(c *client, group string) *member {
-	return &member{c: c, group: group, pos: map[tpKey]int64{}, committed: map[tpKey]int64{},
+	m := &member{c: c, group: group, pos: map[tpKey]int64{}, committed: map[tpKey]int64{},
 		leaders: map[tpKey]int32{}, nextChaos: c.w.now + c.w.expDelay(c.w.opts.GroupChaosEveryMillis)}
+	if isConsumerGroup(group) {
+		m.cons = newConsumerState(c.w)
+	}
+	return m
 }
 
 func (m *member) w() *World { return m.c.w }
@@ -177,6 +197,9 @@ func (m *member) armB(ms int64) {
 
 // requestA sends a slot A request with a timeout.
 func (m *member) requestA(to int32, req kmsg.Request, wait waitKind, timeout int64) {
+	if m.cons != nil {
+		timeout = m.capTimeout(timeout)
+	}
 	m.aWait = wait
 	m.aTok = m.w().send(m.c.idx, to, req)
 	m.armA(timeout)
@@ -265,12 +288,21 @@ func (m *member) act() {
 		m.wake()
 		return
 	}
+	if m.cons != nil {
+		if f := m.fenceAt(); f > 0 && w.now >= f {
+			m.selfFence("no heartbeat answered in time")
+		}
+	}
 	if m.coord == 0 {
 		m.requestA(m.c.randomBroker(), findCoordinatorRequest(w, m.group), waitFindCoordinator, w.opts.ClientTimeoutMillis)
 		return
 	}
 	if m.zombie != nil {
 		m.sendZombieCommit()
+		return
+	}
+	if m.cons != nil {
+		m.act848()
 		return
 	}
 	switch m.state {
@@ -361,6 +393,9 @@ func (m *member) startRejoin() {
 }
 
 func (m *member) revoke() {
+	if m.cons != nil {
+		m.revoke848()
+	}
 	m.owned = nil
 	m.assignments = nil
 	m.epoch++
@@ -400,6 +435,9 @@ func (m *member) sendZombieCommit() {
 		return
 	}
 	m.w().tracef("zombie c%d %s generation %d commits %d partitions", m.c.idx, m.group, z.gen, len(z.pos))
+	if m.cons != nil {
+		m.cons.zombieSince = max(z.at, 1)
+	}
 	req, refs := m.commitRequest(z.gen, z.id, z.pos, false)
 	m.aOps = refs
 	m.requestA(m.coord, req, waitOffsetCommit, m.w().opts.ClientTimeoutMillis)
@@ -415,7 +453,11 @@ func (m *member) commitRequest(gen int32, id string, pos map[tpKey]int64, admin 
 		m.commitN++
 		meta[i] = "c" + strconv.Itoa(m.c.idx) + "." + strconv.Itoa(m.commitN)
 	}
-	return offsetCommitRequest(w, m.c.idx, m.group, gen, id, tps, pos, meta, admin)
+	version := int16(7)
+	if m.cons != nil {
+		version = 9 // a KIP-848 member commits with its member epoch
+	}
+	return offsetCommitRequest(w, m.c.idx, m.group, version, gen, id, tps, pos, meta, admin)
 }
 
 // chaos: leave, crash, or pause like a zombie.
@@ -423,6 +465,8 @@ func (m *member) chaos() {
 	w := m.w()
 	m.nextChaos = w.now + w.expDelay(w.opts.GroupChaosEveryMillis)
 	switch r := w.rng.IntN(10); {
+	case r < 3 && m.cons != nil:
+		m.leave848()
 	case r < 3:
 		w.tracef("group c%d %s leaves", m.c.idx, m.group)
 		req := kmsg.NewPtrLeaveGroupRequest()
@@ -437,7 +481,7 @@ func (m *member) chaos() {
 		w.tracef("group c%d %s crashes", m.c.idx, m.group)
 		m.goneFor(w.expDelay(groupCrashGoneMillis), true)
 	default:
-		z := &zombieCommit{gen: m.gen, id: m.id, pos: map[tpKey]int64{}}
+		z := &zombieCommit{gen: m.gen, id: m.id, pos: map[tpKey]int64{}, at: w.now}
 		for _, tp := range m.owned {
 			z.pos[tp] = m.pos[tp]
 		}
@@ -499,9 +543,21 @@ func (m *member) onResponseA(resp kmsg.Response) {
 	case *kmsg.SyncGroupResponse:
 		m.onSync(r)
 	case *kmsg.OffsetFetchResponse:
+		if m.cons != nil {
+			m.onOffsetFetch848(r)
+			return
+		}
 		m.onOffsetFetch(r)
 	case *kmsg.OffsetCommitResponse:
+		if m.cons != nil {
+			m.onCommit848(r)
+			return
+		}
 		m.onCommit(r)
+	case *kmsg.MetadataResponse:
+		m.onTopicIDs(r)
+	case *kmsg.ConsumerGroupHeartbeatResponse:
+		m.onBeat848(r)
 	case *kmsg.HeartbeatResponse:
 		switch code := r.ErrorCode; code {
 		case 0:
@@ -960,7 +1016,7 @@ func (c *client) nextStandalone() {
 		s.n++
 		meta[i] = "s" + strconv.Itoa(c.idx) + "." + strconv.Itoa(s.n)
 	}
-	req, refs := offsetCommitRequest(w, c.idx, g, -1, "", keys, pos, meta, false)
+	req, refs := offsetCommitRequest(w, c.idx, g, 7, -1, "", keys, pos, meta, false)
 	s.refs = refs
 	c.requestFor(s.coords[g], req, waitOffsetCommit, standaloneTimeoutMillis)
 }
@@ -1104,9 +1160,9 @@ func offsetFetchRequest(w *World, client int, group string, tps []tpKey, v8 bool
 
 // offsetCommitRequest commits pos of tps with the given metadata, and
 // records one op per partition.
-func offsetCommitRequest(w *World, client int, group string, gen int32, id string, tps []tpKey, pos map[tpKey]int64, meta []string, admin bool) (*kmsg.OffsetCommitRequest, []offsetOpRef) {
+func offsetCommitRequest(w *World, client int, group string, version int16, gen int32, id string, tps []tpKey, pos map[tpKey]int64, meta []string, admin bool) (*kmsg.OffsetCommitRequest, []offsetOpRef) {
 	req := kmsg.NewPtrOffsetCommitRequest()
-	req.SetVersion(7)
+	req.SetVersion(version)
 	req.Group, req.Generation, req.MemberID = group, gen, id
 	var refs []offsetOpRef
 	for i, tp := range tps {

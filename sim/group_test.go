@@ -89,11 +89,12 @@ func TestCoverageGap(t *testing.T) {
 	}
 }
 
-// TestGroupWorkload: seed 3's groups rebalance, commit, read and settle,
-// and the checks see it: commits acknowledged, zombies, admin resets,
-// and the final group checks passed.
+// TestGroupWorkload: seed 4's classic groups (and its consumer group)
+// rebalance, commit, read and settle, and the checks see it: commits
+// acknowledged, zombies, admin resets, and the final group checks passed.
+// (Seed 3 until it drew a KIP-848 group as its only one.)
 func TestGroupWorkload(t *testing.T) {
-	o := NewOptions(3)
+	o := NewOptions(4)
 	o.SafetyMillis = spreadSafetyMillis
 	t.Logf("replay: %s", o.ReplayCommand())
 	var trace strings.Builder
@@ -193,4 +194,63 @@ func testWorld(t *testing.T) *World {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// TestSplitAssignment848Found: in a KIP-848 group a member owns a
+// partition from the answer that assigns it until the heartbeat that no
+// longer lists it; another member assigned it meanwhile is
+// split-assignment, after it is not.
+func TestSplitAssignment848Found(t *testing.T) {
+	w := testWorld(t)
+	m1 := &member{c: &client{w: w, idx: 1}, group: "c0", id: "m1", gen: 3}
+	m2 := &member{c: &client{w: w, idx: 2}, group: "c0", id: "m2", gen: 4}
+	w.groups.own848(m1, []tpKey{{"t0", 0}, {"t0", 1}})
+	w.groups.own848(m1, []tpKey{{"t0", 1}}) // told to give up t0/0: it still owns it
+	w.groups.own848(m2, []tpKey{{"t0", 2}})
+	if len(w.failures) != 0 {
+		t.Fatalf("no partition had two owners: %v", w.failures)
+	}
+	w.groups.own848(m2, []tpKey{{"t0", 0}, {"t0", 2}})
+	if len(w.failures) != 1 || w.failures[0].Kind != FailSplitAssignment {
+		t.Fatalf("t0/0 went to m2 before m1 revoked it: %v", w.failures)
+	}
+	t.Log(w.failures[0])
+
+	w = testWorld(t)
+	w.groups.own848(m1, []tpKey{{"t0", 0}, {"t0", 1}})
+	w.groups.release848(m1, []tpKey{{"t0", 1}}) // its heartbeat lists t0/1 only
+	w.groups.own848(m2, []tpKey{{"t0", 0}})
+	w.groups.release848(m1, nil) // it leaves
+	w.groups.own848(m2, []tpKey{{"t0", 0}, {"t0", 1}})
+	if len(w.failures) != 0 {
+		t.Errorf("each partition moved after its owner revoked it: %v", w.failures)
+	}
+	m3 := &member{c: &client{w: w, idx: 3}, group: "c1", id: "m3", gen: 1}
+	w.groups.own848(m3, []tpKey{{"t0", 0}})
+	if len(w.failures) != 0 {
+		t.Errorf("another group may own the same partition: %v", w.failures)
+	}
+}
+
+// TestConsumerGroupWorkload: seed 5's KIP-848 group (c0) joins,
+// reconciles, commits with its member epochs, has a zombie refused, and
+// settles beside its classic group.
+func TestConsumerGroupWorkload(t *testing.T) {
+	o := NewOptions(5)
+	o.SafetyMillis = spreadSafetyMillis
+	t.Logf("replay: %s", o.ReplayCommand())
+	var trace strings.Builder
+	r := Run(o, RunConfig{Trace: &trace, VisualizeDir: t.TempDir()})
+	if !r.OK() {
+		t.Fatal(r.Summary())
+	}
+	tr := trace.String()
+	for _, want := range []string{" c0 joined as ", " c0 epoch ", " groups settled", " zombie c", " member of g0", " member of c0"} {
+		if !strings.Contains(tr, want) {
+			t.Errorf("the trace has no %q", want)
+		}
+	}
+	if strings.Contains(tr, "commit of") && !strings.Contains(tr, "STALE_MEMBER_EPOCH") && !strings.Contains(tr, "UNKNOWN_MEMBER_ID") {
+		t.Error("no zombie commit was refused")
+	}
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -29,6 +30,10 @@ const (
 	// FailGroupLagging: after the liveness phase, a group that consumed
 	// everything did not commit the end of some partition.
 	FailGroupLagging = "group-lagging"
+	// FailZombieCommit: a KIP-848 coordinator accepted a paused member's
+	// commit under its old epoch although one of the committed partitions
+	// had been handed to another member since the pause began.
+	FailZombieCommit = "zombie-commit-accepted"
 )
 
 // groupPhaseMillis bounds the final group checks, after the final read.
@@ -48,6 +53,11 @@ var definiteCommitErrors = map[int16]bool{
 	kerr.OffsetMetadataTooLarge.Code:    true,
 	kerr.InvalidCommitOffsetSize.Code:   true,
 	kerr.GroupAuthorizationFailed.Code:  true,
+	// KIP-848 (OffsetCommit v9, ConsumerGroup.validateOffsetCommit).
+	kerr.StaleMemberEpoch.Code:   true,
+	kerr.FencedMemberEpoch.Code:  true,
+	kerr.GroupIDNotFound.Code:    true,
+	kerr.UnsupportedVersion.Code: true,
 }
 
 // groupTPKey names one group's view of one partition.
@@ -59,6 +69,14 @@ type groupTPKey struct {
 type genKey struct {
 	group string
 	gen   int32
+}
+
+// owner848 is the KIP-848 member (its client, and member id) that owns a
+// partition, since when.
+type owner848 struct {
+	client int
+	member string
+	since  int64
 }
 
 // genSeen is what members were told about one generation of one group.
@@ -121,10 +139,15 @@ type groupWorld struct {
 	pending []consumedRecord // consumed beyond the canonical log as it was then
 	phase   bool             // the final group checks run
 	reader  *client
+	// KIP-848 groups: who owns each partition now, and who was handed it
+	// last.
+	owners    map[groupTPKey]owner848
+	lastGiven map[groupTPKey]owner848
 }
 
 func newGroupWorld(w *World) *groupWorld {
-	return &groupWorld{w: w, names: groupNames(w.opts.Groups), gens: map[genKey]*genSeen{}, seen: map[groupTPKey]*coverage{}}
+	return &groupWorld{w: w, names: groupNames(w.opts.Groups, w.opts.Seed), gens: map[genKey]*genSeen{}, seen: map[groupTPKey]*coverage{},
+		owners: map[groupTPKey]owner848{}, lastGiven: map[groupTPKey]owner848{}}
 }
 
 // record appends an offsets op and returns its index.
@@ -174,6 +197,60 @@ func (g *groupWorld) onAssignment(m *member, owned []tpKey) {
 			return
 		}
 		s.owners[tp] = m.id
+	}
+}
+
+// own848 notes a KIP-848 heartbeat answer that assigns tps to m: no
+// other member of the group may own any of them.
+func (g *groupWorld) own848(m *member, tps []tpKey) {
+	var parts []string
+	for _, tp := range tps {
+		parts = append(parts, tp.String())
+	}
+	g.w.tracef("group c%d %s epoch %d member %q assigned [%s]", m.c.idx, m.group, m.gen, m.id, strings.Join(parts, " "))
+	for _, tp := range tps {
+		k := groupTPKey{m.group, tp}
+		o, ok := g.owners[k]
+		if ok && o.client != m.c.idx {
+			g.w.fail(FailSplitAssignment, "group %s epoch %d: %s assigned to member %q (client %d) while member %q (client %d) still owns it (since %dms)",
+				m.group, m.gen, tp, m.id, m.c.idx, o.member, o.client, o.since)
+			return
+		}
+		if !ok {
+			o = owner848{client: m.c.idx, member: m.id, since: g.w.now}
+			g.owners[k] = o
+			g.lastGiven[k] = o
+		}
+	}
+}
+
+// release848 notes that m owns, of its group's partitions, only keep
+// from now on.
+func (g *groupWorld) release848(m *member, keep []tpKey) {
+	for _, tp := range g.w.allTPs() {
+		k := groupTPKey{m.group, tp}
+		if o, ok := g.owners[k]; ok && o.client == m.c.idx && !slices.Contains(keep, tp) {
+			delete(g.owners, k)
+		}
+	}
+}
+
+// zombieCommitted checks a KIP-848 zombie's commit (refs, settled): the
+// coordinator must not accept it for a partition handed to another member
+// since the zombie's pause began.
+func (g *groupWorld) zombieCommitted(m *member, refs []offsetOpRef, since int64) {
+	for _, ref := range refs {
+		op := &g.ops[ref.op]
+		if op.Return == linearizability.ReturnUnknown || op.Err != "" {
+			g.w.tracef("zombie c%d %s commit of %s: %s", m.c.idx, m.group, ref.tp, cmp.Or(op.Err, "unknown"))
+			continue
+		}
+		g.w.tracef("zombie c%d %s commit of %s accepted", m.c.idx, m.group, ref.tp)
+		if lg, ok := g.lastGiven[groupTPKey{m.group, ref.tp}]; ok && lg.client != m.c.idx && lg.since > since {
+			g.w.fail(FailZombieCommit, "group %s: member %q epoch %d, paused since %dms, committed %s at offset %d, which member %q (client %d) was assigned at %dms",
+				m.group, op.Member, op.Generation, since, ref.tp, op.Offset, lg.member, lg.client, lg.since)
+			return
+		}
 	}
 }
 
@@ -315,7 +392,8 @@ func (g *groupWorld) offsetCommitResult(r *kmsg.OffsetCommitResponse, refs []off
 		default:
 			// Any other error may come after the commit was proposed:
 			// the op keeps Return = ReturnUnknown.
-			if worst == 0 || code == kerr.UnknownMemberID.Code || code == kerr.IllegalGeneration.Code || code == kerr.RebalanceInProgress.Code {
+			if worst == 0 || code == kerr.UnknownMemberID.Code || code == kerr.IllegalGeneration.Code || code == kerr.RebalanceInProgress.Code ||
+				code == kerr.StaleMemberEpoch.Code || code == kerr.FencedMemberEpoch.Code {
 				worst = code
 			}
 		}
@@ -435,6 +513,13 @@ func (c *client) nextReader() {
 }
 
 func (c *client) sendDescribe(g string) {
+	if isConsumerGroup(g) {
+		req := kmsg.NewPtrConsumerGroupDescribeRequest()
+		req.SetVersion(0)
+		req.Groups = []string{g}
+		c.request(c.rdr.coords[g], req, waitDescribe)
+		return
+	}
 	req := kmsg.NewPtrDescribeGroupsRequest()
 	req.SetVersion(4)
 	req.Groups = []string{g}
@@ -462,7 +547,11 @@ func (c *client) sendAdminReset(g string) {
 		meta[i] = "a" + strconv.Itoa(c.idx) + "." + strconv.Itoa(r.n)
 	}
 	w.tracef("admin c%d resets %s on %d partitions", c.idx, g, len(tps))
-	req, refs := offsetCommitRequest(w, c.idx, g, -1, "", tps, pos, meta, true)
+	version := int16(7)
+	if isConsumerGroup(g) {
+		version = 9
+	}
+	req, refs := offsetCommitRequest(w, c.idx, g, version, -1, "", tps, pos, meta, true)
 	r.refs = refs
 	c.request(r.coords[g], req, waitOffsetCommit)
 }
@@ -540,6 +629,28 @@ func (c *client) onReaderResponse(resp kmsg.Response) {
 			return
 		}
 		if dg.State == "Empty" && !c.stopping {
+			r.admin = r.group
+		}
+		c.backoff(readerPauseMillis)
+	case *kmsg.ConsumerGroupDescribeResponse:
+		if len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
+			code := int16(-1)
+			if len(resp.Groups) == 1 {
+				code = resp.Groups[0].ErrorCode
+			}
+			if w.groups.phase {
+				r.verdicts[r.group] = "ConsumerGroupDescribe answered " + codeName(code)
+				r.kinds[r.group] = FailGroupNotStable
+			}
+			retry(code)
+			return
+		}
+		dg := resp.Groups[0]
+		if w.groups.phase {
+			c.onFinalDescribe848(dg)
+			return
+		}
+		if strings.EqualFold(dg.State, "empty") && !c.stopping {
 			r.admin = r.group
 		}
 		c.backoff(readerPauseMillis)
@@ -641,6 +752,50 @@ func (c *client) onFinalDescribe(dg kmsg.DescribeGroupsResponseGroup) {
 	switch {
 	case dg.State != "Stable":
 		verdict, kind = fmt.Sprintf("state %s with %d members", dg.State, len(dg.Members)), FailGroupNotStable
+	case verdict != "":
+	default:
+		for _, tp := range w.allTPs() {
+			if _, ok := owners[tp]; !ok {
+				verdict, kind = fmt.Sprintf("Stable with %d members, but %s is not assigned", len(dg.Members), tp), FailGroupNotStable
+				break
+			}
+		}
+	}
+	if verdict == "" {
+		if u := w.groups.unseen(g); u != "" {
+			verdict, kind = u, FailGroupUnseen
+		}
+	}
+	r.verdicts[g], r.kinds[g] = verdict, kind
+	c.verifyNext()
+}
+
+// onFinalDescribe848 judges a KIP-848 group: Stable, every member at the
+// group epoch, every tracked partition assigned to exactly one member.
+func (c *client) onFinalDescribe848(dg kmsg.ConsumerGroupDescribeResponseGroup) {
+	w, r := c.w, c.rdr
+	g := r.group
+	stable := strings.EqualFold(dg.State, "stable")
+	verdict, kind := "", ""
+	owners := map[tpKey]string{}
+	for _, dm := range dg.Members {
+		if dm.MemberEpoch != dg.Epoch && verdict == "" {
+			verdict, kind = fmt.Sprintf("member %q at epoch %d, the group at %d", dm.MemberID, dm.MemberEpoch, dg.Epoch), FailGroupNotStable
+		}
+		for _, t := range dm.Assignment.TopicPartitions {
+			for _, p := range t.Partitions {
+				tp := tpKey{t.Topic, p}
+				if o, ok := owners[tp]; ok && o != dm.MemberID && stable {
+					w.fail(FailSplitAssignment, "group %s (Stable, described): %s assigned to members %q and %q", g, tp, o, dm.MemberID)
+					return
+				}
+				owners[tp] = dm.MemberID
+			}
+		}
+	}
+	switch {
+	case !stable:
+		verdict, kind = fmt.Sprintf("state %s epoch %d assignment epoch %d with %d members", dg.State, dg.Epoch, dg.AssignmentEpoch, len(dg.Members)), FailGroupNotStable
 	case verdict != "":
 	default:
 		for _, tp := range w.allTPs() {

@@ -242,6 +242,11 @@ func (w *World) config(id int32) engine.Config {
 		cfg.OffsetsTopicPartitions = w.opts.OffsetsPartitions
 		cfg.GroupMinSessionTimeoutMs = groupMinSessionMillis
 		cfg.GroupInitialRebalanceDelayMs = w.opts.InitialRebalanceDelayMillis
+		// KIP-848 groups (group848.go): the session their members ask
+		// classic coordinators for, and a heartbeat a third of it, as the
+		// classic members send theirs.
+		cfg.GroupConsumerSessionTimeoutMs = w.opts.SessionTimeoutMillis
+		cfg.GroupConsumerHeartbeatIntervalMs = w.opts.SessionTimeoutMillis / 3
 	}
 	return cfg
 }
