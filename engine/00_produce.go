@@ -152,7 +152,7 @@ func (b *Broker) validateProduce(records []byte) error {
 // It returns the proposal's sequence, and false if fn was already called.
 func (p *partition) propose(records []byte, fn func(produceResult)) (uint64, bool) {
 	h := p.b.prop.Next(rsm.KindPartition, opProduce)
-	if err := p.b.host.Propose(p.group, h.Encode(records)); err != nil {
+	if err := p.b.host.ProposeAsLeader(p.group, h.Encode(records)); err != nil {
 		fn(produceResult{err: kerr.NotLeaderForPartition})
 		return 0, false
 	}

@@ -36,7 +36,7 @@ func (p *partition) maybeExpireProducers() {
 		body = binary.AppendVarint(body, x.LastTimestamp)
 	}
 	h := p.b.prop.Next(rsm.KindPartition, opExpireProducers)
-	if err := p.b.host.Propose(p.group, h.Encode(body)); err != nil {
+	if err := p.b.host.ProposeAsLeader(p.group, h.Encode(body)); err != nil {
 		return
 	}
 	p.expiring = true

@@ -80,23 +80,31 @@ func decodeImage(b []byte) (uint64, *metaState, error) {
 // Sync writes the image of the applied state; the metadata raft log may
 // then be compacted up to its index.
 func (m *metaSM) Sync() (uint64, error) {
+	if err := m.writeImage(); err != nil {
+		// Nothing durable beyond the last image; the log keeps the rest.
+		m.b.env.Logf("engine: write metadata image: %v", err)
+	}
+	return m.imaged, nil
+}
+
+// writeImage makes the applied state durable as the image, if it is not.
+func (m *metaSM) writeImage() error {
 	if m.imaged == m.applied {
-		return m.applied, nil
+		return nil
 	}
 	b, err := encodeImage(m.applied, &m.st)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	fs := m.b.env.FS
 	if err := fs.MkdirAll(metadataDir); err != nil {
-		return 0, nil // nothing durable beyond the last image; the log keeps the rest
+		return err
 	}
 	if err := writeFileAtomic(fs, metadataDir, imageFile, b); err != nil {
-		m.b.env.Logf("engine: write metadata image: %v", err)
-		return m.imaged, nil
+		return err
 	}
 	m.imaged = m.applied
-	return m.applied, nil
+	return nil
 }
 
 // Snapshot is the image of the applied state, for a broker behind the
@@ -110,12 +118,14 @@ func (m *metaSM) Restore(index uint64, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if applied < m.applied {
-		return nil // older than what is here: raft's entries cover the rest
+	if applied > m.applied {
+		m.setState(applied, st)
 	}
-	m.setState(applied, st)
-	if _, err := m.Sync(); err != nil {
-		return err
+	// Raft drops every entry up to index once this returns: the image must
+	// hold them first, or a crash would bring back a state without them
+	// and nothing would tell it so (the metadata group has no repair).
+	if err := m.writeImage(); err != nil {
+		return fmt.Errorf("engine: metadata image at %d not durable: %w (%w)", m.applied, raftlog.ErrRestoreRetry, err)
 	}
 	return nil
 }

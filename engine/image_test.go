@@ -2,13 +2,16 @@ package engine
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 	"testing/cryptotest"
 
+	"github.com/gregor-streaming/gregor/engine/rsm"
 	"github.com/gregor-streaming/gregor/raftlog"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 func imageSeed() []byte {
@@ -165,4 +168,46 @@ func (c *testCluster) deleteTopic(name string) (kmsg.Response, string) {
 		return resp, fmt.Sprintf("delete %s: %s", name, codeName(code))
 	}
 	return resp, ""
+}
+
+// TestMetadataProposalAppliedOnce: a forwarded metadata proposal that the
+// network delivered twice is two raft entries with one header; the second
+// must not apply (a CreateTopic repeated after a DeleteTopic would bring
+// the topic back). Distinct proposals of one broker apply in whatever
+// order they commit.
+func TestMetadataProposalAppliedOnce(t *testing.T) {
+	m := newMetaSM(&Broker{cfg: Config{ID: 1}, want: map[raftlog.GroupID]wantReplica{}})
+	p := rsm.Proposer{ID: 2, Boot: 7}
+	entry := func(i uint64, h rsm.Header, cmd metaCmd) *pb.Entry {
+		body, _ := json.Marshal(cmd)
+		return &pb.Entry{Index: &i, Data: h.Encode(body)}
+	}
+	name := "t"
+	create := p.Next(rsm.KindMetadata, opMeta)
+	del := p.Next(rsm.KindMetadata, opMeta)
+	later := p.Next(rsm.KindMetadata, opMeta)
+	ct := metaCmd{CreateTopic: &createTopicCmd{Name: name, Partitions: 1, Replication: 1, Assignment: [][]int32{{1}}}}
+	ents := []*pb.Entry{
+		entry(2, later, metaCmd{Register: &BrokerInfo{ID: 2, Host: "h", Port: 1}}), // out of order: still applies
+		entry(3, create, ct),
+		entry(4, del, metaCmd{DeleteTopic: &name}),
+		entry(5, create, ct), // the duplicate
+	}
+	if err := m.Apply(ents); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.st.Topics[name]; ok {
+		t.Fatal("a duplicated CreateTopic brought the deleted topic back")
+	}
+	if m.st.Brokers[2].Host != "h" {
+		t.Fatal("a proposal that committed before an earlier one of its broker was skipped")
+	}
+	// Another run of the same broker starts its sequence again.
+	q := rsm.Proposer{ID: 2, Boot: 8}
+	if err := m.Apply([]*pb.Entry{entry(6, q.Next(rsm.KindMetadata, opMeta), ct)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.st.Topics[name]; !ok {
+		t.Fatal("a new run's first proposal was taken for a duplicate")
+	}
 }

@@ -21,6 +21,13 @@ type ReplicaState struct {
 	// is committed.
 	HighWatermark int64
 	StartOffset   int64
+	// Lost: the replica's state is behind raft's log (or its disk failed)
+	// and it serves nothing until it has a peer's state or its storage
+	// works again.
+	Lost bool
+	// Undurable: a storage failure left applied state no checkpoint
+	// holds (see partition.undurable).
+	Undurable bool
 }
 
 // Replicas lists the partition replicas hosted here, sorted by topic and
@@ -33,6 +40,7 @@ func (b *Broker) Replicas() []ReplicaState {
 			Topic: p.topic, Partition: p.index, Group: uint64(p.group), Replicas: slices.Clone(p.replicas),
 			Leader: p.leader, Lead: p.lead, Term: p.term, Applied: p.applied,
 			HighWatermark: p.highWatermark(), StartOffset: p.log.StartOffset(),
+			Lost: p.lost, Undurable: p.undurable,
 		})
 	}
 	slices.SortFunc(out, func(a, b ReplicaState) int {

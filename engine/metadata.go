@@ -46,6 +46,44 @@ type metaState struct {
 	Topics         map[string]*topicMeta
 	NextGroup      raftlog.GroupID
 	NextProducerID int64
+	// Recent remembers each proposer's latest applied proposals, so that
+	// a forwarded proposal the network delivered twice applies once.
+	Recent map[int32]*recentProposals `json:",omitempty"`
+}
+
+// recentProposalsMax bounds the proposals remembered per broker: a
+// duplicate arrives within a network delay of the original.
+const recentProposalsMax = 64
+
+// recentProposals is one proposer's latest applied proposals in one run
+// (Boot); a new run starts a new list.
+type recentProposals struct {
+	Boot uint64
+	Seqs []uint64 // ascending
+}
+
+// duplicate reports whether h was applied already, and remembers it if
+// not. Only exact repeats are skipped: proposals of one broker may commit
+// out of order (forwarded over different paths), and each distinct one
+// must apply.
+func (st *metaState) duplicate(h rsm.Header) bool {
+	if st.Recent == nil {
+		st.Recent = map[int32]*recentProposals{}
+	}
+	r := st.Recent[h.Proposer]
+	if r == nil || r.Boot != h.Boot {
+		r = &recentProposals{Boot: h.Boot}
+		st.Recent[h.Proposer] = r
+	}
+	i, found := slices.BinarySearch(r.Seqs, h.Seq)
+	if found {
+		return true
+	}
+	r.Seqs = slices.Insert(r.Seqs, i, h.Seq)
+	if len(r.Seqs) > recentProposalsMax {
+		r.Seqs = slices.Delete(r.Seqs, 0, len(r.Seqs)-recentProposalsMax)
+	}
+	return false
 }
 
 // metaCmd is the JSON body of one metadata log entry, after its
@@ -149,6 +187,9 @@ func (m *metaSM) Apply(ents []*pb.Entry) error {
 		}
 		if err != nil {
 			return fmt.Errorf("engine: metadata entry %d: %w", e.GetIndex(), err)
+		}
+		if m.st.duplicate(h) {
+			continue // a forwarded proposal delivered twice
 		}
 		res := m.apply(&cmd, e.GetIndex())
 		if m.b.prop.Mine(h) {

@@ -53,6 +53,12 @@ type partition struct {
 	storageErr error
 	failedEnd  int64
 	retryTick  int64
+	// undurable is set when a storage failure left applied state that
+	// no checkpoint holds, until a checkpoint succeeds again. Raft may
+	// meanwhile drop the entries behind it (a leader's snapshot), so a
+	// crash can bring the replica back behind what it had applied: it
+	// then knows it is lost and copies a peer's state.
+	undurable bool
 
 	lost       bool
 	delivered  uint64
@@ -348,6 +354,7 @@ func (p *partition) Sync() (uint64, error) {
 		p.storageFailed(err, p.log.EndOffset(), p.applied)
 		return 0, nil
 	}
+	p.undurable = false
 	return p.applied, nil
 }
 

@@ -31,6 +31,7 @@ func (p *partition) storageFailed(err error, end int64, index uint64) {
 	p.b.env.Logf("engine: partition %s-%d: storage failed at offset %d (raft index %d): %v; retrying every %d ticks",
 		p.topic, p.index, end, index, err, storageRetryTicks)
 	p.storageErr, p.failedEnd = err, end
+	p.undurable = true
 	p.retryTick = p.b.ticks + storageRetryTicks
 	p.lost = true
 	p.delivered = max(p.delivered, index)

@@ -41,6 +41,9 @@ type readyGroup struct {
 type stalledCycle struct {
 	rds  []readyGroup
 	recs [][]byte
+	// restore: a state machine's Restore asked to be retried; every
+	// snapshot of the cycle is handed over again before the WAL write.
+	restore bool
 }
 
 // Stalled returns the WAL error that stalls the host, or nil. While
@@ -52,6 +55,19 @@ func (h *Host) Stalled() error { return h.stallErr }
 // retryStalled tries the stalled cycle's WAL write again.
 func (h *Host) retryStalled() (bool, error) {
 	st := h.stalled
+	if st.restore {
+		if err := h.restoreSnapshots(st.rds); err != nil {
+			if errors.Is(err, ErrRestoreRetry) {
+				h.stallErr = err
+				return false, nil
+			}
+			return false, err
+		}
+		st.restore = false
+		if h.cfg.SendEarly != nil {
+			h.sendEarly(st.rds)
+		}
+	}
 	if err := h.appendWAL(st.recs, !h.cfg.UnsafeAckBeforeFsync); err != nil {
 		h.stallErr = err
 		if errors.Is(err, ErrHalt) {
@@ -102,12 +118,14 @@ func (h *Host) cycle() (bool, error) {
 	// state machine makes what it applied durable (raft is about to drop
 	// those entries) and fetches the snapshot's state itself; a crash in
 	// between leaves it behind raft, which its gap check absorbs.
-	for _, r := range rds {
-		if r.rd.Snapshot != nil && !raft.IsEmptySnap(r.rd.Snapshot) {
-			if err := r.g.sm.Restore(r.rd.Snapshot.GetMetadata().GetIndex(), r.rd.Snapshot.GetData()); err != nil {
-				return false, fmt.Errorf("raftlog: group %d restore snapshot: %w", r.g.id, err)
-			}
+	if err := h.restoreSnapshots(rds); err != nil {
+		if !errors.Is(err, ErrRestoreRetry) {
+			return false, err
 		}
+		h.cfg.Logger.Warningf("raftlog: broker %d: stalled until a snapshot can be restored: %v", h.cfg.ID, err)
+		h.stalled = &stalledCycle{rds: rds, recs: recs, restore: true}
+		h.stallErr = err
+		return false, nil
 	}
 	if h.cfg.SendEarly != nil {
 		h.sendEarly(rds)
@@ -142,6 +160,18 @@ func (h *Host) cycle() (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// restoreSnapshots hands each snapshot of the cycle to its state machine.
+func (h *Host) restoreSnapshots(rds []readyGroup) error {
+	for _, r := range rds {
+		if r.rd.Snapshot != nil && !raft.IsEmptySnap(r.rd.Snapshot) {
+			if err := r.g.sm.Restore(r.rd.Snapshot.GetMetadata().GetIndex(), r.rd.Snapshot.GetData()); err != nil {
+				return fmt.Errorf("raftlog: group %d restore snapshot: %w", r.g.id, err)
+			}
+		}
+	}
+	return nil
 }
 
 // sendEarly hands the eligible messages of this cycle to SendEarly and

@@ -33,7 +33,9 @@ type StateMachine interface {
 	// Snapshot made it. The state machine must end up with a state at
 	// least at index, durably, before it applies further entries: at once,
 	// or later with state fetched from a peer (raft's next entries follow
-	// index, so Apply sees the gap until then).
+	// index, so Apply sees the gap until then). An error wrapping
+	// ErrRestoreRetry stalls the host until Restore succeeds; any other
+	// error fails Process.
 	Restore(index uint64, data []byte) error
 	// ReadIndexReady delivers raft ReadStates: a read with context Ctx may
 	// be served once AppliedIndex() >= Index.
@@ -312,6 +314,29 @@ func (h *Host) Propose(id GroupID, data []byte) error {
 	g, ok := h.groups[id]
 	if !ok {
 		return fmt.Errorf("raftlog: no group %d", id)
+	}
+	g.quiesced = false
+	return g.rn.Propose(data)
+}
+
+// ErrNotLeader is returned by ProposeAsLeader when raft on this host does
+// not lead the group.
+var ErrNotLeader = errors.New("raftlog: not the group's raft leader")
+
+// ProposeAsLeader proposes data to group id only if raft here leads it; it
+// never forwards. A forwarded proposal (MsgProp) is not idempotent as
+// raft's appends are: a network that duplicates it makes the leader append
+// it twice, and the proposer, no longer leading, has already told its
+// client the request failed while it may still commit. Proposals whose
+// duplicates would be visible (records) go through here; the caller's
+// idea of leadership can lag raft's by one Ready cycle.
+func (h *Host) ProposeAsLeader(id GroupID, data []byte) error {
+	g, ok := h.groups[id]
+	if !ok {
+		return fmt.Errorf("raftlog: no group %d", id)
+	}
+	if g.rn.BasicStatus().RaftState != raft.StateLeader {
+		return ErrNotLeader
 	}
 	g.quiesced = false
 	return g.rn.Propose(data)

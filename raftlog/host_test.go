@@ -60,6 +60,8 @@ type listSM struct {
 	durable  *listSM // what survives a crash, set by Sync
 	reads    []raft.ReadState
 	restores int
+	// failRestores: Restore asks to be retried this many more times.
+	failRestores int
 }
 
 func (s *listSM) Apply(ents []*pb.Entry) error {
@@ -88,6 +90,10 @@ func (s *listSM) Snapshot() ([]byte, error) {
 	return b, nil
 }
 func (s *listSM) Restore(_ uint64, b []byte) error {
+	if s.failRestores > 0 {
+		s.failRestores--
+		return fmt.Errorf("test: disk failing: %w", ErrRestoreRetry)
+	}
 	idx, n := binary.Uvarint(b)
 	b = b[n:]
 	s.applied, s.data = idx, nil
@@ -683,4 +689,83 @@ func TestSnapshotErrorDoesNotPanicLeader(t *testing.T) {
 	}
 	c.start(other)
 	c.tick(10) // the leader tries to send a snapshot and must not panic
+}
+
+// TestRegression_ForwardedProduceDuplicated (raftlog side; the simulator's
+// test of that name is the end-to-end one): ProposeAsLeader never forwards.
+// A follower refuses at once, and nothing leaves it for the leader, so a
+// network that duplicates messages cannot append the proposal twice.
+func TestRegression_ForwardedProduceDuplicated(t *testing.T) {
+	c := newCluster(t, 3)
+	c.createGroup(1, 1, 2, 3) // node 1 campaigns and leads
+	c.stabilize()
+	h2 := c.nodes[2].host
+	if err := h2.ProposeAsLeader(1, []byte("x")); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("ProposeAsLeader on a follower: %v, want ErrNotLeader", err)
+	}
+	if err := h2.Process(); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range h2.Outbox() {
+		_, envs, _ := DecodeBatch(out.Payload)
+		for _, e := range envs {
+			if e.Msg.GetType() == pb.MessageType_MsgProp {
+				t.Fatalf("follower sent a proposal to %d", out.To)
+			}
+		}
+	}
+	if err := c.nodes[1].host.ProposeAsLeader(1, []byte("y")); err != nil {
+		t.Fatalf("ProposeAsLeader on the leader: %v", err)
+	}
+	c.stabilize()
+	c.requireData(1, []string{"y"}, 1, 2, 3)
+}
+
+// TestRegression_TotalCrashUnderEIOForgetsMetadata (raftlog side; the
+// simulator's test of that name is the end-to-end one): a state machine
+// that cannot make a snapshot's state durable asks for a retry, and the
+// host stalls without recording the snapshot, so the WAL never holds a
+// snapshot beyond the durable state; a crash meanwhile brings back the old
+// log, and the retry, once the disk works, installs it.
+func TestRegression_TotalCrashUnderEIOForgetsMetadata(t *testing.T) {
+	c := newCluster(t, 3)
+	c.createGroup(3, 1, 2, 3)
+	c.stabilize()
+	c.nodes[3].down = true
+	var want []string
+	for i := range 20 {
+		v := fmt.Sprintf("v%d", i)
+		want = append(want, v)
+		c.propose(3, v)
+	}
+	for _, id := range []uint64{1, 2} {
+		if err := c.nodes[id].host.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.start(3)
+	c.nodes[3].sms[3].failRestores = 1 << 30
+	c.tick(10)
+	if !errors.Is(c.nodes[3].host.Stalled(), ErrRestoreRetry) {
+		t.Fatalf("node 3 not stalled on the snapshot: %v", c.nodes[3].host.Stalled())
+	}
+	if d := c.nodes[3].durable[3]; len(d.data) != 0 {
+		t.Fatalf("node 3 made %d records durable without the snapshot", len(d.data))
+	}
+	// A crash while stalled: the WAL must not name the snapshot.
+	c.nodes[3].down = true
+	c.start(3)
+	if first, _ := c.nodes[3].host.FirstIndex(3); first-1 > max(c.nodes[3].sms[3].applied, 1) {
+		t.Fatalf("after the crash raft's log starts at %d, the state is at %d", first, c.nodes[3].sms[3].applied)
+	}
+	c.nodes[3].sms[3].failRestores = 2
+	c.tick(10)
+	c.requireData(3, want, 1, 2, 3)
+	if c.nodes[3].host.Stalled() != nil {
+		t.Fatalf("still stalled: %v", c.nodes[3].host.Stalled())
+	}
+	c.nodes[3].down = true
+	c.start(3)
+	c.tick(5)
+	c.requireData(3, want, 3)
 }

@@ -8,6 +8,14 @@ import "errors"
 // an I/O error) that the host waits out: it stalls and retries.
 var ErrHalt = errors.New("raftlog: halt")
 
+// ErrRestoreRetry, wrapped in an error a StateMachine's Restore returns,
+// means it could not make the snapshot's state durable yet (a failing
+// disk): the host stalls as it does on a WAL error, with the cycle neither
+// persisted nor advanced, and calls Restore again before it goes on. Raft
+// must not record the snapshot, and so drop the entries before it, while
+// the state machine's durable state is behind it.
+var ErrRestoreRetry = errors.New("raftlog: restore must be retried")
+
 // WAL is a broker's write-ahead log: one log shared by every raft group on
 // the broker, so persisting a whole Ready cycle costs one fsync however many
 // partitions it touched (see docs/storage.md for the measurement behind that

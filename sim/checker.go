@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/gregor-streaming/gregor/engine"
 	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/gregor-streaming/gregor/engine/segment"
 	"github.com/gregor-streaming/gregor/linearizability"
@@ -74,10 +75,13 @@ type checker struct {
 	logs     map[tpKey]*canonLog
 	seen     map[replicaKey]*replicaSeen
 	preCrash map[replicaKey]int64 // high watermarks at the last crash
+	// undurable holds the replicas whose storage had failed before the
+	// last crash, leaving applied state no checkpoint held.
+	undurable map[replicaKey]bool
 }
 
 func newChecker(w *World) *checker {
-	return &checker{w: w, logs: map[tpKey]*canonLog{}, seen: map[replicaKey]*replicaSeen{}, preCrash: map[replicaKey]int64{}}
+	return &checker{w: w, logs: map[tpKey]*canonLog{}, seen: map[replicaKey]*replicaSeen{}, preCrash: map[replicaKey]int64{}, undurable: map[replicaKey]bool{}}
 }
 
 func (c *checker) log(k tpKey) *canonLog {
@@ -206,7 +210,11 @@ func (c *checker) appendValue(l *canonLog, off int64, v string) {
 // beforeCrash remembers each replica's high watermark on n.
 func (c *checker) beforeCrash(n *node) {
 	for _, rs := range n.b.Replicas() {
-		c.preCrash[replicaKey{n.id, tpKey{rs.Topic, rs.Partition}}] = rs.HighWatermark
+		rk := replicaKey{n.id, tpKey{rs.Topic, rs.Partition}}
+		c.preCrash[rk] = rs.HighWatermark
+		if rs.Undurable {
+			c.undurable[rk] = true
+		}
 	}
 }
 
@@ -215,9 +223,9 @@ func (c *checker) beforeCrash(n *node) {
 // replica applied was committed by a quorum and made durable in its WAL
 // before it was applied, so no crash may take it away.
 func (c *checker) afterRestart(n *node) {
-	have := map[tpKey]int64{}
+	have := map[tpKey]engine.ReplicaState{}
 	for _, rs := range n.b.Replicas() {
-		have[tpKey{rs.Topic, rs.Partition}] = rs.HighWatermark
+		have[tpKey{rs.Topic, rs.Partition}] = rs
 	}
 	var keys []replicaKey
 	for rk := range c.preCrash {
@@ -235,9 +243,11 @@ func (c *checker) afterRestart(n *node) {
 		return int(a.tp.part - b.tp.part)
 	})
 	for _, rk := range keys {
-		before := c.preCrash[rk]
+		before, undurable := c.preCrash[rk], c.undurable[rk]
 		delete(c.preCrash, rk)
-		hw, ok := have[rk.tp]
+		delete(c.undurable, rk)
+		rs, ok := have[rk.tp]
+		hw := rs.HighWatermark
 		switch {
 		case c.w.churned[rk.tp.topic] && !ok:
 			// The churn client may have deleted the topic meanwhile.
@@ -245,6 +255,15 @@ func (c *checker) afterRestart(n *node) {
 			// Its files rotted while it was down: it may start over and
 			// copy a peer's state. Until it holds what it had, it must
 			// serve nothing (the clients' history checks that).
+		case ok && hw < before && undurable && rs.Lost:
+			// Its disk failed before the crash, so only raft's log held
+			// what it applied since its last checkpoint, and a leader's
+			// snapshot may have replaced those entries (engine
+			// partition.undurable). It knows it is behind: like a rotten
+			// replica it serves nothing and must copy a peer's state back
+			// to at least what it had.
+			c.w.tracef("behind after storage failure %d %s: %d < %d", n.id, rk.tp, hw, before)
+			c.w.rotten = append(c.w.rotten, rotRecord{rk: rk, path: "(storage failed)", target: before})
 		case !ok && before > 0:
 			c.w.fail(FailCommittedLost, "broker %d %s: replica missing after restart (high watermark %d before the crash)", n.id, rk.tp, before)
 			return
