@@ -401,6 +401,9 @@ func (g *group) reconcile(m *cmember, owned topicParts) bool {
 	}
 	assigned := keep.clone()
 	taken := cg.ownedByOthers(m.id)
+	if g.b().cfg.Unsafe.NoRevokeBeforeAssign {
+		taken = topicParts{} // the knob: another member may still own it
+	}
 	for tid, ps := range target.minus(keep) {
 		for _, p := range ps {
 			if !taken.has(tid, p) {

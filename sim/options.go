@@ -37,6 +37,9 @@ const (
 	// UnsafeStaleOffsetFetch serves OffsetFetch from the coordinator's
 	// local state, without a ReadIndex round confirming it still leads.
 	UnsafeStaleOffsetFetch = "stale-offset-fetch"
+	// UnsafeNoRevokeBeforeAssign makes the KIP-848 coordinator hand a
+	// partition to its new owner before the previous owner revoked it.
+	UnsafeNoRevokeBeforeAssign = "no-revoke-before-assign"
 )
 
 // Limits of a world.
@@ -302,9 +305,12 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{NoGenerationCheck: true}, nil
 	case UnsafeStaleOffsetFetch:
 		return engine.Unsafe{StaleOffsetFetch: true}, nil
+	case UnsafeNoRevokeBeforeAssign:
+		return engine.Unsafe{NoRevokeBeforeAssign: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s or %s)", name,
-		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch)
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s or %s)", name,
+		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch,
+		UnsafeNoRevokeBeforeAssign)
 }
 
 // String lists every option, one "option name value" line each, in a
