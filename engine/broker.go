@@ -289,6 +289,14 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 	if err := b.hostReplica(metadataGroup, voters, b.meta, voters[0] == uint64(cfg.ID)); err != nil {
 		return nil, err
 	}
+	// The image must reach where raft's log starts: entries in between are
+	// gone (index 1 is the bootstrap snapshot, an empty state), and the
+	// metadata group has no repair to fetch them. Restore and the
+	// checkpoint's compaction keep it so; a broker that finds it otherwise
+	// refuses to start rather than forget topics.
+	if first, _ := host.FirstIndex(metadataGroup); first-1 > max(b.meta.applied, 1) {
+		return nil, fmt.Errorf("engine: metadata image at index %d, but the raft log starts at %d: the entries between are lost", b.meta.applied, first)
+	}
 	return b, b.Process()
 }
 
