@@ -11,7 +11,8 @@ import (
 //   - Answered from the coordinator's applied state after a ReadIndex
 //     round has confirmed it still leads (a deposed coordinator cannot
 //     serve an old offset): a commit acknowledged before the fetch was
-//     sent is always seen.
+//     sent is always seen. (Unsafe.StaleOffsetFetch serves it from any
+//     replica's applied state instead.)
 //   - Null topics: every partition the group has committed. A partition
 //     without a commit: offset -1, leader epoch -1, empty metadata.
 //   - An unknown group has no offsets (no error). Group errors
@@ -111,6 +112,17 @@ func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, fn func(kmsg
 		fill(kerr.InvalidGroupID.Code, nil)
 		return
 	}
+	if b.cfg.Unsafe.StaleOffsetFetch {
+		// The knob serves from this replica's applied state, coordinator
+		// or not, as stale-read does for Fetch: no confirmation that it
+		// leads, no member epoch check.
+		if pm, ok := b.offsetsPartition(rg.Group); ok {
+			if p := b.parts[pm.Group]; p != nil && p.coord != nil && storeHolds(&p.coord.store, rg.Group) {
+				fill(0, p.coord)
+				return
+			}
+		}
+	}
 	c, code := b.coordinatorFor(rg.Group)
 	if code != 0 {
 		fill(code, nil)
@@ -140,4 +152,13 @@ func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, fn func(kmsg
 		}
 		fill(0, c)
 	})
+}
+
+// storeHolds reports whether a replica's applied group state knows group
+// (offsets, a classic generation or a consumer group).
+func storeHolds(s *groupStore, group string) bool {
+	_, o := s.offsets[group]
+	_, g := s.groups[group]
+	_, c := s.consumers[group]
+	return o || g || c
 }

@@ -32,8 +32,10 @@ type Unsafe struct {
 	// NoGenerationCheck accepts offset commits from any member and
 	// generation of a classic group (a zombie's commits land).
 	NoGenerationCheck bool
-	// StaleOffsetFetch serves OffsetFetch from the coordinator's local
-	// state, without a ReadIndex round confirming it still leads.
+	// StaleOffsetFetch serves OffsetFetch from the local applied state of
+	// any replica of the group's __consumer_offsets partition that holds
+	// the group (a follower, a deposed leader): no ReadIndex round, no
+	// leader check, no member epoch check.
 	StaleOffsetFetch bool
 	// NoRevokeBeforeAssign makes the KIP-848 coordinator hand a partition
 	// to its new owner at once, without waiting for the previous owner to

@@ -34,8 +34,9 @@ const (
 	// UnsafeNoGenerationCheck makes the group coordinator accept offset
 	// commits from any member and generation (a zombie's commit lands).
 	UnsafeNoGenerationCheck = "no-generation-check"
-	// UnsafeStaleOffsetFetch serves OffsetFetch from the coordinator's
-	// local state, without a ReadIndex round confirming it still leads.
+	// UnsafeStaleOffsetFetch serves OffsetFetch from the applied state of
+	// any replica of the group's __consumer_offsets partition (a
+	// follower, a deposed leader), without confirming it leads.
 	UnsafeStaleOffsetFetch = "stale-offset-fetch"
 	// UnsafeNoRevokeBeforeAssign makes the KIP-848 coordinator hand a
 	// partition to its new owner before the previous owner revoked it.

@@ -140,8 +140,8 @@ func TestUnsafeKnobsBite(t *testing.T) {
 		// owner committed further (classic groups), or after its
 		// partition went to another member (KIP-848 groups).
 		UnsafeNoGenerationCheck: {linearizability.AnomalyOffsetRegression, FailZombieCommit},
-		// A deposed coordinator that still believes it leads serves an
-		// offset older than one its successor acknowledged.
+		// A follower or deposed coordinator serves an offset older than
+		// one the coordinator acknowledged.
 		UnsafeStaleOffsetFetch: {linearizability.AnomalyOffsetsNonlinearizable, linearizability.AnomalyOffsetRegression},
 		// A KIP-848 member is handed a partition another still owns (or
 		// a paused member that still owns one commits after it moved).
