@@ -29,7 +29,10 @@ import (
 //     retry, idempotence dedupes). Not applied within TimeoutMillis:
 //     REQUEST_TIMED_OUT.
 //   - Records larger than MaxMessageBytes: MESSAGE_TOO_LARGE.
-//   - Transactional batches: not supported yet (INVALID_RECORD).
+//   - Transactional batches are appended and open their producer's
+//     transaction in the partition (txn_partition.go); nothing yet checks
+//     that the partition was added to the transaction (no transaction
+//     coordinator yet). Control batches from clients: INVALID_RECORD.
 
 func init() { regKey(kmsg.Produce, 3, 9, (*Broker).handleProduce) }
 
@@ -137,8 +140,11 @@ func (b *Broker) validateProduce(records []byte) error {
 		if err != nil {
 			return err
 		}
-		if h.Transactional() || h.Control() {
-			return fmt.Errorf("%w: transactional batches are not supported yet", kerr.InvalidRecord)
+		if h.Control() {
+			return fmt.Errorf("%w: clients may not write control batches", kerr.InvalidRecord)
+		}
+		if h.Transactional() && !h.Idempotent() {
+			return fmt.Errorf("%w: a transactional batch without a producer id", kerr.InvalidRecord)
 		}
 		if h.Idempotent() && len(batches) > 1 {
 			return fmt.Errorf("%w: an idempotent producer may send one batch per partition", kerr.InvalidRecord)
@@ -151,8 +157,13 @@ func (b *Broker) validateProduce(records []byte) error {
 // with an error when leadership is lost first.
 // It returns the proposal's sequence, and false if fn was already called.
 func (p *partition) propose(records []byte, fn func(produceResult)) (uint64, bool) {
-	h := p.b.prop.Next(rsm.KindPartition, opProduce)
-	if err := p.b.host.ProposeAsLeader(p.group, h.Encode(records)); err != nil {
+	return p.proposeOp(opProduce, records, fn)
+}
+
+// proposeOp proposes one entry of op with body, as propose does.
+func (p *partition) proposeOp(op byte, body []byte, fn func(produceResult)) (uint64, bool) {
+	h := p.b.prop.Next(rsm.KindPartition, op)
+	if err := p.b.host.ProposeAsLeader(p.group, h.Encode(body)); err != nil {
 		fn(produceResult{err: kerr.NotLeaderForPartition})
 		return 0, false
 	}

@@ -21,8 +21,13 @@ import (
 //     deposed leader therefore never serves a stale read. Rounds are
 //     batched per partition.
 //   - Only committed records exist in the log, so the high watermark is the
-//     log end, and the last stable offset equals it (no transactions yet;
-//     read_committed sees the same as read_uncommitted).
+//     log end. The last stable offset is the first offset of the earliest
+//     open transaction, or the high watermark (txn_partition.go).
+//   - read_committed (IsolationLevel 1) reads only below the last stable
+//     offset and is told the aborted transactions whose records may lie
+//     in what it reads (AbortedTransactions), for the client to skip;
+//     read_uncommitted reads to the high watermark, AbortedTransactions
+//     null. An offset between the two is in range: the answer is empty.
 //   - Whole batches: the first batch is returned even if it exceeds
 //     PartitionMaxBytes or MaxBytes (KIP-74), later ones only while they fit.
 //   - Offset below the log start or above the high watermark:
@@ -169,16 +174,22 @@ func (f *fetch) fill() int {
 		}
 		out.ErrorCode = 0
 		p := s.p
-		hw, start := p.highWatermark(), p.log.StartOffset()
-		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = hw, hw, start
+		hw, lso, start := p.highWatermark(), p.lastStable(), p.log.StartOffset()
+		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = hw, lso, start
 		out.RecordBatches = []byte{}
+		out.AbortedTransactions = nil
 		off := s.req.FetchOffset
 		if off < start || off > hw {
 			out.ErrorCode = kerr.OffsetOutOfRange.Code
 			f.errs = true
 			continue
 		}
-		if off == hw {
+		end := hw
+		if f.req.IsolationLevel == 1 {
+			end = lso
+			out.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
+		if off >= end {
 			continue
 		}
 		limit := int(s.req.PartitionMaxBytes)
@@ -188,7 +199,7 @@ func (f *fetch) fill() int {
 		if limit <= 0 && total > 0 {
 			continue
 		}
-		data, err := p.log.Read(off, max(limit, 1))
+		data, err := p.log.ReadBelow(off, end, max(limit, 1))
 		if err != nil {
 			out.ErrorCode = kerr.KafkaStorageError.Code
 			f.errs = true
@@ -202,6 +213,13 @@ func (f *fetch) fill() int {
 		}
 		out.RecordBatches = data
 		total += len(data)
+		if f.req.IsolationLevel == 1 {
+			for _, a := range p.producers.Aborted(off, end) {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.PID, a.FirstOffset
+				out.AbortedTransactions = append(out.AbortedTransactions, at)
+			}
+		}
 	}
 	return total
 }

@@ -9,7 +9,8 @@ import (
 // ListOffsets, versions 1-7.
 //
 // Behavior:
-//   - Timestamp -2: the log start offset; -1: the high watermark (latest);
+//   - Timestamp -2: the log start offset; -1: the high watermark (latest),
+//     or the last stable offset for read_committed (IsolationLevel 1, v2+);
 //     both with Timestamp -1.
 //   - -3 (KIP-734, v7): the first record carrying the largest timestamp;
 //     any other value: the first record whose timestamp is at or after it
@@ -59,6 +60,9 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 					out.Offset, out.LeaderEpoch = p.log.StartOffset(), int32(p.term)
 				case -1:
 					out.Offset, out.LeaderEpoch = p.highWatermark(), int32(p.term)
+					if r.IsolationLevel == 1 {
+						out.Offset = p.lastStable()
+					}
 				case -3:
 					if off, max := p.maxTimestampOffset(); off >= 0 {
 						out.Offset, out.Timestamp = p.recordWhere(off, max, func(t int64) bool { return t == max })

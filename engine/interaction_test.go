@@ -308,6 +308,8 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			opts.ProducerID = int64(argInt(t, d, "pid", 0))
 			opts.ProducerEpoch = int16(argInt(t, d, "epoch", 0))
 			opts.BaseSequence = int32(argInt(t, d, "seq", 0))
+			opts.Transactional = d.HasArg("txn") || d.HasArg("control")
+			opts.Control = d.HasArg("control")
 		}
 		req := kmsg.NewPtrProduceRequest()
 		req.Acks = int16(argInt(t, d, "acks", -1))
@@ -336,6 +338,10 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		part := int32(argInt(t, d, "partition", 0))
 		req := kmsg.NewPtrFetchRequest()
 		req.SetVersion(12)
+		committed := argStr(t, d, "isolation", "uncommitted") == "committed"
+		if committed {
+			req.IsolationLevel = 1
+		}
 		req.MaxWaitMillis = int32(argInt(t, d, "max-wait-ms", 0))
 		req.MaxBytes = 1 << 20
 		req.SessionEpoch = -1
@@ -358,6 +364,19 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "via %d: hw=%d", via, r.HighWatermark)
+		if r.LastStableOffset != r.HighWatermark {
+			fmt.Fprintf(&sb, " lso=%d", r.LastStableOffset)
+		}
+		if committed {
+			fmt.Fprintf(&sb, " aborted=[")
+			for i, a := range r.AbortedTransactions {
+				if i > 0 {
+					sb.WriteString(" ")
+				}
+				fmt.Fprintf(&sb, "pid %d from %d", a.ProducerID, a.FirstOffset)
+			}
+			sb.WriteString("]")
+		}
 		if len(r.RecordBatches) > 0 {
 			bs, err := batch.Split(r.RecordBatches)
 			if err != nil {
@@ -370,16 +389,46 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 					t.Fatal(err)
 				}
 				for _, rec := range recs {
-					fmt.Fprintf(&sb, " %d:%s(e%d)", rec.Offset, rec.Value, h.PartitionLeaderEpoch)
+					v := string(rec.Value)
+					if h.Control() {
+						v = "ABORT"
+						if commit, _ := controlType(bb); commit {
+							v = "COMMIT"
+						}
+					}
+					fmt.Fprintf(&sb, " %d:%s(e%d)", rec.Offset, v, h.PartitionLeaderEpoch)
 				}
 			}
 		}
 		return sb.String() + "\n"
+	case "marker":
+		topic := argStr(t, d, "topic", "t")
+		part := int32(argInt(t, d, "partition", 0))
+		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		req.SetVersion(1)
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID = int64(argInt(t, d, "pid", 0))
+		m.ProducerEpoch = int16(argInt(t, d, "epoch", 0))
+		m.Committed = d.HasArg("commit")
+		m.CoordinatorEpoch = int32(argInt(t, d, "coord-epoch", 0))
+		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		mt.Topic, mt.Partitions = topic, []int32{part}
+		m.Topics = append(m.Topics, mt)
+		req.Markers = append(req.Markers, m)
+		via, resp, noAnswer := c.callPartition(d, topic, part, req)
+		if noAnswer != "" {
+			return noAnswer
+		}
+		code := resp.(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode
+		return fmt.Sprintf("via %d: %s\n", via, codeName(code))
 	case "list-offsets":
 		topic := argStr(t, d, "topic", "t")
 		part := int32(argInt(t, d, "partition", 0))
 		req := kmsg.NewPtrListOffsetsRequest()
 		req.SetVersion(7)
+		if argStr(t, d, "isolation", "uncommitted") == "committed" {
+			req.IsolationLevel = 1
+		}
 		rt := kmsg.NewListOffsetsRequestTopic()
 		rt.Topic = topic
 		rp := kmsg.NewListOffsetsRequestTopicPartition()

@@ -94,6 +94,7 @@ type produceResult struct {
 const (
 	opProduce         byte = 1 // record batches to append
 	opExpireProducers byte = 2 // idempotent producers a leader found expired
+	opTxnMarker       byte = 3 // a transaction marker to append (txn_partition.go)
 )
 
 func partitionDir(g raftlog.GroupID) string { return fmt.Sprintf("partitions/%d", g) }
@@ -233,7 +234,7 @@ func (p *partition) recover() error {
 			if err != nil {
 				return err
 			}
-			p.noteBatch(h, meta.BaseOffset)
+			p.noteBatch(b, h, meta.BaseOffset)
 			return nil
 		})
 		if err != nil {
@@ -312,9 +313,18 @@ func (p *partition) applyDelivered() error {
 	return p.Apply(ents)
 }
 
-func (p *partition) noteBatch(h batch.Header, base int64) {
-	if h.Idempotent() {
+// noteBatch updates the state a batch's header (and, for a transaction
+// marker, its one record) determines: producer sequences, open and ended
+// transactions, leader epochs. Apply and recovery both go through it.
+func (p *partition) noteBatch(b []byte, h batch.Header, base int64) {
+	switch {
+	case h.Control():
+		p.noteMarker(b, h, base)
+	case h.Idempotent():
 		p.producers.Record(h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.LastSequence(), base, h.MaxTimestamp)
+		if h.Transactional() {
+			p.producers.BeginTxn(h.ProducerID, base)
+		}
 	}
 	if n := len(p.epochs); n == 0 || p.epochs[n-1].epoch < h.PartitionLeaderEpoch {
 		p.epochs = append(p.epochs, epochStart{h.PartitionLeaderEpoch, base})
@@ -428,6 +438,8 @@ func (p *partition) Apply(ents []*pb.Entry) error {
 			res = p.applyProduce(records, e.GetIndex(), int32(e.GetTerm()))
 		case opExpireProducers:
 			res.err = p.applyExpireProducers(records)
+		case opTxnMarker:
+			res = p.applyMarker(records, e.GetIndex(), int32(e.GetTerm()))
 		default:
 			return fmt.Errorf("engine: partition %s-%d entry %d: unknown op %d", p.topic, p.index, e.GetIndex(), h.Op)
 		}
@@ -490,7 +502,7 @@ func (p *partition) applyProduce(records []byte, index uint64, epoch int32) prod
 			p.storageFailed(err, base, index)
 			return produceResult{err: kerr.KafkaStorageError}
 		}
-		p.noteBatch(h, off)
+		p.noteBatch(b, h, off)
 		off = meta.LastOffset + 1
 	}
 	if p.coord != nil {

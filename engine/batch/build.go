@@ -25,6 +25,7 @@ type BuildOptions struct {
 	ProducerEpoch  int16
 	BaseSequence   int32
 	Transactional  bool
+	Control        bool // a control batch (transaction marker)
 }
 
 // Build encodes recs as one uncompressed v2 batch with a valid CRC, as a
@@ -60,6 +61,9 @@ func Build(opts BuildOptions, recs []Record) []byte {
 	var attrs uint16
 	if opts.Transactional {
 		attrs |= attrTransactional
+	}
+	if opts.Control {
+		attrs |= attrControl
 	}
 	be := binary.BigEndian
 	be.PutUint64(b[offBaseOffset:], uint64(opts.BaseOffset))

@@ -29,6 +29,10 @@ type producer struct {
 	// batches are the latest appended batches of this epoch, oldest first.
 	// Empty only for an entry decoded that way (no Record call leaves it so).
 	batches []batchMeta
+	// txnFirst is the offset of the producer's first batch in its ongoing
+	// transaction in this partition, or -1 when none is open (Kafka's
+	// ProducerStateEntry.currentTxnFirstOffset).
+	txnFirst int64
 }
 
 // lastSeq is the sequence of the producer's last appended record, or -1.
@@ -43,6 +47,18 @@ func (p *producer) lastSeq() int32 {
 // is not usable; call New or Decode.
 type State struct {
 	producers map[int64]*producer
+	// aborted lists the aborted transactions, in the order their abort
+	// markers were appended (so by LastOffset): Kafka's aborted
+	// transaction index, which read_committed fetches are answered from.
+	aborted []AbortedTxn
+}
+
+// AbortedTxn is one aborted transaction of a partition: its producer, the
+// offset of its first batch and the offset of its abort marker.
+type AbortedTxn struct {
+	PID         int64
+	FirstOffset int64
+	LastOffset  int64
 }
 
 // New returns the state of a partition no producer has written to.
@@ -135,7 +151,7 @@ func (s *State) Record(pid int64, epoch int16, firstSeq, lastSeq int32, baseOffs
 	}
 	p, ok := s.producers[pid]
 	if !ok {
-		p = &producer{batches: make([]batchMeta, 0, batchesRetained)}
+		p = &producer{batches: make([]batchMeta, 0, batchesRetained), txnFirst: -1}
 		s.producers[pid] = p
 	}
 	if epoch != p.epoch {
@@ -163,7 +179,10 @@ type Expiry struct {
 func (s *State) Expired(nowMs, expiryMs int64, max int) []Expiry {
 	var out []Expiry
 	for pid, p := range s.producers {
-		if nowMs-p.lastTimestamp >= expiryMs {
+		// A producer with an open transaction is never expired (Kafka's
+		// ProducerStateManager.isProducerExpired): its first offset holds
+		// the last stable offset back until a marker ends it.
+		if nowMs-p.lastTimestamp >= expiryMs && p.txnFirst < 0 {
 			out = append(out, Expiry{pid, p.lastTimestamp})
 		}
 	}
@@ -179,7 +198,7 @@ func (s *State) Expired(nowMs, expiryMs int64, max int) []Expiry {
 // entry applied) keeps it. It reports whether the state was dropped.
 func (s *State) Expire(pid, lastTimestamp int64) bool {
 	p, ok := s.producers[pid]
-	if !ok || p.lastTimestamp != lastTimestamp {
+	if !ok || p.lastTimestamp != lastTimestamp || p.txnFirst >= 0 {
 		return false
 	}
 	delete(s.producers, pid)
@@ -196,4 +215,88 @@ func (s *State) Epoch(pid int64) (int16, bool) {
 		return 0, false
 	}
 	return p.epoch, true
+}
+
+// BeginTxn notes that producer pid appended a transactional batch at
+// offset: the first one opens its transaction in this partition. Call it
+// after Record.
+func (s *State) BeginTxn(pid, offset int64) {
+	p, ok := s.producers[pid]
+	if ok && p.txnFirst < 0 {
+		p.txnFirst = offset
+	}
+}
+
+// Marker decides whether a transaction marker (commit or abort) of
+// producer pid at epoch may be appended, as Kafka's
+// ProducerAppendInfo.appendEndTxnMarker does: a marker of an older epoch
+// than the producer's is refused with INVALID_PRODUCER_EPOCH. Open reports
+// whether the producer has a transaction open here: a marker for a
+// producer with none changes nothing and is not written, which makes a
+// coordinator's resent markers idempotent.
+func (s *State) Marker(pid int64, epoch int16) (open bool, err error) {
+	p, ok := s.producers[pid]
+	if !ok {
+		return false, nil
+	}
+	if epoch < p.epoch {
+		return false, kerr.InvalidProducerEpoch
+	}
+	return p.txnFirst >= 0, nil
+}
+
+// EndTxn ends producer pid's open transaction with a marker appended at
+// offset, at epoch (KIP-890 bumps it: a new epoch forgets the old one's
+// batches, as Record does). An aborted transaction joins the aborted index.
+// Call it only after Marker reported the transaction open.
+func (s *State) EndTxn(pid int64, epoch int16, commit bool, offset int64) {
+	p := s.producers[pid]
+	if !commit {
+		s.aborted = append(s.aborted, AbortedTxn{PID: pid, FirstOffset: p.txnFirst, LastOffset: offset})
+	}
+	p.txnFirst = -1
+	if epoch != p.epoch {
+		p.epoch = epoch
+		p.batches = p.batches[:0]
+	}
+}
+
+// FirstUnstable returns the first offset of the earliest open transaction,
+// and false if none is open: the last stable offset is that offset, or the
+// high watermark when there is none.
+func (s *State) FirstUnstable() (int64, bool) {
+	first, ok := int64(0), false
+	for _, p := range s.producers {
+		if p.txnFirst >= 0 && (!ok || p.txnFirst < first) {
+			first, ok = p.txnFirst, true
+		}
+	}
+	return first, ok
+}
+
+// Open lists the open transactions: producer id and first offset, by pid.
+func (s *State) Open() []AbortedTxn {
+	var out []AbortedTxn
+	for pid, p := range s.producers {
+		if p.txnFirst >= 0 {
+			out = append(out, AbortedTxn{PID: pid, FirstOffset: p.txnFirst, LastOffset: -1})
+		}
+	}
+	slices.SortFunc(out, func(a, b AbortedTxn) int { return cmp.Compare(a.PID, b.PID) })
+	return out
+}
+
+// Aborted returns the aborted transactions a read_committed fetch of
+// [from, to) must be told of: those whose data may lie in that range
+// (LastOffset >= from and FirstOffset < to), as Kafka's
+// LogSegment.collectAbortedTxns finds them.
+func (s *State) Aborted(from, to int64) []AbortedTxn {
+	i, _ := slices.BinarySearchFunc(s.aborted, from, func(a AbortedTxn, off int64) int { return cmp.Compare(a.LastOffset, off) })
+	var out []AbortedTxn
+	for _, a := range s.aborted[i:] {
+		if a.FirstOffset < to {
+			out = append(out, a)
+		}
+	}
+	return out
 }

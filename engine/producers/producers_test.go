@@ -2,6 +2,7 @@ package producers
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -174,5 +175,92 @@ func TestExpiry(t *testing.T) {
 	// An expired producer starts over at sequence 0.
 	if v := s.Check(1, 0, 1, 1); v.Err == nil {
 		t.Fatal("an expired producer's next sequence was accepted")
+	}
+}
+
+// v2Encoding is a state written before transactions (version 2): producer 5
+// at epoch 1, one batch [0, 2] at offset 7, last timestamp 9.
+var v2Encoding = []byte{
+	2, 0, 0, 0, 1,
+	0, 0, 0, 0, 0, 0, 0, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 1,
+	0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 7,
+}
+
+func TestDecodeVersion2(t *testing.T) {
+	s, err := Decode(v2Encoding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := s.Check(5, 1, 0, 2); !v.Duplicate || v.BaseOffset != 7 {
+		t.Fatalf("Check = %+v, want a duplicate at 7", v)
+	}
+	if _, ok := s.FirstUnstable(); ok {
+		t.Fatal("a version 2 state has an open transaction")
+	}
+	if d, err := Decode(s.Encode()); err != nil || d.Check(5, 1, 0, 2).BaseOffset != 7 {
+		t.Fatalf("re-encoded as version %d: %v", encodingVersion, err)
+	}
+}
+
+// TestTransactions: the last stable offset follows the earliest open
+// transaction, markers are idempotent and fenced by epoch, and aborted
+// transactions are found by the fetch range they overlap.
+func TestTransactions(t *testing.T) {
+	s := New()
+	s.Record(1, 0, 0, 0, 10, 0)
+	s.BeginTxn(1, 10)
+	s.Record(2, 0, 0, 0, 11, 0)
+	s.BeginTxn(2, 11)
+	s.Record(1, 0, 1, 1, 12, 0)
+	s.BeginTxn(1, 12) // not the first: stays at 10
+	if f, ok := s.FirstUnstable(); !ok || f != 10 {
+		t.Fatalf("FirstUnstable = %d %v, want 10", f, ok)
+	}
+	if _, err := s.Marker(1, -1); err != kerr.InvalidProducerEpoch {
+		t.Fatalf("a marker of an older epoch: %v", err)
+	}
+	if open, err := s.Marker(1, 0); !open || err != nil {
+		t.Fatalf("Marker = %v %v", open, err)
+	}
+	s.EndTxn(1, 0, false, 13)
+	if open, _ := s.Marker(1, 0); open {
+		t.Fatal("a resent marker finds the transaction still open")
+	}
+	if open, err := s.Marker(99, 0); open || err != nil {
+		t.Fatal("a marker for an unknown producer")
+	}
+	if f, ok := s.FirstUnstable(); !ok || f != 11 {
+		t.Fatalf("FirstUnstable = %d %v, want 11", f, ok)
+	}
+	s.EndTxn(2, 1, true, 14) // KIP-890: the marker bumps the epoch
+	if _, ok := s.FirstUnstable(); ok {
+		t.Fatal("open transaction after both ended")
+	}
+	if e, _ := s.Epoch(2); e != 1 {
+		t.Fatalf("epoch %d after a bumped marker", e)
+	}
+	want := []AbortedTxn{{PID: 1, FirstOffset: 10, LastOffset: 13}}
+	for _, r := range []struct{ from, to int64 }{{0, 11}, {13, 20}, {10, 11}} {
+		if got := s.Aborted(r.from, r.to); !slices.Equal(got, want) {
+			t.Errorf("Aborted(%d, %d) = %v, want %v", r.from, r.to, got, want)
+		}
+	}
+	for _, r := range []struct{ from, to int64 }{{14, 20}, {0, 10}} {
+		if got := s.Aborted(r.from, r.to); len(got) != 0 {
+			t.Errorf("Aborted(%d, %d) = %v, want none", r.from, r.to, got)
+		}
+	}
+	d, err := Decode(s.Encode())
+	if err != nil || !slices.Equal(d.Aborted(0, 100), want) {
+		t.Fatalf("after Decode(Encode): %v %v", d.Aborted(0, 100), err)
+	}
+	// An open transaction keeps its producer from expiring.
+	s.Record(3, 0, 0, 0, 20, 0)
+	s.BeginTxn(3, 20)
+	if got := s.Expired(1<<40, 1, 10); len(got) != 2 || got[0].PID != 1 || got[1].PID != 2 {
+		t.Fatalf("Expired = %v, want producers 1 and 2", got)
+	}
+	if s.Expire(3, 0) {
+		t.Fatal("a producer with an open transaction expired")
 	}
 }

@@ -101,6 +101,23 @@ func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
 	return out, nil
 }
 
+// ReadBelow is Read, stopping before the first batch that starts at or
+// beyond end: a read_committed fetch reads below the last stable offset.
+func (l *Log) ReadBelow(offset, end int64, maxBytes int) ([]byte, error) {
+	var out []byte
+	err := l.scan(offset, func(batch []byte, meta BatchMeta) (bool, error) {
+		if meta.BaseOffset >= end || (len(out) > 0 && len(out)+len(batch) > maxBytes) {
+			return true, nil
+		}
+		out = append(out, batch...)
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Batches calls fn for every stored batch, starting with the one that
 // contains from, until fn returns an error. batch is only valid during the
 // call: copy it to keep it.

@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/gregor-streaming/gregor/engine/segment"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Transactions, the partition side (KIP-98). A transactional batch is
+// appended like any idempotent one and opens its producer's transaction in
+// the partition (producers.State.BeginTxn); a transaction marker, a
+// control batch of one record, ends it. The marker is a raft entry of its
+// own (opTxnMarker) naming the producer, its epoch, commit or abort, the
+// coordinator epoch and the leader's clock for its timestamp: every
+// replica builds the same batch from it at apply and gives it the next
+// offset. The last stable offset is the first offset of the earliest open
+// transaction, or the high watermark; the aborted transactions are
+// remembered for read_committed fetches. All of it is producer state, so
+// it is in every checkpoint and state transfer.
+//
+// A marker for a producer with no transaction open here appends nothing
+// and succeeds: a coordinator (or its successor) may send a marker again.
+// One of an epoch older than the producer's is refused with
+// INVALID_PRODUCER_EPOCH, as Kafka's ProducerAppendInfo does.
+
+// Control record types (the record key's second int16).
+const (
+	controlAbort  int16 = 0
+	controlCommit int16 = 1
+)
+
+// txnMarker is the body of an opTxnMarker entry.
+type txnMarker struct {
+	pid         int64
+	epoch       int16
+	commit      bool
+	coordEpoch  int32
+	timestampMs int64
+}
+
+var errBadMarker = errors.New("engine: corrupt transaction marker entry")
+
+func (m txnMarker) encode() []byte {
+	b := binary.AppendVarint(nil, m.pid)
+	b = binary.AppendVarint(b, int64(m.epoch))
+	c := byte(0)
+	if m.commit {
+		c = 1
+	}
+	b = append(b, c)
+	b = binary.AppendVarint(b, int64(m.coordEpoch))
+	return binary.AppendVarint(b, m.timestampMs)
+}
+
+func decodeMarker(b []byte) (txnMarker, error) {
+	r := &byteReader{b: b}
+	var m txnMarker
+	m.pid = r.varint()
+	m.epoch = int16(r.varint())
+	c := r.bytes(1)
+	m.coordEpoch = int32(r.varint())
+	m.timestampMs = r.varint()
+	if r.err != nil || len(r.b) != 0 || len(c) != 1 || c[0] > 1 || m.pid < 0 {
+		return txnMarker{}, errBadMarker
+	}
+	m.commit = c[0] == 1
+	return m, nil
+}
+
+// controlBatch is the marker as Kafka writes it: a transactional control
+// batch of the producer at the marker's epoch, one record whose key is
+// (version 0, type) and whose value is (version 0, coordinator epoch).
+func (m txnMarker) controlBatch() []byte {
+	typ := controlAbort
+	if m.commit {
+		typ = controlCommit
+	}
+	key := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, 0), uint16(typ))
+	val := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint16(nil, 0), uint32(m.coordEpoch))
+	return batch.Build(batch.BuildOptions{
+		ProducerID: m.pid, ProducerEpoch: m.epoch, BaseSequence: -1,
+		FirstTimestamp: m.timestampMs, Transactional: true, Control: true,
+	}, []batch.Record{{Key: key, Value: val}})
+}
+
+// controlType reads a control batch's record: commit (true) or abort, and
+// false if the batch is not a well-formed marker.
+func controlType(b []byte) (commit, ok bool) {
+	recs, err := batch.Records(b)
+	if err != nil || len(recs) != 1 || len(recs[0].Key) < 4 {
+		return false, false
+	}
+	switch int16(binary.BigEndian.Uint16(recs[0].Key[2:])) {
+	case controlCommit:
+		return true, true
+	case controlAbort:
+		return false, true
+	}
+	return false, false
+}
+
+// proposeMarker proposes a marker on this leader; fn gets the marker's
+// offset (-1 when nothing was open) or the error.
+func (p *partition) proposeMarker(m txnMarker, fn func(produceResult)) (uint64, bool) {
+	return p.proposeOp(opTxnMarker, m.encode(), fn)
+}
+
+// applyMarker appends a marker entry's control batch if its producer has a
+// transaction open here.
+func (p *partition) applyMarker(body []byte, index uint64, epoch int32) produceResult {
+	m, err := decodeMarker(body)
+	if err != nil {
+		return produceResult{err: err}
+	}
+	open, err := p.producers.Marker(m.pid, m.epoch)
+	if err != nil {
+		return produceResult{err: err}
+	}
+	if !open {
+		return produceResult{base: -1}
+	}
+	b := m.controlBatch()
+	off := p.log.EndOffset()
+	batch.SetBaseOffset(b, off)
+	batch.SetPartitionLeaderEpoch(b, epoch)
+	h, err := batch.ReadHeader(b)
+	if err != nil {
+		return produceResult{err: err}
+	}
+	meta := segment.BatchMeta{BaseOffset: off, LastOffset: off, MaxTimestamp: h.MaxTimestamp, Tag: index}
+	if err := p.log.Append(b, meta); err != nil {
+		p.storageFailed(err, off, index)
+		return produceResult{err: kerr.KafkaStorageError}
+	}
+	p.noteBatch(b, h, off)
+	return produceResult{base: off}
+}
+
+// noteMarker ends the transaction a stored marker ends (apply and
+// recovery).
+func (p *partition) noteMarker(b []byte, h batch.Header, base int64) {
+	commit, ok := controlType(b)
+	if !ok || !h.Idempotent() {
+		return
+	}
+	if open, err := p.producers.Marker(h.ProducerID, h.ProducerEpoch); open && err == nil {
+		p.producers.EndTxn(h.ProducerID, h.ProducerEpoch, commit, base)
+	}
+}
+
+// lastStable is the last stable offset: the first offset of the earliest
+// open transaction, or the high watermark.
+func (p *partition) lastStable() int64 {
+	if first, ok := p.producers.FirstUnstable(); ok {
+		return first
+	}
+	return p.highWatermark()
+}
