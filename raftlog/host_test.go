@@ -316,7 +316,10 @@ func TestHostRecoversAfterRestart(t *testing.T) {
 	c.requireData(7, []string{"a", "b", "c"}, 1, 2, 3)
 }
 
-func TestHostSnapshotCatchUp(t *testing.T) {
+// nodeBehindSnapshot builds three nodes whose group 3 went on while node 3
+// was down, with nodes 1 and 2 compacted past everything node 3 has: node 3
+// can only catch up by snapshot. It returns the values proposed.
+func nodeBehindSnapshot(t *testing.T) (*cluster, []string) {
 	c := newCluster(t, 3)
 	c.createGroup(3, 1, 2, 3)
 	c.stabilize()
@@ -327,12 +330,16 @@ func TestHostSnapshotCatchUp(t *testing.T) {
 		want = append(want, v)
 		c.propose(3, v)
 	}
-	// Compact the leader's log past everything node 3 has.
 	for _, id := range []uint64{1, 2} {
 		if err := c.nodes[id].host.Checkpoint(); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return c, want
+}
+
+func TestHostSnapshotCatchUp(t *testing.T) {
+	c, want := nodeBehindSnapshot(t)
 	c.start(3)
 	c.tick(10)
 	c.requireData(3, want, 1, 2, 3)
@@ -728,21 +735,7 @@ func TestRegression_ForwardedProduceDuplicated(t *testing.T) {
 // snapshot beyond the durable state; a crash meanwhile brings back the old
 // log, and the retry, once the disk works, installs it.
 func TestRegression_TotalCrashUnderEIOForgetsMetadata(t *testing.T) {
-	c := newCluster(t, 3)
-	c.createGroup(3, 1, 2, 3)
-	c.stabilize()
-	c.nodes[3].down = true
-	var want []string
-	for i := range 20 {
-		v := fmt.Sprintf("v%d", i)
-		want = append(want, v)
-		c.propose(3, v)
-	}
-	for _, id := range []uint64{1, 2} {
-		if err := c.nodes[id].host.Checkpoint(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, want := nodeBehindSnapshot(t)
 	c.start(3)
 	c.nodes[3].sms[3].failRestores = 1 << 30
 	c.tick(10)

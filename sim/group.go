@@ -658,15 +658,25 @@ func (m *member) onSync(r *kmsg.SyncGroupResponse) {
 	}
 }
 
-func (m *member) onOffsetFetch(r *kmsg.OffsetFetchResponse) {
-	w := m.w()
+// takeOffsetFetch judges slot A's OffsetFetch answer: the offsets read, or
+// false once an error is handled.
+func (m *member) takeOffsetFetch(r *kmsg.OffsetFetchResponse) (map[tpKey]int64, bool) {
 	refs := m.aOps
 	m.aOps = nil
-	code, got := w.groups.offsetFetchResult(r, m.group, refs)
+	code, got := m.w().groups.offsetFetchResult(r, m.group, refs)
 	if code != 0 {
 		if !m.coordinatorError(code) {
 			m.pauseA(backoffMillis)
 		}
+		return nil, false
+	}
+	return got, true
+}
+
+func (m *member) onOffsetFetch(r *kmsg.OffsetFetchResponse) {
+	w := m.w()
+	got, ok := m.takeOffsetFetch(r)
+	if !ok {
 		return
 	}
 	if m.state != memberOffsets {

@@ -367,14 +367,9 @@ func (m *member) assign848(a *kmsg.ConsumerGroupHeartbeatResponseAssignment) {
 }
 
 func (m *member) onOffsetFetch848(r *kmsg.OffsetFetchResponse) {
-	w, cs := m.w(), m.cons
-	refs := m.aOps
-	m.aOps = nil
-	code, got := w.groups.offsetFetchResult(r, m.group, refs)
-	if code != 0 {
-		if !m.coordinatorError(code) {
-			m.pauseA(backoffMillis)
-		}
+	cs := m.cons
+	got, ok := m.takeOffsetFetch(r)
+	if !ok {
 		return
 	}
 	if m.state != memberStable {

@@ -575,6 +575,19 @@ func (c *client) onReaderResponse(resp kmsg.Response) {
 		}
 		c.backoff(backoffMillis)
 	}
+	// describeFailed handles a describe answer that is not one group
+	// without error (code -1: not one group), and reports whether it was.
+	describeFailed := func(api string, code int16) bool {
+		if code == 0 {
+			return false
+		}
+		if w.groups.phase {
+			r.verdicts[r.group] = api + " answered " + codeName(code)
+			r.kinds[r.group] = FailGroupNotStable
+		}
+		retry(code)
+		return true
+	}
 	switch resp := resp.(type) {
 	case *kmsg.FindCoordinatorResponse:
 		if node, code := findCoordinatorResult(resp, r.group); code == 0 && node >= 1 && int(node) <= len(w.nodes) {
@@ -611,16 +624,11 @@ func (c *client) onReaderResponse(resp kmsg.Response) {
 		}
 		c.backoff(readerPauseMillis)
 	case *kmsg.DescribeGroupsResponse:
-		if len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
-			code := int16(-1)
-			if len(resp.Groups) == 1 {
-				code = resp.Groups[0].ErrorCode
-			}
-			if w.groups.phase {
-				r.verdicts[r.group] = "DescribeGroups answered " + codeName(code)
-				r.kinds[r.group] = FailGroupNotStable
-			}
-			retry(code)
+		code := int16(-1)
+		if len(resp.Groups) == 1 {
+			code = resp.Groups[0].ErrorCode
+		}
+		if describeFailed("DescribeGroups", code) {
 			return
 		}
 		dg := resp.Groups[0]
@@ -633,16 +641,11 @@ func (c *client) onReaderResponse(resp kmsg.Response) {
 		}
 		c.backoff(readerPauseMillis)
 	case *kmsg.ConsumerGroupDescribeResponse:
-		if len(resp.Groups) != 1 || resp.Groups[0].ErrorCode != 0 {
-			code := int16(-1)
-			if len(resp.Groups) == 1 {
-				code = resp.Groups[0].ErrorCode
-			}
-			if w.groups.phase {
-				r.verdicts[r.group] = "ConsumerGroupDescribe answered " + codeName(code)
-				r.kinds[r.group] = FailGroupNotStable
-			}
-			retry(code)
+		code := int16(-1)
+		if len(resp.Groups) == 1 {
+			code = resp.Groups[0].ErrorCode
+		}
+		if describeFailed("ConsumerGroupDescribe", code) {
 			return
 		}
 		dg := resp.Groups[0]

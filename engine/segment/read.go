@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 
 	"github.com/gregor-streaming/gregor/raftlog/vfs"
@@ -87,18 +88,7 @@ func (l *Log) scanSegment(s *segment, pos, next int64, fn func(batch []byte, met
 // ErrOffsetOutOfRange outside [StartOffset, EndOffset]. A batch that fails
 // its checksum is ErrCorrupt.
 func (l *Log) Read(offset int64, maxBytes int) ([]byte, error) {
-	var out []byte
-	err := l.scan(offset, func(batch []byte, _ BatchMeta) (bool, error) {
-		if len(out) > 0 && len(out)+len(batch) > maxBytes {
-			return true, nil
-		}
-		out = append(out, batch...)
-		return false, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return l.ReadBelow(offset, math.MaxInt64, maxBytes)
 }
 
 // ReadBelow is Read, stopping before the first batch that starts at or
