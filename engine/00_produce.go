@@ -140,12 +140,6 @@ func (b *Broker) validateProduce(records []byte) error {
 		if err != nil {
 			return err
 		}
-		if h.Control() {
-			return fmt.Errorf("%w: clients may not write control batches", kerr.InvalidRecord)
-		}
-		if h.Transactional() && !h.Idempotent() {
-			return fmt.Errorf("%w: a transactional batch without a producer id", kerr.InvalidRecord)
-		}
 		if h.Idempotent() && len(batches) > 1 {
 			return fmt.Errorf("%w: an idempotent producer may send one batch per partition", kerr.InvalidRecord)
 		}

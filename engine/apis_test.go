@@ -36,6 +36,7 @@ func TestAPIVersions(t *testing.T) {
 		{int16(kmsg.DeleteGroups), 0, 2},
 		{int16(kmsg.OffsetDelete), 0, 0},
 		{int16(kmsg.DescribeCluster), 0, 1},
+		{int16(kmsg.DescribeProducers), 0, 0},
 		{int16(kmsg.ConsumerGroupHeartbeat), 0, 1},
 		{int16(kmsg.ConsumerGroupDescribe), 0, 1},
 	}

@@ -392,13 +392,34 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 					v := string(rec.Value)
 					if h.Control() {
 						v = "ABORT"
-						if commit, _ := controlType(bb); commit {
+						if commit, _, _ := controlType(bb); commit {
 							v = "COMMIT"
 						}
 					}
 					fmt.Fprintf(&sb, " %d:%s(e%d)", rec.Offset, v, h.PartitionLeaderEpoch)
 				}
 			}
+		}
+		return sb.String() + "\n"
+	case "describe-producers":
+		topic := argStr(t, d, "topic", "t")
+		part := int32(argInt(t, d, "partition", 0))
+		req := kmsg.NewPtrDescribeProducersRequest()
+		rt := kmsg.NewDescribeProducersRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{part}
+		req.Topics = append(req.Topics, rt)
+		via, resp, noAnswer := c.callPartition(d, topic, part, req)
+		if noAnswer != "" {
+			return noAnswer
+		}
+		r := resp.(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0]
+		if r.ErrorCode != 0 {
+			return fmt.Sprintf("via %d: %s\n", via, codeName(r.ErrorCode))
+		}
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "via %d:", via)
+		for _, ap := range r.ActiveProducers {
+			fmt.Fprintf(&sb, " pid %d epoch %d seq %d coord %d txn %d;", ap.ProducerID, ap.ProducerEpoch, ap.LastSequence, ap.CoordinatorEpoch, ap.CurrentTxnStartOffset)
 		}
 		return sb.String() + "\n"
 	case "marker":

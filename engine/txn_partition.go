@@ -24,7 +24,9 @@ import (
 // A marker for a producer with no transaction open here appends nothing
 // and succeeds: a coordinator (or its successor) may send a marker again.
 // One of an epoch older than the producer's is refused with
-// INVALID_PRODUCER_EPOCH, as Kafka's ProducerAppendInfo does.
+// INVALID_PRODUCER_EPOCH, one from a coordinator older than the last
+// marker's with TRANSACTION_COORDINATOR_FENCED, as Kafka's
+// ProducerAppendInfo does.
 
 // Control record types (the record key's second int16).
 const (
@@ -86,20 +88,22 @@ func (m txnMarker) controlBatch() []byte {
 	}, []batch.Record{{Key: key, Value: val}})
 }
 
-// controlType reads a control batch's record: commit (true) or abort, and
-// false if the batch is not a well-formed marker.
-func controlType(b []byte) (commit, ok bool) {
+// controlType reads a control batch's record: commit (true) or abort and
+// the coordinator epoch, and false if the batch is not a well-formed
+// marker.
+func controlType(b []byte) (commit bool, coordEpoch int32, ok bool) {
 	recs, err := batch.Records(b)
-	if err != nil || len(recs) != 1 || len(recs[0].Key) < 4 {
-		return false, false
+	if err != nil || len(recs) != 1 || len(recs[0].Key) < 4 || len(recs[0].Value) < 6 {
+		return false, 0, false
 	}
+	coordEpoch = int32(binary.BigEndian.Uint32(recs[0].Value[2:]))
 	switch int16(binary.BigEndian.Uint16(recs[0].Key[2:])) {
 	case controlCommit:
-		return true, true
+		return true, coordEpoch, true
 	case controlAbort:
-		return false, true
+		return false, coordEpoch, true
 	}
-	return false, false
+	return false, 0, false
 }
 
 // proposeMarker proposes a marker on this leader; fn gets the marker's
@@ -115,7 +119,7 @@ func (p *partition) applyMarker(body []byte, index uint64, epoch int32) produceR
 	if err != nil {
 		return produceResult{err: err}
 	}
-	open, err := p.producers.Marker(m.pid, m.epoch)
+	open, err := p.producers.Marker(m.pid, m.epoch, m.coordEpoch)
 	if err != nil {
 		return produceResult{err: err}
 	}
@@ -142,12 +146,12 @@ func (p *partition) applyMarker(body []byte, index uint64, epoch int32) produceR
 // noteMarker ends the transaction a stored marker ends (apply and
 // recovery).
 func (p *partition) noteMarker(b []byte, h batch.Header, base int64) {
-	commit, ok := controlType(b)
+	commit, coordEpoch, ok := controlType(b)
 	if !ok || !h.Idempotent() {
 		return
 	}
-	if open, err := p.producers.Marker(h.ProducerID, h.ProducerEpoch); open && err == nil {
-		p.producers.EndTxn(h.ProducerID, h.ProducerEpoch, commit, base)
+	if open, err := p.producers.Marker(h.ProducerID, h.ProducerEpoch, coordEpoch); open && err == nil {
+		p.producers.EndTxn(h.ProducerID, h.ProducerEpoch, coordEpoch, commit, base)
 	}
 }
 

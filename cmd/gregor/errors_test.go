@@ -25,6 +25,7 @@ const (
 	batchMagicAt     = 16
 	attrLogAppend    = 0x08
 	attrTransact     = 0x10
+	attrControl      = 0x20
 )
 
 // producerRef is the idempotence fields of a batch; noProducer for none.
@@ -255,8 +256,12 @@ func TestErrorCodesOnTheWire(t *testing.T) {
 		}
 		old := e.produce(t, l, errTopic, 1, -1, recordBatch(producerRef{pid, epoch, 2}, 0, value))
 		wantCode(t, "batch at the producer's previous epoch", old.ErrorCode, kerr.InvalidProducerEpoch)
-		txn := e.produce(t, l, errTopic, 1, -1, recordBatch(producerRef{pid, epoch + 1, 1}, attrTransact, value))
-		wantCode(t, "transactional batch", txn.ErrorCode, kerr.InvalidRecord)
+		ctl := e.produce(t, l, errTopic, 1, -1, recordBatch(producerRef{pid, epoch + 1, 1}, attrTransact|attrControl, value))
+		wantCode(t, "control batch from a client", ctl.ErrorCode, kerr.InvalidRecord)
+		plain := e.produce(t, l, errTopic, 1, -1, recordBatch(noProducer, attrTransact, value))
+		wantCode(t, "transactional batch without a producer id", plain.ErrorCode, kerr.InvalidProducerIDMapping)
+		old = e.produce(t, l, errTopic, 1, -1, recordBatch(producerRef{pid, epoch, 2}, attrTransact, value))
+		wantCode(t, "transactional batch at the producer's previous epoch", old.ErrorCode, kerr.InvalidProducerEpoch)
 
 		treq := kmsg.NewPtrInitProducerIDRequest()
 		treq.TransactionalID = kmsg.StringPtr("txn")

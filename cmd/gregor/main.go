@@ -20,6 +20,7 @@ commands:
   bench     measure a Kafka-compatible cluster
   topic     create, list, describe or delete topics
   group     list, describe or delete consumer groups, reset or delete their offsets
+  producers describe the producers of partitions and their open transactions
   produce   send lines of standard input as records
   consume   print records (partition, offset, key, value)
 
@@ -37,14 +38,15 @@ const (
 type command func(args []string, stdout, stderr io.Writer) int
 
 var commands = map[string]command{
-	"serve":   serveCmd,
-	"dev":     devCmd,
-	"sim":     simCmd,
-	"bench":   benchCmd,
-	"topic":   topicCmd,
-	"group":   groupCmd,
-	"produce": produceCmd,
-	"consume": consumeCmd,
+	"serve":     serveCmd,
+	"dev":       devCmd,
+	"sim":       simCmd,
+	"bench":     benchCmd,
+	"topic":     topicCmd,
+	"group":     groupCmd,
+	"producers": producersCmd,
+	"produce":   produceCmd,
+	"consume":   consumeCmd,
 }
 
 func main() {

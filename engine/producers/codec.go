@@ -17,6 +17,7 @@ import (
 //	  epoch    int16
 //	  lastTs   int64  (the last batch's max timestamp; version 2)
 //	  txnFirst int64  (first offset of the open transaction, or -1; version 3)
+//	  coordEp  int32  (coordinator epoch of the last marker, or -1; version 3)
 //	  batches  uint8  (<= batchesRetained)
 //	  batches times, oldest first:
 //	    firstSeq int32, lastSeq int32, baseOffset int64
@@ -32,11 +33,11 @@ import (
 const (
 	encodingVersion   = 3
 	stateHeaderBytes  = 1 + 4
-	producerHeadBytes = 8 + 2 + 8 + 8 + 1
+	producerHeadBytes = 8 + 2 + 8 + 8 + 4 + 1
 	batchBytes        = 4 + 4 + 8
 	abortedBytes      = 8 + 8 + 8
-	// v2 lacks txnFirst.
-	producerHeadBytesV2 = producerHeadBytes - 8
+	// v2 lacks txnFirst and coordEp.
+	producerHeadBytesV2 = producerHeadBytes - 8 - 4
 )
 
 // Encode returns the state's canonical encoding, producers sorted by pid.
@@ -57,6 +58,7 @@ func (s *State) Encode() []byte {
 		b = binary.BigEndian.AppendUint16(b, uint16(p.epoch))
 		b = binary.BigEndian.AppendUint64(b, uint64(p.lastTimestamp))
 		b = binary.BigEndian.AppendUint64(b, uint64(p.txnFirst))
+		b = binary.BigEndian.AppendUint32(b, uint32(p.coordEpoch))
 		b = append(b, byte(len(p.batches)))
 		for _, m := range p.batches {
 			b = binary.BigEndian.AppendUint32(b, uint32(m.firstSeq))
@@ -108,11 +110,12 @@ func Decode(b []byte) (*State, error) {
 			return nil, fmt.Errorf("producers: pid %d after %d: not in increasing order", pid, prev)
 		}
 		prev = pid
-		p := &producer{epoch: int16(binary.BigEndian.Uint16(b[8:])), lastTimestamp: int64(binary.BigEndian.Uint64(b[10:])), txnFirst: -1}
+		p := &producer{epoch: int16(binary.BigEndian.Uint16(b[8:])), lastTimestamp: int64(binary.BigEndian.Uint64(b[10:])), txnFirst: -1, coordEpoch: -1}
 		if v >= 3 {
 			p.txnFirst = int64(binary.BigEndian.Uint64(b[18:]))
-			if p.txnFirst < -1 {
-				return nil, fmt.Errorf("producers: pid %d: transaction first offset %d", pid, p.txnFirst)
+			p.coordEpoch = int32(binary.BigEndian.Uint32(b[26:]))
+			if p.txnFirst < -1 || p.coordEpoch < -1 {
+				return nil, fmt.Errorf("producers: pid %d: transaction first offset %d, coordinator epoch %d", pid, p.txnFirst, p.coordEpoch)
 			}
 		}
 		nb := int(b[head-1])

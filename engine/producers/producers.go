@@ -33,6 +33,9 @@ type producer struct {
 	// transaction in this partition, or -1 when none is open (Kafka's
 	// ProducerStateEntry.currentTxnFirstOffset).
 	txnFirst int64
+	// coordEpoch is the coordinator epoch of the producer's last marker,
+	// or -1: a marker from an older coordinator is fenced.
+	coordEpoch int32
 }
 
 // lastSeq is the sequence of the producer's last appended record, or -1.
@@ -151,7 +154,7 @@ func (s *State) Record(pid int64, epoch int16, firstSeq, lastSeq int32, baseOffs
 	}
 	p, ok := s.producers[pid]
 	if !ok {
-		p = &producer{batches: make([]batchMeta, 0, batchesRetained), txnFirst: -1}
+		p = &producer{batches: make([]batchMeta, 0, batchesRetained), txnFirst: -1, coordEpoch: -1}
 		s.producers[pid] = p
 	}
 	if epoch != p.epoch {
@@ -228,19 +231,24 @@ func (s *State) BeginTxn(pid, offset int64) {
 }
 
 // Marker decides whether a transaction marker (commit or abort) of
-// producer pid at epoch may be appended, as Kafka's
-// ProducerAppendInfo.appendEndTxnMarker does: a marker of an older epoch
-// than the producer's is refused with INVALID_PRODUCER_EPOCH. Open reports
-// whether the producer has a transaction open here: a marker for a
-// producer with none changes nothing and is not written, which makes a
-// coordinator's resent markers idempotent.
-func (s *State) Marker(pid int64, epoch int16) (open bool, err error) {
+// producer pid at epoch, from a coordinator at coordEpoch, may be
+// appended, as Kafka's ProducerAppendInfo.appendEndTxnMarker does: a
+// marker of an older epoch than the producer's is refused with
+// INVALID_PRODUCER_EPOCH, one from an older coordinator than the last
+// marker's with TRANSACTION_COORDINATOR_FENCED. Open reports whether the
+// producer has a transaction open here: a marker for a producer with none
+// changes nothing and is not written, which makes a coordinator's resent
+// markers idempotent.
+func (s *State) Marker(pid int64, epoch int16, coordEpoch int32) (open bool, err error) {
 	p, ok := s.producers[pid]
 	if !ok {
 		return false, nil
 	}
 	if epoch < p.epoch {
 		return false, kerr.InvalidProducerEpoch
+	}
+	if coordEpoch < p.coordEpoch {
+		return false, kerr.TransactionCoordinatorFenced
 	}
 	return p.txnFirst >= 0, nil
 }
@@ -249,12 +257,12 @@ func (s *State) Marker(pid int64, epoch int16) (open bool, err error) {
 // offset, at epoch (KIP-890 bumps it: a new epoch forgets the old one's
 // batches, as Record does). An aborted transaction joins the aborted index.
 // Call it only after Marker reported the transaction open.
-func (s *State) EndTxn(pid int64, epoch int16, commit bool, offset int64) {
+func (s *State) EndTxn(pid int64, epoch int16, coordEpoch int32, commit bool, offset int64) {
 	p := s.producers[pid]
 	if !commit {
 		s.aborted = append(s.aborted, AbortedTxn{PID: pid, FirstOffset: p.txnFirst, LastOffset: offset})
 	}
-	p.txnFirst = -1
+	p.txnFirst, p.coordEpoch = -1, coordEpoch
 	if epoch != p.epoch {
 		p.epoch = epoch
 		p.batches = p.batches[:0]
@@ -298,5 +306,27 @@ func (s *State) Aborted(from, to int64) []AbortedTxn {
 			out = append(out, a)
 		}
 	}
+	return out
+}
+
+// ProducerInfo is one producer's state in a partition, as DescribeProducers
+// reports it.
+type ProducerInfo struct {
+	PID              int64
+	Epoch            int16
+	LastSequence     int32 // -1 when no batch is remembered
+	LastTimestamp    int64
+	CoordinatorEpoch int32 // of its last marker, or -1
+	TxnStartOffset   int64 // first offset of its open transaction, or -1
+}
+
+// Describe lists every producer with state here, by pid.
+func (s *State) Describe() []ProducerInfo {
+	out := make([]ProducerInfo, 0, len(s.producers))
+	for pid, p := range s.producers {
+		out = append(out, ProducerInfo{PID: pid, Epoch: p.epoch, LastSequence: p.lastSeq(), LastTimestamp: p.lastTimestamp,
+			CoordinatorEpoch: p.coordEpoch, TxnStartOffset: p.txnFirst})
+	}
+	slices.SortFunc(out, func(a, b ProducerInfo) int { return cmp.Compare(a.PID, b.PID) })
 	return out
 }

@@ -216,28 +216,38 @@ func TestTransactions(t *testing.T) {
 	if f, ok := s.FirstUnstable(); !ok || f != 10 {
 		t.Fatalf("FirstUnstable = %d %v, want 10", f, ok)
 	}
-	if _, err := s.Marker(1, -1); err != kerr.InvalidProducerEpoch {
+	if _, err := s.Marker(1, -1, 0); err != kerr.InvalidProducerEpoch {
 		t.Fatalf("a marker of an older epoch: %v", err)
 	}
-	if open, err := s.Marker(1, 0); !open || err != nil {
+	if open, err := s.Marker(1, 0, 0); !open || err != nil {
 		t.Fatalf("Marker = %v %v", open, err)
 	}
-	s.EndTxn(1, 0, false, 13)
-	if open, _ := s.Marker(1, 0); open {
+	s.EndTxn(1, 0, 3, false, 13)
+	if open, _ := s.Marker(1, 0, 0); open {
 		t.Fatal("a resent marker finds the transaction still open")
 	}
-	if open, err := s.Marker(99, 0); open || err != nil {
+	if open, err := s.Marker(99, 0, 0); open || err != nil {
 		t.Fatal("a marker for an unknown producer")
 	}
 	if f, ok := s.FirstUnstable(); !ok || f != 11 {
 		t.Fatalf("FirstUnstable = %d %v, want 11", f, ok)
 	}
-	s.EndTxn(2, 1, true, 14) // KIP-890: the marker bumps the epoch
+	s.EndTxn(2, 1, 3, true, 14) // KIP-890: the marker bumps the epoch
 	if _, ok := s.FirstUnstable(); ok {
 		t.Fatal("open transaction after both ended")
 	}
 	if e, _ := s.Epoch(2); e != 1 {
 		t.Fatalf("epoch %d after a bumped marker", e)
+	}
+	// A marker from an older coordinator than the last one is fenced.
+	s.Record(2, 1, 0, 0, 15, 0)
+	s.BeginTxn(2, 15)
+	if _, err := s.Marker(2, 1, 2); err != kerr.TransactionCoordinatorFenced {
+		t.Fatalf("a marker of coordinator epoch 2 after 3: %v", err)
+	}
+	s.EndTxn(2, 1, 3, true, 16)
+	if got := s.Describe(); len(got) != 2 || got[1] != (ProducerInfo{PID: 2, Epoch: 1, LastSequence: 0, CoordinatorEpoch: 3, TxnStartOffset: -1}) {
+		t.Fatalf("Describe = %+v", got)
 	}
 	want := []AbortedTxn{{PID: 1, FirstOffset: 10, LastOffset: 13}}
 	for _, r := range []struct{ from, to int64 }{{0, 11}, {13, 20}, {10, 11}} {

@@ -225,7 +225,7 @@ func FuzzDecode(f *testing.F) {
 	txn.BeginTxn(3, 10)
 	txn.Record(4, 0, 0, 0, 11, 0)
 	txn.BeginTxn(4, 11)
-	txn.EndTxn(4, 0, false, 12)
+	txn.EndTxn(4, 0, 1, false, 12)
 	f.Add(txn.Encode())
 	f.Add(v2Encoding)
 
@@ -250,9 +250,10 @@ func FuzzDecode(f *testing.F) {
 			s.Check(pid, e, 0, 0)
 			s.Record(pid, e, 0, 0, 0, 0)
 			s.BeginTxn(pid, 0)
-			if open, err := s.Marker(pid, e); open && err == nil {
-				s.EndTxn(pid, e, false, 1<<40)
+			if open, err := s.Marker(pid, e, 1<<30); open && err == nil {
+				s.EndTxn(pid, e, 1<<30, false, 1<<40)
 			}
+			s.Describe()
 		}
 	})
 }

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestProducersCLI: gregor producers describe against a live cluster. An
+// open transaction (a transactional batch sent by hand, as no coordinator
+// exists yet) shows with its first offset; after a commit marker it is
+// gone and the marker's coordinator epoch shows.
+func TestProducersCLI(t *testing.T) {
+	c := startLiveCluster(t)
+	brokers := "--brokers=" + strings.Join(c.seeds(), ",")
+	runCode := func(args ...string) (int, string, string) {
+		var stdout, stderr strings.Builder
+		code := run(args, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, _, stderr := runCode("topic", "create", brokers, "--partitions", "2", "--replication-factor", "3", "tx"); code != exitOK {
+		t.Fatalf("topic create: exit %d: %s", code, stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ip, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, cl)
+	if err == nil {
+		err = kerr.ErrorForCode(ip.ErrorCode)
+	}
+	if err != nil {
+		t.Fatalf("InitProducerId: %v", err)
+	}
+	pid, epoch := ip.ProducerID, ip.ProducerEpoch
+
+	prod := kmsg.NewPtrProduceRequest()
+	prod.Acks, prod.TimeoutMillis = -1, 10_000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = "tx"
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Partition = 1
+	pp.Records = batch.Build(batch.BuildOptions{ProducerID: pid, ProducerEpoch: epoch, Transactional: true, FirstTimestamp: 1},
+		[]batch.Record{{Value: []byte("a")}, {Value: []byte("b")}})
+	pt.Partitions = append(pt.Partitions, pp)
+	prod.Topics = append(prod.Topics, pt)
+	err = retryRetriable(ctx, func() error {
+		pr, err := prod.RequestWith(ctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(pr.Topics[0].Partitions[0].ErrorCode)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("transactional produce: %v", err)
+	}
+
+	header := []string{"TOPIC", "PARTITION", "PRODUCER-ID", "EPOCH", "LAST-SEQUENCE", "LAST-TIMESTAMP", "COORDINATOR-EPOCH", "TXN-START-OFFSET"}
+	describe := func() [][]string {
+		t.Helper()
+		code, stdout, stderr := runCode("producers", "describe", brokers, "--topic", "tx")
+		if code != exitOK {
+			t.Fatalf("producers describe: exit %d: %s", code, stderr)
+		}
+		return parseTable(t, stdout, header...)
+	}
+	rows := describe()
+	want := []string{"tx", "1", strconv.FormatInt(pid, 10), "0", "1", "1", "-1", "0"}
+	if len(rows) != 1 || strings.Join(rows[0], " ") != strings.Join(want, " ") {
+		t.Fatalf("with a transaction open: rows %v, want one: %v", rows, want)
+	}
+
+	wm := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = pid, epoch, true, 4
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = "tx", []int32{1}
+	m.Topics = append(m.Topics, mt)
+	wm.Markers = append(wm.Markers, m)
+	err = retryRetriable(ctx, func() error {
+		wr, err := wm.RequestWith(ctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(wr.Markers[0].Topics[0].Partitions[0].ErrorCode)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("WriteTxnMarkers: %v", err)
+	}
+	rows = describe()
+	want = []string{"tx", "1", strconv.FormatInt(pid, 10), "0", "1", "1", "4", "-"}
+	if len(rows) != 1 || strings.Join(rows[0], " ") != strings.Join(want, " ") {
+		t.Fatalf("after the commit marker: rows %v, want one: %v", rows, want)
+	}
+
+	for _, tc := range []struct {
+		code int
+		want string
+		args []string
+	}{
+		{exitUsage, "--topic is required", []string{"producers", "describe", brokers}},
+		{exitUsage, "unknown subcommand", []string{"producers", "list", brokers}},
+		{exitError, "there is no partition 7", []string{"producers", "describe", brokers, "--topic", "tx:7"}},
+	} {
+		code, _, stderr := runCode(tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("gregor %s: exit %d, stderr %q; want exit %d mentioning %q", strings.Join(tc.args, " "), code, stderr, tc.code, tc.want)
+		}
+	}
+}
+
+// retryRetriable calls fn until it returns nil or an error Kafka does not
+// call retriable (a new topic's leaders are still being elected), or ctx
+// ends.
+func retryRetriable(ctx context.Context, fn func() error) error {
+	for {
+		err := fn()
+		if err == nil || !kerr.IsRetriable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
