@@ -26,48 +26,81 @@ import (
 // builds its live groups from the store: a group with members is Stable
 // with the stored generation and assignment, and every member's session
 // starts afresh. Redpanda #5090 is what happens otherwise.
+//
+// The load lifecycle (coordLife) is shared with every coordinator kind;
+// a kind supplies its store and live state (coordKind).
 type coordinator struct {
-	p     *partition
+	coordLife
 	store groupStore
-
-	loaded, loading bool
-	loadSeq         uint64 // a load whose seq is not this one is stale
 
 	groups      map[string]*group // live groups, while loaded
 	expiryTimer *timer
 }
 
 func newCoordinator(p *partition) *coordinator {
-	return &coordinator{p: p, store: newGroupStore()}
+	c := &coordinator{store: newGroupStore()}
+	c.coordLife = coordLife{p: p, kind: c}
+	return c
 }
 
-func (c *coordinator) b() *Broker { return c.p.b }
+// coordKind is what a kind of coordinator (groups; transactions to come)
+// supplies to the lifecycle its partitions share: an applied store that
+// every replica folds its partition's records into, and the live state
+// only a loaded leader keeps.
+type coordKind interface {
+	// resetStore empties the applied store, before a reload.
+	resetStore()
+	// applyBatch folds one stored batch into the store.
+	applyBatch(bb []byte) error
+	// buildLive makes the leader's live state from the store, once the
+	// load is confirmed.
+	buildLive()
+	// dropLive drops the live state; requests waiting on it get code.
+	dropLive(code int16)
+}
+
+// coordLife is the lifecycle of a coordinator partition: the applied store
+// follows the log on every replica; a leader loads (a ReadIndex round
+// confirms it has applied everything committed before its term) and only
+// then serves, from live state built from the store; losing leadership or
+// the term unloads it.
+type coordLife struct {
+	p    *partition
+	kind coordKind
+
+	loaded, loading bool
+	loadSeq         uint64 // a load whose seq is not this one is stale
+}
+
+func (c *coordLife) b() *Broker { return c.p.b }
 
 // applyBatches folds the batches of one applied entry into the store.
-func (c *coordinator) applyBatches(batches [][]byte) {
+func (c *coordLife) applyBatches(batches [][]byte) {
 	for _, bb := range batches {
-		if err := c.store.applyBatch(bb); err != nil {
-			c.b().env.Logf("engine: %s-%d: skipping a record the coordinator cannot read: %v", offsetsTopic, c.p.index, err)
-		}
+		c.applyBatch(bb)
+	}
+}
+
+func (c *coordLife) applyBatch(bb []byte) {
+	if err := c.kind.applyBatch(bb); err != nil {
+		c.b().env.Logf("engine: %s-%d: skipping a record the coordinator cannot read: %v", c.p.topic, c.p.index, err)
 	}
 }
 
 // reload rebuilds the store from the partition's log (after recovery, or
 // when a repair installed a peer's state), as Kafka loads a partition.
-func (c *coordinator) reload() error {
+func (c *coordLife) reload() error {
 	c.unload(kerr.NotCoordinator.Code)
-	c.store = newGroupStore()
+	c.kind.resetStore()
 	return c.p.log.Batches(c.p.log.StartOffset(), func(bb []byte, _ segment.BatchMeta) error {
-		if err := c.store.applyBatch(bb); err != nil {
-			c.b().env.Logf("engine: %s-%d: skipping a record the coordinator cannot read: %v", offsetsTopic, c.p.index, err)
-		}
+		c.applyBatch(bb)
 		return nil
 	})
 }
 
 // leaderChanged runs after the partition took a leader change (and, if it
 // lost leadership or changed term, failed everything, unload included).
-func (c *coordinator) leaderChanged() {
+func (c *coordLife) leaderChanged() {
 	if !c.p.leader {
 		c.unload(kerr.NotCoordinator.Code)
 		return
@@ -75,15 +108,15 @@ func (c *coordinator) leaderChanged() {
 	c.startLoad()
 }
 
-func (c *coordinator) tick() {
+func (c *coordLife) tick() {
 	if c.p.leader && !c.loaded && !c.loading {
 		c.startLoad()
 	}
 }
 
 // startLoad confirms this leader's state with a ReadIndex round, then
-// builds the live groups from it.
-func (c *coordinator) startLoad() {
+// builds the live state from it.
+func (c *coordLife) startLoad() {
 	if c.loaded || c.loading || !c.p.leader || c.p.lost {
 		return
 	}
@@ -98,15 +131,22 @@ func (c *coordinator) startLoad() {
 		if code != 0 || !c.p.leader || c.p.term != term {
 			return
 		}
-		c.buildLive()
+		c.kind.buildLive()
 		c.loaded = true
 	})
 }
 
 // unload drops the live state: every request waiting on it gets code.
-func (c *coordinator) unload(code int16) {
+func (c *coordLife) unload(code int16) {
 	c.loadSeq++
 	c.loading, c.loaded = false, false
+	c.kind.dropLive(code)
+}
+
+func (c *coordinator) resetStore()                { c.store = newGroupStore() }
+func (c *coordinator) applyBatch(bb []byte) error { return c.store.applyBatch(bb) }
+
+func (c *coordinator) dropLive(code int16) {
 	c.expiryTimer.stop()
 	c.expiryTimer = nil
 	for _, id := range sortedGroupIDs(c.groups) {
@@ -187,7 +227,7 @@ func (c *coordinator) lastCommitTs(group string) int64 {
 
 // propose proposes recs as one batch; fn gets nil once it has applied, or
 // the error that stopped it (the leadership lost: NOT_COORDINATOR).
-func (c *coordinator) propose(recs []batch.Record, fn func(code int16)) {
+func (c *coordLife) propose(recs []batch.Record, fn func(code int16)) {
 	c.p.propose(buildCoordinatorBatch(c.b().nowMillis(), recs), func(res produceResult) {
 		if res.err != nil {
 			code := errCode(res.err)

@@ -76,8 +76,11 @@ type partition struct {
 	caughtUp      map[int32]int64 // replica -> last tick its log matched the commit
 
 	// coord is the group coordinator riding a __consumer_offsets
-	// partition (coordinator.go); nil for every other topic.
+	// partition (coordinator.go); nil for every other topic. life is the
+	// load lifecycle of whatever coordinator the partition carries (the
+	// same one's), which the partition's hooks drive; nil without one.
 	coord *coordinator
+	life  *coordLife
 }
 
 type epochStart struct {
@@ -110,6 +113,7 @@ func (b *Broker) startPartition(topic string, index int32, g raftlog.GroupID, re
 	p.reads = rsm.Reads{Group: g, TimeoutTicks: int64(2 * b.cfg.ElectionTicks), NotLeader: kerr.NotLeaderForPartition.Code}
 	if topic == offsetsTopic {
 		p.coord = newCoordinator(p)
+		p.life = &p.coord.coordLife
 	}
 	if err := p.open(); err != nil {
 		return fmt.Errorf("engine: open partition %s-%d: %w", topic, index, err)
@@ -246,10 +250,10 @@ func (p *partition) recover() error {
 
 // reloadCoordinator rebuilds a coordinator's state from the log now live.
 func (p *partition) reloadCoordinator() error {
-	if p.coord == nil {
+	if p.life == nil {
 		return nil
 	}
-	return p.coord.reload()
+	return p.life.reload()
 }
 
 // errStateShort: the segments do not hold what the checkpoint says they do.
@@ -392,8 +396,8 @@ func (p *partition) LeaderChanged(lead, term uint64) {
 		// handling would touch another group mid-cycle: do it after.
 		p.b.effects = append(p.b.effects, func() { p.b.reportLeader(p) })
 	}
-	if p.coord != nil {
-		p.coord.leaderChanged()
+	if p.life != nil {
+		p.life.leaderChanged()
 	}
 }
 
@@ -402,8 +406,8 @@ func (p *partition) failAll(code error) {
 	p.pending.FailAll(produceResult{err: code})
 	p.reads.Fail(errCode(code))
 	p.watchers.Wake()
-	if p.coord != nil {
-		p.coord.unload(kerr.NotCoordinator.Code)
+	if p.life != nil {
+		p.life.unload(kerr.NotCoordinator.Code)
 	}
 }
 
@@ -505,8 +509,8 @@ func (p *partition) applyProduce(records []byte, index uint64, epoch int32) prod
 		p.noteBatch(b, h, off)
 		off = meta.LastOffset + 1
 	}
-	if p.coord != nil {
-		p.coord.applyBatches(batches)
+	if p.life != nil {
+		p.life.applyBatches(batches)
 	}
 	return produceResult{base: base}
 }
@@ -586,8 +590,8 @@ func (p *partition) tick() {
 		p.trackISR()
 		p.maybeExpireProducers()
 	}
-	if p.coord != nil {
-		p.coord.tick()
+	if p.life != nil {
+		p.life.tick()
 	}
 }
 
