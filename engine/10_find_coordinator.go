@@ -12,12 +12,12 @@ import (
 //     Kafka's hash; the coordinator is that partition's leader as the
 //     metadata this broker has applied names it. A stale answer costs the
 //     client one NOT_COORDINATOR and another FindCoordinator.
-//   - The first request creates __consumer_offsets
-//     (OffsetsTopicPartitions partitions, OffsetsTopicReplicationFactor
-//     replicas, compacted) and answers COORDINATOR_NOT_AVAILABLE until its
-//     partition has a leader.
-//   - Transactional ids (key type 1) are not supported yet:
-//     COORDINATOR_NOT_AVAILABLE. Other key types: INVALID_REQUEST.
+//   - Transactional ids (key type 1) map the same way to a partition of
+//     __transaction_state, whose leader is their transaction coordinator.
+//   - The first request of a type creates its topic (OffsetsTopicPartitions
+//     or TransactionStatePartitions partitions, min(3, brokers) replicas by
+//     default, compacted) and answers COORDINATOR_NOT_AVAILABLE until the
+//     partition has a leader. Other key types: INVALID_REQUEST.
 
 func init() { regKey(kmsg.FindCoordinator, 0, 6, (*Broker).handleFindCoordinator) }
 
@@ -32,18 +32,18 @@ func (b *Broker) handleFindCoordinator(token uint64, r *kmsg.FindCoordinatorRequ
 		c.Key, c.NodeID = key, -1
 		switch r.CoordinatorType {
 		case 0:
-			c.NodeID, c.ErrorCode = b.groupCoordinatorNode(key)
-			if c.ErrorCode == 0 {
-				for _, bi := range b.liveBrokers() {
-					if bi.ID == c.NodeID {
-						c.Host, c.Port = bi.Host, bi.Port
-					}
-				}
-			}
+			c.NodeID, c.ErrorCode = b.coordinatorNode(offsetsTopic, key)
 		case 1:
-			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			c.NodeID, c.ErrorCode = b.coordinatorNode(txnStateTopic, key)
 		default:
 			c.ErrorCode = kerr.InvalidRequest.Code
+		}
+		if c.ErrorCode == 0 {
+			for _, bi := range b.liveBrokers() {
+				if bi.ID == c.NodeID {
+					c.Host, c.Port = bi.Host, bi.Port
+				}
+			}
 		}
 		if c.ErrorCode != 0 {
 			c.NodeID = -1
@@ -60,11 +60,12 @@ func (b *Broker) handleFindCoordinator(token uint64, r *kmsg.FindCoordinatorRequ
 	b.respond(token, resp)
 }
 
-// groupCoordinatorNode is the broker leading group's partition.
-func (b *Broker) groupCoordinatorNode(group string) (int32, int16) {
-	pm, ok := b.offsetsPartition(group)
+// coordinatorNode is the broker leading key's partition of the internal
+// topic (__consumer_offsets or __transaction_state).
+func (b *Broker) coordinatorNode(topic, key string) (int32, int16) {
+	pm, ok := b.internalPartition(topic, key)
 	if !ok {
-		b.createOffsetsTopic()
+		b.createInternalTopic(topic)
 		return -1, kerr.CoordinatorNotAvailable.Code
 	}
 	// This broker's own replica knows best whether it leads.
@@ -80,24 +81,37 @@ func (b *Broker) groupCoordinatorNode(group string) (int32, int16) {
 // offsetsPartition is group's __consumer_offsets partition, as this
 // broker's applied metadata has it; false before the topic exists.
 func (b *Broker) offsetsPartition(group string) (partMeta, bool) {
-	t, ok := b.meta.st.Topics[offsetsTopic]
+	return b.internalPartition(offsetsTopic, group)
+}
+
+// internalPartition is key's partition of an internal topic, by Kafka's
+// hash (the same for groups and transactional ids); false before the
+// topic exists.
+func (b *Broker) internalPartition(topic, key string) (partMeta, bool) {
+	t, ok := b.meta.st.Topics[topic]
 	if !ok || len(t.Partitions) == 0 {
 		return partMeta{}, false
 	}
-	return t.Partitions[groupPartition(group, len(t.Partitions))], true
+	return t.Partitions[groupPartition(key, len(t.Partitions))], true
 }
 
-// createOffsetsTopic proposes __consumer_offsets, once at a time.
-func (b *Broker) createOffsetsTopic() {
-	if b.creatingOffsets {
+// createInternalTopic proposes an internal topic, once at a time.
+func (b *Broker) createInternalTopic(topic string) {
+	if b.creating[topic] {
 		return
 	}
-	b.creatingOffsets = true
-	rf := min(b.cfg.OffsetsTopicReplicationFactor, int16(len(b.cfg.Cluster)))
+	if b.creating == nil {
+		b.creating = map[string]bool{}
+	}
+	b.creating[topic] = true
+	parts, rf := b.cfg.OffsetsTopicPartitions, b.cfg.OffsetsTopicReplicationFactor
+	if topic == txnStateTopic {
+		parts, rf = b.cfg.TransactionStatePartitions, b.cfg.TransactionStateReplicationFactor
+	}
 	b.proposeMeta(metaCmd{CreateTopic: &createTopicCmd{
-		Name: offsetsTopic, Partitions: b.cfg.OffsetsTopicPartitions, Replication: rf,
+		Name: topic, Partitions: parts, Replication: min(rf, int16(len(b.cfg.Cluster))),
 		Configs: map[string]string{"cleanup.policy": "compact"},
-	}}, 10_000, func(metaResult) { b.creatingOffsets = false })
+	}}, 10_000, func(metaResult) { delete(b.creating, topic) })
 }
 
 // coordinatorFor finds the loaded coordinator of group on this broker, or
@@ -106,19 +120,29 @@ func (b *Broker) createOffsetsTopic() {
 // leader confirms its state, COORDINATOR_NOT_AVAILABLE before the topic
 // exists or while its storage fails.
 func (b *Broker) coordinatorFor(group string) (*coordinator, int16) {
-	pm, ok := b.offsetsPartition(group)
+	p, code := b.coordinatorPartition(offsetsTopic, group)
+	if code != 0 {
+		return nil, code
+	}
+	return p.coord, 0
+}
+
+// coordinatorPartition is the partition of an internal topic whose loaded
+// coordinator here serves key, or coordinatorFor's errors.
+func (b *Broker) coordinatorPartition(topic, key string) (*partition, int16) {
+	pm, ok := b.internalPartition(topic, key)
 	if !ok {
 		return nil, kerr.CoordinatorNotAvailable.Code
 	}
 	p := b.parts[pm.Group]
-	if p == nil || p.coord == nil || !p.leader || p.lost {
+	if p == nil || p.life == nil || !p.leader || p.lost {
 		return nil, kerr.NotCoordinator.Code
 	}
 	if p.storageErr != nil || b.host.Stalled() != nil {
 		return nil, kerr.CoordinatorNotAvailable.Code
 	}
-	if !p.coord.loaded {
+	if !p.life.loaded {
 		return nil, kerr.CoordinatorLoadInProgress.Code
 	}
-	return p.coord, 0
+	return p, 0
 }

@@ -12,11 +12,25 @@ import (
 //     with epoch 0. Ids come from blocks of 1000 that the metadata log
 //     hands each broker, so ids are unique across the cluster and never
 //     reused after a restart.
-//   - Transactional ids are not supported yet (transactions are a later
-//     issue): the answer is INVALID_REQUEST, which clients report as a
-//     fatal error rather than retrying forever.
 //   - A client bumping its own epoch (v3+, ProducerID >= 0) is given a new
 //     producer id instead, which KIP-360 allows.
+//   - A transactional id goes to its transaction coordinator
+//     (txn_coordinator.go): NOT_COORDINATOR elsewhere; an empty id:
+//     INVALID_REQUEST; a timeout outside (0, TransactionMaxTimeoutMs]:
+//     INVALID_TRANSACTION_TIMEOUT. A new id gets a fresh producer id with
+//     epoch 0; a known one in Empty, CompleteCommit or CompleteAbort gets
+//     its epoch bumped (a new producer id once the epoch is exhausted,
+//     Short.MAX_VALUE - 1, as Kafka), which fences the previous producer.
+//     The state is a record in __transaction_state, answered once it
+//     applies. A request naming the producer (v3+, KIP-360) must name the
+//     current producer id and epoch (or the one before a bump that was
+//     answered already: the retry gets the same answer), else
+//     PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4). While another
+//     request for the id is in flight, or its transaction is not
+//     complete: CONCURRENT_TRANSACTIONS. NB: no request can open a
+//     transaction yet (AddPartitionsToTxn comes with the rest of the
+//     coordinator), so the fencing abort of an open one is not needed
+//     yet.
 
 func init() { regKey(kmsg.InitProducerID, 0, 4, (*Broker).handleInitProducerID) }
 
@@ -24,8 +38,7 @@ func (b *Broker) handleInitProducerID(token uint64, r *kmsg.InitProducerIDReques
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if r.TransactionalID != nil {
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		b.respond(token, resp)
+		b.initTransactional(token, r, resp)
 		return
 	}
 	b.allocateProducerID(func(id int64, err error) {

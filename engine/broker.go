@@ -79,6 +79,14 @@ type Config struct {
 	// OffsetsTopicReplicationFactor replicas (default min(3, brokers)).
 	OffsetsTopicPartitions        int32
 	OffsetsTopicReplicationFactor int16
+	// Transaction coordination (Kafka's names): __transaction_state has
+	// TransactionStatePartitions partitions (default 50) of
+	// TransactionStateReplicationFactor replicas (default min(3,
+	// brokers)); a producer's transaction timeout may be at most
+	// TransactionMaxTimeoutMs (default 900000).
+	TransactionStatePartitions        int32
+	TransactionStateReplicationFactor int16
+	TransactionMaxTimeoutMs           int32
 	// GroupMinSessionTimeoutMs and GroupMaxSessionTimeoutMs bound a
 	// member's session timeout (defaults 6000 and 1800000).
 	GroupMinSessionTimeoutMs int32
@@ -137,6 +145,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.OffsetsTopicReplicationFactor == 0 {
 		c.OffsetsTopicReplicationFactor = int16(min(3, len(c.Cluster)))
+	}
+	if c.TransactionStatePartitions == 0 {
+		c.TransactionStatePartitions = 50
+	}
+	if c.TransactionStateReplicationFactor == 0 {
+		c.TransactionStateReplicationFactor = int16(min(3, len(c.Cluster)))
+	}
+	if c.TransactionMaxTimeoutMs == 0 {
+		c.TransactionMaxTimeoutMs = 900_000
 	}
 	if c.GroupMinSessionTimeoutMs == 0 {
 		c.GroupMinSessionTimeoutMs = 6000
@@ -234,8 +251,9 @@ type Broker struct {
 	callSeq uint64
 
 	pids pidBlock
-	// creatingOffsets: this broker has proposed __consumer_offsets.
-	creatingOffsets bool
+	// creating names the internal topics this broker has proposed and
+	// not yet heard back about.
+	creating map[string]bool
 	// reqClient is the sender of the request being handled.
 	reqClient clientInfo
 

@@ -29,7 +29,7 @@ import (
 const offsetsTopic = "__consumer_offsets"
 
 // isInternalTopic reports whether clients may not produce to name.
-func isInternalTopic(name string) bool { return name == offsetsTopic }
+func isInternalTopic(name string) bool { return name == offsetsTopic || name == txnStateTopic }
 
 // Record key versions of __consumer_offsets.
 const (

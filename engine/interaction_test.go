@@ -99,7 +99,7 @@ func (c *testCluster) cfg(id int32) Config {
 	}
 	// Few coordinator partitions and no initial rebalance delay keep the
 	// group transcripts (group_*.txt) short.
-	cfg := Config{ID: id, Cluster: cl, TickMillis: 100, OffsetsTopicPartitions: 3, GroupInitialRebalanceDelayMs: -1}
+	cfg := Config{ID: id, Cluster: cl, TickMillis: 100, OffsetsTopicPartitions: 3, TransactionStatePartitions: 3, GroupInitialRebalanceDelayMs: -1}
 	if c.tune != nil {
 		c.tune(&cfg)
 	}
@@ -401,6 +401,28 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			}
 		}
 		return sb.String() + "\n"
+	case "init-producer-id":
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.SetVersion(int16(argInt(t, d, "v", 4)))
+		if d.HasArg("txn") {
+			req.TransactionalID = kmsg.StringPtr(argStr(t, d, "txn", ""))
+		}
+		req.TransactionTimeoutMillis = int32(argInt(t, d, "timeout", 60_000))
+		req.ProducerID = int64(argInt(t, d, "pid", -1))
+		req.ProducerEpoch = int16(argInt(t, d, "epoch", -1))
+		via := int32(argInt(t, d, "via", 0))
+		if via == 0 {
+			via = c.txnCoordinatorOf(argStr(t, d, "txn", ""))
+		}
+		resp, ok := c.call(via, req, 60)
+		if !ok {
+			return fmt.Sprintf("via %d: no answer\n", via)
+		}
+		r := resp.(*kmsg.InitProducerIDResponse)
+		if r.ErrorCode != 0 {
+			return fmt.Sprintf("via %d: %s\n", via, codeName(r.ErrorCode))
+		}
+		return fmt.Sprintf("via %d: pid %d epoch %d\n", via, r.ProducerID, r.ProducerEpoch)
 	case "describe-producers":
 		topic := argStr(t, d, "topic", "t")
 		part := int32(argInt(t, d, "partition", 0))
@@ -625,4 +647,22 @@ func codeName(code int16) string {
 		return e
 	}
 	return "error " + strconv.Itoa(int(code))
+}
+
+// txnCoordinatorOf is the broker whose replica leads id's
+// __transaction_state partition (broker 1 before the topic exists).
+func (c *testCluster) txnCoordinatorOf(id string) int32 {
+	for _, tb := range c.brokers {
+		if tb.down {
+			continue
+		}
+		pm, ok := tb.b.internalPartition(txnStateTopic, id)
+		if !ok {
+			continue
+		}
+		if p := tb.b.parts[pm.Group]; p != nil && p.leader {
+			return tb.id
+		}
+	}
+	return 1
 }

@@ -80,6 +80,7 @@ type partition struct {
 	// load lifecycle of whatever coordinator the partition carries (the
 	// same one's), which the partition's hooks drive; nil without one.
 	coord *coordinator
+	txn   *txnCoordinator // on a __transaction_state partition
 	life  *coordLife
 }
 
@@ -114,6 +115,10 @@ func (b *Broker) startPartition(topic string, index int32, g raftlog.GroupID, re
 	if topic == offsetsTopic {
 		p.coord = newCoordinator(p)
 		p.life = &p.coord.coordLife
+	}
+	if topic == txnStateTopic {
+		p.txn = newTxnCoordinator(p)
+		p.life = &p.txn.coordLife
 	}
 	if err := p.open(); err != nil {
 		return fmt.Errorf("engine: open partition %s-%d: %w", topic, index, err)

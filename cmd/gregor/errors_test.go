@@ -264,9 +264,14 @@ func TestErrorCodesOnTheWire(t *testing.T) {
 		wantCode(t, "transactional batch at the producer's previous epoch", old.ErrorCode, kerr.InvalidProducerEpoch)
 
 		treq := kmsg.NewPtrInitProducerIDRequest()
-		treq.TransactionalID = kmsg.StringPtr("txn")
+		treq.TransactionalID = kmsg.StringPtr("")
+		treq.TransactionTimeoutMillis = 60_000
 		tresp := e.rawRequest(t, 1, 4, treq).(*kmsg.InitProducerIDResponse)
-		wantCode(t, "InitProducerID with a transactional id", tresp.ErrorCode, kerr.InvalidRequest)
+		wantCode(t, "InitProducerID with an empty transactional id", tresp.ErrorCode, kerr.InvalidRequest)
+		treq.TransactionalID = kmsg.StringPtr("txn")
+		treq.TransactionTimeoutMillis = 900_001
+		tresp = e.rawRequest(t, 1, 4, treq).(*kmsg.InitProducerIDResponse)
+		wantCode(t, "InitProducerID with a transaction timeout over the maximum", tresp.ErrorCode, kerr.InvalidTransactionTimeout)
 	})
 
 	t.Run("FetchAndListOffsets", func(t *testing.T) {

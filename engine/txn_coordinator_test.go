@@ -1,0 +1,52 @@
+package engine
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"testing/cryptotest"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestTxnEpochExhausted: an id whose epoch cannot be bumped again gets a
+// new producer id at epoch 0, remembering the old one, as Kafka's
+// TransactionMetadata does at Short.MAX_VALUE - 1; a retry naming the old
+// producer gets the same answer.
+func TestTxnEpochExhausted(t *testing.T) {
+	c := &testCluster{t: t}
+	cryptotest.SetGlobalRandom(t, 1)
+	c.run(t, cmd("add-brokers n=3"))
+	c.run(t, cmd("find-coordinator group=app type=1"))
+	c.tick(30)
+	first := c.run(t, cmd("init-producer-id txn=app"))
+	if !strings.Contains(first, "pid 1 epoch 0") {
+		t.Fatalf("first InitProducerId: %s", first)
+	}
+	co, code := c.broker(c.txnCoordinatorOf("app")).b.txnCoordinatorFor("app")
+	if code != 0 {
+		t.Fatalf("coordinator: %s", codeName(code))
+	}
+	co.ids["app"].producerEpoch = math.MaxInt16 - 1
+	got := c.run(t, cmd("init-producer-id txn=app"))
+	if strings.Contains(got, "pid 1 ") || !strings.Contains(got, "epoch 0") {
+		t.Fatalf("InitProducerId at an exhausted epoch: %s, want a new producer id at epoch 0", got)
+	}
+	v := co.ids["app"]
+	if v.previousProducerID != 1 {
+		t.Fatalf("previous producer id %d, want 1", v.previousProducerID)
+	}
+	again := c.run(t, cmd("init-producer-id txn=app pid=1 epoch=32766"))
+	if again != got {
+		t.Fatalf("a retry naming the old producer: %s, want %s", again, got)
+	}
+	// The stored value decodes as Kafka's: the old id in the tagged field.
+	rec, err := txnLogRecord("app", v, txnLogVersion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var val kmsg.TxnMetadataValue
+	if err := val.ReadFrom(rec.Value); err != nil || val.PreviousProducerID != 1 || val.ProducerEpoch != 0 {
+		t.Fatalf("kmsg reads %+v, %v", val, err)
+	}
+}
