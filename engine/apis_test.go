@@ -30,6 +30,8 @@ func TestAPIVersions(t *testing.T) {
 		{int16(kmsg.DeleteTopics), 1, 6},
 		{int16(kmsg.InitProducerID), 0, 4},
 		{int16(kmsg.OffsetForLeaderEpoch), 2, 4},
+		{int16(kmsg.AddPartitionsToTxn), 0, 3},
+		{int16(kmsg.EndTxn), 0, 3},
 		{int16(kmsg.WriteTxnMarkers), 0, 2},
 		{int16(kmsg.DescribeConfigs), 0, 4},
 		{int16(kmsg.CreatePartitions), 0, 3},

@@ -423,6 +423,51 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			return fmt.Sprintf("via %d: %s\n", via, codeName(r.ErrorCode))
 		}
 		return fmt.Sprintf("via %d: pid %d epoch %d\n", via, r.ProducerID, r.ProducerEpoch)
+	case "add-partitions":
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.SetVersion(int16(argInt(t, d, "v", 3)))
+		req.TransactionalID = argStr(t, d, "txn", "")
+		req.ProducerID = int64(argInt(t, d, "pid", -1))
+		req.ProducerEpoch = int16(argInt(t, d, "epoch", -1))
+		for _, tp := range strings.Split(argStr(t, d, "partitions", "t:0"), ",") {
+			topic, part, _ := strings.Cut(tp, ":")
+			n, _ := strconv.Atoi(part)
+			rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+			rt.Topic, rt.Partitions = topic, []int32{int32(n)}
+			req.Topics = append(req.Topics, rt)
+		}
+		via := int32(argInt(t, d, "via", 0))
+		if via == 0 {
+			via = c.txnCoordinatorOf(req.TransactionalID)
+		}
+		resp, ok := c.call(via, req, 60)
+		if !ok {
+			return fmt.Sprintf("via %d: no answer\n", via)
+		}
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "via %d:", via)
+		for _, rt := range resp.(*kmsg.AddPartitionsToTxnResponse).Topics {
+			for _, rp := range rt.Partitions {
+				fmt.Fprintf(&sb, " %s:%d %s", rt.Topic, rp.Partition, codeName(rp.ErrorCode))
+			}
+		}
+		return sb.String() + "\n"
+	case "end-txn":
+		req := kmsg.NewPtrEndTxnRequest()
+		req.SetVersion(int16(argInt(t, d, "v", 3)))
+		req.TransactionalID = argStr(t, d, "txn", "")
+		req.ProducerID = int64(argInt(t, d, "pid", -1))
+		req.ProducerEpoch = int16(argInt(t, d, "epoch", -1))
+		req.Commit = d.HasArg("commit")
+		via := int32(argInt(t, d, "via", 0))
+		if via == 0 {
+			via = c.txnCoordinatorOf(req.TransactionalID)
+		}
+		resp, ok := c.call(via, req, 60)
+		if !ok {
+			return fmt.Sprintf("via %d: no answer\n", via)
+		}
+		return fmt.Sprintf("via %d: %s\n", via, codeName(resp.(*kmsg.EndTxnResponse).ErrorCode))
 	case "describe-producers":
 		topic := argStr(t, d, "topic", "t")
 		part := int32(argInt(t, d, "partition", 0))

@@ -9,8 +9,8 @@ import (
 )
 
 // Broker-to-broker requests. A state machine asks a peer broker something
-// about one group (today: a lost replica fetching a peer's state) with
-// callPeer; the answer, an error or a timeout reaches its callback exactly
+// about one group (a lost replica fetching a peer's state; a transaction
+// coordinator having a partition's leader write a marker) with callPeer; the answer, an error or a timeout reaches its callback exactly
 // once. Messages ride raftlog's transport payloads (Host.SendPeer), so the
 // runtime carries them over the peer connection and the simulator over its
 // network, lost, delayed and cut like raft messages.
@@ -26,8 +26,9 @@ const (
 
 // Peer operations.
 const (
-	opStateBegin byte = 1 // a replica's state header at its applied index
-	opStateChunk byte = 2 // a range of a replica's batches
+	opStateBegin  byte = 1 // a replica's state header at its applied index
+	opStateChunk  byte = 2 // a range of a replica's batches
+	opWriteMarker byte = 3 // write a transaction marker as the partition's leader (answered once applied)
 )
 
 // Response statuses.
@@ -79,12 +80,13 @@ func (b *Broker) onPeer(m raftlog.PeerMsg) {
 	body := d[2+n:]
 	switch kind {
 	case peerRequest:
-		status, out := b.servePeer(m.Group, op, body)
-		resp := []byte{peerResponse, op}
-		resp = binary.AppendUvarint(resp, id)
-		resp = append(resp, status)
-		resp = append(resp, out...)
-		b.host.SendPeer(m.From, m.Group, resp)
+		b.servePeer(m.Group, op, body, func(status byte, out []byte) {
+			resp := []byte{peerResponse, op}
+			resp = binary.AppendUvarint(resp, id)
+			resp = append(resp, status)
+			resp = append(resp, out...)
+			b.host.SendPeer(m.From, m.Group, resp)
+		})
 	case peerResponse:
 		c, ok := b.calls[id]
 		if !ok || len(body) == 0 {
@@ -100,11 +102,13 @@ func (b *Broker) onPeer(m raftlog.PeerMsg) {
 	}
 }
 
-// servePeer answers a peer's request.
-func (b *Broker) servePeer(group raftlog.GroupID, op byte, body []byte) (byte, []byte) {
+// servePeer answers a peer's request through reply, at once or (a
+// marker) once it has applied.
+func (b *Broker) servePeer(group raftlog.GroupID, op byte, body []byte, reply func(status byte, out []byte)) {
 	p, ok := b.parts[group]
 	if !ok {
-		return peerRefused, nil
+		reply(peerRefused, nil)
+		return
 	}
 	var out []byte
 	var err error
@@ -113,11 +117,15 @@ func (b *Broker) servePeer(group raftlog.GroupID, op byte, body []byte) (byte, [
 		out, err = p.serveStateBegin(body)
 	case opStateChunk:
 		out, err = p.serveStateChunk(body)
+	case opWriteMarker:
+		p.serveMarker(body, func(code int16) { reply(peerOK, binary.BigEndian.AppendUint16(nil, uint16(code))) })
+		return
 	default:
 		err = fmt.Errorf("unknown op %d", op)
 	}
 	if err != nil {
-		return peerRefused, nil
+		reply(peerRefused, nil)
+		return
 	}
-	return peerOK, out
+	reply(peerOK, out)
 }

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,20 +20,37 @@ import (
 // state is one record, proposed and answered once applied, so a new
 // coordinator resumes from exactly what clients were told.
 //
-// Built so far: FindCoordinator key type 1 and InitProducerId with a
-// transactional id. To come (issue 10): AddPartitionsToTxn,
-// AddOffsetsToTxn, EndTxn and the markers it sends (WriteTxnMarkers is
-// already served by partition leaders), TxnOffsetCommit, the fencing
-// abort of an open transaction, transaction timeouts, ListTransactions
-// and DescribeTransactions.
+// A transaction's life: InitProducerId (Empty), AddPartitionsToTxn
+// (Ongoing), EndTxn (PrepareCommit or PrepareAbort, answered once
+// written), then markers to every partition's leader (a peer request,
+// opWriteMarker, or directly when this broker leads it), retried until
+// each has applied, then CompleteCommit or CompleteAbort. A new
+// coordinator resends the markers of every prepared transaction when it
+// loads. An InitProducerId while a transaction is Ongoing, or a
+// transaction older than its timeout, is aborted with the producer epoch
+// bumped, which fences the old producer at every partition. The marker's
+// coordinator epoch is this partition's raft term, so a deposed
+// coordinator's markers are fenced by its successor's.
+//
+// To come (issue 10): AddOffsetsToTxn and TxnOffsetCommit, KIP-890's
+// transactions v2, ListTransactions and DescribeTransactions,
+// transactional.id.expiration.ms.
 type txnCoordinator struct {
 	coordLife
 	ids map[string]*txnLogValue // applied state per transactional id
 
 	// busy holds the ids with a change in flight (live state, while
 	// loaded): a second request for one is CONCURRENT_TRANSACTIONS.
-	busy map[string]bool
+	busy         map[string]bool
+	timeoutTimer *timer
 }
+
+// Marker delivery and transaction timeouts.
+const (
+	txnMarkerRetryMs   = 100   // pause before a marker is sent again
+	txnMarkerTimeoutMs = 1_000 // a peer's answer to one marker (then it is sent again)
+	txnTimeoutCheckMs  = 1_000 // how often the leader looks for expired transactions
+)
 
 // txnLogVersion is the value version Gregor writes (flexible, with
 // KIP-890's tagged fields), as Kafka 4 does.
@@ -72,8 +92,239 @@ func (c *txnCoordinator) applyBatch(bb []byte) error {
 	return nil
 }
 
-func (c *txnCoordinator) buildLive()      { c.busy = map[string]bool{} }
-func (c *txnCoordinator) dropLive(int16) { c.busy = nil }
+// buildLive starts serving: the markers of every prepared transaction are
+// sent again (the previous coordinator may have stopped halfway), and the
+// timeout check starts.
+func (c *txnCoordinator) buildLive() {
+	c.busy = map[string]bool{}
+	for _, id := range c.sortedIDs() {
+		if s := c.ids[id].state; s == txnPrepareCommit || s == txnPrepareAbort {
+			c.busy[id] = true
+			c.later(func() { c.completeTxn(id) }) // once loaded
+		}
+	}
+	c.scheduleTimeouts()
+}
+
+func (c *txnCoordinator) dropLive(int16) {
+	c.busy = nil
+	c.timeoutTimer.stop()
+	c.timeoutTimer = nil
+}
+
+func (c *txnCoordinator) sortedIDs() []string {
+	ids := make([]string, 0, len(c.ids))
+	for id := range c.ids {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// scheduleTimeouts arms the leader's periodic look for transactions open
+// longer than their timeout: each is aborted with a bumped epoch, decided
+// by this leader's clock and carried in the record.
+func (c *txnCoordinator) scheduleTimeouts() {
+	c.timeoutTimer.stop()
+	c.timeoutTimer = c.b().after(txnTimeoutCheckMs, func() {
+		c.timeoutTimer = nil
+		if !c.loaded {
+			return
+		}
+		now := c.b().nowMillis()
+		for _, id := range c.sortedIDs() {
+			v := c.ids[id]
+			if v.state == txnOngoing && !c.busy[id] && now-v.startMs > int64(v.timeoutMs) {
+				c.fenceAndAbort(id, func(int16) {})
+			}
+		}
+		c.scheduleTimeouts()
+	})
+}
+
+// change proposes id's next state; fn gets the result once applied. The
+// id is busy meanwhile.
+func (c *txnCoordinator) change(id string, next *txnLogValue, fn func(code int16)) {
+	if !c.loaded {
+		fn(kerr.NotCoordinator.Code) // unloaded since the request came
+		return
+	}
+	next.lastUpdateMs = c.b().nowMillis()
+	rec, err := txnLogRecord(id, next, txnLogVersion)
+	if err != nil {
+		fn(kerr.UnknownServerError.Code)
+		return
+	}
+	c.busy[id] = true
+	c.propose([]batch.Record{rec}, func(code int16) {
+		if c.busy != nil {
+			delete(c.busy, id)
+		}
+		fn(code)
+	})
+}
+
+// fenceAndAbort aborts id's open transaction with the producer epoch
+// bumped (Kafka's PrepareEpochFence then PrepareAbort): the old
+// producer's writes are fenced at every partition by the markers' epoch.
+func (c *txnCoordinator) fenceAndAbort(id string, fn func(code int16)) {
+	next := c.ids[id].clone()
+	next.state = txnPrepareAbort
+	if !txnEpochExhausted(next.producerEpoch) {
+		next.producerEpoch++
+	}
+	c.change(id, next, func(code int16) {
+		fn(code)
+		if code == 0 {
+			c.later(func() { c.completeTxn(id) })
+		}
+	})
+}
+
+// later runs fn after the current raft cycle: a callback that runs inside
+// an apply must not propose (to this group or another) from there.
+func (c *txnCoordinator) later(fn func()) { c.b().effects = append(c.b().effects, fn) }
+
+// completeTxn sends the markers of id's prepared transaction, then writes
+// its Complete state. The id stays busy until then; if this coordinator
+// unloads first, its successor starts over from the prepared state.
+func (c *txnCoordinator) completeTxn(id string) {
+	v := c.ids[id]
+	if !c.loaded || v == nil || v.state != txnPrepareCommit && v.state != txnPrepareAbort {
+		return
+	}
+	commit := v.state == txnPrepareCommit
+	m := txnMarker{pid: v.producerID, epoch: v.producerEpoch, commit: commit, coordEpoch: int32(c.p.term), timestampMs: c.b().nowMillis()}
+	c.busy[id] = true
+	loadSeq := c.loadSeq
+	left := 0
+	for _, t := range v.partitions {
+		left += len(t.partitions)
+	}
+	finish := func() {
+		if c.loadSeq != loadSeq || !c.loaded {
+			return
+		}
+		next := c.ids[id].clone()
+		next.state = txnCompleteAbort
+		if commit {
+			next.state = txnCompleteCommit
+		}
+		next.partitions = []txnLogPartitions{}
+		delete(c.busy, id)
+		c.change(id, next, func(int16) {})
+	}
+	if left == 0 {
+		finish()
+		return
+	}
+	for _, t := range v.partitions {
+		for _, part := range t.partitions {
+			c.sendMarker(t.topic, part, m, loadSeq, func() {
+				if left--; left == 0 {
+					c.later(finish)
+				}
+			})
+		}
+	}
+}
+
+// sendMarker has partition (topic, part)'s leader write m, retrying until
+// it has; done runs once. A partition that no longer exists, or that has
+// seen a newer producer epoch or coordinator (the marker is stale), needs
+// no marker.
+func (c *txnCoordinator) sendMarker(topic string, part int32, m txnMarker, loadSeq uint64, done func()) {
+	if c.loadSeq != loadSeq || !c.loaded {
+		return // unloaded: the next coordinator resends
+	}
+	b := c.b()
+	retry := func() {
+		b.after(txnMarkerRetryMs, func() { c.sendMarker(topic, part, m, loadSeq, done) })
+	}
+	result := func(code int16) {
+		if c.loadSeq != loadSeq {
+			return
+		}
+		switch code {
+		case 0, kerr.InvalidProducerEpoch.Code, kerr.TransactionCoordinatorFenced.Code, kerr.UnknownTopicOrPartition.Code:
+			done()
+		default:
+			retry()
+		}
+	}
+	pm, ok := b.meta.partition(topic, part)
+	if !ok {
+		done()
+		return
+	}
+	if p := b.parts[pm.Group]; p != nil && p.leader && !p.lost {
+		p.serveMarker(m.encode(), result)
+		return
+	}
+	if pm.Leader < 0 || !b.brokerAlive(pm.Leader) {
+		retry() // the metadata will name a live leader
+		return
+	}
+	b.callPeer(pm.Leader, pm.Group, opWriteMarker, m.encode(), txnMarkerTimeoutMs, func(body []byte, err error) {
+		if err != nil || len(body) < 2 {
+			result(kerr.RequestTimedOut.Code)
+			return
+		}
+		result(int16(binary.BigEndian.Uint16(body)))
+	})
+}
+
+// clone is a deep copy of v.
+func (v *txnLogValue) clone() *txnLogValue {
+	n := *v
+	n.partitions = nil
+	if v.partitions != nil {
+		n.partitions = make([]txnLogPartitions, len(v.partitions))
+		for i, t := range v.partitions {
+			n.partitions[i] = txnLogPartitions{topic: t.topic, partitions: slices.Clone(t.partitions)}
+		}
+	}
+	return &n
+}
+
+// has reports whether v's transaction holds (topic, part).
+func (v *txnLogValue) has(topic string, part int32) bool {
+	for _, t := range v.partitions {
+		if t.topic == topic {
+			return slices.Contains(t.partitions, part)
+		}
+	}
+	return false
+}
+
+// add puts (topic, part) in v's transaction, keeping topics and partitions
+// sorted.
+func (v *txnLogValue) add(topic string, part int32) {
+	i, found := slices.BinarySearchFunc(v.partitions, topic, func(t txnLogPartitions, name string) int { return strings.Compare(t.topic, name) })
+	if !found {
+		v.partitions = slices.Insert(v.partitions, i, txnLogPartitions{topic: topic})
+	}
+	ps := v.partitions[i].partitions
+	if j, ok := slices.BinarySearch(ps, part); !ok {
+		v.partitions[i].partitions = slices.Insert(ps, j, part)
+	}
+}
+
+// txnProducerCheck validates a request's producer id and epoch against
+// id's state: INVALID_PRODUCER_ID_MAPPING for an unknown id or another
+// producer id, PRODUCER_FENCED for another epoch (INVALID_PRODUCER_EPOCH
+// before the API version fencedFrom, KIP-588).
+func txnProducerCheck(cur *txnLogValue, pid int64, epoch int16, version, fencedFrom int16) int16 {
+	switch {
+	case cur == nil || cur.producerID != pid:
+		return kerr.InvalidProducerIDMapping.Code
+	case cur.producerEpoch != epoch && version >= fencedFrom:
+		return kerr.ProducerFenced.Code
+	case cur.producerEpoch != epoch:
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return 0
+}
 
 // txnCoordinatorFor is the loaded transaction coordinator of id here, or
 // the error a client should see (as coordinatorFor).
@@ -121,6 +372,13 @@ func (b *Broker) initTransactional(token uint64, r *kmsg.InitProducerIDRequest, 
 	if cur != nil {
 		switch cur.state {
 		case txnEmpty, txnCompleteCommit, txnCompleteAbort:
+		case txnOngoing:
+			// A new producer takes over: the open transaction is aborted
+			// with the epoch bumped, fencing the old producer; the caller
+			// retries once it is complete.
+			c.fenceAndAbort(id, func(int16) {})
+			answer(kerr.ConcurrentTransactions.Code, 0, 0)
+			return
 		default:
 			answer(kerr.ConcurrentTransactions.Code, 0, 0)
 			return
@@ -148,21 +406,10 @@ func (b *Broker) initTransactional(token uint64, r *kmsg.InitProducerIDRequest, 
 	next.timeoutMs, next.state = r.TransactionTimeoutMillis, txnEmpty
 	next.startMs = -1
 	commit := func() {
-		next.lastUpdateMs = b.nowMillis()
-		rec, err := txnLogRecord(id, &next, txnLogVersion)
-		if err != nil {
-			delete(c.busy, id)
-			answer(kerr.UnknownServerError.Code, 0, 0)
-			return
-		}
-		c.propose([]batch.Record{rec}, func(code int16) {
-			if c.busy != nil {
-				delete(c.busy, id)
-			}
-			answer(code, next.producerID, next.producerEpoch)
-		})
+		delete(c.busy, id)
+		c.change(id, &next, func(code int16) { answer(code, next.producerID, next.producerEpoch) })
 	}
-	c.busy[id] = true
+	c.busy[id] = true // while a producer id is allocated
 	if cur != nil && !txnEpochExhausted(cur.producerEpoch) {
 		next.producerID, next.producerEpoch = cur.producerID, cur.producerEpoch+1
 		commit()
@@ -183,6 +430,6 @@ func (b *Broker) initTransactional(token uint64, r *kmsg.InitProducerIDRequest, 
 		if cur != nil {
 			next.previousProducerID = cur.producerID
 		}
-		commit()
+		c.later(commit)
 	})
 }

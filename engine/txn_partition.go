@@ -163,3 +163,22 @@ func (p *partition) lastStable() int64 {
 	}
 	return p.highWatermark()
 }
+
+// serveMarker writes a marker a transaction coordinator on another broker
+// sent (peer op opWriteMarker); fn gets the Kafka error code once it has
+// applied, or at once when this replica cannot write it.
+func (p *partition) serveMarker(body []byte, fn func(code int16)) {
+	m, err := decodeMarker(body)
+	switch {
+	case err != nil:
+		fn(kerr.CorruptMessage.Code)
+		return
+	case p.storageErr != nil || p.b.host.Stalled() != nil:
+		fn(kerr.KafkaStorageError.Code)
+		return
+	case !p.leader || p.lost:
+		fn(kerr.NotLeaderForPartition.Code)
+		return
+	}
+	p.proposeMarker(m, func(res produceResult) { fn(errCode(res.err)) })
+}
