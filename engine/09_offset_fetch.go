@@ -18,7 +18,9 @@ import (
 //   - An unknown group has no offsets (no error). Group errors
 //     (NOT_COORDINATOR, COORDINATOR_LOAD_IN_PROGRESS, ...) go in the
 //     group's error code (v2+), or in every partition (v0-1).
-//   - RequireStable (v7+): nothing is pending until transactions exist.
+//   - Offsets a transaction staged (TxnOffsetCommit) are not seen until
+//     it commits; with RequireStable (v7+) a partition that has some is
+//     answered UNSTABLE_OFFSET_COMMIT (the client retries), as in Kafka.
 
 func init() { regKey(kmsg.OffsetFetch, 0, 9, (*Broker).handleOffsetFetch) }
 
@@ -35,7 +37,7 @@ func (b *Broker) handleOffsetFetch(token uint64, r *kmsg.OffsetFetchRequest) {
 			}
 		}
 		rep.add()
-		b.fetchGroupOffsets(rg, func(g kmsg.OffsetFetchResponseGroup) {
+		b.fetchGroupOffsets(rg, r.Version >= 7 && r.RequireStable, func(g kmsg.OffsetFetchResponseGroup) {
 			resp.ErrorCode = g.ErrorCode
 			for _, t := range g.Topics {
 				rt := kmsg.NewOffsetFetchResponseTopic()
@@ -58,7 +60,7 @@ func (b *Broker) handleOffsetFetch(token uint64, r *kmsg.OffsetFetchRequest) {
 	resp.Groups = make([]kmsg.OffsetFetchResponseGroup, len(r.Groups))
 	for i, rg := range r.Groups {
 		rep.add()
-		b.fetchGroupOffsets(rg, func(g kmsg.OffsetFetchResponseGroup) {
+		b.fetchGroupOffsets(rg, r.RequireStable, func(g kmsg.OffsetFetchResponseGroup) {
 			resp.Groups[i] = g
 			rep.done()
 		})
@@ -67,7 +69,7 @@ func (b *Broker) handleOffsetFetch(token uint64, r *kmsg.OffsetFetchRequest) {
 }
 
 // fetchGroupOffsets answers one group's part of an OffsetFetch.
-func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, fn func(kmsg.OffsetFetchResponseGroup)) {
+func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, requireStable bool, fn func(kmsg.OffsetFetchResponseGroup)) {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = rg.Group
 	// The requested partitions, answered with the code if it fails.
@@ -99,6 +101,9 @@ func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, fn func(kmsg
 				meta := ""
 				if o, ok := offs[offsetKey{t.Topic, part}]; ok && code == 0 {
 					rp.Offset, rp.LeaderEpoch, meta = o.offset, o.leaderEpoch, o.metadata
+				}
+				if requireStable && code == 0 && c != nil && c.store.hasPending(rg.Group, t.Topic, part) {
+					rp.ErrorCode, rp.Offset, rp.LeaderEpoch = kerr.UnstableOffsetCommit.Code, -1, -1
 				}
 				rp.Metadata = &meta
 				rt.Partitions = append(rt.Partitions, rp)

@@ -46,21 +46,6 @@ func (b *Broker) handleAddPartitionsToTxn(token uint64, r *kmsg.AddPartitionsToT
 		}
 		b.respond(token, resp)
 	}
-	c, code := b.txnCoordinatorFor(r.TransactionalID)
-	if code != 0 {
-		answer(code)
-		return
-	}
-	id := r.TransactionalID
-	cur := c.ids[id]
-	if code := txnProducerCheck(cur, r.ProducerID, r.ProducerEpoch, r.Version, 2); code != 0 {
-		answer(code)
-		return
-	}
-	if c.busy[id] || cur.state == txnPrepareCommit || cur.state == txnPrepareAbort || cur.state == txnPrepareEpochFence {
-		answer(kerr.ConcurrentTransactions.Code)
-		return
-	}
 	unknown := false
 	for ti, rt := range r.Topics {
 		for pi, p := range rt.Partitions {
@@ -81,15 +66,40 @@ func (b *Broker) handleAddPartitionsToTxn(token uint64, r *kmsg.AddPartitionsToT
 		b.respond(token, resp)
 		return
 	}
+	var parts []txnLogPartitions
+	for _, rt := range r.Topics {
+		parts = append(parts, txnLogPartitions{topic: rt.Topic, partitions: rt.Partitions})
+	}
+	b.addToTxn(r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Version, parts, answer)
+}
+
+// addToTxn adds partitions to id's transaction, making it Ongoing (the
+// rules of AddPartitionsToTxn and AddOffsetsToTxn, both of which fence
+// with PRODUCER_FENCED from v2).
+func (b *Broker) addToTxn(id string, pid int64, epoch, version int16, parts []txnLogPartitions, answer func(int16)) {
+	c, code := b.txnCoordinatorFor(id)
+	if code != 0 {
+		answer(code)
+		return
+	}
+	cur := c.ids[id]
+	if code := txnProducerCheck(cur, pid, epoch, version, 2); code != 0 {
+		answer(code)
+		return
+	}
+	if c.busy[id] || cur.state == txnPrepareCommit || cur.state == txnPrepareAbort || cur.state == txnPrepareEpochFence {
+		answer(kerr.ConcurrentTransactions.Code)
+		return
+	}
 	next := cur.clone()
 	if cur.state != txnOngoing {
 		next.state, next.startMs, next.partitions = txnOngoing, b.nowMillis(), []txnLogPartitions{}
 	}
 	added := false
-	for _, rt := range r.Topics {
-		for _, p := range rt.Partitions {
-			if !next.has(rt.Topic, p) {
-				next.add(rt.Topic, p)
+	for _, t := range parts {
+		for _, p := range t.partitions {
+			if !next.has(t.topic, p) {
+				next.add(t.topic, p)
 				added = true
 			}
 		}

@@ -31,8 +31,11 @@ func TestAPIVersions(t *testing.T) {
 		{int16(kmsg.InitProducerID), 0, 4},
 		{int16(kmsg.OffsetForLeaderEpoch), 2, 4},
 		{int16(kmsg.AddPartitionsToTxn), 0, 3},
+		{int16(kmsg.AddOffsetsToTxn), 0, 3},
 		{int16(kmsg.EndTxn), 0, 3},
+
 		{int16(kmsg.WriteTxnMarkers), 0, 2},
+		{int16(kmsg.TxnOffsetCommit), 0, 3},
 		{int16(kmsg.DescribeConfigs), 0, 4},
 		{int16(kmsg.CreatePartitions), 0, 3},
 		{int16(kmsg.DeleteGroups), 0, 2},

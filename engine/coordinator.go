@@ -267,8 +267,8 @@ func (c *coordinator) expireOffsets() {
 	var gone []*group
 	for _, id := range sortedGroupIDs(c.groups) {
 		g := c.groups[id]
-		if g.state != gsEmpty || g.cons != nil && len(g.cons.members) > 0 {
-			continue
+		if g.state != gsEmpty || g.cons != nil && len(g.cons.members) > 0 || c.store.hasPending(id, "", 0) {
+			continue // an open transaction's offsets keep the group (Redpanda PR #31483)
 		}
 		basis := g.stateTs
 		if _, ok := c.store.groups[id]; !ok {

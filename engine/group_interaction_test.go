@@ -161,7 +161,14 @@ func (c *testCluster) runGroup(t *testing.T, d *datadriven.TestData) (string, bo
 	case "offset-fetch":
 		r := kmsg.NewPtrOffsetFetchRequest()
 		r.Group = group
-		r.Topics = nil // every committed partition
+		r.Topics = nil // every committed partition, unless named
+		for _, tp := range strings.Split(argStr(t, d, "partitions", ""), ",") {
+			if topic, part, ok := strings.Cut(tp, "/"); ok {
+				n, _ := strconv.Atoi(part)
+				r.Topics = append(r.Topics, kmsg.OffsetFetchRequestTopic{Topic: topic, Partitions: []int32{int32(n)}})
+			}
+		}
+		r.RequireStable = d.HasArg("stable")
 		req = r
 	case "cg-heartbeat":
 		r := kmsg.NewPtrConsumerGroupHeartbeatRequest()
@@ -315,6 +322,10 @@ func (s *groupScript) describe(resp kmsg.Response) string {
 		var out []string
 		for _, t := range r.Topics {
 			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					out = append(out, fmt.Sprintf("%s/%d=%s", t.Topic, p.Partition, codeName(p.ErrorCode)))
+					continue
+				}
 				out = append(out, fmt.Sprintf("%s/%d=%d", t.Topic, p.Partition, p.Offset))
 			}
 		}

@@ -73,6 +73,10 @@ type storedOffset struct {
 	leaderEpoch int32
 	metadata    string
 	commitTs    int64
+	// logOffset is where the commit's record sits in __consumer_offsets:
+	// when a transaction's commit lands, its offsets replace only those
+	// committed before its own records (Kafka's olderThan).
+	logOffset int64
 }
 
 // groupStore is the applied state of one __consumer_offsets partition:
@@ -84,11 +88,30 @@ type groupStore struct {
 	offsets map[string]map[offsetKey]storedOffset
 	// consumers are the KIP-848 groups (consumer_records.go).
 	consumers map[string]*storedConsumerGroup
+	// pending are offsets committed inside transactions (TxnOffsetCommit,
+	// a transactional batch of the producer), by producer id, until its
+	// marker commits them into offsets or aborts them.
+	pending map[int64]map[string]map[offsetKey]storedOffset
 }
 
 func newGroupStore() groupStore {
 	return groupStore{groups: map[string]*kmsg.GroupMetadataValue{}, offsets: map[string]map[offsetKey]storedOffset{},
-		consumers: map[string]*storedConsumerGroup{}}
+		consumers: map[string]*storedConsumerGroup{}, pending: map[int64]map[string]map[offsetKey]storedOffset{}}
+}
+
+// hasPending reports whether an open transaction has committed offsets of
+// group (for topic and part, or any when topic is "").
+func (s *groupStore) hasPending(group, topic string, part int32) bool {
+	for _, groups := range s.pending {
+		offs := groups[group]
+		if topic == "" && len(offs) > 0 {
+			return true
+		}
+		if _, ok := offs[offsetKey{topic, part}]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // groupIDs lists every group with metadata or offsets, sorted.
@@ -133,22 +156,104 @@ func sortedOffsetKeys(m map[offsetKey]storedOffset) []offsetKey {
 
 // applyBatch folds one stored batch's records into the state.
 func (s *groupStore) applyBatch(b []byte) error {
+	h, err := batch.ReadHeader(b)
+	if err != nil {
+		return err
+	}
+	if h.Control() {
+		if commit, _, ok := controlType(b); ok {
+			s.endTxn(h.ProducerID, commit)
+		}
+		return nil
+	}
 	recs, err := batch.Records(b)
 	if err != nil {
 		return err
 	}
 	for _, r := range recs {
-		if err := s.applyRecord(r.Key, r.Value); err != nil {
+		if h.Transactional() {
+			err = s.applyTxnRecord(h.ProducerID, r.Key, r.Value, r.Offset)
+		} else {
+			err = s.applyRecord(r.Key, r.Value, r.Offset)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// applyTxnRecord stages one offset commit of producer pid's transaction;
+// a transaction carries nothing else.
+func (s *groupStore) applyTxnRecord(pid int64, key, value []byte, logOffset int64) error {
+	if len(key) < 2 || value == nil {
+		return fmt.Errorf("engine: transactional %s record without an offset commit", offsetsTopic)
+	}
+	if v := int16(binary.BigEndian.Uint16(key)); v != keyOffsetCommitV0 && v != keyOffsetCommit {
+		return fmt.Errorf("engine: transactional %s record of key version %d", offsetsTopic, v)
+	}
+	var k kmsg.OffsetCommitKey
+	if err := k.ReadFrom(key); err != nil {
+		return fmt.Errorf("engine: offset commit key: %w", err)
+	}
+	o, err := decodeStoredOffset(value, logOffset)
+	if err != nil {
+		return err
+	}
+	groups := s.pending[pid]
+	if groups == nil {
+		groups = map[string]map[offsetKey]storedOffset{}
+		s.pending[pid] = groups
+	}
+	m := groups[k.Group]
+	if m == nil {
+		m = map[offsetKey]storedOffset{}
+		groups[k.Group] = m
+	}
+	m[offsetKey{k.Topic, k.Partition}] = o
+	return nil
+}
+
+// endTxn applies producer pid's transaction marker: a commit makes its
+// staged offsets the committed ones, except where an offset was committed
+// after them (a later record wins, as in Kafka); an abort drops them.
+func (s *groupStore) endTxn(pid int64, commit bool) {
+	groups := s.pending[pid]
+	delete(s.pending, pid)
+	if !commit {
+		return
+	}
+	for group, offs := range groups {
+		m := s.offsets[group]
+		if m == nil {
+			m = map[offsetKey]storedOffset{}
+			s.offsets[group] = m
+		}
+		for k, o := range offs {
+			if cur, ok := m[k]; !ok || cur.logOffset < o.logOffset {
+				m[k] = o
+			}
+		}
+	}
+}
+
+// decodeStoredOffset reads an offset commit value.
+func decodeStoredOffset(value []byte, logOffset int64) (storedOffset, error) {
+	var v kmsg.OffsetCommitValue
+	if err := v.ReadFrom(value); err != nil {
+		return storedOffset{}, fmt.Errorf("engine: offset commit value: %w", err)
+	}
+	epoch := v.LeaderEpoch
+	if v.Version < 3 {
+		epoch = -1
+	}
+	return storedOffset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, commitTs: v.CommitTimestamp, logOffset: logOffset}, nil
+}
+
 // applyRecord folds one record in. Keys of versions it does not know are
 // skipped, so a log written by a newer version still loads; a record it
 // knows but cannot decode is an error and changes nothing.
-func (s *groupStore) applyRecord(key, value []byte) error {
+func (s *groupStore) applyRecord(key, value []byte, logOffset int64) error {
 	if len(key) < 2 {
 		return fmt.Errorf("engine: %s record key of %d bytes", offsetsTopic, len(key))
 	}
@@ -168,20 +273,16 @@ func (s *groupStore) applyRecord(key, value []byte) error {
 			}
 			return nil
 		}
-		var v kmsg.OffsetCommitValue
-		if err := v.ReadFrom(value); err != nil {
-			return fmt.Errorf("engine: offset commit value: %w", err)
+		o, err := decodeStoredOffset(value, logOffset)
+		if err != nil {
+			return err
 		}
 		m := s.offsets[k.Group]
 		if m == nil {
 			m = map[offsetKey]storedOffset{}
 			s.offsets[k.Group] = m
 		}
-		epoch := v.LeaderEpoch
-		if v.Version < 3 {
-			epoch = -1
-		}
-		m[ok] = storedOffset{offset: v.Offset, leaderEpoch: epoch, metadata: v.Metadata, commitTs: v.CommitTimestamp}
+		m[ok] = o
 	case keyGroupMetadata:
 		var k kmsg.GroupMetadataKey
 		if err := k.ReadFrom(key); err != nil {

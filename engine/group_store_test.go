@@ -59,7 +59,7 @@ func TestGroupStoreRoundTrip(t *testing.T) {
 	if got == nil || got.Generation != 3 || *got.Leader != "m1" || string(got.Members[0].Assignment) != "asg" || *got.Members[0].InstanceID != "i1" {
 		t.Fatalf("group metadata = %+v", got)
 	}
-	if o := s.offsets["g"]; len(o) != 1 || o[offsetKey{"t", 2}] != (storedOffset{9, 4, "md", 5}) {
+	if o := s.offsets["g"]; len(o) != 1 || o[offsetKey{"t", 2}] != (storedOffset{9, 4, "md", 5, 1}) {
 		t.Fatalf("offsets = %+v", o)
 	}
 	if err := s.applyBatch(buildCoordinatorBatch(2, recordsOf(groupMetadataRecord("g", nil), offsetCommitRecord("g", "t", 2, nil)))); err != nil {
@@ -96,7 +96,7 @@ func FuzzGroupStoreRecord(f *testing.F) {
 		if err := s.applyBatch(seed); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.applyRecord(key, value); err != nil {
+		if err := s.applyRecord(key, value, 0); err != nil {
 			if s.offsets["keep"][offsetKey{"t", 0}].offset != 42 || len(s.groups) != 0 || len(s.consumers) != 0 {
 				t.Fatalf("a refused record changed the state: %v %v", s.offsets, s.groups)
 			}

@@ -452,6 +452,53 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			}
 		}
 		return sb.String() + "\n"
+	case "add-offsets":
+		req := kmsg.NewPtrAddOffsetsToTxnRequest()
+		req.SetVersion(3)
+		req.TransactionalID = argStr(t, d, "txn", "")
+		req.ProducerID = int64(argInt(t, d, "pid", -1))
+		req.ProducerEpoch = int16(argInt(t, d, "epoch", -1))
+		req.Group = argStr(t, d, "group", "g")
+		via := c.txnCoordinatorOf(req.TransactionalID)
+		resp, ok := c.call(via, req, 60)
+		if !ok {
+			return fmt.Sprintf("via %d: no answer\n", via)
+		}
+		return fmt.Sprintf("via %d: %s\n", via, codeName(resp.(*kmsg.AddOffsetsToTxnResponse).ErrorCode))
+	case "txn-commit":
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.SetVersion(3)
+		req.TransactionalID = argStr(t, d, "txn", "")
+		req.ProducerID = int64(argInt(t, d, "pid", -1))
+		req.ProducerEpoch = int16(argInt(t, d, "epoch", -1))
+		req.Group = argStr(t, d, "group", "g")
+		req.Generation = int32(argInt(t, d, "gen", -1))
+		req.MemberID = c.groups.id(argStr(t, d, "member", ""))
+		for _, tpo := range strings.Split(argStr(t, d, "offsets", "t/0=0"), ",") {
+			tp, off, _ := strings.Cut(tpo, "=")
+			topic, part, _ := strings.Cut(tp, "/")
+			n, _ := strconv.Atoi(part)
+			o, _ := strconv.Atoi(off)
+			rt := kmsg.NewTxnOffsetCommitRequestTopic()
+			rt.Topic = topic
+			rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset = int32(n), int64(o)
+			rt.Partitions = append(rt.Partitions, rp)
+			req.Topics = append(req.Topics, rt)
+		}
+		via := c.coordinatorOf(req.Group)
+		resp, ok := c.call(via, req, 60)
+		if !ok {
+			return fmt.Sprintf("via %d: no answer\n", via)
+		}
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "via %d:", via)
+		for _, rt := range resp.(*kmsg.TxnOffsetCommitResponse).Topics {
+			for _, rp := range rt.Partitions {
+				fmt.Fprintf(&sb, " %s:%d %s", rt.Topic, rp.Partition, codeName(rp.ErrorCode))
+			}
+		}
+		return sb.String() + "\n"
 	case "end-txn":
 		req := kmsg.NewPtrEndTxnRequest()
 		req.SetVersion(int16(argInt(t, d, "v", 3)))

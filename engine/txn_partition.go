@@ -140,6 +140,9 @@ func (p *partition) applyMarker(body []byte, index uint64, epoch int32) produceR
 		return produceResult{err: kerr.KafkaStorageError}
 	}
 	p.noteBatch(b, h, off)
+	if p.life != nil {
+		p.life.applyBatches([][]byte{b}) // a group coordinator's staged offsets
+	}
 	return produceResult{base: off}
 }
 
