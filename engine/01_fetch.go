@@ -175,6 +175,9 @@ func (f *fetch) fill() int {
 		out.ErrorCode = 0
 		p := s.p
 		hw, lso, start := p.highWatermark(), p.lastStable(), p.log.StartOffset()
+		if f.b.cfg.Unsafe.LSOIsHW {
+			lso = hw
+		}
 		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = hw, lso, start
 		out.RecordBatches = []byte{}
 		out.AbortedTransactions = nil

@@ -60,7 +60,7 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 					out.Offset, out.LeaderEpoch = p.log.StartOffset(), int32(p.term)
 				case -1:
 					out.Offset, out.LeaderEpoch = p.highWatermark(), int32(p.term)
-					if r.IsolationLevel == 1 {
+					if r.IsolationLevel == 1 && !p.b.cfg.Unsafe.LSOIsHW {
 						out.Offset = p.lastStable()
 					}
 				case -3:

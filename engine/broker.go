@@ -41,6 +41,10 @@ type Unsafe struct {
 	// to its new owner at once, without waiting for the previous owner to
 	// revoke it.
 	NoRevokeBeforeAssign bool
+	// LSOIsHW serves read_committed fetches and list-offsets up to the
+	// high watermark, as if no transaction were open: the last stable
+	// offset reported is the high watermark.
+	LSOIsHW bool
 }
 
 // Config configures one broker.

@@ -41,6 +41,9 @@ const (
 	// UnsafeNoRevokeBeforeAssign makes the KIP-848 coordinator hand a
 	// partition to its new owner before the previous owner revoked it.
 	UnsafeNoRevokeBeforeAssign = "no-revoke-before-assign"
+	// UnsafeLSOIsHW serves read_committed up to the high watermark, as if
+	// no transaction were open (txn.go catches it).
+	UnsafeLSOIsHW = "lso-is-hw"
 )
 
 // Limits of a world.
@@ -178,6 +181,15 @@ type Options struct {
 	RebalanceTimeoutMillis      int32
 	InitialRebalanceDelayMillis int32
 	GroupChaosEveryMillis       int64
+
+	// The transactional workload (txn.go), drawn after everything above:
+	// TxnWriters writers (0: none) run transactions on the "tx" topic,
+	// TxnReaders read_committed readers read it. It runs when Txn is set
+	// (txnByDefault: off while an open engine bug stalls it, see txn.go)
+	// or with --unsafe lso-is-hw, which only it can catch.
+	Txn        bool
+	TxnWriters int
+	TxnReaders int
 }
 
 // NewOptions derives every option from seed ("swarm testing"): one seed
@@ -256,6 +268,10 @@ func NewOptions(seed uint64) Options {
 	o.RebalanceTimeoutMillis = int32(pick(3_000, 6_000))
 	o.InitialRebalanceDelayMillis = int32(pick(-1, 300, 1_000))
 	o.GroupChaosEveryMillis = pick(6_000, 15_000)
+	// The transactional workload, after everything above.
+	o.Txn = txnByDefault
+	o.TxnWriters = 1 + rng.IntN(2)
+	o.TxnReaders = 1 + rng.IntN(2)
 	return o
 }
 
@@ -277,6 +293,8 @@ func (o Options) Validate() error {
 	case o.Groups > 0 && (o.GroupMembers < 1 || o.OffsetsPartitions < 1 || o.SessionTimeoutMillis < groupMinSessionMillis ||
 		o.RebalanceTimeoutMillis < 1 || o.GroupChaosEveryMillis < 1):
 		return fmt.Errorf("sim: group options out of range")
+	case o.TxnWriters < 0 || o.TxnReaders < 0:
+		return fmt.Errorf("sim: transactional options out of range")
 	}
 	if o.Mode != ModeAll {
 		if _, err := linearizability.ParseMode(o.Mode); err != nil {
@@ -308,10 +326,12 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{StaleOffsetFetch: true}, nil
 	case UnsafeNoRevokeBeforeAssign:
 		return engine.Unsafe{NoRevokeBeforeAssign: true}, nil
+	case UnsafeLSOIsHW:
+		return engine.Unsafe{LSOIsHW: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s or %s)", name,
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s or %s)", name,
 		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch,
-		UnsafeNoRevokeBeforeAssign)
+		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW)
 }
 
 // String lists every option, one "option name value" line each, in a
@@ -381,5 +401,8 @@ func (o Options) String() string {
 	line("rebalance-timeout-ms", o.RebalanceTimeoutMillis)
 	line("initial-rebalance-delay-ms", o.InitialRebalanceDelayMillis)
 	line("group-chaos-every-ms", o.GroupChaosEveryMillis)
+	line("txn", onOff(o.txnOn()))
+	line("txn-writers", o.TxnWriters)
+	line("txn-readers", o.TxnReaders)
 	return sb.String()
 }

@@ -189,6 +189,9 @@ func (w *World) run() {
 		w.fail(FailLiveness, "setup: the topics did not get a leader for every partition within %dms", setupMillisMax)
 		return
 	}
+	if w.txn != nil && !w.setupTxn() {
+		return
+	}
 
 	// Delivery modes per partition, then the workload clients.
 	tps := w.allTPs()
@@ -252,6 +255,9 @@ func (w *World) run() {
 		c.std = newStandalone(w)
 		w.clients = append(w.clients, c)
 		w.tracef("client %d standalone committer of %s", c.idx, strings.Join(c.std.groups, ","))
+	}
+	if w.txn != nil {
+		w.addTxnClients()
 	}
 	for _, c := range w.clients[1:] {
 		c.kick()
@@ -317,6 +323,12 @@ func (w *World) run() {
 	for _, tp := range tps {
 		if got, want := w.final[tp], w.check.log(tp).values; !slices.Equal(got, want) {
 			w.fail(FailDivergence, "%s: the final read (%d records) differs from the canonical log (%d records)", tp, len(got), len(want))
+			return
+		}
+	}
+	if w.txn != nil {
+		w.runTxnPhase()
+		if w.stopped {
 			return
 		}
 	}

@@ -146,9 +146,13 @@ func TestUnsafeKnobsBite(t *testing.T) {
 		// A KIP-848 member is handed a partition another still owns (or
 		// a paused member that still owns one commits after it moved).
 		UnsafeNoRevokeBeforeAssign: {FailSplitAssignment, FailZombieCommit},
+		// A read_committed reader delivers a record of an open
+		// transaction: one its writer later aborts, or has not yet
+		// decided to commit (the knob turns the workload on).
+		UnsafeLSOIsHW: {FailG1a, FailPrecommittedRead},
 	}
 	for _, knob := range []string{UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint,
-		UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch, UnsafeNoRevokeBeforeAssign} {
+		UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch, UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW} {
 		t.Run(knob, func(t *testing.T) {
 			for s := uint64(1); s <= baselineSeeds; s++ {
 				o := NewOptions(s)

@@ -160,6 +160,7 @@ type World struct {
 	churnOps int
 
 	groups *groupWorld // the group workload's state and checks (group.go)
+	txn    *txnWorld   // the transactional workload (txn.go), or nil
 }
 
 // rotRecord is one replica with injected bit rot in its files.
@@ -208,6 +209,9 @@ func newWorld(opts Options, traceOut io.Writer) (*World, error) {
 	w.cryptoRand = rand.NewChaCha8(seed)
 	w.check = newChecker(w)
 	w.groups = newGroupWorld(w)
+	if opts.txnOn() && (opts.TxnWriters > 0 || opts.TxnReaders > 0) {
+		w.txn = newTxnWorld(w)
+	}
 	for i := 1; i <= opts.Brokers; i++ {
 		n := &node{id: int32(i), wal: memwal.New(), fs: vfs.NewMem(), clock: &brokerClock{w: w}}
 		if opts.ClockSkewMillis > 0 {
@@ -797,9 +801,17 @@ func (w *World) step() bool {
 		w.tracef("response c%d tok %d", e.client, e.token)
 		w.respBuf = e.resp.AppendTo(w.respBuf[:0])
 		w.traceBytes(w.respBuf)
-		w.clients[e.client].onResponse(e.token, e.resp)
+		if a := w.txnActor(e.client); a != nil {
+			a.onResponse(e.token, e.resp)
+		} else {
+			w.clients[e.client].onResponse(e.token, e.resp)
+		}
 	case evClient:
-		w.clients[e.client].onTimer(e.gen)
+		if a := w.txnActor(e.client); a != nil {
+			a.onTimer(e.gen)
+		} else {
+			w.clients[e.client].onTimer(e.gen)
+		}
 	case evCrash:
 		w.injectCrash()
 	case evMajorityCrash:

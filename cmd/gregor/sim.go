@@ -19,7 +19,8 @@ import (
 const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|exactly-once|all]
                  [--brokers 3|5] [--time 45s]
                  [--unsafe ack-before-fsync|stale-read|no-dedupe|skip-apply-checkpoint|
-                           no-generation-check|stale-offset-fetch|no-revoke-before-assign]
+                           no-generation-check|stale-offset-fetch|no-revoke-before-assign|
+                           lso-is-hw]
                  [--wal-rot] [--disk-errors] [--trace FILE] [--vis-dir DIR]
        gregor sim --seeds 1-500 [same flags]
 

@@ -1,0 +1,190 @@
+package sim
+
+import (
+	"encoding/binary"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/gregor-streaming/gregor/linearizability"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// txnTestWorld is a world that is never run, with a reader client and
+// transactions whose outcomes the tests set.
+func txnTestWorld(t *testing.T) (*World, *txnReader) {
+	t.Helper()
+	o := NewOptions(1)
+	o.Txn = true
+	w, err := newWorld(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(w, 0, roleConsumer, 0, w.txn.tps)
+	w.clients = append(w.clients, c)
+	return w, newTxnReader(c, w.txn)
+}
+
+// addTxn registers a transaction of producer pid with the given values
+// on one partition.
+func addTxn(w *World, pid int64, n int, tp tpKey, state txnState, values ...string) *txnRec {
+	t := &txnRec{writer: 9, n: n, pid: pid, state: state, done: state != txnOpen}
+	t.parts = append(t.parts, &txnPart{tp: tp, values: values, acked: true, marked: t.done})
+	for _, v := range values {
+		w.txn.values[v] = txnValue{txn: len(w.txn.txns), tp: tp}
+	}
+	w.txn.txns = append(w.txn.txns, t)
+	return t
+}
+
+func txnBatch(base, pid int64, values ...string) []byte {
+	recs := make([]batch.Record, len(values))
+	for i, v := range values {
+		recs[i] = batch.Record{Value: []byte(v)}
+	}
+	return batch.Build(batch.BuildOptions{BaseOffset: base, ProducerID: pid, Transactional: true}, recs)
+}
+
+func markerBatch(base, pid int64, commit bool) []byte {
+	typ := uint16(0)
+	if commit {
+		typ = 1
+	}
+	key := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, 0), typ)
+	val := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint16(nil, 0), 0)
+	return batch.Build(batch.BuildOptions{BaseOffset: base, ProducerID: pid, BaseSequence: -1, Transactional: true, Control: true},
+		[]batch.Record{{Key: key, Value: val}})
+}
+
+func fetched(hw int64, aborted map[int64]int64, batches ...[]byte) kmsg.FetchResponseTopicPartition {
+	p := kmsg.NewFetchResponseTopicPartition()
+	p.HighWatermark, p.LastStableOffset = hw, hw
+	for pid, first := range aborted {
+		a := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		a.ProducerID, a.FirstOffset = pid, first
+		p.AbortedTransactions = append(p.AbortedTransactions, a)
+	}
+	for _, b := range batches {
+		p.RecordBatches = append(p.RecordBatches, b...)
+	}
+	return p
+}
+
+// TestTxnReaderFilters: the reader skips an aborted producer's batches
+// from the aborted transaction's first offset up to its abort marker, and
+// control batches, and delivers the rest, as Kafka's consumer does.
+func TestTxnReaderFilters(t *testing.T) {
+	w, r := txnTestWorld(t)
+	tp := w.txn.tps[0]
+	addTxn(w, 1, 1, tp, txnAborted, "a0", "a1")
+	addTxn(w, 2, 1, tp, txnCommitted, "b0")
+	addTxn(w, 1, 2, tp, txnCommitted, "c0")
+	p := fetched(6, map[int64]int64{1: 0},
+		txnBatch(0, 1, "a0", "a1"), txnBatch(2, 2, "b0"), markerBatch(3, 1, false), markerBatch(4, 2, true), txnBatch(5, 1, "c0"))
+	if !r.consume(tp, p) {
+		t.Fatalf("consume failed: %v", w.failures)
+	}
+	if len(w.failures) != 0 || len(r.seen) != 2 || r.seen["b0"] != 2 || r.seen["c0"] != 5 || r.pos[tp] != 6 {
+		t.Fatalf("seen %v position %d failures %v", r.seen, r.pos[tp], w.failures)
+	}
+	// Fetched again from 4 on: nothing new, nothing twice.
+	if !r.consume(tp, fetched(6, nil, markerBatch(4, 2, true), txnBatch(5, 1, "c0"))) || len(r.seen) != 2 {
+		t.Fatalf("refetch: seen %v failures %v", r.seen, w.failures)
+	}
+	for _, f := range w.txn.checkReader(r) {
+		t.Errorf("unexpected %s", f)
+	}
+}
+
+func TestTxnChecks(t *testing.T) {
+	cases := []struct {
+		name  string
+		kind  string
+		setup func(w *World, r *txnReader, tp tpKey) kmsg.FetchResponseTopicPartition
+	}{
+		{"aborted read", FailG1a, func(w *World, r *txnReader, tp tpKey) kmsg.FetchResponseTopicPartition {
+			addTxn(w, 1, 1, tp, txnAborted, "a0")
+			// The broker did not list the aborted transaction.
+			return fetched(2, nil, txnBatch(0, 1, "a0"), markerBatch(1, 1, false))
+		}},
+		{"open transaction read", FailPrecommittedRead, func(w *World, r *txnReader, tp tpKey) kmsg.FetchResponseTopicPartition {
+			addTxn(w, 1, 1, tp, txnOpen, "a0")
+			return fetched(1, nil, txnBatch(0, 1, "a0"))
+		}},
+		{"offset back", linearizability.AnomalyNonmonotonicPoll, func(w *World, r *txnReader, tp tpKey) kmsg.FetchResponseTopicPartition {
+			addTxn(w, 1, 1, tp, txnCommitted, "a0")
+			addTxn(w, 2, 1, tp, txnCommitted, "b0")
+			r.last[tp] = 7
+			return fetched(9, nil, txnBatch(5, 1, "a0"), txnBatch(8, 2, "b0"))
+		}},
+		{"twice", linearizability.AnomalyDuplicate, func(w *World, r *txnReader, tp tpKey) kmsg.FetchResponseTopicPartition {
+			addTxn(w, 1, 1, tp, txnCommitted, "a0")
+			return fetched(2, nil, txnBatch(0, 1, "a0"), txnBatch(1, 1, "a0"))
+		}},
+		{"unknown value", FailDivergence, func(w *World, r *txnReader, tp tpKey) kmsg.FetchResponseTopicPartition {
+			return fetched(1, nil, txnBatch(0, 1, "zz"))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w, r := txnTestWorld(t)
+			tp := w.txn.tps[1]
+			p := tc.setup(w, r, tp)
+			if r.consume(tp, p) || len(w.failures) != 1 || w.failures[0].Kind != tc.kind {
+				t.Fatalf("want one %s, got %v", tc.kind, w.failures)
+			}
+			t.Log(w.failures[0])
+		})
+	}
+}
+
+// TestTxnEndChecks: a reader that read to the end must have delivered
+// all of every committed transaction, or none of it.
+func TestTxnEndChecks(t *testing.T) {
+	w, r := txnTestWorld(t)
+	tp0, tp1 := w.txn.tps[0], w.txn.tps[1]
+	lost := addTxn(w, 1, 1, tp0, txnCommitted, "a0")
+	frac := addTxn(w, 2, 1, tp0, txnCommitted, "b0")
+	frac.parts = append(frac.parts, &txnPart{tp: tp1, values: []string{"b1"}, acked: true, marked: true})
+	w.txn.values["b1"] = txnValue{txn: 1, tp: tp1}
+	addTxn(w, 3, 1, tp1, txnAborted, "c0")
+	addTxn(w, 4, 1, tp1, txnCommitted, "d0")
+	r.seen["b0"], r.seen["d0"] = 1, 2
+	fs := w.txn.checkReader(r)
+	if len(fs) != 2 || fs[0].Kind != FailLostCommitted || fs[1].Kind != FailFracturedRead ||
+		!strings.Contains(fs[0].Detail, lost.String()) || !strings.Contains(fs[1].Detail, `"b1" on tx/1`) {
+		t.Fatalf("got %v", fs)
+	}
+}
+
+// TestRegression_RepairRefusesTxnMarkers: an open engine bug the
+// transactional workload found (December 2026, at the commit that added
+// it): seeds 2, 6, 31, 43, 44, 45, 50, 53, 59, 63, 67, 70, 74, 86, 91 and
+// 96 of 1..100 fail with liveness. A replica of a tx partition falls
+// behind raft's compacted log and fetches its state from a peer; repair.go
+// storeChunk checks each batch of the chunk with batch.Validate, which
+// applies a Produce request's rules and refuses control batches ("clients
+// may not write control batches"), so every chunk holding a transaction
+// marker is "bad state chunk from peer: batch at N (want N)" and the
+// replica stays lost. Once two replicas of a partition are lost, or the
+// raft leader is, the partition answers NOT_LEADER_OR_FOLLOWER for good: a
+// writer retries a batch or a marker forever ("client N (producer) still
+// busy"), its retries keep a request in the network ("did not converge
+// ... client request tok N is still in the network"), or a reader cannot
+// read to the end. Checking chunks with batch.ValidateStructure instead
+// makes all of seeds 1..100 (and 1..50 with --disk-errors) pass. Until
+// it is fixed the workload is off by default (txnByDefault).
+//
+//	GREGOR_OPEN_BUGS=1 go test ./sim/ -run TestRegression_RepairRefusesTxnMarkers -v
+func TestRegression_RepairRefusesTxnMarkers(t *testing.T) {
+	if os.Getenv("GREGOR_OPEN_BUGS") != "1" {
+		t.Skip("open engine bug (repair refuses control batches); set GREGOR_OPEN_BUGS=1 to run")
+	}
+	o := NewOptions(2)
+	o.Txn = true
+	r := Run(o, RunConfig{VisualizeDir: t.TempDir()})
+	if !r.OK() {
+		t.Fatalf("%s", r.Summary())
+	}
+}
