@@ -30,9 +30,12 @@ import (
 //     REQUEST_TIMED_OUT.
 //   - Records larger than MaxMessageBytes: MESSAGE_TOO_LARGE.
 //   - Transactional batches are appended and open their producer's
-//     transaction in the partition (txn_partition.go); nothing yet checks
-//     that the partition was added to the transaction (no transaction
-//     coordinator yet). Control batches from clients: INVALID_RECORD.
+//     transaction in the partition (txn_partition.go). A producer's first
+//     transactional batch here, from a request naming its transactional
+//     id, is first verified with the transaction coordinator (KIP-890):
+//     a transaction that does not hold the partition is INVALID_TXN_STATE,
+//     a fenced epoch INVALID_PRODUCER_EPOCH. Control batches from clients:
+//     INVALID_RECORD.
 
 func init() { regKey(kmsg.Produce, 3, 9, (*Broker).handleProduce) }
 
@@ -78,23 +81,64 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				continue
 			}
 			rep.add()
-			seq, ok := p.propose(rp.Records, func(res produceResult) {
-				if rep.sent {
-					// Answered already (acks=0): the response may be being
-					// encoded on another goroutine; leave it be.
+			propose := func() {
+				seq, ok := p.propose(rp.Records, func(res produceResult) {
+					if rep.sent {
+						// Answered already (acks=0): the response may be being
+						// encoded on another goroutine; leave it be.
+						return
+					}
+					if res.err != nil {
+						out.ErrorCode = errCode(res.err)
+					} else {
+						out.BaseOffset = res.base
+						out.LogStartOffset = p.log.StartOffset()
+					}
+					rep.done()
+				})
+				if ok {
+					waiting = append(waiting, proposalRef{p, seq})
+				}
+			}
+			then := func(code int16) {
+				if code == 0 {
+					propose()
 					return
 				}
-				if res.err != nil {
-					out.ErrorCode = errCode(res.err)
-				} else {
-					out.BaseOffset = res.base
-					out.LogStartOffset = p.log.StartOffset()
+				if !rep.sent {
+					out.ErrorCode = code
+					rep.done()
 				}
-				rep.done()
-			})
-			if ok {
-				waiting = append(waiting, proposalRef{p, seq})
 			}
+			h, _ := batch.ReadHeader(rp.Records)
+			pid := h.ProducerID
+			queue, verifying := p.verifying[pid]
+			switch {
+			case verifying:
+				// Behind a verification in flight for this producer: its
+				// batches keep their order (sequences).
+				p.verifying[pid] = append(queue, then)
+				continue
+			case !h.Transactional() || r.TransactionID == nil || p.producers.TxnOpen(pid):
+				propose()
+				continue
+			}
+			// A producer's first write of a transaction here: its
+			// coordinator must confirm the transaction holds the partition
+			// (KIP-890's verification; txn_coordinator.go).
+			if p.verifying == nil {
+				p.verifying = map[int64][]func(int16){}
+			}
+			p.verifying[pid] = nil
+			v := txnVerify{id: *r.TransactionID, pid: pid, epoch: h.ProducerEpoch, topic: rt.Topic, part: rp.Partition}
+			b.verifyTxn(v, func(code int16) {
+				queue := p.verifying[pid]
+				delete(p.verifying, pid)
+				then(code)
+				for _, fn := range queue {
+					fn(code)
+				}
+			})
 		}
 	}
 	if r.Acks == 0 {

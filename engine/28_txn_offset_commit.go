@@ -24,8 +24,12 @@ import (
 //     FENCED_INSTANCE_ID; for a KIP-848 group the generation is the
 //     member epoch); generation -1 with no member is a producer outside
 //     the group (KIP-447's older clients) and is not checked.
-//   - A producer epoch older than the partition has seen:
-//     PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v3).
+//   - The transaction coordinator is asked first (KIP-890's verification)
+//     whether the producer's transaction is ongoing at this epoch and
+//     holds the group's partition (AddOffsetsToTxn): another epoch is
+//     PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v3), no such
+//     transaction INVALID_TXN_STATE; a coordinator that cannot be asked,
+//     COORDINATOR_NOT_AVAILABLE (retriable).
 //   - Metadata over 4096 bytes: OFFSET_METADATA_TOO_LARGE for that
 //     partition.
 
@@ -123,8 +127,7 @@ func (b *Broker) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnO
 	}
 	staged := batch.Build(batch.BuildOptions{FirstTimestamp: now, ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch,
 		BaseSequence: -1, Transactional: true}, recs)
-	c.p.propose(staged, func(res produceResult) {
-		code := errCode(res.err)
+	finish := func(code int16) {
 		switch code {
 		case kerr.NotLeaderForPartition.Code, kerr.KafkaStorageError.Code:
 			code = kerr.NotCoordinator.Code
@@ -134,6 +137,17 @@ func (b *Broker) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnO
 			}
 		}
 		done(code)
+	}
+	// The transaction coordinator confirms the transaction holds this
+	// partition at this epoch (KIP-890), so a fenced producer cannot stage
+	// offsets that a later transaction's marker would commit.
+	v := txnVerify{id: r.TransactionalID, pid: r.ProducerID, epoch: r.ProducerEpoch, topic: offsetsTopic, part: c.p.index}
+	b.verifyTxn(v, func(code int16) {
+		if code != 0 {
+			finish(code)
+			return
+		}
+		c.p.propose(staged, func(res produceResult) { finish(errCode(res.err)) })
 	})
 	return 0
 }

@@ -312,6 +312,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			opts.Control = d.HasArg("control")
 		}
 		req := kmsg.NewPtrProduceRequest()
+		if d.HasArg("txn-id") {
+			req.TransactionID = kmsg.StringPtr(argStr(t, d, "txn-id", ""))
+		}
 		req.Acks = int16(argInt(t, d, "acks", -1))
 		req.TimeoutMillis = 5000
 		rt := kmsg.NewProduceRequestTopic()

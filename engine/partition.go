@@ -82,6 +82,10 @@ type partition struct {
 	coord *coordinator
 	txn   *txnCoordinator // on a __transaction_state partition
 	life  *coordLife
+
+	// verifying holds, per producer id, the produce requests waiting
+	// behind a transaction verification in flight (00_produce.go).
+	verifying map[int64][]func(code int16)
 }
 
 type epochStart struct {

@@ -29,6 +29,7 @@ const (
 	opStateBegin  byte = 1 // a replica's state header at its applied index
 	opStateChunk  byte = 2 // a range of a replica's batches
 	opWriteMarker byte = 3 // write a transaction marker as the partition's leader (answered once applied)
+	opVerifyTxn   byte = 4 // does a transaction hold a partition (txn_coordinator.go)
 )
 
 // Response statuses.
@@ -119,6 +120,9 @@ func (b *Broker) servePeer(group raftlog.GroupID, op byte, body []byte, reply fu
 		out, err = p.serveStateChunk(body)
 	case opWriteMarker:
 		p.serveMarker(body, func(code int16) { reply(peerOK, binary.BigEndian.AppendUint16(nil, uint16(code))) })
+		return
+	case opVerifyTxn:
+		reply(peerOK, binary.BigEndian.AppendUint16(nil, uint16(p.serveVerifyTxn(body))))
 		return
 	default:
 		err = fmt.Errorf("unknown op %d", op)

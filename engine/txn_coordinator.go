@@ -433,3 +433,99 @@ func (b *Broker) initTransactional(token uint64, r *kmsg.InitProducerIDRequest, 
 		c.later(commit)
 	})
 }
+
+// --- verification (KIP-890, part 1) ---
+
+// txnVerify is a partition leader's question to a transaction coordinator
+// before it stages a producer's first transactional write there: is this
+// producer's transaction ongoing, at this epoch, and does it hold the
+// partition? Without it, a producer fenced by an InitProducerId that has
+// written no marker anywhere since could still write: the partition has
+// not seen the new epoch, and the next transaction's marker would take
+// the write in.
+type txnVerify struct {
+	id    string
+	pid   int64
+	epoch int16
+	topic string
+	part  int32
+}
+
+func (v txnVerify) encode() []byte {
+	b := binary.AppendUvarint(nil, uint64(len(v.id)))
+	b = append(b, v.id...)
+	b = binary.AppendVarint(b, v.pid)
+	b = binary.AppendVarint(b, int64(v.epoch))
+	b = binary.AppendUvarint(b, uint64(len(v.topic)))
+	b = append(b, v.topic...)
+	return binary.AppendVarint(b, int64(v.part))
+}
+
+var errBadVerify = errors.New("engine: corrupt transaction verification request")
+
+func decodeTxnVerify(b []byte) (txnVerify, error) {
+	r := &byteReader{b: b}
+	var v txnVerify
+	v.id = string(r.bytes(r.uvarint()))
+	v.pid = r.varint()
+	v.epoch = int16(r.varint())
+	v.topic = string(r.bytes(r.uvarint()))
+	v.part = int32(r.varint())
+	if r.err != nil || len(r.b) != 0 {
+		return txnVerify{}, errBadVerify
+	}
+	return v, nil
+}
+
+// verify answers a txnVerify from the loaded coordinator's state: 0, or
+// INVALID_PRODUCER_EPOCH for another epoch of the producer (a fenced
+// zombie), INVALID_PRODUCER_ID_MAPPING for another producer,
+// INVALID_TXN_STATE when no transaction holding the partition is ongoing.
+func (c *txnCoordinator) verify(v txnVerify) int16 {
+	cur := c.ids[v.id]
+	switch {
+	case cur == nil || cur.producerID != v.pid:
+		return kerr.InvalidProducerIDMapping.Code
+	case cur.producerEpoch != v.epoch:
+		return kerr.InvalidProducerEpoch.Code
+	case cur.state != txnOngoing || !cur.has(v.topic, v.part):
+		return kerr.InvalidTxnState.Code
+	}
+	return 0
+}
+
+// serveVerifyTxn answers a peer's txnVerify on this __transaction_state
+// partition.
+func (p *partition) serveVerifyTxn(body []byte) int16 {
+	v, err := decodeTxnVerify(body)
+	if err != nil {
+		return kerr.CorruptMessage.Code
+	}
+	c, code := p.b.txnCoordinatorFor(v.id)
+	if code != 0 {
+		return code
+	}
+	return c.verify(v)
+}
+
+// verifyTxn asks v.id's transaction coordinator (here or on its broker)
+// whether v holds; fn gets 0 or the error code (NOT_COORDINATOR and the
+// like when the coordinator cannot be asked: the client retries).
+func (b *Broker) verifyTxn(v txnVerify, fn func(code int16)) {
+	if c, code := b.txnCoordinatorFor(v.id); code == 0 {
+		fn(c.verify(v))
+		return
+	}
+	pm, ok := b.internalPartition(txnStateTopic, v.id)
+	if !ok || pm.Leader < 0 || !b.brokerAlive(pm.Leader) || pm.Leader == b.cfg.ID {
+		fn(kerr.CoordinatorNotAvailable.Code)
+		return
+	}
+	b.callPeer(pm.Leader, pm.Group, opVerifyTxn, v.encode(), txnMarkerTimeoutMs, func(body []byte, err error) {
+		if err != nil || len(body) < 2 {
+			fn(kerr.CoordinatorNotAvailable.Code)
+			return
+		}
+		fn(int16(binary.BigEndian.Uint16(body)))
+	})
+}

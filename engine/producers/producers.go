@@ -269,6 +269,12 @@ func (s *State) EndTxn(pid int64, epoch int16, coordEpoch int32, commit bool, of
 	}
 }
 
+// TxnOpen reports whether producer pid has a transaction open here.
+func (s *State) TxnOpen(pid int64) bool {
+	p, ok := s.producers[pid]
+	return ok && p.txnFirst >= 0
+}
+
 // FirstUnstable returns the first offset of the earliest open transaction,
 // and false if none is open: the last stable offset is that offset, or the
 // high watermark when there is none.
