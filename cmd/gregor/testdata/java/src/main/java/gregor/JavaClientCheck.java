@@ -63,6 +63,10 @@ public final class JavaClientCheck {
             GroupCheck.main(args);
             return;
         }
+        if (args.length > 0 && args[0].equals("txn")) {
+            TxnCheck.main(args);
+            return;
+        }
         if (args.length < 1) {
             System.err.println("usage: java -jar gregor-java-client.jar BOOTSTRAP_SERVERS [RECORDS]");
             System.exit(2);
