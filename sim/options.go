@@ -270,8 +270,9 @@ func NewOptions(seed uint64) Options {
 	o.GroupChaosEveryMillis = pick(6_000, 15_000)
 	// The transactional workload, after everything above.
 	o.Txn = txnByDefault
-	o.TxnWriters = 1 + rng.IntN(2)
-	o.TxnReaders = 1 + rng.IntN(2)
+	// One writer and one reader, two of either one seed in four.
+	o.TxnWriters = 1 + rng.IntN(4)/3
+	o.TxnReaders = 1 + rng.IntN(4)/3
 	return o
 }
 

@@ -23,12 +23,13 @@ import (
 )
 
 // txnByDefault: whether NewOptions turns the transactional workload on.
-// Off while an open engine bug stalls it on 16 of seeds 1..100: a replica
+// Off while an open engine bug stalls it on 15 of seeds 1..100: a replica
 // that fetches its state from a peer (engine/repair.go storeChunk) checks
 // the peer's batches with batch.Validate, a Produce request's rules, which
 // refuse control batches, so a partition holding a transaction marker can
 // never be repaired (TestRegression_RepairRefusesTxnMarkers). With that
-// fixed, seeds 1..100 and 1..50 with disk errors pass with it on.
+// fixed, seeds 1..50 with disk errors pass with it on, and 1..100 but
+// seed 77 (split-assignment in the KIP-848 group, not investigated).
 const txnByDefault = false
 
 // txnOn reports whether the run has the transactional workload: Txn, or
@@ -45,6 +46,12 @@ const (
 	txnCrashMillisMin = 200    // how long an abandoned transaction stays open
 	txnCrashMillisMax = 3_000  // ...
 	txnPhaseMillis    = 20_000 // the readers' bound to read to the end after the final read
+	// A writer pauses up to txnThinkMillisMax between transactions, a
+	// reader up to txnPollMillisMax between polls (a fetch long-polls up
+	// to fetchMaxWaitMillis as well): the workload costs a few percent of
+	// a run's events, not the tenth that the other clients' pace cost.
+	txnThinkMillisMax = 200
+	txnPollMillisMax  = 200
 	txnEpochMax       = 30_000 // a writer takes a new producer id before its epoch overflows
 )
 
@@ -595,7 +602,7 @@ func (x *txnWriter) ended() {
 		x.failures++
 		x.pid = -1
 	}
-	c.think()
+	c.backoff(c.w.rng.Int64N(txnThinkMillisMax + 1))
 }
 
 func (x *txnWriter) onResponse(tok uint64, resp kmsg.Response) {
@@ -736,7 +743,7 @@ func (r *txnReader) onFetch(resp *kmsg.FetchResponse) {
 		r.step()
 		return
 	}
-	c.think()
+	c.backoff(c.w.rng.Int64N(txnPollMillisMax + 1))
 }
 
 // consume takes one partition's answer as Kafka's consumer does

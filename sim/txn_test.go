@@ -160,8 +160,9 @@ func TestTxnEndChecks(t *testing.T) {
 
 // TestRegression_RepairRefusesTxnMarkers: an open engine bug the
 // transactional workload found (December 2026, at the commit that added
-// it): seeds 2, 6, 31, 43, 44, 45, 50, 53, 59, 63, 67, 70, 74, 86, 91 and
-// 96 of 1..100 fail with liveness. A replica of a tx partition falls
+// it, with the workload on): seeds 2, 4, 8, 9, 12, 16, 57, 60, 63, 65, 67,
+// 78, 81, 84 and 89 of 1..100 fail with liveness, and 4, 9, 16, 17 and 35
+// of 1..50 with --disk-errors. A replica of a tx partition falls
 // behind raft's compacted log and fetches its state from a peer; repair.go
 // storeChunk checks each batch of the chunk with batch.Validate, which
 // applies a Produce request's rules and refuses control batches ("clients
@@ -173,8 +174,8 @@ func TestTxnEndChecks(t *testing.T) {
 // busy"), its retries keep a request in the network ("did not converge
 // ... client request tok N is still in the network"), or a reader cannot
 // read to the end. Checking chunks with batch.ValidateStructure instead
-// makes all of seeds 1..100 (and 1..50 with --disk-errors) pass. Until
-// it is fixed the workload is off by default (txnByDefault).
+// makes all of them pass. Until it is fixed the workload is off by
+// default (txnByDefault).
 //
 //	GREGOR_OPEN_BUGS=1 go test ./sim/ -run TestRegression_RepairRefusesTxnMarkers -v
 func TestRegression_RepairRefusesTxnMarkers(t *testing.T) {
