@@ -74,14 +74,22 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				out.ErrorCode = kerrv.Code
 				continue
 			}
-			if err := b.validateProduce(rp.Records); err != nil {
+			h, err := b.validateProduce(rp.Records)
+			if err != nil {
 				out.ErrorCode = errCode(err)
 				msg := err.Error()
 				out.ErrorMessage = &msg
 				continue
 			}
 			rep.add()
-			propose := func() {
+			p.whenVerified(r.TransactionID, h, rt.Topic, func(code int16) {
+				if code != 0 {
+					if !rep.sent {
+						out.ErrorCode = code
+						rep.done()
+					}
+					return
+				}
 				seq, ok := p.propose(rp.Records, func(res produceResult) {
 					if rep.sent {
 						// Answered already (acks=0): the response may be being
@@ -98,45 +106,6 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				})
 				if ok {
 					waiting = append(waiting, proposalRef{p, seq})
-				}
-			}
-			then := func(code int16) {
-				if code == 0 {
-					propose()
-					return
-				}
-				if !rep.sent {
-					out.ErrorCode = code
-					rep.done()
-				}
-			}
-			h, _ := batch.ReadHeader(rp.Records)
-			pid := h.ProducerID
-			queue, verifying := p.verifying[pid]
-			switch {
-			case verifying:
-				// Behind a verification in flight for this producer: its
-				// batches keep their order (sequences).
-				p.verifying[pid] = append(queue, then)
-				continue
-			case !h.Transactional() || r.TransactionID == nil || p.producers.TxnOpen(pid):
-				propose()
-				continue
-			}
-			// A producer's first write of a transaction here: its
-			// coordinator must confirm the transaction holds the partition
-			// (KIP-890's verification; txn_coordinator.go).
-			if p.verifying == nil {
-				p.verifying = map[int64][]func(int16){}
-			}
-			p.verifying[pid] = nil
-			v := txnVerify{id: *r.TransactionID, pid: pid, epoch: h.ProducerEpoch, topic: rt.Topic, part: rp.Partition}
-			b.verifyTxn(v, func(code int16) {
-				queue := p.verifying[pid]
-				delete(p.verifying, pid)
-				then(code)
-				for _, fn := range queue {
-					fn(code)
 				}
 			})
 		}
@@ -168,27 +137,33 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 	rep.done()
 }
 
-func (b *Broker) validateProduce(records []byte) error {
+// validateProduce checks one partition's record set and returns its first
+// batch's header (an idempotent or transactional producer sends one).
+func (b *Broker) validateProduce(records []byte) (batch.Header, error) {
 	if len(records) > int(b.cfg.MaxMessageBytes) {
-		return fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(records), b.cfg.MaxMessageBytes)
+		return batch.Header{}, fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(records), b.cfg.MaxMessageBytes)
 	}
 	batches, err := batch.Split(records)
 	if err != nil {
-		return err
+		return batch.Header{}, err
 	}
 	if len(batches) == 0 {
-		return fmt.Errorf("%w: no record batch", kerr.CorruptMessage)
+		return batch.Header{}, fmt.Errorf("%w: no record batch", kerr.CorruptMessage)
 	}
-	for _, bb := range batches {
+	var first batch.Header
+	for i, bb := range batches {
 		h, err := batch.Validate(bb)
 		if err != nil {
-			return err
+			return batch.Header{}, err
 		}
 		if h.Idempotent() && len(batches) > 1 {
-			return fmt.Errorf("%w: an idempotent producer may send one batch per partition", kerr.InvalidRecord)
+			return batch.Header{}, fmt.Errorf("%w: an idempotent producer may send one batch per partition", kerr.InvalidRecord)
+		}
+		if i == 0 {
+			first = h
 		}
 	}
-	return nil
+	return first, nil
 }
 
 // propose proposes one produce entry; fn runs when it applies here, or

@@ -106,20 +106,12 @@ func (b *Broker) commitOffsets(r *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCom
 	var recs []batch.Record
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
-			meta := ""
-			if rp.Metadata != nil {
-				meta = *rp.Metadata
-			}
-			if len(meta) > offsetMetadataMaxBytes {
-				resp.Topics[ti].Partitions[pi].ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			rec, code := commitRecord(r.Group, rt.Topic, rp.Partition, rp.Offset, rp.LeaderEpoch, r.Version >= 6, rp.Metadata, now)
+			if code != 0 {
+				resp.Topics[ti].Partitions[pi].ErrorCode = code
 				continue
 			}
-			epoch := rp.LeaderEpoch
-			if r.Version < 6 {
-				epoch = -1
-			}
-			recs = append(recs, offsetCommitRecord(r.Group, rt.Topic, rp.Partition,
-				&storedOffset{offset: rp.Offset, leaderEpoch: epoch, metadata: meta, commitTs: now}))
+			recs = append(recs, rec)
 		}
 	}
 	if len(recs) == 0 {
@@ -128,6 +120,23 @@ func (b *Broker) commitOffsets(r *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCom
 	}
 	c.propose(recs, done)
 	return 0
+}
+
+// commitRecord is one partition's offset commit record (OffsetCommit and
+// TxnOffsetCommit alike), or OFFSET_METADATA_TOO_LARGE. The leader epoch
+// counts only when the request's version carries one (hasEpoch).
+func commitRecord(group, topic string, part int32, offset int64, epoch int32, hasEpoch bool, metadata *string, now int64) (batch.Record, int16) {
+	meta := ""
+	if metadata != nil {
+		meta = *metadata
+	}
+	if len(meta) > offsetMetadataMaxBytes {
+		return batch.Record{}, kerr.OffsetMetadataTooLarge.Code
+	}
+	if !hasEpoch {
+		epoch = -1
+	}
+	return offsetCommitRecord(group, topic, part, &storedOffset{offset: offset, leaderEpoch: epoch, metadata: meta, commitTs: now}), 0
 }
 
 // validateCommit is Kafka's ClassicGroup.validateOffsetCommit.

@@ -105,20 +105,12 @@ func (b *Broker) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnO
 	var recs []batch.Record
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
-			meta := ""
-			if rp.Metadata != nil {
-				meta = *rp.Metadata
-			}
-			if len(meta) > offsetMetadataMaxBytes {
-				resp.Topics[ti].Partitions[pi].ErrorCode = kerr.OffsetMetadataTooLarge.Code
+			rec, code := commitRecord(r.Group, rt.Topic, rp.Partition, rp.Offset, rp.LeaderEpoch, r.Version >= 2, rp.Metadata, now)
+			if code != 0 {
+				resp.Topics[ti].Partitions[pi].ErrorCode = code
 				continue
 			}
-			epoch := rp.LeaderEpoch
-			if r.Version < 2 {
-				epoch = -1
-			}
-			recs = append(recs, offsetCommitRecord(r.Group, rt.Topic, rp.Partition,
-				&storedOffset{offset: rp.Offset, leaderEpoch: epoch, metadata: meta, commitTs: now}))
+			recs = append(recs, rec)
 		}
 	}
 	if len(recs) == 0 {
@@ -128,13 +120,8 @@ func (b *Broker) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnO
 	staged := batch.Build(batch.BuildOptions{FirstTimestamp: now, ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch,
 		BaseSequence: -1, Transactional: true}, recs)
 	finish := func(code int16) {
-		switch code {
-		case kerr.NotLeaderForPartition.Code, kerr.KafkaStorageError.Code:
-			code = kerr.NotCoordinator.Code
-		case kerr.InvalidProducerEpoch.Code:
-			if r.Version >= 3 {
-				code = kerr.ProducerFenced.Code
-			}
+		if code == kerr.InvalidProducerEpoch.Code && r.Version >= 3 {
+			code = kerr.ProducerFenced.Code
 		}
 		done(code)
 	}
@@ -147,7 +134,7 @@ func (b *Broker) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnO
 			finish(code)
 			return
 		}
-		c.p.propose(staged, func(res produceResult) { finish(errCode(res.err)) })
+		c.proposeBatch(staged, finish)
 	})
 	return 0
 }

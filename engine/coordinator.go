@@ -228,7 +228,12 @@ func (c *coordinator) lastCommitTs(group string) int64 {
 // propose proposes recs as one batch; fn gets nil once it has applied, or
 // the error that stopped it (the leadership lost: NOT_COORDINATOR).
 func (c *coordLife) propose(recs []batch.Record, fn func(code int16)) {
-	c.p.propose(buildCoordinatorBatch(c.b().nowMillis(), recs), func(res produceResult) {
+	c.proposeBatch(buildCoordinatorBatch(c.b().nowMillis(), recs), fn)
+}
+
+// proposeBatch proposes one batch the coordinator built, as propose does.
+func (c *coordLife) proposeBatch(b []byte, fn func(code int16)) {
+	c.p.propose(b, func(res produceResult) {
 		if res.err != nil {
 			code := errCode(res.err)
 			if code == kerr.NotLeaderForPartition.Code || code == kerr.KafkaStorageError.Code {

@@ -45,11 +45,17 @@ func (s *groupScript) id(alias string) string {
 
 // coordinatorOf is the broker whose replica leads group's partition.
 func (c *testCluster) coordinatorOf(group string) int32 {
+	return c.coordinatorOn(offsetsTopic, group)
+}
+
+// coordinatorOn is the broker whose replica leads key's partition of an
+// internal topic (broker 1 before the topic exists).
+func (c *testCluster) coordinatorOn(topic, key string) int32 {
 	for _, tb := range c.brokers {
 		if tb.down {
 			continue
 		}
-		pm, ok := tb.b.offsetsPartition(group)
+		pm, ok := tb.b.internalPartition(topic, key)
 		if !ok {
 			continue
 		}

@@ -413,13 +413,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		req.TransactionTimeoutMillis = int32(argInt(t, d, "timeout", 60_000))
 		req.ProducerID = int64(argInt(t, d, "pid", -1))
 		req.ProducerEpoch = int16(argInt(t, d, "epoch", -1))
-		via := int32(argInt(t, d, "via", 0))
-		if via == 0 {
-			via = c.txnCoordinatorOf(argStr(t, d, "txn", ""))
-		}
-		resp, ok := c.call(via, req, 60)
-		if !ok {
-			return fmt.Sprintf("via %d: no answer\n", via)
+		via, resp, noAnswer := c.callCoordinator(d, txnStateTopic, argStr(t, d, "txn", ""), req)
+		if noAnswer != "" {
+			return noAnswer
 		}
 		r := resp.(*kmsg.InitProducerIDResponse)
 		if r.ErrorCode != 0 {
@@ -439,13 +435,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			rt.Topic, rt.Partitions = topic, []int32{int32(n)}
 			req.Topics = append(req.Topics, rt)
 		}
-		via := int32(argInt(t, d, "via", 0))
-		if via == 0 {
-			via = c.txnCoordinatorOf(req.TransactionalID)
-		}
-		resp, ok := c.call(via, req, 60)
-		if !ok {
-			return fmt.Sprintf("via %d: no answer\n", via)
+		via, resp, noAnswer := c.callCoordinator(d, txnStateTopic, req.TransactionalID, req)
+		if noAnswer != "" {
+			return noAnswer
 		}
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "via %d:", via)
@@ -462,10 +454,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		req.ProducerID = int64(argInt(t, d, "pid", -1))
 		req.ProducerEpoch = int16(argInt(t, d, "epoch", -1))
 		req.Group = argStr(t, d, "group", "g")
-		via := c.txnCoordinatorOf(req.TransactionalID)
-		resp, ok := c.call(via, req, 60)
-		if !ok {
-			return fmt.Sprintf("via %d: no answer\n", via)
+		via, resp, noAnswer := c.callCoordinator(d, txnStateTopic, req.TransactionalID, req)
+		if noAnswer != "" {
+			return noAnswer
 		}
 		return fmt.Sprintf("via %d: %s\n", via, codeName(resp.(*kmsg.AddOffsetsToTxnResponse).ErrorCode))
 	case "txn-commit":
@@ -489,10 +480,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			rt.Partitions = append(rt.Partitions, rp)
 			req.Topics = append(req.Topics, rt)
 		}
-		via := c.coordinatorOf(req.Group)
-		resp, ok := c.call(via, req, 60)
-		if !ok {
-			return fmt.Sprintf("via %d: no answer\n", via)
+		via, resp, noAnswer := c.callCoordinator(d, offsetsTopic, req.Group, req)
+		if noAnswer != "" {
+			return noAnswer
 		}
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "via %d:", via)
@@ -509,13 +499,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		req.ProducerID = int64(argInt(t, d, "pid", -1))
 		req.ProducerEpoch = int16(argInt(t, d, "epoch", -1))
 		req.Commit = d.HasArg("commit")
-		via := int32(argInt(t, d, "via", 0))
-		if via == 0 {
-			via = c.txnCoordinatorOf(req.TransactionalID)
-		}
-		resp, ok := c.call(via, req, 60)
-		if !ok {
-			return fmt.Sprintf("via %d: no answer\n", via)
+		via, resp, noAnswer := c.callCoordinator(d, txnStateTopic, req.TransactionalID, req)
+		if noAnswer != "" {
+			return noAnswer
 		}
 		return fmt.Sprintf("via %d: %s\n", via, codeName(resp.(*kmsg.EndTxnResponse).ErrorCode))
 	case "describe-producers":
@@ -745,19 +731,19 @@ func codeName(code int16) string {
 }
 
 // txnCoordinatorOf is the broker whose replica leads id's
-// __transaction_state partition (broker 1 before the topic exists).
-func (c *testCluster) txnCoordinatorOf(id string) int32 {
-	for _, tb := range c.brokers {
-		if tb.down {
-			continue
-		}
-		pm, ok := tb.b.internalPartition(txnStateTopic, id)
-		if !ok {
-			continue
-		}
-		if p := tb.b.parts[pm.Group]; p != nil && p.leader {
-			return tb.id
-		}
+// __transaction_state partition.
+func (c *testCluster) txnCoordinatorOf(id string) int32 { return c.coordinatorOn(txnStateTopic, id) }
+
+// callCoordinator sends req to the broker named by via=, by default the
+// one leading key's partition of the internal topic.
+func (c *testCluster) callCoordinator(d *datadriven.TestData, topic, key string, req kmsg.Request) (via int32, resp kmsg.Response, noAnswer string) {
+	via = int32(argInt(c.t, d, "via", 0))
+	if via == 0 {
+		via = c.coordinatorOn(topic, key)
 	}
-	return 1
+	resp, ok := c.call(via, req, 60)
+	if !ok {
+		return via, nil, fmt.Sprintf("via %d: no answer\n", via)
+	}
+	return via, resp, ""
 }

@@ -483,13 +483,7 @@ func (p *partition) applyProduce(records []byte, index uint64, epoch int32) prod
 			return produceResult{err: err}
 		}
 	}
-	if len(hdrs) == 1 && hdrs[0].Idempotent() && hdrs[0].BaseSequence < 0 {
-		// A coordinator's own transactional batch (TxnOffsetCommit): no
-		// sequence, but a fenced epoch is refused as for any producer.
-		if e, ok := p.producers.Epoch(hdrs[0].ProducerID); ok && hdrs[0].ProducerEpoch < e {
-			return produceResult{err: kerr.InvalidProducerEpoch}
-		}
-	} else if len(hdrs) == 1 && hdrs[0].Idempotent() && !p.b.cfg.Unsafe.NoDedupe {
+	if len(hdrs) == 1 && hdrs[0].Idempotent() && !p.b.cfg.Unsafe.NoDedupe {
 		h := hdrs[0]
 		v := p.producers.Check(h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.LastSequence())
 		if v.Err != nil {

@@ -185,3 +185,34 @@ func (p *partition) serveMarker(body []byte, fn func(code int16)) {
 	}
 	p.proposeMarker(m, func(res produceResult) { fn(errCode(res.err)) })
 }
+
+// whenVerified runs then(0) at once, unless h is a producer's first
+// transactional batch here from a request naming its transactional id
+// (txnID): its coordinator must first confirm that the transaction holds
+// the partition (KIP-890's verification; txn_coordinator.go), and then
+// gets the answer. The producer's later batches wait behind a
+// verification in flight, so that their sequences keep their order.
+func (p *partition) whenVerified(txnID *string, h batch.Header, topic string, then func(code int16)) {
+	pid := h.ProducerID
+	if queue, verifying := p.verifying[pid]; verifying {
+		p.verifying[pid] = append(queue, then)
+		return
+	}
+	if !h.Transactional() || txnID == nil || p.producers.TxnOpen(pid) {
+		then(0)
+		return
+	}
+	if p.verifying == nil {
+		p.verifying = map[int64][]func(int16){}
+	}
+	p.verifying[pid] = nil
+	v := txnVerify{id: *txnID, pid: pid, epoch: h.ProducerEpoch, topic: topic, part: p.index}
+	p.b.verifyTxn(v, func(code int16) {
+		queue := p.verifying[pid]
+		delete(p.verifying, pid)
+		then(code)
+		for _, fn := range queue {
+			fn(code)
+		}
+	})
+}

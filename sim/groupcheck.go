@@ -752,25 +752,11 @@ func (c *client) onFinalDescribe(dg kmsg.DescribeGroupsResponseGroup) {
 			}
 		}
 	}
-	switch {
-	case dg.State != "Stable":
-		verdict, kind = fmt.Sprintf("state %s with %d members", dg.State, len(dg.Members)), FailGroupNotStable
-	case verdict != "":
-	default:
-		for _, tp := range w.allTPs() {
-			if _, ok := owners[tp]; !ok {
-				verdict, kind = fmt.Sprintf("Stable with %d members, but %s is not assigned", len(dg.Members), tp), FailGroupNotStable
-				break
-			}
-		}
+	notStable := ""
+	if dg.State != "Stable" {
+		notStable = fmt.Sprintf("state %s with %d members", dg.State, len(dg.Members))
 	}
-	if verdict == "" {
-		if u := w.groups.unseen(g); u != "" {
-			verdict, kind = u, FailGroupUnseen
-		}
-	}
-	r.verdicts[g], r.kinds[g] = verdict, kind
-	c.verifyNext()
+	c.judgeFinal(notStable, verdict, kind, owners, len(dg.Members))
 }
 
 // onFinalDescribe848 judges a KIP-848 group: Stable, every member at the
@@ -796,14 +782,27 @@ func (c *client) onFinalDescribe848(dg kmsg.ConsumerGroupDescribeResponseGroup) 
 			}
 		}
 	}
+	notStable := ""
+	if !stable {
+		notStable = fmt.Sprintf("state %s epoch %d assignment epoch %d with %d members", dg.State, dg.Epoch, dg.AssignmentEpoch, len(dg.Members))
+	}
+	c.judgeFinal(notStable, verdict, kind, owners, len(dg.Members))
+}
+
+// judgeFinal records the final verdict on the reader's group: not Stable
+// (notStable says how), the verdict found already, a tracked partition no
+// member owns, or records the group never consumed; then the next group.
+func (c *client) judgeFinal(notStable, verdict, kind string, owners map[tpKey]string, members int) {
+	w, r := c.w, c.rdr
+	g := r.group
 	switch {
-	case !stable:
-		verdict, kind = fmt.Sprintf("state %s epoch %d assignment epoch %d with %d members", dg.State, dg.Epoch, dg.AssignmentEpoch, len(dg.Members)), FailGroupNotStable
+	case notStable != "":
+		verdict, kind = notStable, FailGroupNotStable
 	case verdict != "":
 	default:
 		for _, tp := range w.allTPs() {
 			if _, ok := owners[tp]; !ok {
-				verdict, kind = fmt.Sprintf("Stable with %d members, but %s is not assigned", len(dg.Members), tp), FailGroupNotStable
+				verdict, kind = fmt.Sprintf("Stable with %d members, but %s is not assigned", members, tp), FailGroupNotStable
 				break
 			}
 		}

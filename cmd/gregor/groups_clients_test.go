@@ -23,7 +23,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -449,13 +448,7 @@ type kafkajsGroupSummary struct {
 // prefix-from .. prefix-(to-1).
 func runKafkajsGroup(t *testing.T, c groupCluster, topic, group, prefix string, from, to int) kafkajsGroupSummary {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not installed: run `make test-deps` (or `bash .ci/test-deps.sh`), which installs nodejs and kafkajs")
-	}
-	if _, err := os.Stat(filepath.Join(kafkajsDir, "node_modules", "kafkajs", "package.json")); err != nil {
-		t.Fatalf("kafkajs is not installed in %s/node_modules: run `make test-deps` (or `cd cmd/gregor/%s && npm ci`)", kafkajsDir, kafkajsDir)
-	}
+	node := kafkajsCommand(t)
 	ctx, cancel := context.WithTimeout(context.Background(), groupsRunMax)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "group_consume.js", strings.Join(c.seeds(), ","), topic, group,

@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -43,13 +42,7 @@ type javaGroupSummary struct {
 // runJavaGroup runs GroupCheck until it has consumed want records.
 func runJavaGroup(t *testing.T, c groupCluster, topic, group, protocol string, want int) javaGroupSummary {
 	t.Helper()
-	java, err := exec.LookPath("java")
-	if err != nil {
-		t.Fatalf("java is not installed: run `make test-deps` (or `bash .ci/test-deps.sh`), which installs a JDK and Maven and builds %s", javaJar)
-	}
-	if _, err := os.Stat(javaJar); err != nil {
-		t.Fatalf("%s is not built: run `make test-deps` (or `cd cmd/gregor/%s && mvn -q -B package`)", javaJar, javaDir)
-	}
+	java := javaCommand(t)
 	ctx, cancel := context.WithTimeout(context.Background(), groupsRunMax)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, java, "-jar", javaJar, "group", strings.Join(c.seeds(), ","), topic, group, protocol, strconv.Itoa(want))

@@ -59,7 +59,9 @@ type javaSummary struct {
 	Problems                        []string                    `json:"problems"`
 }
 
-func TestJavaClient(t *testing.T) {
+// javaCommand is the java binary, once the test jar is known to be built.
+func javaCommand(t *testing.T) string {
+	t.Helper()
 	java, err := exec.LookPath("java")
 	if err != nil {
 		t.Fatalf("java is not installed: run `make test-deps` (or `bash .ci/test-deps.sh`), which installs a JDK and Maven and builds %s", javaJar)
@@ -67,6 +69,11 @@ func TestJavaClient(t *testing.T) {
 	if _, err := os.Stat(javaJar); err != nil {
 		t.Fatalf("%s is not built: run `make test-deps` (or `cd cmd/gregor/%s && mvn -q -B package`)", javaJar, javaDir)
 	}
+	return java
+}
+
+func TestJavaClient(t *testing.T) {
+	java := javaCommand(t)
 	c := startLiveCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), javaRunMax)
 	defer cancel()

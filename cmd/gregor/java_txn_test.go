@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -17,13 +16,7 @@ import (
 // live 3-broker cluster, read back by a read_committed consumer (exactly
 // the committed twenty records) and a read_uncommitted one (all thirty).
 func TestJavaTransactions(t *testing.T) {
-	java, err := exec.LookPath("java")
-	if err != nil {
-		t.Fatalf("java is not installed: run `make test-deps` (or `bash .ci/test-deps.sh`), which installs a JDK and Maven and builds %s", javaJar)
-	}
-	if _, err := os.Stat(javaJar); err != nil {
-		t.Fatalf("%s is not built: run `make test-deps` (or `cd cmd/gregor/%s && mvn -q -B package`)", javaJar, javaDir)
-	}
+	java := javaCommand(t)
 	c := startLiveCluster(t)
 	var stdout, stderr strings.Builder
 	if code := run([]string{"topic", "create", "--brokers=" + strings.Join(c.seeds(), ","), "--partitions", "3", "--replication-factor", "3", "java-txn"}, &stdout, &stderr); code != exitOK {

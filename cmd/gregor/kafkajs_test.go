@@ -41,7 +41,9 @@ type kafkajsSummary struct {
 	} `json:"partitions"`
 }
 
-func TestKafkaJS(t *testing.T) {
+// kafkajsCommand is the node binary, once kafkajs is known to be installed.
+func kafkajsCommand(t *testing.T) string {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatalf("node is not installed: run `make test-deps` (or `bash .ci/test-deps.sh`), which installs nodejs and kafkajs")
@@ -49,6 +51,11 @@ func TestKafkaJS(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(kafkajsDir, "node_modules", "kafkajs", "package.json")); err != nil {
 		t.Fatalf("kafkajs is not installed in %s/node_modules: run `make test-deps` (or `cd cmd/gregor/%s && npm ci`)", kafkajsDir, kafkajsDir)
 	}
+	return node
+}
+
+func TestKafkaJS(t *testing.T) {
+	node := kafkajsCommand(t)
 	c := startLiveCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), kafkajsRunMax)
 	defer cancel()
@@ -57,7 +64,7 @@ func TestKafkaJS(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err = cmd.Run()
+	err := cmd.Run()
 	t.Logf("node produce_consume.js ran %v", time.Since(start))
 	if s := stderr.String(); s != "" {
 		t.Logf("kafkajs stderr:\n%s", s)

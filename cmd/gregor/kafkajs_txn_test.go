@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,14 +15,7 @@ import (
 // abort, commit) against a live 3-broker cluster, read back by a kafkajs
 // consumer at read_committed: exactly the committed records.
 func TestKafkaJSTransactions(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("node is not installed: run `make test-deps` (or `bash .ci/test-deps.sh`), which installs nodejs and kafkajs")
-	}
-	dir := filepath.Join("testdata", "kafkajs")
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "kafkajs")); err != nil {
-		t.Fatalf("kafkajs is not installed in testdata/kafkajs/node_modules: run `make test-deps` (or `cd cmd/gregor/testdata/kafkajs && npm ci`)")
-	}
+	node := kafkajsCommand(t)
 	c := startLiveCluster(t)
 	var stdout, stderr strings.Builder
 	if code := run([]string{"topic", "create", "--brokers=" + strings.Join(c.seeds(), ","), "--partitions", "3", "--replication-factor", "3", "kafkajs-txn"}, &stdout, &stderr); code != exitOK {
@@ -33,7 +24,7 @@ func TestKafkaJSTransactions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testWaitMax)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "txn.js", strings.Join(c.seeds(), ","), "kafkajs-txn")
-	cmd.Dir = dir
+	cmd.Dir = kafkajsDir
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()

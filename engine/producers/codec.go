@@ -136,6 +136,9 @@ func Decode(b []byte) (*State, error) {
 			b = b[batchBytes:]
 		}
 		s.producers[pid] = p
+		if p.txnFirst >= 0 {
+			s.open++
+		}
 	}
 	if v >= 3 {
 		if len(b) < 4 {

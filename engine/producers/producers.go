@@ -13,6 +13,10 @@ import (
 // 5 for idempotent producers.
 const batchesRetained = 5
 
+// noSequence is a batch's base sequence when it has none (Kafka's
+// RecordBatch.NO_SEQUENCE).
+const noSequence = -1
+
 // batchMeta is what is remembered of one appended batch.
 type batchMeta struct {
 	firstSeq, lastSeq int32
@@ -54,6 +58,10 @@ type State struct {
 	// markers were appended (so by LastOffset): Kafka's aborted
 	// transaction index, which read_committed fetches are answered from.
 	aborted []AbortedTxn
+	// open counts the producers with a transaction open, so that a fetch
+	// finds the last stable offset without a look at every producer when
+	// none is (the usual case).
+	open int
 }
 
 // AbortedTxn is one aborted transaction of a partition: its producer, the
@@ -104,6 +112,8 @@ func inSequence(last, next int32) bool {
 //   - the same epoch: firstSeq must follow the last appended sequence, else
 //     OUT_OF_ORDER_SEQUENCE_NUMBER.
 //   - an unknown pid: firstSeq must be 0, else OUT_OF_ORDER_SEQUENCE_NUMBER.
+//   - no sequence (firstSeq -1, a coordinator's own batch): only an
+//     older epoch is refused.
 //     Kafka before 2.5 answered UNKNOWN_PRODUCER_ID here, and Kafka since
 //     KIP-360 accepts any sequence for a legacy producer, because its
 //     producer state can vanish with retention or DeleteRecords; for
@@ -118,6 +128,15 @@ func (s *State) Check(pid int64, epoch int16, firstSeq, lastSeq int32) Verdict {
 		return Verdict{}
 	}
 	p, ok := s.producers[pid]
+	if firstSeq == noSequence {
+		// A coordinator's own transactional batch (TxnOffsetCommit) has no
+		// sequence: only a fenced epoch is refused. Clients cannot send
+		// one (batch.Validate refuses it).
+		if ok && epoch < p.epoch {
+			return Verdict{Err: kerr.InvalidProducerEpoch}
+		}
+		return Verdict{}
+	}
 	if !ok {
 		if firstSeq != 0 {
 			return Verdict{Err: kerr.OutOfOrderSequenceNumber}
@@ -227,6 +246,7 @@ func (s *State) BeginTxn(pid, offset int64) {
 	p, ok := s.producers[pid]
 	if ok && p.txnFirst < 0 {
 		p.txnFirst = offset
+		s.open++
 	}
 }
 
@@ -263,6 +283,7 @@ func (s *State) EndTxn(pid int64, epoch int16, coordEpoch int32, commit bool, of
 		s.aborted = append(s.aborted, AbortedTxn{PID: pid, FirstOffset: p.txnFirst, LastOffset: offset})
 	}
 	p.txnFirst, p.coordEpoch = -1, coordEpoch
+	s.open--
 	if epoch != p.epoch {
 		p.epoch = epoch
 		p.batches = p.batches[:0]
@@ -280,6 +301,9 @@ func (s *State) TxnOpen(pid int64) bool {
 // high watermark when there is none.
 func (s *State) FirstUnstable() (int64, bool) {
 	first, ok := int64(0), false
+	if s.open == 0 {
+		return first, ok
+	}
 	for _, p := range s.producers {
 		if p.txnFirst >= 0 && (!ok || p.txnFirst < first) {
 			first, ok = p.txnFirst, true
