@@ -9,7 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Produce, versions 3-9 (record batch v2 only).
+// Produce, versions 3-12 (record batch v2 only; v13 names topics by id).
 //
 // Behavior:
 //   - acks must be -1, 0 or 1 (INVALID_REQUIRED_ACKS otherwise). acks=1 is
@@ -33,11 +33,17 @@ import (
 //     transaction in the partition (txn_partition.go). A producer's first
 //     transactional batch here, from a request naming its transactional
 //     id, is first verified with the transaction coordinator (KIP-890):
-//     a transaction that does not hold the partition is INVALID_TXN_STATE,
-//     a fenced epoch INVALID_PRODUCER_EPOCH. Control batches from clients:
-//     INVALID_RECORD.
+//     a transaction that does not hold the partition is INVALID_TXN_STATE
+//     (TRANSACTION_ABORTABLE from v11), a fenced epoch
+//     INVALID_PRODUCER_EPOCH, a coordinator that cannot answer yet
+//     NOT_ENOUGH_REPLICAS (retriable). From v12, with transactions v2 on
+//     (Config.TransactionVersion), the coordinator adds the partition to
+//     the producer's transaction instead (KIP-890: no AddPartitionsToTxn).
+//     Control batches from clients: INVALID_RECORD.
+//   - v10-11 add nothing Gregor answers differently (KIP-951's leader
+//     hints are optional tagged fields, left out).
 
-func init() { regKey(kmsg.Produce, 3, 9, (*Broker).handleProduce) }
+func init() { regKey(kmsg.Produce, 3, 12, (*Broker).handleProduce) }
 
 func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
@@ -82,10 +88,10 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				continue
 			}
 			rep.add()
-			p.whenVerified(r.TransactionID, h, rt.Topic, func(code int16) {
+			p.whenVerified(r.TransactionID, h, rt.Topic, r.Version >= 12 && b.txnV2(), func(code int16) {
 				if code != 0 {
 					if !rep.sent {
-						out.ErrorCode = code
+						out.ErrorCode = produceVerifyCode(code, r.Version)
 						rep.done()
 					}
 					return

@@ -5,8 +5,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// AddPartitionsToTxn, versions 0-3 (the client's form; v4+'s
-// broker-to-broker verification comes with KIP-890).
+// AddPartitionsToTxn, versions 0-5: v0-3 the client's form, v4+ the
+// brokers' batched form (KIP-890), which Gregor's own brokers do not need
+// (they ask over the peer transport) but answer for any caller.
 //
 // Behavior:
 //   - At the transactional id's coordinator (NOT_COORDINATOR elsewhere,
@@ -23,11 +24,23 @@ import (
 //   - A partition that does not exist: UNKNOWN_TOPIC_OR_PARTITION, and
 //     every other partition of the request OPERATION_NOT_ATTEMPTED.
 //   - Every error is answered for each partition of the request.
+//   - v4+: each transaction of the request is answered on its own, each
+//     partition as the coordinator's verification answers it
+//     (txn_coordinator.go verify): with VerifyOnly, 0 if the ongoing
+//     transaction holds it, TRANSACTION_ABORTABLE if not; without, the
+//     partition joins the transaction. A fenced epoch is
+//     INVALID_PRODUCER_EPOCH, another producer INVALID_PRODUCER_ID_MAPPING,
+//     and a transactional id this broker does not coordinate
+//     NOT_COORDINATOR. v5 only allows TRANSACTION_ABORTABLE.
 
-func init() { regKey(kmsg.AddPartitionsToTxn, 0, 3, (*Broker).handleAddPartitionsToTxn) }
+func init() { regKey(kmsg.AddPartitionsToTxn, 0, 5, (*Broker).handleAddPartitionsToTxn) }
 
 func (b *Broker) handleAddPartitionsToTxn(token uint64, r *kmsg.AddPartitionsToTxnRequest) {
 	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	if r.Version >= 4 {
+		b.addPartitionsBatched(token, r, resp)
+		return
+	}
 	for _, rt := range r.Topics {
 		st := kmsg.NewAddPartitionsToTxnResponseTopic()
 		st.Topic = rt.Topic
@@ -91,22 +104,57 @@ func (b *Broker) addToTxn(id string, pid int64, epoch, version int16, parts []tx
 		answer(kerr.ConcurrentTransactions.Code)
 		return
 	}
-	next := cur.clone()
-	if cur.state != txnOngoing {
-		next.state, next.startMs, next.partitions = txnOngoing, b.nowMillis(), []txnLogPartitions{}
+	c.addParts(id, parts, answer)
+}
+
+// addPartitionsBatched answers v4+: every partition of every transaction
+// through its coordinator's verify, the response once all have answered.
+func (b *Broker) addPartitionsBatched(token uint64, r *kmsg.AddPartitionsToTxnRequest, resp *kmsg.AddPartitionsToTxnResponse) {
+	left := 1 // this function's own hold, released at the end
+	release := func() {
+		if left--; left == 0 {
+			b.respond(token, resp)
+		}
 	}
-	added := false
-	for _, t := range parts {
-		for _, p := range t.partitions {
-			if !next.has(t.topic, p) {
-				next.add(t.topic, p)
-				added = true
+	for _, rt := range r.Transactions {
+		st := kmsg.NewAddPartitionsToTxnResponseTransaction()
+		st.TransactionalID = rt.TransactionalID
+		for _, t := range rt.Topics {
+			tt := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
+			tt.Topic = t.Topic
+			tt.Partitions = make([]kmsg.AddPartitionsToTxnResponseTransactionTopicPartition, len(t.Partitions))
+			for i, p := range t.Partitions {
+				tt.Partitions[i] = kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
+				tt.Partitions[i].Partition = p
+			}
+			st.Topics = append(st.Topics, tt)
+		}
+		resp.Transactions = append(resp.Transactions, st)
+	}
+	for ti, rt := range r.Transactions {
+		c, code := b.txnCoordinatorFor(rt.TransactionalID)
+		for tj, t := range rt.Topics {
+			for pi, p := range t.Partitions {
+				out := &resp.Transactions[ti].Topics[tj].Partitions[pi]
+				if code != 0 {
+					out.ErrorCode = code
+					continue
+				}
+				if _, ok := b.meta.partition(t.Topic, p); !ok || isInternalTopic(t.Topic) && t.Topic != offsetsTopic {
+					out.ErrorCode = kerr.UnknownTopicOrPartition.Code
+					continue
+				}
+				left++
+				v := txnVerify{id: rt.TransactionalID, pid: rt.ProducerID, epoch: rt.ProducerEpoch, topic: t.Topic, part: p, add: !rt.VerifyOnly}
+				c.verify(v, func(code int16) {
+					if code == kerr.TransactionAbortable.Code && r.Version < 5 {
+						code = kerr.InvalidTxnState.Code
+					}
+					out.ErrorCode = code
+					release()
+				})
 			}
 		}
 	}
-	if !added && cur.state == txnOngoing {
-		answer(0)
-		return
-	}
-	c.change(id, next, answer)
+	release()
 }

@@ -5,7 +5,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// AddOffsetsToTxn, versions 0-3.
+// AddOffsetsToTxn, versions 0-4 (v4 only allows TRANSACTION_ABORTABLE,
+// which Gregor does not answer here).
 //
 // Behavior:
 //   - As AddPartitionsToTxn, for the one partition of __consumer_offsets
@@ -14,7 +15,7 @@ import (
 //   - Before __consumer_offsets exists: it is created, and the answer is
 //     COORDINATOR_NOT_AVAILABLE (retriable).
 
-func init() { regKey(kmsg.AddOffsetsToTxn, 0, 3, (*Broker).handleAddOffsetsToTxn) }
+func init() { regKey(kmsg.AddOffsetsToTxn, 0, 4, (*Broker).handleAddOffsetsToTxn) }
 
 func (b *Broker) handleAddOffsetsToTxn(token uint64, r *kmsg.AddOffsetsToTxnRequest) {
 	resp := r.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)

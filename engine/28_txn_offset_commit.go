@@ -6,7 +6,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// TxnOffsetCommit, versions 0-3 (KIP-447's member fields from v3).
+// TxnOffsetCommit, versions 0-5 (KIP-447's member fields from v3; v6
+// names topics by id).
 //
 // Behavior:
 //   - At the group's coordinator (the group errors of OffsetCommit). The
@@ -28,12 +29,15 @@ import (
 //     whether the producer's transaction is ongoing at this epoch and
 //     holds the group's partition (AddOffsetsToTxn): another epoch is
 //     PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v3), no such
-//     transaction INVALID_TXN_STATE; a coordinator that cannot be asked,
-//     COORDINATOR_NOT_AVAILABLE (retriable).
+//     transaction TRANSACTION_ABORTABLE (INVALID_TXN_STATE before v4); a
+//     coordinator that cannot be asked, COORDINATOR_NOT_AVAILABLE
+//     (retriable). From v5, with transactions v2 on, the coordinator adds
+//     the group's partition to the transaction instead (KIP-890: no
+//     AddOffsetsToTxn).
 //   - Metadata over 4096 bytes: OFFSET_METADATA_TOO_LARGE for that
 //     partition.
 
-func init() { regKey(kmsg.TxnOffsetCommit, 0, 3, (*Broker).handleTxnOffsetCommit) }
+func init() { regKey(kmsg.TxnOffsetCommit, 0, 5, (*Broker).handleTxnOffsetCommit) }
 
 func (b *Broker) handleTxnOffsetCommit(token uint64, r *kmsg.TxnOffsetCommitRequest) {
 	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
@@ -120,15 +124,19 @@ func (b *Broker) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnO
 	staged := batch.Build(batch.BuildOptions{FirstTimestamp: now, ProducerID: r.ProducerID, ProducerEpoch: r.ProducerEpoch,
 		BaseSequence: -1, Transactional: true}, recs)
 	finish := func(code int16) {
-		if code == kerr.InvalidProducerEpoch.Code && r.Version >= 3 {
+		switch {
+		case code == kerr.InvalidProducerEpoch.Code && r.Version >= 3:
 			code = kerr.ProducerFenced.Code
+		case code == kerr.TransactionAbortable.Code && r.Version < 4:
+			code = kerr.InvalidTxnState.Code
 		}
 		done(code)
 	}
 	// The transaction coordinator confirms the transaction holds this
 	// partition at this epoch (KIP-890), so a fenced producer cannot stage
 	// offsets that a later transaction's marker would commit.
-	v := txnVerify{id: r.TransactionalID, pid: r.ProducerID, epoch: r.ProducerEpoch, topic: offsetsTopic, part: c.p.index}
+	v := txnVerify{id: r.TransactionalID, pid: r.ProducerID, epoch: r.ProducerEpoch, topic: offsetsTopic, part: c.p.index,
+		add: r.Version >= 5 && b.txnV2()}
 	b.verifyTxn(v, func(code int16) {
 		if code != 0 {
 			finish(code)

@@ -12,7 +12,7 @@ import (
 // decision (docs/compatibility.md), not a side effect.
 func TestAPIVersions(t *testing.T) {
 	want := []APIVersion{
-		{int16(kmsg.Produce), 3, 9},
+		{int16(kmsg.Produce), 3, 12},
 		{int16(kmsg.Fetch), 4, 12},
 		{int16(kmsg.ListOffsets), 1, 7},
 		{int16(kmsg.Metadata), 0, 12},
@@ -30,18 +30,20 @@ func TestAPIVersions(t *testing.T) {
 		{int16(kmsg.DeleteTopics), 1, 6},
 		{int16(kmsg.InitProducerID), 0, 4},
 		{int16(kmsg.OffsetForLeaderEpoch), 2, 4},
-		{int16(kmsg.AddPartitionsToTxn), 0, 3},
-		{int16(kmsg.AddOffsetsToTxn), 0, 3},
-		{int16(kmsg.EndTxn), 0, 3},
+		{int16(kmsg.AddPartitionsToTxn), 0, 5},
+		{int16(kmsg.AddOffsetsToTxn), 0, 4},
+		{int16(kmsg.EndTxn), 0, 5},
 
 		{int16(kmsg.WriteTxnMarkers), 0, 2},
-		{int16(kmsg.TxnOffsetCommit), 0, 3},
+		{int16(kmsg.TxnOffsetCommit), 0, 5},
 		{int16(kmsg.DescribeConfigs), 0, 4},
 		{int16(kmsg.CreatePartitions), 0, 3},
 		{int16(kmsg.DeleteGroups), 0, 2},
 		{int16(kmsg.OffsetDelete), 0, 0},
 		{int16(kmsg.DescribeCluster), 0, 1},
 		{int16(kmsg.DescribeProducers), 0, 0},
+		{int16(kmsg.DescribeTransactions), 0, 0},
+		{int16(kmsg.ListTransactions), 0, 2},
 		{int16(kmsg.ConsumerGroupHeartbeat), 0, 1},
 		{int16(kmsg.ConsumerGroupDescribe), 0, 1},
 	}

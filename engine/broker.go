@@ -91,6 +91,15 @@ type Config struct {
 	TransactionStatePartitions        int32
 	TransactionStateReplicationFactor int16
 	TransactionMaxTimeoutMs           int32
+	// TransactionVersion is the level of the transaction.version feature
+	// (KIP-890) the cluster finalizes: 2 (the default) lets clients use
+	// transactions v2 (an epoch bump at every EndTxn, partitions added
+	// by Produce v12+), 1 keeps them on v1.
+	TransactionVersion int16
+	// TransactionalIDExpirationMs: a transactional id with no
+	// transaction open and no change for this long is forgotten (Kafka's
+	// transactional.id.expiration.ms, default 7 days).
+	TransactionalIDExpirationMs int64
 	// GroupMinSessionTimeoutMs and GroupMaxSessionTimeoutMs bound a
 	// member's session timeout (defaults 6000 and 1800000).
 	GroupMinSessionTimeoutMs int32
@@ -158,6 +167,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.TransactionMaxTimeoutMs == 0 {
 		c.TransactionMaxTimeoutMs = 900_000
+	}
+	if c.TransactionVersion == 0 {
+		c.TransactionVersion = 2
+	}
+	if c.TransactionalIDExpirationMs == 0 {
+		c.TransactionalIDExpirationMs = 7 * 24 * 60 * 60 * 1000
 	}
 	if c.GroupMinSessionTimeoutMs == 0 {
 		c.GroupMinSessionTimeoutMs = 6000

@@ -271,6 +271,10 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		n := argInt(t, d, "n", 3)
 		c.cut = map[[2]int32]bool{}
 		c.responses, c.answered = map[uint64]kmsg.Response{}, map[uint64]bool{}
+		if d.HasArg("txn-expiry-ms") || d.HasArg("txn-version") {
+			expiry, version := int64(argInt(t, d, "txn-expiry-ms", 0)), int16(argInt(t, d, "txn-version", 0))
+			c.tune = func(cfg *Config) { cfg.TransactionalIDExpirationMs, cfg.TransactionVersion = expiry, version }
+		}
 		for i := 1; i <= n; i++ {
 			w, fs := memwal.New(), vfs.NewMem()
 			c.brokers = append(c.brokers, &testBroker{id: int32(i), wal: w, fs: fs, memWAL: w, memFS: fs})
@@ -312,6 +316,7 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			opts.Control = d.HasArg("control")
 		}
 		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(int16(argInt(t, d, "v", 9)))
 		if d.HasArg("txn-id") {
 			req.TransactionID = kmsg.StringPtr(argStr(t, d, "txn-id", ""))
 		}
@@ -423,6 +428,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		return fmt.Sprintf("via %d: pid %d epoch %d\n", via, r.ProducerID, r.ProducerEpoch)
 	case "add-partitions":
+		if v := argInt(t, d, "v", 3); v >= 4 {
+			return c.addPartitionsBatched(t, d, int16(v))
+		}
 		req := kmsg.NewPtrAddPartitionsToTxnRequest()
 		req.SetVersion(int16(argInt(t, d, "v", 3)))
 		req.TransactionalID = argStr(t, d, "txn", "")
@@ -461,7 +469,7 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		return fmt.Sprintf("via %d: %s\n", via, codeName(resp.(*kmsg.AddOffsetsToTxnResponse).ErrorCode))
 	case "txn-commit":
 		req := kmsg.NewPtrTxnOffsetCommitRequest()
-		req.SetVersion(3)
+		req.SetVersion(int16(argInt(t, d, "v", 3)))
 		req.TransactionalID = argStr(t, d, "txn", "")
 		req.ProducerID = int64(argInt(t, d, "pid", -1))
 		req.ProducerEpoch = int16(argInt(t, d, "epoch", -1))
@@ -503,7 +511,58 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		if noAnswer != "" {
 			return noAnswer
 		}
-		return fmt.Sprintf("via %d: %s\n", via, codeName(resp.(*kmsg.EndTxnResponse).ErrorCode))
+		r := resp.(*kmsg.EndTxnResponse)
+		if r.ErrorCode == 0 && req.Version >= 5 {
+			return fmt.Sprintf("via %d: ok, next pid %d epoch %d\n", via, r.ProducerID, r.ProducerEpoch)
+		}
+		return fmt.Sprintf("via %d: %s\n", via, codeName(r.ErrorCode))
+	case "describe-txns":
+		req := kmsg.NewPtrDescribeTransactionsRequest()
+		req.TransactionalIDs = strings.Split(argStr(t, d, "ids", ""), ",")
+		via := int32(argInt(t, d, "via", int(c.txnCoordinatorOf(req.TransactionalIDs[0]))))
+		resp, ok := c.call(via, req, 60)
+		if !ok {
+			return fmt.Sprintf("via %d: no answer\n", via)
+		}
+		var sb strings.Builder
+		for _, st := range resp.(*kmsg.DescribeTransactionsResponse).TransactionStates {
+			if st.ErrorCode != 0 {
+				fmt.Fprintf(&sb, "%s: %s\n", st.TransactionalID, codeName(st.ErrorCode))
+				continue
+			}
+			fmt.Fprintf(&sb, "%s: %s pid %d epoch %d timeout %d start %d", st.TransactionalID, st.State, st.ProducerID, st.ProducerEpoch, st.TimeoutMillis, st.StartTimestamp)
+			for _, tt := range st.Topics {
+				fmt.Fprintf(&sb, " %s%v", tt.Topic, tt.Partitions)
+			}
+			sb.WriteString("\n")
+		}
+		return sb.String()
+	case "list-txns":
+		req := kmsg.NewPtrListTransactionsRequest()
+		req.SetVersion(int16(argInt(t, d, "v", 2)))
+		if d.HasArg("states") {
+			req.StateFilters = strings.Split(argStr(t, d, "states", ""), ",")
+		}
+		if d.HasArg("pattern") {
+			req.TransactionalIDPattern = kmsg.StringPtr(argStr(t, d, "pattern", ""))
+		}
+		req.DurationFilterMillis = int64(argInt(t, d, "duration", -1))
+		via := int32(argInt(t, d, "via", 1))
+		resp, ok := c.call(via, req, 60)
+		if !ok {
+			return fmt.Sprintf("via %d: no answer\n", via)
+		}
+		r := resp.(*kmsg.ListTransactionsResponse)
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "via %d: %s", via, codeName(r.ErrorCode))
+		if len(r.UnknownStateFilters) > 0 {
+			fmt.Fprintf(&sb, " unknown states %v", r.UnknownStateFilters)
+		}
+		sb.WriteString("\n")
+		for _, ts := range r.TransactionStates {
+			fmt.Fprintf(&sb, "%s: %s pid %d\n", ts.TransactionalID, ts.TransactionState, ts.ProducerID)
+		}
+		return sb.String()
 	case "describe-producers":
 		topic := argStr(t, d, "topic", "t")
 		part := int32(argInt(t, d, "partition", 0))
@@ -746,4 +805,38 @@ func (c *testCluster) callCoordinator(d *datadriven.TestData, topic, key string,
 		return via, nil, fmt.Sprintf("via %d: no answer\n", via)
 	}
 	return via, resp, ""
+}
+
+// addPartitionsBatched is add-partitions at v4+ (the brokers' form): one
+// transaction, verify-only or adding.
+func (c *testCluster) addPartitionsBatched(t *testing.T, d *datadriven.TestData, v int16) string {
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.SetVersion(v)
+	tx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	tx.TransactionalID = argStr(t, d, "txn", "")
+	tx.ProducerID = int64(argInt(t, d, "pid", -1))
+	tx.ProducerEpoch = int16(argInt(t, d, "epoch", -1))
+	tx.VerifyOnly = d.HasArg("verify-only")
+	for _, tp := range strings.Split(argStr(t, d, "partitions", "t:0"), ",") {
+		topic, part, _ := strings.Cut(tp, ":")
+		n, _ := strconv.Atoi(part)
+		rt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+		rt.Topic, rt.Partitions = topic, []int32{int32(n)}
+		tx.Topics = append(tx.Topics, rt)
+	}
+	req.Transactions = append(req.Transactions, tx)
+	via, resp, noAnswer := c.callCoordinator(d, txnStateTopic, tx.TransactionalID, req)
+	if noAnswer != "" {
+		return noAnswer
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "via %d:", via)
+	for _, rt := range resp.(*kmsg.AddPartitionsToTxnResponse).Transactions {
+		for _, tt := range rt.Topics {
+			for _, rp := range tt.Partitions {
+				fmt.Fprintf(&sb, " %s:%d %s", tt.Topic, rp.Partition, codeName(rp.ErrorCode))
+			}
+		}
+	}
+	return sb.String() + "\n"
 }

@@ -85,7 +85,7 @@ type partition struct {
 
 	// verifying holds, per producer id, the produce requests waiting
 	// behind a transaction verification in flight (00_produce.go).
-	verifying map[int64][]func(code int16)
+	verifying map[int64][]verifyWaiter
 }
 
 type epochStart struct {

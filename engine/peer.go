@@ -122,7 +122,7 @@ func (b *Broker) servePeer(group raftlog.GroupID, op byte, body []byte, reply fu
 		p.serveMarker(body, func(code int16) { reply(peerOK, binary.BigEndian.AppendUint16(nil, uint16(code))) })
 		return
 	case opVerifyTxn:
-		reply(peerOK, binary.BigEndian.AppendUint16(nil, uint16(p.serveVerifyTxn(body))))
+		p.serveVerifyTxn(body, func(code int16) { reply(peerOK, binary.BigEndian.AppendUint16(nil, uint16(code))) })
 		return
 	default:
 		err = fmt.Errorf("unknown op %d", op)

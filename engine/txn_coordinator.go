@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"errors"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -32,16 +33,21 @@ import (
 // coordinator epoch is this partition's raft term, so a deposed
 // coordinator's markers are fenced by its successor's.
 //
-// To come (issue 10): AddOffsetsToTxn and TxnOffsetCommit, KIP-890's
-// transactions v2, ListTransactions and DescribeTransactions,
-// transactional.id.expiration.ms.
+// Transactions v2 (KIP-890, 26_end_txn.go): EndTxn v5 bumps the epoch
+// with the prepare record, and partitions join a transaction when its
+// producer first writes there (verify with add). An id idle for
+// transactional.id.expiration.ms with no transaction open is forgotten.
 type txnCoordinator struct {
 	coordLife
 	ids map[string]*txnLogValue // applied state per transactional id
 
 	// busy holds the ids with a change in flight (live state, while
 	// loaded): a second request for one is CONCURRENT_TRANSACTIONS.
-	busy         map[string]bool
+	busy   map[string]bool
+	adding map[string]*txnAdding // implicit adds waiting on a change in flight (live state)
+	// parked holds, per id, implicit adds waiting for the id's prepared
+	// transaction to complete (live state).
+	parked       map[string][]txnVerifyWait
 	timeoutTimer *timer
 }
 
@@ -50,6 +56,8 @@ const (
 	txnMarkerRetryMs   = 100   // pause before a marker is sent again
 	txnMarkerTimeoutMs = 1_000 // a peer's answer to one marker (then it is sent again)
 	txnTimeoutCheckMs  = 1_000 // how often the leader looks for expired transactions
+	txnExpireMax       = 100   // transactional ids forgotten in one record batch
+	txnParkMaxMs       = 1_000 // how long an implicit add waits for the previous transaction's markers
 )
 
 // txnLogVersion is the value version Gregor writes (flexible, with
@@ -97,6 +105,7 @@ func (c *txnCoordinator) applyBatch(bb []byte) error {
 // timeout check starts.
 func (c *txnCoordinator) buildLive() {
 	c.busy = map[string]bool{}
+	c.adding, c.parked = map[string]*txnAdding{}, map[string][]txnVerifyWait{}
 	for _, id := range c.sortedIDs() {
 		if s := c.ids[id].state; s == txnPrepareCommit || s == txnPrepareAbort {
 			c.busy[id] = true
@@ -107,7 +116,12 @@ func (c *txnCoordinator) buildLive() {
 }
 
 func (c *txnCoordinator) dropLive(int16) {
-	c.busy = nil
+	for _, id := range slices.Sorted(maps.Keys(c.parked)) {
+		for _, w := range c.parked[id] {
+			w.fn(kerr.NotCoordinator.Code)
+		}
+	}
+	c.busy, c.adding, c.parked = nil, nil, nil
 	c.timeoutTimer.stop()
 	c.timeoutTimer = nil
 }
@@ -122,8 +136,9 @@ func (c *txnCoordinator) sortedIDs() []string {
 }
 
 // scheduleTimeouts arms the leader's periodic look for transactions open
-// longer than their timeout: each is aborted with a bumped epoch, decided
-// by this leader's clock and carried in the record.
+// longer than their timeout, each aborted with a bumped epoch, and for
+// transactional ids idle longer than transactional.id.expiration.ms,
+// forgotten: decided by this leader's clock and carried in the records.
 func (c *txnCoordinator) scheduleTimeouts() {
 	c.timeoutTimer.stop()
 	c.timeoutTimer = c.b().after(txnTimeoutCheckMs, func() {
@@ -131,14 +146,46 @@ func (c *txnCoordinator) scheduleTimeouts() {
 		if !c.loaded {
 			return
 		}
-		now := c.b().nowMillis()
+		now, expiry := c.b().nowMillis(), c.b().cfg.TransactionalIDExpirationMs
+		var expired []string
 		for _, id := range c.sortedIDs() {
 			v := c.ids[id]
-			if v.state == txnOngoing && !c.busy[id] && now-v.startMs > int64(v.timeoutMs) {
+			switch {
+			case c.busy[id]:
+			case v.state == txnOngoing && now-v.startMs > int64(v.timeoutMs):
 				c.fenceAndAbort(id, func(int16) {})
+			case (v.state == txnEmpty || v.state == txnCompleteCommit || v.state == txnCompleteAbort) &&
+				now-v.lastUpdateMs > expiry && len(expired) < txnExpireMax:
+				expired = append(expired, id)
 			}
 		}
+		c.expire(expired)
 		c.scheduleTimeouts()
+	})
+}
+
+// expire forgets ids, idle and with no transaction open: one batch of
+// tombstones. Each is busy until it has applied.
+func (c *txnCoordinator) expire(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	recs := make([]batch.Record, 0, len(ids))
+	for _, id := range ids {
+		rec, err := txnLogRecord(id, nil, txnLogVersion)
+		if err != nil {
+			continue
+		}
+		c.busy[id] = true
+		recs = append(recs, rec)
+	}
+	loadSeq := c.loadSeq
+	c.propose(recs, func(int16) {
+		if c.loadSeq == loadSeq {
+			for _, id := range ids {
+				delete(c.busy, id)
+			}
+		}
 	})
 }
 
@@ -156,9 +203,10 @@ func (c *txnCoordinator) change(id string, next *txnLogValue, fn func(code int16
 		return
 	}
 	c.busy[id] = true
+	loadSeq := c.loadSeq
 	c.propose([]batch.Record{rec}, func(code int16) {
-		if c.busy != nil {
-			delete(c.busy, id)
+		if c.loadSeq == loadSeq {
+			delete(c.busy, id) // not a later load's
 		}
 		fn(code)
 	})
@@ -211,8 +259,21 @@ func (c *txnCoordinator) completeTxn(id string) {
 			next.state = txnCompleteCommit
 		}
 		next.partitions = []txnLogPartitions{}
+		if next.nextProducerID >= 0 { // the epoch was exhausted (bumpAtEnd)
+			next.previousProducerID, next.producerID, next.producerEpoch = next.producerID, next.nextProducerID, next.nextProducerEpoch
+			next.nextProducerID, next.nextProducerEpoch = -1, -1
+		}
 		delete(c.busy, id)
-		c.change(id, next, func(int16) {})
+		c.change(id, next, func(int16) {
+			if c.loadSeq != loadSeq {
+				return // unloaded: the parked were answered
+			}
+			parked := c.parked[id]
+			delete(c.parked, id)
+			if len(parked) > 0 {
+				c.later(func() { c.reverify(parked) })
+			}
+		})
 	}
 	if left == 0 {
 		finish()
@@ -434,7 +495,7 @@ func (b *Broker) initTransactional(token uint64, r *kmsg.InitProducerIDRequest, 
 	})
 }
 
-// --- verification (KIP-890, part 1) ---
+// --- verification and implicit adds (KIP-890) ---
 
 // txnVerify is a partition leader's question to a transaction coordinator
 // before it stages a producer's first transactional write there: is this
@@ -442,13 +503,16 @@ func (b *Broker) initTransactional(token uint64, r *kmsg.InitProducerIDRequest, 
 // partition? Without it, a producer fenced by an InitProducerId that has
 // written no marker anywhere since could still write: the partition has
 // not seen the new epoch, and the next transaction's marker would take
-// the write in.
+// the write in. With add (transactions v2: Produce v12+, TxnOffsetCommit
+// v5+), a partition the transaction does not hold yet joins it, as
+// AddPartitionsToTxn would have added it.
 type txnVerify struct {
 	id    string
 	pid   int64
 	epoch int16
 	topic string
 	part  int32
+	add   bool
 }
 
 func (v txnVerify) encode() []byte {
@@ -458,11 +522,17 @@ func (v txnVerify) encode() []byte {
 	b = binary.AppendVarint(b, int64(v.epoch))
 	b = binary.AppendUvarint(b, uint64(len(v.topic)))
 	b = append(b, v.topic...)
-	return binary.AppendVarint(b, int64(v.part))
+	b = binary.AppendVarint(b, int64(v.part))
+	if v.add {
+		b = append(b, 1)
+	}
+	return b
 }
 
 var errBadVerify = errors.New("engine: corrupt transaction verification request")
 
+// decodeTxnVerify reads a txnVerify; the add flag is a trailing 1 (a body
+// without it, as brokers before transactions v2 send, only verifies).
 func decodeTxnVerify(b []byte) (txnVerify, error) {
 	r := &byteReader{b: b}
 	var v txnVerify
@@ -471,49 +541,142 @@ func decodeTxnVerify(b []byte) (txnVerify, error) {
 	v.epoch = int16(r.varint())
 	v.topic = string(r.bytes(r.uvarint()))
 	v.part = int32(r.varint())
+	if r.err == nil && len(r.b) == 1 && r.b[0] == 1 {
+		v.add, r.b = true, nil
+	}
 	if r.err != nil || len(r.b) != 0 {
 		return txnVerify{}, errBadVerify
 	}
 	return v, nil
 }
 
-// verify answers a txnVerify from the loaded coordinator's state: 0, or
-// INVALID_PRODUCER_EPOCH for another epoch of the producer (a fenced
-// zombie), INVALID_PRODUCER_ID_MAPPING for another producer,
-// INVALID_TXN_STATE when no transaction holding the partition is ongoing.
-func (c *txnCoordinator) verify(v txnVerify) int16 {
+// verify answers a txnVerify from the loaded coordinator's state, as
+// Kafka's coordinator answers AddPartitionsToTxn v4+: 0;
+// INVALID_PRODUCER_ID_MAPPING for another producer; INVALID_PRODUCER_EPOCH
+// for another epoch of it (a fenced zombie); CONCURRENT_TRANSACTIONS while
+// its transaction is being ended; TRANSACTION_ABORTABLE when no ongoing
+// transaction holds the partition and v does not add it. An add waits
+// behind another add of the same id in flight and joins the next change,
+// so a producer writing to many partitions at once is not refused.
+func (c *txnCoordinator) verify(v txnVerify, fn func(code int16)) {
 	cur := c.ids[v.id]
 	switch {
 	case cur == nil || cur.producerID != v.pid:
-		return kerr.InvalidProducerIDMapping.Code
+		fn(kerr.InvalidProducerIDMapping.Code)
 	case cur.producerEpoch != v.epoch:
-		return kerr.InvalidProducerEpoch.Code
-	case cur.state != txnOngoing || !cur.has(v.topic, v.part):
-		return kerr.InvalidTxnState.Code
+		fn(kerr.InvalidProducerEpoch.Code)
+	case (cur.state == txnPrepareCommit || cur.state == txnPrepareAbort) && v.add && c.busy[v.id]:
+		// Transactions v2: the producer's next transaction begins (at the
+		// epoch EndTxn bumped) while the last one's markers are on their
+		// way; it waits for them instead of retrying.
+		c.park(v, fn)
+	case cur.state == txnPrepareCommit || cur.state == txnPrepareAbort || cur.state == txnPrepareEpochFence:
+		fn(kerr.ConcurrentTransactions.Code)
+	case cur.state == txnOngoing && cur.has(v.topic, v.part):
+		fn(0)
+	case !v.add:
+		fn(kerr.TransactionAbortable.Code)
+	case c.adding[v.id] != nil:
+		c.adding[v.id].waiting = append(c.adding[v.id].waiting, txnVerifyWait{v, fn})
+	case c.busy[v.id]:
+		fn(kerr.ConcurrentTransactions.Code)
+	default:
+		c.addParts(v.id, []txnLogPartitions{{topic: v.topic, partitions: []int32{v.part}}}, fn)
 	}
-	return 0
+}
+
+// txnAdding is an add to an id's transaction in flight, and the implicit
+// adds that came meanwhile: they are verified again once it has applied.
+type txnAdding struct{ waiting []txnVerifyWait }
+
+type txnVerifyWait struct {
+	v  txnVerify
+	fn func(int16)
+}
+
+// addParts adds parts to id's transaction, opening one (Ongoing, started
+// now) if none is; fn gets the result once applied. The caller checked
+// the producer and that no change of id is in flight.
+func (c *txnCoordinator) addParts(id string, parts []txnLogPartitions, fn func(int16)) {
+	cur := c.ids[id]
+	next := cur.clone()
+	if cur.state != txnOngoing {
+		next.state, next.startMs, next.partitions = txnOngoing, c.b().nowMillis(), []txnLogPartitions{}
+	}
+	added := false
+	for _, t := range parts {
+		for _, p := range t.partitions {
+			if !next.has(t.topic, p) {
+				next.add(t.topic, p)
+				added = true
+			}
+		}
+	}
+	if !added && cur.state == txnOngoing {
+		fn(0)
+		return
+	}
+	a, loadSeq := &txnAdding{}, c.loadSeq
+	c.adding[id] = a
+	c.change(id, next, func(code int16) {
+		if c.loadSeq == loadSeq {
+			delete(c.adding, id)
+		}
+		fn(code)
+		if len(a.waiting) > 0 {
+			c.later(func() { c.reverify(a.waiting) })
+		}
+	})
+}
+
+// park holds v until id's prepared transaction completes, or answers
+// CONCURRENT_TRANSACTIONS (retriable) after txnParkMaxMs: a partition
+// the markers cannot reach must not hold the producer's writes forever.
+func (c *txnCoordinator) park(v txnVerify, fn func(int16)) {
+	done := false
+	once := func(code int16) {
+		if !done {
+			done = true
+			fn(code)
+		}
+	}
+	c.parked[v.id] = append(c.parked[v.id], txnVerifyWait{v, once})
+	c.b().after(txnParkMaxMs, func() { once(kerr.ConcurrentTransactions.Code) })
+}
+
+// reverify answers verifications that waited, from the state now.
+func (c *txnCoordinator) reverify(ws []txnVerifyWait) {
+	for _, w := range ws {
+		if !c.loaded {
+			w.fn(kerr.NotCoordinator.Code)
+			continue
+		}
+		c.verify(w.v, w.fn)
+	}
 }
 
 // serveVerifyTxn answers a peer's txnVerify on this __transaction_state
 // partition.
-func (p *partition) serveVerifyTxn(body []byte) int16 {
+func (p *partition) serveVerifyTxn(body []byte, fn func(code int16)) {
 	v, err := decodeTxnVerify(body)
 	if err != nil {
-		return kerr.CorruptMessage.Code
+		fn(kerr.CorruptMessage.Code)
+		return
 	}
 	c, code := p.b.txnCoordinatorFor(v.id)
 	if code != 0 {
-		return code
+		fn(code)
+		return
 	}
-	return c.verify(v)
+	c.verify(v, fn)
 }
 
 // verifyTxn asks v.id's transaction coordinator (here or on its broker)
 // whether v holds; fn gets 0 or the error code (NOT_COORDINATOR and the
-// like when the coordinator cannot be asked: the client retries).
+// like when the coordinator cannot be asked: the caller retries).
 func (b *Broker) verifyTxn(v txnVerify, fn func(code int16)) {
 	if c, code := b.txnCoordinatorFor(v.id); code == 0 {
-		fn(c.verify(v))
+		c.verify(v, fn)
 		return
 	}
 	pm, ok := b.internalPartition(txnStateTopic, v.id)
@@ -527,5 +690,58 @@ func (b *Broker) verifyTxn(v txnVerify, fn func(code int16)) {
 			return
 		}
 		fn(int16(binary.BigEndian.Uint16(body)))
+	})
+}
+
+// --- the epoch bump of transactions v2 (KIP-890) ---
+
+// bumpAtEnd bumps next's producer epoch for the end of its transaction
+// (the prepare record and its markers carry the new epoch), then runs
+// then. At an exhausted epoch the epoch stays and a new producer id is
+// allocated for the id to move to once the transaction completes
+// (nextProducerID, as Kafka's log records it); fail gets the error if
+// that cannot be done.
+func (c *txnCoordinator) bumpAtEnd(id string, next *txnLogValue, then func(), fail func(int16)) {
+	if !txnEpochExhausted(next.producerEpoch) {
+		next.producerEpoch++
+		then()
+		return
+	}
+	c.allocateFor(id, func(pid int64) { next.nextProducerID, next.nextProducerEpoch = pid, 0 }, then, fail)
+}
+
+// bumpNow bumps next's producer epoch for a record with no markers to
+// follow (an abort with no transaction open): at an exhausted epoch the
+// id moves to a new producer id at once.
+func (c *txnCoordinator) bumpNow(id string, next *txnLogValue, then func(), fail func(int16)) {
+	if !txnEpochExhausted(next.producerEpoch) {
+		next.producerEpoch++
+		then()
+		return
+	}
+	c.allocateFor(id, func(pid int64) {
+		next.previousProducerID, next.producerID, next.producerEpoch = next.producerID, pid, 0
+	}, then, fail)
+}
+
+// allocateFor allocates a producer id for id, hands it to set, and runs
+// then after the current cycle; id is busy meanwhile. fail gets
+// NOT_COORDINATOR if this coordinator unloads first, or the allocation's
+// error.
+func (c *txnCoordinator) allocateFor(id string, set func(pid int64), then func(), fail func(int16)) {
+	c.busy[id] = true
+	loadSeq := c.loadSeq
+	c.b().allocateProducerID(func(pid int64, err error) {
+		if c.loadSeq != loadSeq || !c.loaded {
+			fail(kerr.NotCoordinator.Code)
+			return
+		}
+		delete(c.busy, id)
+		if err != nil {
+			fail(errCode(err))
+			return
+		}
+		set(pid)
+		c.later(then)
 	})
 }

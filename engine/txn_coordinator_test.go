@@ -51,12 +51,54 @@ func TestTxnEpochExhausted(t *testing.T) {
 	}
 }
 
+// TestTxnEndAtExhaustedEpoch: EndTxn v5 at an epoch that cannot be
+// bumped keeps it for the markers and moves the id to a new producer id
+// at epoch 0 once the transaction completes (Kafka's nextProducerId); the
+// answer names the new producer, and a retry naming the old one gets the
+// same answer.
+func TestTxnEndAtExhaustedEpoch(t *testing.T) {
+	c := &testCluster{t: t}
+	cryptotest.SetGlobalRandom(t, 1)
+	c.run(t, cmd("add-brokers n=3"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=3"))
+	c.run(t, cmd("find-coordinator group=app type=1"))
+	c.tick(30)
+	c.run(t, cmd("init-producer-id txn=app"))
+	co, code := c.broker(c.txnCoordinatorOf("app")).b.txnCoordinatorFor("app")
+	if code != 0 {
+		t.Fatalf("coordinator: %s", codeName(code))
+	}
+	co.ids["app"].producerEpoch = math.MaxInt16 - 1
+	if got := c.run(t, cmd("produce topic=t values=a pid=1 epoch=32766 seq=0 txn txn-id=app v=12")); !strings.Contains(got, "offset 0") {
+		t.Fatalf("produce: %s", got)
+	}
+	got := c.run(t, cmd("end-txn txn=app pid=1 epoch=32766 commit v=5"))
+	if !strings.Contains(got, "ok, next pid") || strings.Contains(got, "next pid 1 ") || !strings.HasSuffix(got, "epoch 0\n") {
+		t.Fatalf("EndTxn at an exhausted epoch: %q, want a new producer id at epoch 0", got)
+	}
+	c.tick(10)
+	if got := c.run(t, cmd("fetch topic=t isolation=committed")); !strings.Contains(got, "0:a(e1) 1:COMMIT") {
+		t.Fatalf("the commit: %s", got)
+	}
+	if got := c.run(t, cmd("describe-producers topic=t")); !strings.Contains(got, "epoch 32766") {
+		t.Fatalf("the marker keeps the exhausted epoch: %s", got)
+	}
+	v := co.ids["app"]
+	if v.previousProducerID != 1 || v.producerEpoch != 0 || v.nextProducerID != -1 || v.state != txnCompleteCommit {
+		t.Fatalf("after the transaction: %+v", *v)
+	}
+	if again := c.run(t, cmd("end-txn txn=app pid=1 epoch=32766 commit v=5")); again != got {
+		t.Fatalf("a retry naming the old producer: %q, want %q", again, got)
+	}
+}
+
 // FuzzTxnPeerBodies: the transaction bodies brokers send each other (a
 // marker to write, a verification to answer) decode without panicking,
 // and what decodes re-encodes to the same bytes.
 func FuzzTxnPeerBodies(f *testing.F) {
 	f.Add(txnMarker{pid: 7, epoch: 2, commit: true, coordEpoch: 3, timestampMs: 1}.encode())
 	f.Add(txnVerify{id: "app", pid: 7, epoch: 2, topic: "t", part: 1}.encode())
+	f.Add(txnVerify{id: "app", pid: 7, epoch: 2, topic: "t", part: 1, add: true}.encode())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if m, err := decodeMarker(b); err == nil {

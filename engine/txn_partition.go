@@ -112,18 +112,18 @@ func (p *partition) proposeMarker(m txnMarker, fn func(produceResult)) (uint64, 
 	return p.proposeOp(opTxnMarker, m.encode(), fn)
 }
 
-// applyMarker appends a marker entry's control batch if its producer has a
-// transaction open here.
+// applyMarker appends a marker entry's control batch if producers.Marker
+// decides it changes something here.
 func (p *partition) applyMarker(body []byte, index uint64, epoch int32) produceResult {
 	m, err := decodeMarker(body)
 	if err != nil {
 		return produceResult{err: err}
 	}
-	open, err := p.producers.Marker(m.pid, m.epoch, m.coordEpoch)
+	write, err := p.producers.Marker(m.pid, m.epoch, m.coordEpoch)
 	if err != nil {
 		return produceResult{err: err}
 	}
-	if !open {
+	if !write {
 		return produceResult{base: -1}
 	}
 	b := m.controlBatch()
@@ -153,7 +153,7 @@ func (p *partition) noteMarker(b []byte, h batch.Header, base int64) {
 	if !ok || !h.Idempotent() {
 		return
 	}
-	if open, err := p.producers.Marker(h.ProducerID, h.ProducerEpoch, coordEpoch); open && err == nil {
+	if write, err := p.producers.Marker(h.ProducerID, h.ProducerEpoch, coordEpoch); write && err == nil {
 		p.producers.EndTxn(h.ProducerID, h.ProducerEpoch, coordEpoch, commit, base)
 	}
 }
@@ -187,32 +187,70 @@ func (p *partition) serveMarker(body []byte, fn func(code int16)) {
 }
 
 // whenVerified runs then(0) at once, unless h is a producer's first
-// transactional batch here from a request naming its transactional id
-// (txnID): its coordinator must first confirm that the transaction holds
-// the partition (KIP-890's verification; txn_coordinator.go), and then
-// gets the answer. The producer's later batches wait behind a
-// verification in flight, so that their sequences keep their order.
-func (p *partition) whenVerified(txnID *string, h batch.Header, topic string, then func(code int16)) {
+// transactional batch here at its epoch, from a request naming its
+// transactional id (txnID): its coordinator must first confirm that the
+// transaction holds the partition, or with add make it hold it (KIP-890's
+// verification and transactions v2; txn_coordinator.go), and then gets
+// the answer. The producer's later batches wait behind a verification in
+// flight, so that their sequences keep their order: those of the same
+// epoch share its answer, the others are looked at again after it (under
+// transactions v2 the next transaction's first write, at the bumped
+// epoch, may come while the previous one's marker is still on its way,
+// and must not join the transaction that marker ends).
+func (p *partition) whenVerified(txnID *string, h batch.Header, topic string, add bool, then func(code int16)) {
 	pid := h.ProducerID
 	if queue, verifying := p.verifying[pid]; verifying {
-		p.verifying[pid] = append(queue, then)
+		p.verifying[pid] = append(queue, verifyWaiter{epoch: h.ProducerEpoch, then: then,
+			again: func() { p.whenVerified(txnID, h, topic, add, then) }})
 		return
 	}
-	if !h.Transactional() || txnID == nil || p.producers.TxnOpen(pid) {
+	if !h.Transactional() || txnID == nil || p.producers.TxnOpen(pid, h.ProducerEpoch) {
 		then(0)
 		return
 	}
 	if p.verifying == nil {
-		p.verifying = map[int64][]func(int16){}
+		p.verifying = map[int64][]verifyWaiter{}
 	}
 	p.verifying[pid] = nil
-	v := txnVerify{id: *txnID, pid: pid, epoch: h.ProducerEpoch, topic: topic, part: p.index}
+	v := txnVerify{id: *txnID, pid: pid, epoch: h.ProducerEpoch, topic: topic, part: p.index, add: add}
 	p.b.verifyTxn(v, func(code int16) {
 		queue := p.verifying[pid]
 		delete(p.verifying, pid)
 		then(code)
-		for _, fn := range queue {
-			fn(code)
+		for _, w := range queue {
+			if w.epoch == v.epoch {
+				w.then(code)
+			} else {
+				w.again()
+			}
 		}
 	})
+}
+
+// verifyWaiter is a produce waiting behind a verification in flight.
+type verifyWaiter struct {
+	epoch int16
+	then  func(code int16)
+	again func() // look again, for another epoch than the one verified
+}
+
+// produceVerifyCode is what a Produce request of version v answers for a
+// failed verification, as Kafka's ReplicaManager maps it: a fenced epoch
+// is INVALID_PRODUCER_EPOCH; TRANSACTION_ABORTABLE only from v11 (before,
+// INVALID_TXN_STATE); a coordinator that could not answer (moving,
+// loading, busy ending the transaction) NOT_ENOUGH_REPLICAS, which every
+// client retries without refreshing metadata.
+func produceVerifyCode(code, v int16) int16 {
+	switch code {
+	case kerr.ProducerFenced.Code:
+		return kerr.InvalidProducerEpoch.Code
+	case kerr.TransactionAbortable.Code:
+		if v < 11 {
+			return kerr.InvalidTxnState.Code
+		}
+	case kerr.ConcurrentTransactions.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code,
+		kerr.NotCoordinator.Code, kerr.RequestTimedOut.Code, kerr.NetworkException.Code:
+		return kerr.NotEnoughReplicas.Code
+	}
+	return code
 }

@@ -21,8 +21,11 @@ import (
 //     [a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?, else INVALID_REQUEST (42)
 //     with no keys, as Kafka does.
 //
-// NB: no SupportedFeatures or FinalizedFeatures (KIP-584) are advertised;
-// the engine does not have a features table yet.
+//   - v3+: SupportedFeatures and FinalizedFeatures (KIP-584) from
+//     Config.Features; a feature finalized at level 0 is left out of
+//     FinalizedFeatures, as Kafka does. FinalizedFeaturesEpoch is 1 when
+//     any is finalized (the features never change while a broker runs),
+//     else -1.
 //
 // The response header of ApiVersions is always v0 (no tagged fields) even
 // for flexible versions, so that a client that does not yet know what we
@@ -47,7 +50,28 @@ func (t *versionTable) answerApiVersions(rq request) *kmsg.ApiVersionsResponse {
 		}
 	}
 	resp.ApiKeys = slices.Clone(t.apiKeys)
+	if resp.Version >= 3 {
+		resp.FinalizedFeaturesEpoch = -1
+		for _, f := range t.features {
+			sf := kmsg.NewApiVersionsResponseSupportedFeature()
+			sf.Name, sf.MinVersion, sf.MaxVersion = f.Name, f.Min, f.Max
+			resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+			if f.Level > 0 {
+				ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+				ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = f.Name, f.Level, f.Level
+				resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+				resp.FinalizedFeaturesEpoch = 1
+			}
+		}
+	}
 	return resp
+}
+
+// Feature is one KIP-584 feature: supported from Min to Max, finalized at
+// Level.
+type Feature struct {
+	Name            string
+	Min, Max, Level int16
 }
 
 // validSoftwareNameVersion reports whether s matches Kafka's pattern for

@@ -38,6 +38,8 @@ type versionTable struct {
 	byKey map[int16]Version
 	// apiKeys is the table sorted by key, as ApiVersions answers it.
 	apiKeys []kmsg.ApiVersionsResponseApiKey
+	// features is Config.Features, as ApiVersions v3+ answers them.
+	features []Feature
 }
 
 // newVersionTable validates vs: keys known to kmsg, no duplicates,

@@ -3,7 +3,9 @@ package netwire
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +84,10 @@ type Config struct {
 	// whose key is missing or whose version is outside its range closes the
 	// connection, as Kafka does.
 	Versions []Version
+	// Features are the KIP-584 features ApiVersions v3+ advertises: each
+	// is supported from Min to Max and finalized at Level (a feature at
+	// level 0 is supported but not finalized, as Kafka leaves it out).
+	Features []Feature
 	// Logf receives one line per notable event (closed connections,
 	// rejected frames, handler panics). nil discards.
 	Logf func(format string, args ...any)
@@ -128,6 +134,12 @@ func NewServer(cfg Config, h Handler) *Server {
 	if err != nil {
 		panic(err)
 	}
+	for _, f := range cfg.Features {
+		if f.Name == "" || f.Min < 0 || f.Min > f.Max || f.Level != 0 && (f.Level < f.Min || f.Level > f.Max) {
+			panic(fmt.Sprintf("netwire: feature %q: level %d outside %d..%d", f.Name, f.Level, f.Min, f.Max))
+		}
+	}
+	t.features = slices.Clone(cfg.Features)
 	return &Server{cfg: cfg, h: h, table: t, conns: make(map[uint64]*conn), quit: make(chan struct{})}
 }
 

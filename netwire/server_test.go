@@ -38,6 +38,38 @@ func TestApiVersionsAnswersTable(t *testing.T) {
 	}
 }
 
+// TestApiVersionsFeatures: v3+ lists Config.Features as supported, and
+// those finalized at a level above 0 as finalized, with epoch 1; v2 none.
+func TestApiVersionsFeatures(t *testing.T) {
+	s, _ := stubServer(t, Config{Features: []Feature{{Name: "transaction.version", Max: 2, Level: 2}, {Name: "other", Max: 1}}})
+	rc := dial(t, s)
+	for _, v := range []int16{2, 3} {
+		req := kmsg.NewPtrApiVersionsRequest()
+		req.Version = v
+		req.ClientSoftwareName, req.ClientSoftwareVersion = "gregor-test", "1.0"
+		rc.send(req)
+		resp := kmsg.NewPtrApiVersionsResponse()
+		resp.Version = v
+		rc.recv(resp)
+		got := "supported"
+		for _, f := range resp.SupportedFeatures {
+			got += fmt.Sprintf(" %s %d-%d", f.Name, f.MinVersion, f.MaxVersion)
+		}
+		got += ", finalized"
+		for _, f := range resp.FinalizedFeatures {
+			got += fmt.Sprintf(" %s %d-%d", f.Name, f.MinVersionLevel, f.MaxVersionLevel)
+		}
+		got += fmt.Sprintf(", epoch %d", resp.FinalizedFeaturesEpoch)
+		want := "supported, finalized, epoch -1"
+		if v >= 3 {
+			want = "supported transaction.version 0-2 other 0-1, finalized transaction.version 2-2, epoch 1"
+		}
+		if got != want {
+			t.Fatalf("v%d: %s\nwant %s", v, got, want)
+		}
+	}
+}
+
 func TestApiVersionsInvalidSoftwareName(t *testing.T) {
 	s, _ := stubServer(t, Config{})
 	rc := dial(t, s)

@@ -251,18 +251,22 @@ func (s *State) BeginTxn(pid, offset int64) {
 }
 
 // Marker decides whether a transaction marker (commit or abort) of
-// producer pid at epoch, from a coordinator at coordEpoch, may be
-// appended, as Kafka's ProducerAppendInfo.appendEndTxnMarker does: a
-// marker of an older epoch than the producer's is refused with
-// INVALID_PRODUCER_EPOCH, one from an older coordinator than the last
-// marker's with TRANSACTION_COORDINATOR_FENCED. Open reports whether the
-// producer has a transaction open here: a marker for a producer with none
-// changes nothing and is not written, which makes a coordinator's resent
+// producer pid at epoch, from a coordinator at coordEpoch, is appended, as
+// Kafka's ProducerAppendInfo.appendEndTxnMarker does: a marker of an older
+// epoch than the producer's is refused with INVALID_PRODUCER_EPOCH, one
+// from an older coordinator than the last marker's with
+// TRANSACTION_COORDINATOR_FENCED. Write reports whether it is appended:
+// when the producer has a transaction open here, and also when the
+// partition has not seen the producer or the marker's epoch (a marker
+// that fences: a write of the older epoch that the coordinator verified
+// before it aborted, and that applies after the marker, is then refused
+// instead of opening a transaction no marker will end). A marker that
+// changes nothing is not written, which makes a coordinator's resent
 // markers idempotent.
-func (s *State) Marker(pid int64, epoch int16, coordEpoch int32) (open bool, err error) {
+func (s *State) Marker(pid int64, epoch int16, coordEpoch int32) (write bool, err error) {
 	p, ok := s.producers[pid]
 	if !ok {
-		return false, nil
+		return true, nil
 	}
 	if epoch < p.epoch {
 		return false, kerr.InvalidProducerEpoch
@@ -270,30 +274,39 @@ func (s *State) Marker(pid int64, epoch int16, coordEpoch int32) (open bool, err
 	if coordEpoch < p.coordEpoch {
 		return false, kerr.TransactionCoordinatorFenced
 	}
-	return p.txnFirst >= 0, nil
+	return p.txnFirst >= 0 || epoch > p.epoch, nil
 }
 
-// EndTxn ends producer pid's open transaction with a marker appended at
-// offset, at epoch (KIP-890 bumps it: a new epoch forgets the old one's
-// batches, as Record does). An aborted transaction joins the aborted index.
-// Call it only after Marker reported the transaction open.
+// EndTxn applies a marker Marker decided to write, appended at offset:
+// it ends producer pid's open transaction, if any (an aborted one joins
+// the aborted index), and moves the producer to the marker's epoch
+// (KIP-890 bumps it; a new epoch forgets the old one's batches, as Record
+// does) and coordinator epoch.
 func (s *State) EndTxn(pid int64, epoch int16, coordEpoch int32, commit bool, offset int64) {
-	p := s.producers[pid]
-	if !commit {
-		s.aborted = append(s.aborted, AbortedTxn{PID: pid, FirstOffset: p.txnFirst, LastOffset: offset})
+	p, ok := s.producers[pid]
+	if !ok {
+		p = &producer{batches: make([]batchMeta, 0, batchesRetained), txnFirst: -1, epoch: epoch}
+		s.producers[pid] = p
 	}
-	p.txnFirst, p.coordEpoch = -1, coordEpoch
-	s.open--
+	if p.txnFirst >= 0 {
+		if !commit {
+			s.aborted = append(s.aborted, AbortedTxn{PID: pid, FirstOffset: p.txnFirst, LastOffset: offset})
+		}
+		p.txnFirst = -1
+		s.open--
+	}
+	p.coordEpoch = coordEpoch
 	if epoch != p.epoch {
 		p.epoch = epoch
 		p.batches = p.batches[:0]
 	}
 }
 
-// TxnOpen reports whether producer pid has a transaction open here.
-func (s *State) TxnOpen(pid int64) bool {
+// TxnOpen reports whether producer pid has a transaction open here at
+// epoch (a batch of another epoch does not belong to it).
+func (s *State) TxnOpen(pid int64, epoch int16) bool {
 	p, ok := s.producers[pid]
-	return ok && p.txnFirst >= 0
+	return ok && p.txnFirst >= 0 && p.epoch == epoch
 }
 
 // FirstUnstable returns the first offset of the earliest open transaction,

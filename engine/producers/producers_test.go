@@ -226,8 +226,24 @@ func TestTransactions(t *testing.T) {
 	if open, _ := s.Marker(1, 0, 0); open {
 		t.Fatal("a resent marker finds the transaction still open")
 	}
-	if open, err := s.Marker(99, 0, 0); open || err != nil {
-		t.Fatal("a marker for an unknown producer")
+	// A marker that fences is written even with nothing open: for a
+	// producer not seen here, and for a newer epoch; a late write of the
+	// older epoch is then refused.
+	if write, err := s.Marker(1, 1, 3); !write || err != nil {
+		t.Fatalf("a marker of a newer epoch, nothing open: %v %v", write, err)
+	}
+	if write, err := s.Marker(99, 0, 0); !write || err != nil {
+		t.Fatalf("a marker for an unknown producer: %v %v", write, err)
+	}
+	s.EndTxn(99, 4, 3, false, 100)
+	if v := s.Check(99, 3, 0, 0); v.Err != kerr.InvalidProducerEpoch {
+		t.Fatalf("a write of an older epoch after a fencing marker: %+v", v)
+	}
+	if write, _ := s.Marker(99, 4, 3); write {
+		t.Fatal("a resent fencing marker is written again")
+	}
+	if _, ok := s.FirstUnstable(); !ok {
+		t.Fatal("a fencing marker ended another producer's transaction")
 	}
 	if f, ok := s.FirstUnstable(); !ok || f != 11 {
 		t.Fatalf("FirstUnstable = %d %v, want 11", f, ok)
@@ -246,7 +262,7 @@ func TestTransactions(t *testing.T) {
 		t.Fatalf("a marker of coordinator epoch 2 after 3: %v", err)
 	}
 	s.EndTxn(2, 1, 3, true, 16)
-	if got := s.Describe(); len(got) != 2 || got[1] != (ProducerInfo{PID: 2, Epoch: 1, LastSequence: 0, CoordinatorEpoch: 3, TxnStartOffset: -1}) {
+	if got := s.Describe(); len(got) != 3 || got[1] != (ProducerInfo{PID: 2, Epoch: 1, LastSequence: 0, CoordinatorEpoch: 3, TxnStartOffset: -1}) {
 		t.Fatalf("Describe = %+v", got)
 	}
 	want := []AbortedTxn{{PID: 1, FirstOffset: 10, LastOffset: 13}}
@@ -267,8 +283,8 @@ func TestTransactions(t *testing.T) {
 	// An open transaction keeps its producer from expiring.
 	s.Record(3, 0, 0, 0, 20, 0)
 	s.BeginTxn(3, 20)
-	if got := s.Expired(1<<40, 1, 10); len(got) != 2 || got[0].PID != 1 || got[1].PID != 2 {
-		t.Fatalf("Expired = %v, want producers 1 and 2", got)
+	if got := s.Expired(1<<40, 1, 10); len(got) != 3 || got[0].PID != 1 || got[1].PID != 2 || got[2].PID != 99 {
+		t.Fatalf("Expired = %v, want producers 1, 2 and 99", got)
 	}
 	if s.Expire(3, 0) {
 		t.Fatal("a producer with an open transaction expired")

@@ -219,7 +219,11 @@ func (n *Node) Run() (err error) {
 	for _, v := range engine.APIVersions() {
 		versions = append(versions, netwire.Version{Key: v.Key, Min: v.Min, Max: v.Max})
 	}
-	n.server = netwire.NewServer(netwire.Config{Versions: versions, Logf: n.cfg.Logf}, handler{n})
+	var features []netwire.Feature
+	for _, f := range n.cfg.Broker.Features() {
+		features = append(features, netwire.Feature{Name: f.Name, Min: f.Min, Max: f.Max, Level: f.Level})
+	}
+	n.server = netwire.NewServer(netwire.Config{Versions: versions, Features: features, Logf: n.cfg.Logf}, handler{n})
 
 	go n.loop()
 	n.wg.Add(1)

@@ -1,0 +1,49 @@
+package engine
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeTransactions, version 0.
+//
+// Behavior: each transactional id is answered by its coordinator from the
+// applied state: its state by Kafka's name (Empty, Ongoing,
+// PrepareCommit, ...), timeout, producer id and epoch, the start of the
+// open transaction (-1 when none is open) and the partitions it holds.
+// An id this broker does not coordinate: NOT_COORDINATOR
+// (COORDINATOR_LOAD_IN_PROGRESS while loading); an id it has no state
+// for: TRANSACTIONAL_ID_NOT_FOUND.
+
+func init() { regKey(kmsg.DescribeTransactions, 0, 0, (*Broker).handleDescribeTransactions) }
+
+func (b *Broker) handleDescribeTransactions(token uint64, r *kmsg.DescribeTransactionsRequest) {
+	resp := r.ResponseKind().(*kmsg.DescribeTransactionsResponse)
+	for _, id := range r.TransactionalIDs {
+		st := kmsg.NewDescribeTransactionsResponseTransactionState()
+		st.TransactionalID = id
+		st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
+		c, code := b.txnCoordinatorFor(id)
+		v := (*txnLogValue)(nil)
+		if code == 0 {
+			if v = c.ids[id]; v == nil {
+				code = kerr.TransactionalIDNotFound.Code
+			}
+		}
+		st.ErrorCode = code
+		if v != nil {
+			st.State, st.TimeoutMillis = v.state.String(), v.timeoutMs
+			st.ProducerID, st.ProducerEpoch = v.producerID, v.producerEpoch
+			if v.state == txnOngoing || v.state == txnPrepareCommit || v.state == txnPrepareAbort {
+				st.StartTimestamp = v.startMs
+			}
+			for _, t := range v.partitions {
+				tt := kmsg.NewDescribeTransactionsResponseTransactionStateTopic()
+				tt.Topic, tt.Partitions = t.topic, append([]int32(nil), t.partitions...)
+				st.Topics = append(st.Topics, tt)
+			}
+		}
+		resp.TransactionStates = append(resp.TransactionStates, st)
+	}
+	b.respond(token, resp)
+}
