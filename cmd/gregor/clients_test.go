@@ -29,12 +29,15 @@ type liveCluster struct {
 // startLiveCluster runs startDev with port base 0 and t.TempDir() data.
 // Topic auto-creation is off, as in gregor serve's default, so unknown
 // topics stay unknown.
-func startLiveCluster(t *testing.T) *liveCluster {
+func startLiveCluster(t *testing.T, tune ...func(*devOptions)) *liveCluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a 3-broker cluster")
 	}
 	o := devOptions{brokers: 3, data: t.TempDir()}
+	for _, f := range tune {
+		f(&o)
+	}
 	nodes, err := startDev(o, func(id int32) func(string, ...any) {
 		return func(f string, a ...any) { t.Logf("broker %d: "+f, append([]any{id}, a...)...) }
 	})

@@ -50,6 +50,7 @@ type devOptions struct {
 	printCommands bool
 	autoCreate    bool
 	groupDelayMs  int
+	txnVersion    int
 }
 
 func parseDev(args []string, stderr io.Writer) (devOptions, error) {
@@ -71,11 +72,15 @@ func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	// not sit out 3 s before its first assignment.
 	fs.IntVar(&o.groupDelayMs, "group-initial-rebalance-delay-ms", 0,
 		"how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms)")
+	fs.IntVar(&o.txnVersion, "transaction-version", txnVersionDefault, txnVersionUsage)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := checkTxnVersion(o.txnVersion); err != nil {
+		return o, err
 	}
 	if o.brokers < 1 || o.brokers > devBrokersMax {
 		return o, fmt.Errorf("--brokers %d: want 1 to %d", o.brokers, devBrokersMax)
@@ -137,6 +142,9 @@ func (o devOptions) serveCommands() string {
 		if o.groupDelayMs != groupDelayDefaultMs {
 			fmt.Fprintf(&b, " --group-initial-rebalance-delay-ms %d", o.groupDelayMs)
 		}
+		if o.txnVersion != txnVersionDefault {
+			fmt.Fprintf(&b, " --transaction-version %d", o.txnVersion)
+		}
 		b.WriteByte('\n')
 	}
 	return b.String()
@@ -172,7 +180,7 @@ func startDev(o devOptions, logf func(id int32) func(string, ...any)) (nodes []*
 		}
 	}
 	for _, m := range ms {
-		bc := engine.Config{ID: m.ID, AutoCreateTopics: o.autoCreate}
+		bc := engine.Config{ID: m.ID, AutoCreateTopics: o.autoCreate, TransactionVersion: int16(o.txnVersion)}
 		groupConfig(&bc, 50, o.groupDelayMs, 7*24*60)
 		n, err := runtime.Listen(runtime.Config{
 			Broker:      bc,

@@ -21,6 +21,7 @@ commands:
   topic     create, list, describe or delete topics
   group     list, describe or delete consumer groups, reset or delete their offsets
   producers describe the producers of partitions and their open transactions
+  txn       list or describe transactional ids, abort a hanging transaction
   produce   send lines of standard input as records
   consume   print records (partition, offset, key, value)
 
@@ -45,6 +46,7 @@ var commands = map[string]command{
 	"topic":     topicCmd,
 	"group":     groupCmd,
 	"producers": producersCmd,
+	"txn":       txnCmd,
 	"produce":   produceCmd,
 	"consume":   consumeCmd,
 }

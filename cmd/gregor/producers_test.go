@@ -35,35 +35,7 @@ func TestProducersCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	ip, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, cl)
-	if err == nil {
-		err = kerr.ErrorForCode(ip.ErrorCode)
-	}
-	if err != nil {
-		t.Fatalf("InitProducerId: %v", err)
-	}
-	pid, epoch := ip.ProducerID, ip.ProducerEpoch
-
-	prod := kmsg.NewPtrProduceRequest()
-	prod.Acks, prod.TimeoutMillis = -1, 10_000
-	pt := kmsg.NewProduceRequestTopic()
-	pt.Topic = "tx"
-	pp := kmsg.NewProduceRequestTopicPartition()
-	pp.Partition = 1
-	pp.Records = batch.Build(batch.BuildOptions{ProducerID: pid, ProducerEpoch: epoch, Transactional: true, FirstTimestamp: 1},
-		[]batch.Record{{Value: []byte("a")}, {Value: []byte("b")}})
-	pt.Partitions = append(pt.Partitions, pp)
-	prod.Topics = append(prod.Topics, pt)
-	err = retryRetriable(ctx, func() error {
-		pr, err := prod.RequestWith(ctx, cl)
-		if err == nil {
-			err = kerr.ErrorForCode(pr.Topics[0].Partitions[0].ErrorCode)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatalf("transactional produce: %v", err)
-	}
+	pid, epoch := openTxnByHand(ctx, t, cl, "tx", 1)
 
 	header := []string{"TOPIC", "PARTITION", "PRODUCER-ID", "EPOCH", "LAST-SEQUENCE", "LAST-TIMESTAMP", "COORDINATOR-EPOCH", "TXN-START-OFFSET"}
 	describe := func() [][]string {
@@ -117,6 +89,42 @@ func TestProducersCLI(t *testing.T) {
 			t.Errorf("gregor %s: exit %d, stderr %q; want exit %d mentioning %q", strings.Join(tc.args, " "), code, stderr, tc.code, tc.want)
 		}
 	}
+}
+
+// openTxnByHand opens a transaction no coordinator knows of in a
+// partition: a transactional batch (two records) from a bare producer id,
+// sent without a transactional id.
+func openTxnByHand(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, partition int32) (int64, int16) {
+	t.Helper()
+	ip, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, cl)
+	if err == nil {
+		err = kerr.ErrorForCode(ip.ErrorCode)
+	}
+	if err != nil {
+		t.Fatalf("InitProducerId: %v", err)
+	}
+	pid, epoch := ip.ProducerID, ip.ProducerEpoch
+	prod := kmsg.NewPtrProduceRequest()
+	prod.Acks, prod.TimeoutMillis = -1, 10_000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = topic
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Partition = partition
+	pp.Records = batch.Build(batch.BuildOptions{ProducerID: pid, ProducerEpoch: epoch, Transactional: true, FirstTimestamp: 1},
+		[]batch.Record{{Value: []byte("a")}, {Value: []byte("b")}})
+	pt.Partitions = append(pt.Partitions, pp)
+	prod.Topics = append(prod.Topics, pt)
+	err = retryRetriable(ctx, func() error {
+		pr, err := prod.RequestWith(ctx, cl)
+		if err == nil {
+			err = kerr.ErrorForCode(pr.Topics[0].Partitions[0].ErrorCode)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("transactional produce: %v", err)
+	}
+	return pid, epoch
 }
 
 // retryRetriable calls fn until it returns nil or an error Kafka does not

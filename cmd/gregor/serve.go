@@ -44,6 +44,24 @@ type serveOptions struct {
 	offsetsPartitions  int
 	groupDelayMs       int
 	offsetsRetentionMn int
+	// Transactions, Kafka's names.
+	txnVersion      int
+	txnIDExpiration int64
+}
+
+// txnVersionDefault is the transaction.version a cluster finalizes, as
+// new Kafka 4 clusters do.
+const (
+	txnVersionDefault = 2
+	txnVersionUsage   = "the transaction.version feature the cluster finalizes: 2 lets clients use transactions v2 (KIP-890), 1 keeps them on v1"
+)
+
+// checkTxnVersion refuses a --transaction-version Gregor does not speak.
+func checkTxnVersion(v int) error {
+	if v != 1 && v != 2 {
+		return fmt.Errorf("--transaction-version %d: want 1 or 2", v)
+	}
+	return nil
 }
 
 // groupDelayDefaultMs is Kafka's group.initial.rebalance.delay.ms.
@@ -83,6 +101,9 @@ func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 		"how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms)")
 	fs.IntVar(&o.offsetsRetentionMn, "offsets-retention-minutes", 7*24*60,
 		"delete the offsets of a group empty this long (Kafka's offsets.retention.minutes)")
+	fs.IntVar(&o.txnVersion, "transaction-version", txnVersionDefault, txnVersionUsage)
+	fs.Int64Var(&o.txnIDExpiration, "transactional-id-expiration-ms", 7*24*60*60*1000,
+		"forget a transactional id with no transaction open and no change for this long (Kafka's transactional.id.expiration.ms)")
 	return fs
 }
 
@@ -201,6 +222,12 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 	if o.offsetsRetentionMn <= 0 {
 		return runtime.Config{}, fmt.Errorf("--offsets-retention-minutes %d: must be positive", o.offsetsRetentionMn)
 	}
+	if err := checkTxnVersion(o.txnVersion); err != nil {
+		return runtime.Config{}, err
+	}
+	if o.txnIDExpiration <= 0 {
+		return runtime.Config{}, fmt.Errorf("--transactional-id-expiration-ms %d: must be positive", o.txnIDExpiration)
+	}
 	cluster := brokerInfos(members)
 	for i := range cluster {
 		if cluster[i].ID == int32(o.id) {
@@ -208,10 +235,12 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 		}
 	}
 	bc := engine.Config{
-		ID:                     int32(o.id),
-		Cluster:                cluster,
-		AutoCreateTopics:       o.autoCreate,
-		ProducerIDExpirationMs: o.producerExpiryMs,
+		ID:                          int32(o.id),
+		Cluster:                     cluster,
+		AutoCreateTopics:            o.autoCreate,
+		ProducerIDExpirationMs:      o.producerExpiryMs,
+		TransactionVersion:          int16(o.txnVersion),
+		TransactionalIDExpirationMs: o.txnIDExpiration,
 	}
 	groupConfig(&bc, o.offsetsPartitions, o.groupDelayMs, o.offsetsRetentionMn)
 	return runtime.Config{

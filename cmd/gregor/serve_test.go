@@ -28,6 +28,8 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--config", "/does/not/exist"}, "--config"},
 		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "extra"}, `unexpected argument "extra"`},
 		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--producer-id-expiration-ms", "0"}, "--producer-id-expiration-ms 0: must be positive"},
+		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--transaction-version", "3"}, "--transaction-version 3: want 1 or 2"},
+		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--transactional-id-expiration-ms", "-1"}, "--transactional-id-expiration-ms -1: must be positive"},
 	} {
 		var stdout, stderr strings.Builder
 		code := run(append([]string{"serve"}, tc.args...), &stdout, &stderr)

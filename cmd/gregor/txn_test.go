@@ -5,17 +5,47 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestTransactionsKgo: franz-go's transactional producer against a live
-// cluster: one transaction committed and one aborted across three
-// partitions; a read_committed consumer sees exactly the committed
-// records, a read_uncommitted one both.
+// cluster, with transactions v2 (KIP-890: franz-go uses them when the
+// cluster finalizes transaction.version 2) and v1: one transaction
+// committed and one aborted across three partitions; a read_committed
+// consumer sees exactly the committed records, a read_uncommitted one
+// both.
 func TestTransactionsKgo(t *testing.T) {
-	c := startLiveCluster(t)
+	for _, v := range []int{2, 1} {
+		t.Run(fmt.Sprintf("transaction.version=%d", v), func(t *testing.T) {
+			var adds keyCounter
+			// franz-go learns the cluster's features with its first
+			// responses, so it opts in to v2 from its second transaction:
+			// from then on it adds no partition itself (Produce v12 does),
+			// where under v1 it must.
+			testTransactionsKgo(t, startLiveCluster(t, func(o *devOptions) { o.txnVersion = v }), func() { adds.n.Store(0) }, kgo.WithHooks(&adds))
+			if n := adds.n.Load(); (v == 2) != (n == 0) {
+				t.Errorf("transaction.version %d: the client sent %d AddPartitionsToTxn requests after its first transaction", v, n)
+			}
+		})
+	}
+}
+
+// keyCounter is a kgo hook counting the AddPartitionsToTxn requests a
+// client writes.
+type keyCounter struct{ n atomic.Int64 }
+
+func (k *keyCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ time.Duration, _ error) {
+	if key == int16(kmsg.AddPartitionsToTxn) {
+		k.n.Add(1)
+	}
+}
+
+func testTransactionsKgo(t *testing.T, c *liveCluster, afterFirst func(), opts ...kgo.Opt) {
 	brokers := "--brokers=" + strings.Join(c.seeds(), ",")
 	var stdout, stderr strings.Builder
 	if code := run([]string{"topic", "create", brokers, "--partitions", "3", "--replication-factor", "3", "txns"}, &stdout, &stderr); code != exitOK {
@@ -23,8 +53,8 @@ func TestTransactionsKgo(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.TransactionalID("txn-test"), kgo.DefaultProduceTopic("txns"),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...), kgo.TransactionalID("txn-test"), kgo.DefaultProduceTopic("txns"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +75,7 @@ func TestTransactionsKgo(t *testing.T) {
 		}
 	}
 	write("c", kgo.TryCommit)
+	afterFirst()
 	write("a", kgo.TryAbort)
 	write("d", kgo.TryCommit)
 
