@@ -61,3 +61,23 @@ else
 	(cd "$jv" && mvn -q -B package)
 	echo "test-deps: built $jar in $((SECONDS - start)) s"
 fi
+
+# The Python clients (confluent-kafka, which bundles librdkafka), pinned by
+# cmd/gregor/testdata/python/requirements.txt, in a virtual environment
+# there; reinstalled only when the requirements changed.
+py=cmd/gregor/testdata/python
+if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+	echo "test-deps: installing python3-venv (Debian package)"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+fi
+if [ -x "$py/.venv/bin/python" ] && cmp -s "$py/requirements.txt" "$py/.venv/requirements.installed"; then
+	echo "test-deps: Python clients present in $py/.venv"
+else
+	echo "test-deps: pip install -r $py/requirements.txt into $py/.venv ($(python3 --version))"
+	rm -rf "$py/.venv"
+	python3 -m venv "$py/.venv"
+	"$py/.venv/bin/pip" install -q --disable-pip-version-check -r "$py/requirements.txt"
+	cp "$py/requirements.txt" "$py/.venv/requirements.installed"
+fi
+echo "test-deps: confluent-kafka $("$py/.venv/bin/python" -c 'import confluent_kafka as c; print(c.version()[0], "librdkafka", c.libversion()[0])')"

@@ -26,11 +26,11 @@ import (
 //     current producer id and epoch (or the one before a bump that was
 //     answered already: the retry gets the same answer), else
 //     PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4). While another
-//     request for the id is in flight, or its transaction is not
-//     complete: CONCURRENT_TRANSACTIONS. NB: no request can open a
-//     transaction yet (AddPartitionsToTxn comes with the rest of the
-//     coordinator), so the fencing abort of an open one is not needed
-//     yet.
+//     request for the id is in flight, or its transaction is being
+//     completed: CONCURRENT_TRANSACTIONS. An Ongoing transaction is
+//     aborted first, with the epoch bumped (fencing the previous
+//     producer everywhere), and the caller gets CONCURRENT_TRANSACTIONS
+//     until that abort is complete.
 
 func init() { regKey(kmsg.InitProducerID, 0, 4, (*Broker).handleInitProducerID) }
 
