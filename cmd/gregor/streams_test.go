@@ -473,3 +473,58 @@ func sumCounts(m map[string]int64) int64 {
 	}
 	return n
 }
+
+// TestKafkaStreamsThroughput measures StreamsWordCount (exactly_once_v2)
+// on a live cluster: GREGOR_STREAMS_BENCH_LINES lines are produced first,
+// then the app starts, and the test logs how long the app took from
+// reaching RUNNING until the output held every word's count. It asserts
+// nothing on time and runs only when GREGOR_STREAMS_BENCH_LINES is set:
+//
+//	GREGOR_STREAMS_BENCH_LINES=20000 go test -count=1 -run TestKafkaStreamsThroughput -v ./cmd/gregor/
+func TestKafkaStreamsThroughput(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("GREGOR_STREAMS_BENCH_LINES"))
+	if n <= 0 {
+		t.Skip("set GREGOR_STREAMS_BENCH_LINES to run")
+	}
+	java := javaCommand(t)
+	c := startLiveCluster(t)
+	const in, out, app = "wc-lines", "wc-counts", "wc"
+	cl := c.client(kgo.DefaultProduceTopic(in))
+	createTopic(t, cl, in, 3, 3)
+	createTopic(t, cl, out, 3, 3)
+	next := streamsLines(1)
+	var words int
+	ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
+	defer cancel()
+	for i := 0; i < n; i += 1000 {
+		var rs []*kgo.Record
+		for range min(1000, n-i) {
+			l := next()
+			words += len(strings.Fields(l))
+			rs = append(rs, kgo.StringRecord(l))
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	counts := newCountReader(t, c, out)
+	a := startStreamsApp(t, java, c, app, in, out, t.TempDir(), "exactly_once_v2")
+	waitFor(t, "the app to run", func() (bool, string) {
+		return a.exited() != nil || strings.Contains(a.stdout.String(), "->RUNNING"), a.stdout.String()
+	})
+	running := time.Now()
+	deadline := running.Add(10 * testWaitMax)
+	for counts.records() < words && a.exited() == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d counts after %v", counts.records(), words, time.Since(running))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := a.exited(); err != nil {
+		t.Fatalf("the Streams app exited: %v\n%s", err, a.stderr.String())
+	}
+	d := time.Since(running)
+	a.stop()
+	t.Logf("%d lines (%d words) in %v from RUNNING: %.0f lines/s, %.0f words/s",
+		n, words, d.Round(time.Millisecond), float64(n)/d.Seconds(), float64(words)/d.Seconds())
+}
