@@ -2,7 +2,7 @@
 # Installs what the client-compatibility tests in cmd/gregor need on a fresh
 # machine: kcat (Debian package), kafkajs (npm, pinned by
 # cmd/gregor/testdata/kafkajs/package-lock.json) and the Java client's test
-# jar (a JDK and Maven from Debian; kafka-clients pinned by
+# jar (a JDK and Maven from Debian; kafka-clients and kafka-streams pinned by
 # cmd/gregor/testdata/java/pom.xml, fetched from Maven Central). Idempotent;
 # prints what it does. Runs as root (apt-get directly) or through sudo when
 # not root.

@@ -50,7 +50,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *
  * Usage: java -jar gregor-java-client.jar BOOTSTRAP_SERVERS [RECORDS]
  * (or: java -jar gregor-java-client.jar group ..., the consumer-group
- * check in GroupCheck)
+ * check in GroupCheck; txn ..., TxnCheck; streams-wordcount ..., the
+ * Kafka Streams application StreamsWordCount)
  */
 public final class JavaClientCheck {
     static final Map<String, Object> summary = new LinkedHashMap<>();
@@ -65,6 +66,10 @@ public final class JavaClientCheck {
         }
         if (args.length > 0 && args[0].equals("txn")) {
             TxnCheck.main(args);
+            return;
+        }
+        if (args.length > 0 && args[0].equals("streams-wordcount")) {
+            StreamsWordCount.main(args);
             return;
         }
         if (args.length < 1) {
