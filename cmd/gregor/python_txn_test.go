@@ -1,16 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
-	"time"
 )
 
 // pythonDir holds the Python client tests; .ci/test-deps.sh makes its
@@ -35,44 +28,6 @@ func pythonCommand(t *testing.T) string {
 // cluster, read back by a librdkafka consumer at read_committed: exactly
 // the committed records.
 func TestLibrdkafkaTransactions(t *testing.T) {
-	py := pythonCommand(t)
-	c := startLiveCluster(t)
-	var stdout, stderr strings.Builder
-	if code := run([]string{"topic", "create", "--brokers=" + strings.Join(c.seeds(), ","), "--partitions", "3", "--replication-factor", "3", "rdkafka-txn"}, &stdout, &stderr); code != exitOK {
-		t.Fatalf("topic create: exit %d: %s", code, stderr.String())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*testWaitMax)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, py, "txn.py", strings.Join(c.seeds(), ","), "rdkafka-txn")
-	cmd.Dir = pythonDir
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	start := time.Now()
-	runErr := cmd.Run()
-	t.Logf("python txn.py ran %v", time.Since(start))
-	if s := errOut.String(); s != "" {
-		t.Logf("python stderr:\n%s", s)
-	}
-	var s struct {
-		Committed  []string `json:"committed"`
-		Errors     []string `json:"errors"`
-		Librdkafka string   `json:"librdkafka"`
-	}
-	if err := json.Unmarshal(bytes.TrimSpace(out.Bytes()), &s); err != nil {
-		t.Fatalf("python txn.py: %v; summary is not JSON: %v\n%s", runErr, err, out.String())
-	}
+	s := runTxnScript(t, "rdkafka-txn", pythonDir, pythonCommand(t), "txn.py")
 	t.Logf("librdkafka %s", s.Librdkafka)
-	for _, e := range s.Errors {
-		t.Errorf("librdkafka: %s", e)
-	}
-	var want []string
-	for _, p := range []string{"c", "d"} {
-		for i := range 10 {
-			want = append(want, p+string(rune('0'+i)))
-		}
-	}
-	slices.Sort(want)
-	if !slices.Equal(s.Committed, want) {
-		t.Errorf("read_committed read %v, want %v", s.Committed, want)
-	}
 }
