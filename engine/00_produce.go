@@ -28,7 +28,9 @@ import (
 //     waiting: NOT_LEADER_OR_FOLLOWER (the write may still commit; clients
 //     retry, idempotence dedupes). Not applied within TimeoutMillis:
 //     REQUEST_TIMED_OUT.
-//   - Records larger than MaxMessageBytes: MESSAGE_TOO_LARGE.
+//   - A batch larger than the topic's max.message.bytes (by default the
+//     broker's MaxMessageBytes), or a partition's records larger than
+//     both: MESSAGE_TOO_LARGE.
 //   - Transactional batches are appended and open their producer's
 //     transaction in the partition (txn_partition.go). A producer's first
 //     transactional batch here, from a request naming its transactional
@@ -80,7 +82,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				out.ErrorCode = kerrv.Code
 				continue
 			}
-			h, err := b.validateProduce(rp.Records)
+			h, err := b.validateProduce(rt.Topic, rp.Records)
 			if err != nil {
 				out.ErrorCode = errCode(err)
 				msg := err.Error()
@@ -145,9 +147,10 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 
 // validateProduce checks one partition's record set and returns its first
 // batch's header (an idempotent or transactional producer sends one).
-func (b *Broker) validateProduce(records []byte) (batch.Header, error) {
-	if len(records) > int(b.cfg.MaxMessageBytes) {
-		return batch.Header{}, fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(records), b.cfg.MaxMessageBytes)
+func (b *Broker) validateProduce(topic string, records []byte) (batch.Header, error) {
+	maxBatch := b.topicMaxMessageBytes(topic)
+	if limit := max(maxBatch, int(b.cfg.MaxMessageBytes)); len(records) > limit {
+		return batch.Header{}, fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(records), limit)
 	}
 	batches, err := batch.Split(records)
 	if err != nil {
@@ -158,6 +161,9 @@ func (b *Broker) validateProduce(records []byte) (batch.Header, error) {
 	}
 	var first batch.Header
 	for i, bb := range batches {
+		if len(bb) > maxBatch {
+			return batch.Header{}, fmt.Errorf("%w: a batch of %d bytes exceeds the topic's max.message.bytes, %d", kerr.MessageTooLarge, len(bb), maxBatch)
+		}
 		h, err := batch.Validate(bb)
 		if err != nil {
 			return batch.Header{}, err

@@ -26,7 +26,11 @@ import (
 //     TOPIC_ALREADY_EXISTS (decided by the metadata log, so two racing
 //     creates get exactly one success).
 //   - ValidateOnly checks without creating.
-//   - Configs are stored as given and shown by DescribeConfigs.
+//   - Configs are checked against the catalog (topic_configs.go): an
+//     unknown name, a null value or a value of the wrong type or out of
+//     range is INVALID_CONFIG with a message naming the key and the
+//     reason; valid ones are stored as given and shown by
+//     DescribeConfigs.
 //   - v5+: a success (or a ValidateOnly pass) carries NumPartitions,
 //     ReplicationFactor and Configs: every topic config with its value and
 //     source, as DescribeConfigs shows it, sorted by name (as Kafka does).
@@ -170,12 +174,13 @@ func (b *Broker) createTopicCmd(rt kmsg.CreateTopicsRequestTopic) (*createTopicC
 		return nil, kerr.InvalidReplicationFactor, fmt.Sprintf("replication factor must be between 1 and %d brokers, got %d", brokers, cmd.Replication)
 	}
 	for _, c := range rt.Configs {
+		if err := validateTopicConfig(c.Name, c.Value); err != nil {
+			return nil, kerr.InvalidConfig, err.Error()
+		}
 		if cmd.Configs == nil {
 			cmd.Configs = map[string]string{}
 		}
-		if c.Value != nil {
-			cmd.Configs[c.Name] = *c.Value
-		}
+		cmd.Configs[c.Name] = *c.Value
 	}
 	return cmd, nil, ""
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -16,8 +17,11 @@ import (
 //     defaults below; UNKNOWN_TOPIC_OR_PARTITION for an unknown topic.
 //   - Brokers (resource type 4): the broker basics below; an empty name or
 //     this broker's id. Another broker's id: INVALID_REQUEST (ask it).
-//   - ConfigNames filters; null means all. Synonyms and documentation are
-//     not returned (an empty list and null).
+//   - ConfigNames filters; null means all. For topics, IncludeSynonyms
+//     (v1+) lists the topic's own value (DYNAMIC_TOPIC_CONFIG) when set
+//     and the broker default it falls back to, by the broker config's
+//     name (DEFAULT_CONFIG); IncludeDocumentation (v3+) gives the
+//     catalog's line (topic_configs.go). Broker configs have neither.
 //   - ConfigType (v3+) is Kafka's type of each config Gregor knows (the
 //     Java client shows it as ConfigEntry.type()); UNKNOWN for a name given
 //     at topic creation that Gregor does not know.
@@ -82,6 +86,22 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 			}
 			c.ReadOnly = rr.ResourceType == kmsg.ConfigResourceTypeBroker
 			c.ConfigType = configTypes[n]
+			if tc, ok := topicConfigByName[n]; ok && rr.ResourceType == kmsg.ConfigResourceTypeTopic {
+				c.ConfigType = tc.typ
+				if r.IncludeDocumentation {
+					c.Documentation = kmsg.StringPtr(tc.doc)
+				}
+				if r.IncludeSynonyms {
+					if isSet {
+						sy := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+						sy.Name, sy.Value, sy.Source = n, kmsg.StringPtr(v), kmsg.ConfigSourceDynamicTopicConfig
+						c.ConfigSynonyms = append(c.ConfigSynonyms, sy)
+					}
+					sy := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+					sy.Name, sy.Value, sy.Source = cmp.Or(tc.broker, n), kmsg.StringPtr(defaults[n]), kmsg.ConfigSourceDefaultConfig
+					c.ConfigSynonyms = append(c.ConfigSynonyms, sy)
+				}
+			}
 			res.Configs = append(res.Configs, c)
 		}
 		resp.Resources = append(resp.Resources, res)
@@ -89,17 +109,9 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 	b.respond(token, resp)
 }
 
-// configTypes are Kafka's types of the configs in topicDefaults and
-// brokerConfigs.
+// configTypes are Kafka's types of the broker configs (brokerConfigs);
+// topic configs have theirs in the catalog (topic_configs.go).
 var configTypes = map[string]kmsg.ConfigType{
-	"cleanup.policy":                           kmsg.ConfigTypeList,
-	"compression.type":                         kmsg.ConfigTypeString,
-	"max.message.bytes":                        kmsg.ConfigTypeInt,
-	"message.timestamp.type":                   kmsg.ConfigTypeString,
-	"min.insync.replicas":                      kmsg.ConfigTypeInt,
-	"retention.bytes":                          kmsg.ConfigTypeLong,
-	"retention.ms":                             kmsg.ConfigTypeLong,
-	"segment.bytes":                            kmsg.ConfigTypeInt,
 	"broker.id":                                kmsg.ConfigTypeInt,
 	"auto.create.topics.enable":                kmsg.ConfigTypeBoolean,
 	"default.replication.factor":               kmsg.ConfigTypeInt,
@@ -121,19 +133,6 @@ var configTypes = map[string]kmsg.ConfigType{
 	"transaction.state.log.num.partitions":     kmsg.ConfigTypeInt,
 	"transaction.state.log.replication.factor": kmsg.ConfigTypeShort,
 	"transaction.max.timeout.ms":               kmsg.ConfigTypeInt,
-}
-
-func (b *Broker) topicDefaults() map[string]string {
-	return map[string]string{
-		"cleanup.policy":         "delete",
-		"compression.type":       "producer",
-		"max.message.bytes":      strconv.Itoa(int(b.cfg.MaxMessageBytes)),
-		"message.timestamp.type": "CreateTime",
-		"min.insync.replicas":    "1",
-		"retention.bytes":        "-1",
-		"retention.ms":           "604800000",
-		"segment.bytes":          strconv.FormatInt(b.segmentBytes(), 10),
-	}
 }
 
 func (b *Broker) brokerConfigs() map[string]string {

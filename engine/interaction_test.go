@@ -291,6 +291,12 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		rt.Topic = name
 		rt.NumPartitions = int32(argInt(t, d, "partitions", 1))
 		rt.ReplicationFactor = int16(argInt(t, d, "rf", 3))
+		if d.HasArg("configs") {
+			for _, kv := range strings.Split(argStr(t, d, "configs", ""), ";") {
+				k, v, _ := strings.Cut(kv, "=")
+				rt.Configs = append(rt.Configs, kmsg.CreateTopicsRequestTopicConfig{Name: k, Value: kmsg.StringPtr(v)})
+			}
+		}
 		req.Topics = append(req.Topics, rt)
 		resp, ok := c.call(int32(argInt(t, d, "via", 1)), req, 50)
 		if !ok {
@@ -299,6 +305,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		c.stabilize()
 		c.tick(10) // leaders elected and reported to the metadata log
 		r := resp.(*kmsg.CreateTopicsResponse).Topics[0]
+		if r.ErrorCode != 0 && r.ErrorMessage != nil && d.HasArg("configs") {
+			return fmt.Sprintf("%s: %s: %s\n", r.Topic, codeName(r.ErrorCode), *r.ErrorMessage)
+		}
 		return fmt.Sprintf("%s: %s\n%s", r.Topic, codeName(r.ErrorCode), c.leaders())
 	case "produce":
 		topic := argStr(t, d, "topic", "t")
@@ -516,6 +525,39 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			return fmt.Sprintf("via %d: ok, next pid %d epoch %d\n", via, r.ProducerID, r.ProducerEpoch)
 		}
 		return fmt.Sprintf("via %d: %s\n", via, codeName(r.ErrorCode))
+	case "alter-configs":
+		return c.alterConfigs(t, d)
+	case "describe-configs":
+		req := kmsg.NewPtrDescribeConfigsRequest()
+		req.SetVersion(4)
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, argStr(t, d, "topic", "t")
+		if d.HasArg("names") {
+			rr.ConfigNames = strings.Split(argStr(t, d, "names", ""), ",")
+		}
+		req.IncludeSynonyms, req.IncludeDocumentation = d.HasArg("synonyms"), d.HasArg("docs")
+		req.Resources = append(req.Resources, rr)
+		resp, ok := c.call(int32(argInt(t, d, "via", 1)), req, 60)
+		if !ok {
+			return "no answer\n"
+		}
+		var sb strings.Builder
+		for _, res := range resp.(*kmsg.DescribeConfigsResponse).Resources {
+			if res.ErrorCode != 0 {
+				fmt.Fprintf(&sb, "%s: %s\n", res.ResourceName, codeName(res.ErrorCode))
+			}
+			for _, cfg := range res.Configs {
+				fmt.Fprintf(&sb, "%s=%s (%s, %s)", cfg.Name, *cfg.Value, cfg.Source, configTypeName(cfg.ConfigType))
+				for _, sy := range cfg.ConfigSynonyms {
+					fmt.Fprintf(&sb, " [%s=%s %s]", sy.Name, *sy.Value, sy.Source)
+				}
+				if cfg.Documentation != nil {
+					fmt.Fprintf(&sb, " doc: %s", *cfg.Documentation)
+				}
+				sb.WriteString("\n")
+			}
+		}
+		return sb.String()
 	case "describe-txns":
 		req := kmsg.NewPtrDescribeTransactionsRequest()
 		req.TransactionalIDs = strings.Split(argStr(t, d, "ids", ""), ",")
@@ -839,4 +881,65 @@ func (c *testCluster) addPartitionsBatched(t *testing.T, d *datadriven.TestData,
 		}
 	}
 	return sb.String() + "\n"
+}
+
+// alterConfigs is alter-configs: IncrementalAlterConfigs with
+// incremental (set=, delete=, append=, subtract=, each k=v;k=v or k;k),
+// else AlterConfigs with set=; validate-only.
+func (c *testCluster) alterConfigs(t *testing.T, d *datadriven.TestData) string {
+	topic := argStr(t, d, "topic", "t")
+	pairs := func(key string) [][2]string {
+		var out [][2]string
+		if !d.HasArg(key) {
+			return nil
+		}
+		for _, kv := range strings.Split(argStr(t, d, key, ""), ";") {
+			k, v, _ := strings.Cut(kv, "=")
+			out = append(out, [2]string{k, v})
+		}
+		return out
+	}
+	var req kmsg.Request
+	if d.HasArg("incremental") {
+		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
+		for op, key := range []string{"set", "delete", "append", "subtract"} {
+			for _, kv := range pairs(key) {
+				cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+				cfg.Name, cfg.Op, cfg.Value = kv[0], kmsg.IncrementalAlterConfigOp(op), kmsg.StringPtr(kv[1])
+				rr.Configs = append(rr.Configs, cfg)
+			}
+		}
+		r.Resources, r.ValidateOnly = append(r.Resources, rr), d.HasArg("validate-only")
+		req = r
+	} else {
+		r := kmsg.NewPtrAlterConfigsRequest()
+		rr := kmsg.NewAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
+		if d.HasArg("broker") {
+			rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, "1"
+		}
+		for _, kv := range pairs("set") {
+			rr.Configs = append(rr.Configs, kmsg.AlterConfigsRequestResourceConfig{Name: kv[0], Value: kmsg.StringPtr(kv[1])})
+		}
+		r.Resources, r.ValidateOnly = append(r.Resources, rr), d.HasArg("validate-only")
+		req = r
+	}
+	resp, ok := c.call(int32(argInt(t, d, "via", 1)), req, 60)
+	if !ok {
+		return "no answer\n"
+	}
+	var code int16
+	var msg *string
+	switch r := resp.(type) {
+	case *kmsg.AlterConfigsResponse:
+		code, msg = r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage
+	case *kmsg.IncrementalAlterConfigsResponse:
+		code, msg = r.Resources[0].ErrorCode, r.Resources[0].ErrorMessage
+	}
+	if msg != nil {
+		return fmt.Sprintf("%s: %s\n", codeName(code), *msg)
+	}
+	return codeName(code) + "\n"
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/gregor-streaming/gregor/engine/rsm"
 	"github.com/gregor-streaming/gregor/raftlog"
@@ -95,6 +97,83 @@ type metaCmd struct {
 	Leader           *leaderCmd           `json:"l,omitempty"`
 	Register         *BrokerInfo          `json:"r,omitempty"`
 	AllocateIDs      bool                 `json:"a,omitempty"`
+	AlterConfigs     *alterConfigsCmd     `json:"ac,omitempty"`
+}
+
+// alterConfigsCmd changes a topic's configs: with Replace, the configs
+// become exactly Ops' sets (AlterConfigs); otherwise Ops apply in order to
+// what the topic has when the entry applies (IncrementalAlterConfigs), so
+// two racing changes both take effect. The proposer validated them.
+type alterConfigsCmd struct {
+	Topic   string
+	Replace bool
+	Ops     []configOp
+}
+
+// configOp is one IncrementalAlterConfigs operation (Kafka's codes: 0 SET,
+// 1 DELETE, 2 APPEND, 3 SUBTRACT; the last two on list configs).
+type configOp struct {
+	Name  string
+	Op    int8
+	Value string
+}
+
+// applyConfigOps returns cur with ops applied (cur is not changed).
+func applyConfigOps(cur map[string]string, replace bool, ops []configOp) map[string]string {
+	next := map[string]string{}
+	if !replace {
+		maps.Copy(next, cur)
+	}
+	for _, o := range ops {
+		switch o.Op {
+		case configSet:
+			next[o.Name] = o.Value
+		case configDelete:
+			delete(next, o.Name)
+		case configAppend, configSubtract:
+			// An unset list starts from its default, as in Kafka (list
+			// defaults are constants: no broker's configuration enters).
+			v, ok := next[o.Name]
+			if tc := topicConfigByName[o.Name]; !ok && tc != nil {
+				v = tc.def(nil)
+			}
+			have := splitList(v)
+			for _, e := range splitList(o.Value) {
+				i := slices.Index(have, e)
+				if o.Op == configAppend && i < 0 {
+					have = append(have, e)
+				}
+				if o.Op == configSubtract && i >= 0 {
+					have = slices.Delete(have, i, i+1)
+				}
+			}
+			next[o.Name] = strings.Join(have, ",")
+		}
+	}
+	if len(next) == 0 {
+		return nil
+	}
+	return next
+}
+
+// IncrementalAlterConfigs operation codes.
+const (
+	configSet      int8 = 0
+	configDelete   int8 = 1
+	configAppend   int8 = 2
+	configSubtract int8 = 3
+)
+
+// splitList splits a list config's value at commas, trimmed, empty
+// elements dropped.
+func splitList(v string) []string {
+	var out []string
+	for _, e := range strings.Split(v, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 type createTopicCmd struct {
@@ -246,6 +325,13 @@ func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
 			delete(m.b.want, p.Group)
 		}
 		m.b.wantChanged = true
+	case cmd.AlterConfigs != nil:
+		c := cmd.AlterConfigs
+		t, ok := st.Topics[c.Topic]
+		if !ok {
+			return metaResult{err: kerr.UnknownTopicOrPartition}
+		}
+		t.Configs = applyConfigOps(t.Configs, c.Replace, c.Ops)
 	case cmd.Leader != nil:
 		l := cmd.Leader
 		for _, t := range st.Topics {

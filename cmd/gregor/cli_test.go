@@ -47,6 +47,25 @@ func TestClientCommands(t *testing.T) {
 		}
 	}
 	runErr("UNKNOWN_TOPIC_OR_PARTITION", "topic", "describe", brokers, "nope")
+	runErr("unknown topic config \"dummy.doesntexist\"", "topic", "create", brokers, "--config", "dummy.doesntexist=1", "cli4")
+	if out := runOK("topic", "alter-config", brokers, "cli", "--set", "max.message.bytes=2000", "--delete", "retention.ms",
+		"--append", "cleanup.policy=compact"); !strings.Contains(out, "altered the configs of topic cli") {
+		t.Errorf("topic alter-config printed %q", out)
+	}
+	out = runOK("topic", "describe", brokers, "cli")
+	for _, want := range []string{"max.message.bytes=2000  (topic)", "retention.ms=604800000  (default)", "cleanup.policy=delete,compact  (topic)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("topic describe after alter-config lacks %q:\n%s", want, out)
+		}
+	}
+	if out := runOK("topic", "alter-config", brokers, "cli", "--set", "retention.ms=5", "--dry-run"); !strings.Contains(out, "valid") {
+		t.Errorf("topic alter-config --dry-run printed %q", out)
+	}
+	runErr("INVALID_CONFIG", "topic", "alter-config", brokers, "cli", "--set", "segment.bytes=x")
+	runErr("not a list", "topic", "alter-config", brokers, "cli", "--append", "retention.ms=5")
+	runErr("name a change", "topic", "alter-config", brokers, "cli")
+	runErr("--set \"k\": want name=value", "topic", "alter-config", brokers, "cli", "--set", "k")
+	runOK("topic", "alter-config", brokers, "cli", "--subtract", "cleanup.policy=compact", "--delete", "max.message.bytes")
 
 	var stdout, stderr strings.Builder
 	in := "a=1\nb=2\nc=3\na=4\nplain\n"

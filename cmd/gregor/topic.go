@@ -19,12 +19,19 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-const topicUsage = `usage: gregor topic <create|list|describe|delete> [flags] [topic...]
+const topicUsage = `usage: gregor topic <create|list|describe|alter-config|delete> [flags] [topic...]
 
-  create   --partitions N --replication-factor N [--config name=value]... TOPIC
-  list     every topic with its partition count and replication factor
-  describe TOPIC...: partitions (leader, epoch, replicas, in-sync replicas) and configs
-  delete   TOPIC...
+  create       --partitions N --replication-factor N [--config name=value]... TOPIC
+  list         every topic with its partition count and replication factor
+  describe     TOPIC...: partitions (leader, epoch, replicas, in-sync replicas)
+               and configs, each with its source (topic: set on the topic;
+               default: the broker's)
+  alter-config TOPIC [--set name=value]... [--delete name]...
+               [--append name=value]... [--subtract name=value]...:
+               change configs (IncrementalAlterConfigs; --delete returns a
+               config to its default, --append and --subtract change lists
+               such as cleanup.policy); --dry-run only validates
+  delete       TOPIC...
 
 Common flags: --brokers host:port,... (default 127.0.0.1:9092), --timeout.
 `
@@ -42,12 +49,20 @@ func topicCmd(args []string, stdout, stderr io.Writer) int {
 		partitions  int
 		replication int
 		configs     stringList
+		alter       [4]stringList // set, delete, append, subtract
+		dryRun      bool
 	)
 	switch sub {
 	case "create":
 		fs.IntVar(&partitions, "partitions", -1, "number of partitions (-1: the broker's default)")
 		fs.IntVar(&replication, "replication-factor", -1, "replicas per partition, at most the number of brokers (-1: the broker's default)")
 		fs.Var(&configs, "config", "topic config name=value (repeatable)")
+	case "alter-config":
+		fs.Var(&alter[0], "set", "set a config: name=value (repeatable)")
+		fs.Var(&alter[1], "delete", "return a config to its default: name (repeatable)")
+		fs.Var(&alter[2], "append", "add elements to a list config: name=value[,value] (repeatable)")
+		fs.Var(&alter[3], "subtract", "remove elements from a list config: name=value[,value] (repeatable)")
+		fs.BoolVar(&dryRun, "dry-run", false, "validate only")
 	case "list", "describe", "delete":
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, topicUsage)
@@ -61,8 +76,11 @@ func topicCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	names := fs.Args()
 	switch {
-	case sub == "create" && len(names) != 1:
-		fmt.Fprintf(stderr, "gregor topic create: want exactly one topic name, got %d\n", len(names))
+	case (sub == "create" || sub == "alter-config") && len(names) != 1:
+		fmt.Fprintf(stderr, "gregor topic %s: want exactly one topic name, got %d\n", sub, len(names))
+		return exitUsage
+	case sub == "alter-config" && len(alter[0])+len(alter[1])+len(alter[2])+len(alter[3]) == 0:
+		fmt.Fprintf(stderr, "gregor topic alter-config: name a change (--set, --delete, --append or --subtract)\n")
 		return exitUsage
 	case (sub == "describe" || sub == "delete") && len(names) == 0:
 		fmt.Fprintf(stderr, "gregor topic %s: name at least one topic\n", sub)
@@ -88,6 +106,8 @@ func topicCmd(args []string, stdout, stderr io.Writer) int {
 		err = topicList(ctx, cl, stdout)
 	case "describe":
 		err = topicDescribe(ctx, cl, names, stdout)
+	case "alter-config":
+		err = topicAlterConfig(ctx, cl, names[0], alter, dryRun, stdout)
 	case "delete":
 		err = topicDelete(ctx, cl, names, stdout)
 	}
@@ -256,11 +276,57 @@ func topicConfigs(ctx context.Context, cl *kgo.Client, name string) ([]string, e
 			if c.Value != nil {
 				v = *c.Value
 			}
-			out = append(out, c.Name+"="+v)
+			source := "default"
+			if c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+				source = "topic"
+			}
+			out = append(out, c.Name+"="+v+"  ("+source+")")
 		}
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// topicAlterConfig sends one IncrementalAlterConfigs for topic: the
+// operations in the order set, delete, append, subtract.
+func topicAlterConfig(ctx context.Context, cl *kgo.Client, topic string, ops [4]stringList, dryRun bool, stdout io.Writer) error {
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	req.ValidateOnly = dryRun
+	rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+	rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
+	for op, list := range ops {
+		flagName := [...]string{"--set", "--delete", "--append", "--subtract"}[op]
+		for _, c := range list {
+			cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			cfg.Op = kmsg.IncrementalAlterConfigOp(op)
+			if op == 1 {
+				cfg.Name = c
+			} else {
+				k, v, ok := strings.Cut(c, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("%s %q: want name=value", flagName, c)
+				}
+				cfg.Name, cfg.Value = k, kmsg.StringPtr(v)
+			}
+			rr.Configs = append(rr.Configs, cfg)
+		}
+	}
+	req.Resources = append(req.Resources, rr)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	for _, r := range resp.Resources {
+		if err := codeErr(r.ErrorCode, r.ErrorMessage); err != nil {
+			return fmt.Errorf("topic %q: %w", topic, err)
+		}
+	}
+	if dryRun {
+		fmt.Fprintf(stdout, "the changes to topic %s are valid (not applied: --dry-run)\n", topic)
+		return nil
+	}
+	fmt.Fprintf(stdout, "altered the configs of topic %s\n", topic)
+	return nil
 }
 
 func topicDelete(ctx context.Context, cl *kgo.Client, names []string, stdout io.Writer) error {

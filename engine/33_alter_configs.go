@@ -1,0 +1,160 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// AlterConfigs, versions 0-2.
+//
+// Behavior:
+//   - Topics (resource type 2): the topic's configs become exactly the
+//     ones given (those not named return to their defaults), each checked
+//     against the catalog (topic_configs.go): an unknown name or a bad
+//     value is INVALID_CONFIG with a message naming the key and the
+//     reason, and nothing changes; a null value INVALID_REQUEST. The
+//     change is a metadata log entry, answered once it applies; every
+//     replica applies it from the entry. An unknown topic:
+//     UNKNOWN_TOPIC_OR_PARTITION.
+//   - ValidateOnly checks without changing.
+//   - A resource named twice in the request: INVALID_REQUEST for each.
+//   - Brokers (resource type 4): INVALID_REQUEST (Gregor's broker configs
+//     are static: flags of gregor serve); other types: INVALID_REQUEST.
+
+func init() { regKey(kmsg.AlterConfigs, 0, 2, (*Broker).handleAlterConfigs) }
+
+func (b *Broker) handleAlterConfigs(token uint64, r *kmsg.AlterConfigsRequest) {
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	var reqs []configChange
+	for _, rr := range r.Resources {
+		c := configChange{typ: rr.ResourceType, name: rr.ResourceName, replace: true}
+		for _, cfg := range rr.Configs {
+			if cfg.Value == nil {
+				c.err, c.msg = kerr.InvalidRequest, fmt.Sprintf("config %q: null value", cfg.Name)
+				break
+			}
+			c.ops = append(c.ops, configOp{Name: cfg.Name, Op: configSet, Value: *cfg.Value})
+		}
+		reqs = append(reqs, c)
+	}
+	b.changeConfigs(reqs, r.ValidateOnly, func(results []configChange) {
+		for _, c := range results {
+			out := kmsg.NewAlterConfigsResponseResource()
+			out.ResourceType, out.ResourceName = c.typ, c.name
+			if c.err != nil {
+				out.ErrorCode, out.ErrorMessage = c.err.Code, kmsg.StringPtr(c.msg)
+			}
+			resp.Resources = append(resp.Resources, out)
+		}
+		b.respond(token, resp)
+	})
+}
+
+// configChange is one resource's change of AlterConfigs or
+// IncrementalAlterConfigs, and its outcome.
+type configChange struct {
+	typ     kmsg.ConfigResourceType
+	name    string
+	replace bool
+	ops     []configOp
+	err     *kerr.Error // set when the change is refused
+	msg     string
+}
+
+// changeConfigs validates each change and proposes the valid ones (unless
+// validateOnly); done gets them back with their outcomes once all have
+// applied or failed.
+func (b *Broker) changeConfigs(changes []configChange, validateOnly bool, done func([]configChange)) {
+	seen := map[[2]string]int{}
+	for _, c := range changes {
+		seen[[2]string{fmt.Sprint(c.typ), c.name}]++
+	}
+	left := 1
+	release := func() {
+		if left--; left == 0 {
+			done(changes)
+		}
+	}
+	for i := range changes {
+		c := &changes[i]
+		switch {
+		case c.err != nil:
+			continue
+		case seen[[2]string{fmt.Sprint(c.typ), c.name}] > 1:
+			c.err, c.msg = kerr.InvalidRequest, "resource named more than once in the request"
+			continue
+		case c.typ == kmsg.ConfigResourceTypeBroker:
+			c.err, c.msg = kerr.InvalidRequest, "Gregor's broker configs are static: set them with gregor serve's flags"
+			continue
+		case c.typ != kmsg.ConfigResourceTypeTopic:
+			c.err, c.msg = kerr.InvalidRequest, fmt.Sprintf("configs of resource type %d cannot be changed", c.typ)
+			continue
+		}
+		t, ok := b.meta.st.Topics[c.name]
+		if !ok {
+			c.err, c.msg = kerr.UnknownTopicOrPartition, fmt.Sprintf("unknown topic %q", c.name)
+			continue
+		}
+		if err := validateConfigOps(c.ops); err != nil {
+			c.err, c.msg = kerr.InvalidConfig, err.Error()
+			continue
+		}
+		// What the topic would have: every value valid (an APPEND or
+		// SUBTRACT changes a list).
+		for name, v := range applyConfigOps(t.Configs, c.replace, c.ops) {
+			if err := validateTopicConfig(name, &v); err != nil {
+				c.err, c.msg = kerr.InvalidConfig, err.Error()
+				break
+			}
+		}
+		if c.err != nil || validateOnly {
+			continue
+		}
+		left++
+		b.proposeMeta(metaCmd{AlterConfigs: &alterConfigsCmd{Topic: c.name, Replace: c.replace, Ops: c.ops}}, 30_000, func(res metaResult) {
+			if res.err != nil {
+				var ke *kerr.Error
+				if !errors.As(res.err, &ke) {
+					ke = kerr.UnknownServerError
+				}
+				c.err, c.msg = ke, res.err.Error()
+			}
+			release()
+		})
+	}
+	release()
+}
+
+// validateConfigOps checks each operation on its own: a known name, a
+// value for SET, APPEND and SUBTRACT (a valid one for SET), lists only for
+// APPEND and SUBTRACT, and no name twice.
+func validateConfigOps(ops []configOp) error {
+	names := map[string]bool{}
+	for _, o := range ops {
+		if names[o.Name] {
+			return fmt.Errorf("config %q named more than once", o.Name)
+		}
+		names[o.Name] = true
+		tc, ok := topicConfigByName[o.Name]
+		if !ok {
+			return fmt.Errorf("unknown topic config %q", o.Name)
+		}
+		switch o.Op {
+		case configSet:
+			if err := validateTopicConfig(o.Name, &o.Value); err != nil {
+				return err
+			}
+		case configDelete:
+		case configAppend, configSubtract:
+			if tc.typ != kmsg.ConfigTypeList {
+				return fmt.Errorf("config %q is not a list: APPEND and SUBTRACT apply to lists only", o.Name)
+			}
+		default:
+			return fmt.Errorf("config %q: unknown operation %d", o.Name, o.Op)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The topic configs Gregor knows: Kafka's names, types, allowed values and
+// documentation, the static broker config each falls back to (its
+// synonym), and what Gregor does with it. A topic's configs are validated
+// against this catalog wherever they are set (CreateTopics, AlterConfigs,
+// IncrementalAlterConfigs) and replicated as given through the metadata
+// log; a key the catalog does not know is INVALID_CONFIG, as Kafka answers.
+//
+// Enforced today: max.message.bytes (Produce). The others are accepted,
+// stored and described, and take effect as the log's life (retention,
+// compaction) is built.
+
+// topicConfig is one entry of the catalog.
+type topicConfig struct {
+	name   string
+	typ    kmsg.ConfigType
+	broker string // the static broker config it defaults to ("" when none)
+	doc    string
+	// check validates a value already parsed by type (nil: any value of
+	// the type).
+	check func(v string) error
+	// def is the default value (from the broker's configuration).
+	def func(b *Broker) string
+}
+
+func constDefault(v string) func(*Broker) string { return func(*Broker) string { return v } }
+
+// atLeast checks an integer config's lower bound.
+func atLeast(min int64) func(string) error {
+	return func(v string) error {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if n < min {
+			return fmt.Errorf("value must be at least %d", min)
+		}
+		return nil
+	}
+}
+
+// oneOf checks a string config (or each element of a list) against its
+// allowed values.
+func oneOf(allowed ...string) func(string) error {
+	return func(v string) error {
+		for _, e := range strings.Split(v, ",") {
+			if !slices.Contains(allowed, strings.TrimSpace(e)) {
+				return fmt.Errorf("%q is not one of %s", strings.TrimSpace(e), strings.Join(allowed, ", "))
+			}
+		}
+		return nil
+	}
+}
+
+var topicConfigs = []topicConfig{
+	{name: "cleanup.policy", typ: kmsg.ConfigTypeList, broker: "log.cleanup.policy", check: oneOf("delete", "compact"),
+		def: constDefault("delete"), doc: "delete: old segments are discarded by time or size; compact: the latest record of each key is kept."},
+	{name: "compression.type", typ: kmsg.ConfigTypeString, broker: "compression.type",
+		check: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
+		def:   constDefault("producer"), doc: "The final compression of the topic's batches; producer keeps what the producer sent."},
+	{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, broker: "log.cleaner.delete.retention.ms", check: atLeast(0),
+		def: constDefault("86400000"), doc: "How long tombstones are kept on a compacted topic."},
+	{name: "file.delete.delay.ms", typ: kmsg.ConfigTypeLong, broker: "log.segment.delete.delay.ms", check: atLeast(0),
+		def: constDefault("60000"), doc: "How long a deleted segment's files are kept."},
+	{name: "flush.messages", typ: kmsg.ConfigTypeLong, broker: "log.flush.interval.messages", check: atLeast(1),
+		def: constDefault(strconv.FormatInt(math.MaxInt64, 10)), doc: "Accepted for compatibility: Gregor's durability is the raft WAL's fsync."},
+	{name: "flush.ms", typ: kmsg.ConfigTypeLong, broker: "log.flush.interval.ms", check: atLeast(0),
+		def: constDefault(strconv.FormatInt(math.MaxInt64, 10)), doc: "Accepted for compatibility: Gregor's durability is the raft WAL's fsync."},
+	{name: "follower.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: constDefault(""),
+		doc: "Accepted for compatibility (replication is raft's)."},
+	{name: "index.interval.bytes", typ: kmsg.ConfigTypeInt, broker: "log.index.interval.bytes", check: atLeast(0),
+		def: constDefault("4096"), doc: "Accepted for compatibility."},
+	{name: "leader.replication.throttled.replicas", typ: kmsg.ConfigTypeList, def: constDefault(""),
+		doc: "Accepted for compatibility (replication is raft's)."},
+	{name: "local.retention.bytes", typ: kmsg.ConfigTypeLong, broker: "log.local.retention.bytes", check: atLeast(-2),
+		def: constDefault("-2"), doc: "Accepted for compatibility (no tiered storage)."},
+	{name: "local.retention.ms", typ: kmsg.ConfigTypeLong, broker: "log.local.retention.ms", check: atLeast(-2),
+		def: constDefault("-2"), doc: "Accepted for compatibility (no tiered storage)."},
+	{name: "max.compaction.lag.ms", typ: kmsg.ConfigTypeLong, broker: "log.cleaner.max.compaction.lag.ms", check: atLeast(1),
+		def: constDefault(strconv.FormatInt(math.MaxInt64, 10)), doc: "The longest a record stays ineligible for compaction."},
+	{name: "max.message.bytes", typ: kmsg.ConfigTypeInt, broker: "message.max.bytes", check: atLeast(0),
+		def: func(b *Broker) string { return strconv.Itoa(int(b.cfg.MaxMessageBytes)) },
+		doc: "The largest record batch the topic accepts (Produce answers MESSAGE_TOO_LARGE above it)."},
+	{name: "message.timestamp.after.max.ms", typ: kmsg.ConfigTypeLong, broker: "log.message.timestamp.after.max.ms", check: atLeast(0),
+		def: constDefault("3600000"), doc: "How far ahead of the broker's clock a CreateTime timestamp may be."},
+	{name: "message.timestamp.before.max.ms", typ: kmsg.ConfigTypeLong, broker: "log.message.timestamp.before.max.ms", check: atLeast(0),
+		def: constDefault(strconv.FormatInt(math.MaxInt64, 10)), doc: "How far behind the broker's clock a CreateTime timestamp may be."},
+	{name: "message.timestamp.type", typ: kmsg.ConfigTypeString, broker: "log.message.timestamp.type",
+		check: oneOf("CreateTime", "LogAppendTime"), def: constDefault("CreateTime"),
+		doc: "CreateTime keeps the producer's timestamps; LogAppendTime replaces them with the broker's."},
+	{name: "min.cleanable.dirty.ratio", typ: kmsg.ConfigTypeDouble, broker: "log.cleaner.min.cleanable.ratio",
+		check: func(v string) error {
+			f, _ := strconv.ParseFloat(v, 64)
+			if f < 0 || f > 1 {
+				return fmt.Errorf("value must be between 0 and 1")
+			}
+			return nil
+		},
+		def: constDefault("0.5"), doc: "The share of a log not yet compacted above which it is cleaned."},
+	{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, broker: "log.cleaner.min.compaction.lag.ms", check: atLeast(0),
+		def: constDefault("0"), doc: "The shortest a record stays uncompacted."},
+	{name: "min.insync.replicas", typ: kmsg.ConfigTypeInt, broker: "min.insync.replicas", check: atLeast(1),
+		def: constDefault("1"), doc: "Accepted for compatibility: every acks=all write is committed by a raft majority."},
+	{name: "preallocate", typ: kmsg.ConfigTypeBoolean, broker: "log.preallocate", def: constDefault("false"),
+		doc: "Accepted for compatibility."},
+	{name: "remote.storage.enable", typ: kmsg.ConfigTypeBoolean, def: constDefault("false"),
+		check: func(v string) error {
+			if v == "true" {
+				return fmt.Errorf("Gregor has no tiered storage")
+			}
+			return nil
+		},
+		doc: "Tiered storage: not available."},
+	{name: "retention.bytes", typ: kmsg.ConfigTypeLong, broker: "log.retention.bytes", check: atLeast(-1),
+		def: constDefault("-1"), doc: "The most a partition keeps before old segments are discarded (-1: no limit)."},
+	{name: "retention.ms", typ: kmsg.ConfigTypeLong, broker: "log.retention.ms", check: atLeast(-1),
+		def: constDefault("604800000"), doc: "How long a partition keeps a segment (-1: forever)."},
+	{name: "segment.bytes", typ: kmsg.ConfigTypeInt, broker: "log.segment.bytes", check: atLeast(14),
+		def: func(b *Broker) string { return strconv.FormatInt(b.segmentBytes(), 10) }, doc: "The size at which a segment is rolled."},
+	{name: "segment.index.bytes", typ: kmsg.ConfigTypeInt, broker: "log.index.size.max.bytes", check: atLeast(4),
+		def: constDefault("10485760"), doc: "Accepted for compatibility."},
+	{name: "segment.jitter.ms", typ: kmsg.ConfigTypeLong, broker: "log.roll.jitter.ms", check: atLeast(0),
+		def: constDefault("0"), doc: "Accepted for compatibility."},
+	{name: "segment.ms", typ: kmsg.ConfigTypeLong, broker: "log.roll.ms", check: atLeast(1),
+		def: constDefault("604800000"), doc: "The age at which a segment is rolled."},
+	{name: "unclean.leader.election.enable", typ: kmsg.ConfigTypeBoolean, broker: "unclean.leader.election.enable",
+		def: constDefault("false"), doc: "Accepted for compatibility: a raft leader is always elected by a majority."},
+}
+
+// topicConfigByName indexes topicConfigs.
+var topicConfigByName = func() map[string]*topicConfig {
+	m := make(map[string]*topicConfig, len(topicConfigs))
+	for i := range topicConfigs {
+		m[topicConfigs[i].name] = &topicConfigs[i]
+	}
+	return m
+}()
+
+// validateTopicConfig checks one name and value: a known key, a value of
+// its type, within its range. The error names the key and the reason.
+func validateTopicConfig(name string, value *string) error {
+	c, ok := topicConfigByName[name]
+	if !ok {
+		return fmt.Errorf("unknown topic config %q", name)
+	}
+	if value == nil {
+		return fmt.Errorf("config %q: null value", name)
+	}
+	v := *value
+	var err error
+	switch c.typ {
+	case kmsg.ConfigTypeInt:
+		_, err = strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+	case kmsg.ConfigTypeLong:
+		_, err = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	case kmsg.ConfigTypeDouble:
+		_, err = strconv.ParseFloat(strings.TrimSpace(v), 64)
+	case kmsg.ConfigTypeBoolean:
+		if lv := strings.ToLower(strings.TrimSpace(v)); lv != "true" && lv != "false" {
+			err = fmt.Errorf("not true or false")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("config %q: value %q is not a valid %s", name, v, configTypeName(c.typ))
+	}
+	if c.check != nil {
+		if err := c.check(strings.TrimSpace(v)); err != nil {
+			return fmt.Errorf("config %q: value %q: %v", name, v, err)
+		}
+	}
+	return nil
+}
+
+func configTypeName(t kmsg.ConfigType) string {
+	switch t {
+	case kmsg.ConfigTypeInt:
+		return "int"
+	case kmsg.ConfigTypeLong:
+		return "long"
+	case kmsg.ConfigTypeDouble:
+		return "double"
+	case kmsg.ConfigTypeBoolean:
+		return "boolean"
+	case kmsg.ConfigTypeList:
+		return "list"
+	}
+	return "string"
+}
+
+// topicDefaults are every known topic config's default value.
+func (b *Broker) topicDefaults() map[string]string {
+	m := make(map[string]string, len(topicConfigs))
+	for _, c := range topicConfigs {
+		m[c.name] = c.def(b)
+	}
+	return m
+}
+
+// topicMaxMessageBytes is the topic's max.message.bytes, or the broker's.
+func (b *Broker) topicMaxMessageBytes(topic string) int {
+	if t, ok := b.meta.st.Topics[topic]; ok {
+		if v, ok := t.Configs["max.message.bytes"]; ok {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+				return n
+			}
+		}
+	}
+	return int(b.cfg.MaxMessageBytes)
+}
