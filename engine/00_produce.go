@@ -108,7 +108,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 						out.ErrorCode = errCode(res.err)
 					} else {
 						out.BaseOffset = res.base
-						out.LogStartOffset = p.log.StartOffset()
+						out.LogStartOffset = p.startOffset()
 					}
 					rep.done()
 				})

@@ -174,7 +174,7 @@ func (f *fetch) fill() int {
 		}
 		out.ErrorCode = 0
 		p := s.p
-		hw, lso, start := p.highWatermark(), p.lastStable(), p.log.StartOffset()
+		hw, lso, start := p.highWatermark(), p.lastStable(), p.startOffset()
 		if f.b.cfg.Unsafe.LSOIsHW {
 			lso = hw
 		}

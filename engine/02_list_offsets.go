@@ -57,7 +57,7 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 				}
 				switch ts {
 				case -2:
-					out.Offset, out.LeaderEpoch = p.log.StartOffset(), int32(p.term)
+					out.Offset, out.LeaderEpoch = p.startOffset(), int32(p.term)
 				case -1:
 					out.Offset, out.LeaderEpoch = p.highWatermark(), int32(p.term)
 					if r.IsolationLevel == 1 && !p.b.cfg.Unsafe.LSOIsHW {
@@ -71,6 +71,7 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 				default:
 					if off, ok := p.log.OffsetForTimestamp(ts); ok {
 						out.Offset, out.Timestamp = p.recordWhere(off, ts, func(t int64) bool { return t >= ts })
+						out.Offset = max(out.Offset, p.startOffset()) // not a deleted record
 						out.LeaderEpoch = p.epochOf(out.Offset)
 					}
 				}

@@ -28,6 +28,7 @@ func TestAPIVersions(t *testing.T) {
 		{int16(kmsg.ApiVersions), 0, 3},
 		{int16(kmsg.CreateTopics), 2, 7},
 		{int16(kmsg.DeleteTopics), 1, 6},
+		{int16(kmsg.DeleteRecords), 0, 2},
 		{int16(kmsg.InitProducerID), 0, 4},
 		{int16(kmsg.OffsetForLeaderEpoch), 2, 4},
 		{int16(kmsg.AddPartitionsToTxn), 0, 5},

@@ -36,8 +36,9 @@ const (
 	checkpointFile = "checkpoint"
 	currentFile    = "CURRENT"
 	stateDirPrefix = "state-"
-	// checkpointVersion is the first byte after the magic.
-	checkpointVersion byte = 1
+	// checkpointVersion is the first byte after the magic: 2 adds the
+	// logical log start (DeleteRecords); 1 is still read.
+	checkpointVersion byte = 2
 )
 
 var checkpointMagic = [4]byte{'G', 'R', 'C', 'K'}
@@ -48,8 +49,9 @@ var errBadCheckpoint = errors.New("engine: corrupt replica checkpoint")
 // checkpoint is a replica's durable apply point.
 type checkpoint struct {
 	applied   uint64 // raft index the state holds everything up to
-	start     int64  // log start offset
+	start     int64  // the segments' first offset
 	end       int64  // log end offset: the segments hold [start, end)
+	logStart  int64  // the log start offset clients see (DeleteRecords): start <= logStart <= end
 	epochs    []epochStart
 	producers *producers.State
 }
@@ -60,6 +62,7 @@ func (c *checkpoint) encode() []byte {
 	b = binary.AppendUvarint(b, c.applied)
 	b = binary.AppendVarint(b, c.start)
 	b = binary.AppendVarint(b, c.end)
+	b = binary.AppendVarint(b, c.logStart)
 	b = binary.AppendUvarint(b, uint64(len(c.epochs)))
 	for _, e := range c.epochs {
 		b = binary.AppendVarint(b, int64(e.epoch))
@@ -80,11 +83,16 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	if crc32.Checksum(body, castagnoli) != sum {
 		return nil, errBadCheckpoint
 	}
-	if body[4] != checkpointVersion {
+	version := body[4]
+	if version != 1 && version != checkpointVersion {
 		return nil, fmt.Errorf("engine: replica checkpoint version %d unknown", body[4])
 	}
 	r := &byteReader{b: body[5:]}
 	c := &checkpoint{applied: r.uvarint(), start: r.varint(), end: r.varint()}
+	c.logStart = c.start
+	if version >= 2 {
+		c.logStart = r.varint()
+	}
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
 		return nil, errBadCheckpoint
@@ -93,7 +101,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		c.epochs = append(c.epochs, epochStart{epoch: int32(r.varint()), start: r.varint()})
 	}
 	ps := r.bytes(r.uvarint())
-	if r.err != nil || len(r.b) != 0 || c.start > c.end || c.start < 0 {
+	if r.err != nil || len(r.b) != 0 || c.start > c.end || c.start < 0 || c.logStart < c.start || c.logStart > c.end {
 		return nil, errBadCheckpoint
 	}
 	var err error

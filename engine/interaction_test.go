@@ -271,9 +271,12 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		n := argInt(t, d, "n", 3)
 		c.cut = map[[2]int32]bool{}
 		c.responses, c.answered = map[uint64]kmsg.Response{}, map[uint64]bool{}
-		if d.HasArg("txn-expiry-ms") || d.HasArg("txn-version") {
+		if d.HasArg("txn-expiry-ms") || d.HasArg("txn-version") || d.HasArg("segment-bytes") {
 			expiry, version := int64(argInt(t, d, "txn-expiry-ms", 0)), int16(argInt(t, d, "txn-version", 0))
-			c.tune = func(cfg *Config) { cfg.TransactionalIDExpirationMs, cfg.TransactionVersion = expiry, version }
+			segment := int64(argInt(t, d, "segment-bytes", 0))
+			c.tune = func(cfg *Config) {
+				cfg.TransactionalIDExpirationMs, cfg.TransactionVersion, cfg.SegmentBytes = expiry, version, segment
+			}
 		}
 		for i := 1; i <= n; i++ {
 			w, fs := memwal.New(), vfs.NewMem()
@@ -558,6 +561,27 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			}
 		}
 		return sb.String()
+	case "delete-records":
+		topic := argStr(t, d, "topic", "t")
+		part := int32(argInt(t, d, "partition", 0))
+		req := kmsg.NewPtrDeleteRecordsRequest()
+		req.SetVersion(2)
+		req.TimeoutMillis = 5000
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Partition, rp.Offset = part, int64(argInt(t, d, "offset", -1))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		via, resp, noAnswer := c.callPartition(d, topic, part, req)
+		if noAnswer != "" {
+			return noAnswer
+		}
+		r := resp.(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0]
+		if r.ErrorCode != 0 {
+			return fmt.Sprintf("via %d: %s\n", via, codeName(r.ErrorCode))
+		}
+		return fmt.Sprintf("via %d: low watermark %d\n", via, r.LowWatermark)
 	case "describe-txns":
 		req := kmsg.NewPtrDescribeTransactionsRequest()
 		req.TransactionalIDs = strings.Split(argStr(t, d, "ids", ""), ",")
@@ -701,6 +725,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		var sb strings.Builder
 		fmt.Fprintf(&sb, "broker %d: hw=%d", tb.id, p.highWatermark())
+		if p.startOffset() > 0 || p.log.StartOffset() > 0 {
+			fmt.Fprintf(&sb, " start=%d segments-from=%d", p.startOffset(), p.log.StartOffset())
+		}
 		_ = p.log.Batches(p.log.StartOffset(), func(bb []byte, _ segment.BatchMeta) error {
 			recs, err := batch.Records(bb)
 			for _, rec := range recs {

@@ -39,7 +39,7 @@ func (b *Broker) Replicas() []ReplicaState {
 		out = append(out, ReplicaState{
 			Topic: p.topic, Partition: p.index, Group: uint64(p.group), Replicas: slices.Clone(p.replicas),
 			Leader: p.leader, Lead: p.lead, Term: p.term, Applied: p.applied,
-			HighWatermark: p.highWatermark(), StartOffset: p.log.StartOffset(),
+			HighWatermark: p.highWatermark(), StartOffset: p.startOffset(),
 			Lost: p.lost, Undurable: p.undurable,
 		})
 	}

@@ -83,6 +83,10 @@ type partition struct {
 	txn   *txnCoordinator // on a __transaction_state partition
 	life  *coordLife
 
+	// logStart is the log start offset clients see: the segments' first
+	// offset, or past it once DeleteRecords moved it (records.go).
+	logStart int64
+
 	// verifying holds, per producer id, the produce requests waiting
 	// behind a transaction verification in flight (00_produce.go).
 	verifying map[int64][]verifyWaiter
@@ -103,6 +107,7 @@ const (
 	opProduce         byte = 1 // record batches to append
 	opExpireProducers byte = 2 // idempotent producers a leader found expired
 	opTxnMarker       byte = 3 // a transaction marker to append (txn_partition.go)
+	opDeleteRecords   byte = 4 // move the log start offset (records.go)
 )
 
 func partitionDir(g raftlog.GroupID) string { return fmt.Sprintf("partitions/%d", g) }
@@ -232,10 +237,10 @@ func (p *partition) recover() error {
 		return p.startOver()
 	}
 	p.log = log
-	p.producers, p.epochs, p.applied = producers.New(), nil, bootstrapIndex
+	p.producers, p.epochs, p.applied, p.logStart = producers.New(), nil, bootstrapIndex, log.StartOffset()
 	from := log.StartOffset()
 	if ck != nil {
-		p.producers, p.epochs, p.applied = ck.producers, ck.epochs, ck.applied
+		p.producers, p.epochs, p.applied, p.logStart = ck.producers, ck.epochs, ck.applied, ck.logStart
 		from = ck.end
 	}
 	// Batches after the checkpoint were applied after it: their tags say
@@ -306,7 +311,7 @@ func (p *partition) switchState(n uint64, log *segment.Log, ck *checkpoint) erro
 		p.log.Close()
 	}
 	p.log, p.stateN = log, n
-	p.producers, p.epochs, p.applied = ck.producers, ck.epochs, ck.applied
+	p.producers, p.epochs, p.applied, p.logStart = ck.producers, ck.epochs, ck.applied, max(ck.logStart, log.StartOffset())
 	if err := removeTree(fs, p.stateDir(old)); err != nil {
 		p.b.env.Logf("engine: partition %s-%d: remove %s: %v (removed at the next start)", p.topic, p.index, p.stateDir(old), err)
 	}
@@ -384,7 +389,7 @@ func (p *partition) Sync() (uint64, error) {
 // checkpoint describes the state now.
 func (p *partition) checkpoint() *checkpoint {
 	return &checkpoint{
-		applied: p.applied, start: p.log.StartOffset(), end: p.log.EndOffset(),
+		applied: p.applied, start: p.log.StartOffset(), end: p.log.EndOffset(), logStart: p.startOffset(),
 		epochs: slices.Clone(p.epochs), producers: p.producers,
 	}
 }
@@ -453,6 +458,8 @@ func (p *partition) Apply(ents []*pb.Entry) error {
 			res.err = p.applyExpireProducers(records)
 		case opTxnMarker:
 			res = p.applyMarker(records, e.GetIndex(), int32(e.GetTerm()))
+		case opDeleteRecords:
+			res = p.applyDeleteRecords(records)
 		default:
 			return fmt.Errorf("engine: partition %s-%d entry %d: unknown op %d", p.topic, p.index, e.GetIndex(), h.Op)
 		}

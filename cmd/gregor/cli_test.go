@@ -66,6 +66,12 @@ func TestClientCommands(t *testing.T) {
 	runErr("name a change", "topic", "alter-config", brokers, "cli")
 	runErr("--set \"k\": want name=value", "topic", "alter-config", brokers, "cli", "--set", "k")
 	runOK("topic", "alter-config", brokers, "cli", "--subtract", "cleanup.policy=compact", "--delete", "max.message.bytes")
+	if out := runOK("records", "delete", brokers, "cli", "--partition", "1", "--before", "-1"); !strings.Contains(out, "cli-1: records below offset") {
+		t.Errorf("records delete printed %q", out)
+	}
+	runErr("OFFSET_OUT_OF_RANGE", "records", "delete", brokers, "cli", "--partition", "1", "--before", "1000")
+	runErr("--before is required", "records", "delete", brokers, "cli", "--partition", "1")
+	runErr("UNKNOWN_TOPIC_OR_PARTITION", "records", "delete", brokers, "nope", "--partition", "0", "--before", "0")
 
 	var stdout, stderr strings.Builder
 	in := "a=1\nb=2\nc=3\na=4\nplain\n"

@@ -22,6 +22,7 @@ commands:
   group     list, describe or delete consumer groups, reset or delete their offsets
   producers describe the producers of partitions and their open transactions
   txn       list or describe transactional ids, abort a hanging transaction
+  records   delete a partition's records below an offset
   produce   send lines of standard input as records
   consume   print records (partition, offset, key, value)
 
@@ -47,6 +48,7 @@ var commands = map[string]command{
 	"group":     groupCmd,
 	"producers": producersCmd,
 	"txn":       txnCmd,
+	"records":   recordsCmd,
 	"produce":   produceCmd,
 	"consume":   consumeCmd,
 }
