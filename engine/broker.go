@@ -100,6 +100,10 @@ type Config struct {
 	// transaction open and no change for this long is forgotten (Kafka's
 	// transactional.id.expiration.ms, default 7 days).
 	TransactionalIDExpirationMs int64
+	// RetentionCheckIntervalMs: how often a partition leader looks for
+	// segments past retention.ms or retention.bytes (Kafka's
+	// log.retention.check.interval.ms, default 300000).
+	RetentionCheckIntervalMs int64
 	// GroupMinSessionTimeoutMs and GroupMaxSessionTimeoutMs bound a
 	// member's session timeout (defaults 6000 and 1800000).
 	GroupMinSessionTimeoutMs int32
@@ -170,6 +174,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TransactionVersion == 0 {
 		c.TransactionVersion = 2
+	}
+	if c.RetentionCheckIntervalMs == 0 {
+		c.RetentionCheckIntervalMs = 300_000
 	}
 	if c.TransactionalIDExpirationMs == 0 {
 		c.TransactionalIDExpirationMs = 7 * 24 * 60 * 60 * 1000

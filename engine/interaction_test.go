@@ -271,11 +271,12 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		n := argInt(t, d, "n", 3)
 		c.cut = map[[2]int32]bool{}
 		c.responses, c.answered = map[uint64]kmsg.Response{}, map[uint64]bool{}
-		if d.HasArg("txn-expiry-ms") || d.HasArg("txn-version") || d.HasArg("segment-bytes") {
+		if d.HasArg("txn-expiry-ms") || d.HasArg("txn-version") || d.HasArg("segment-bytes") || d.HasArg("retention-check-ms") {
 			expiry, version := int64(argInt(t, d, "txn-expiry-ms", 0)), int16(argInt(t, d, "txn-version", 0))
-			segment := int64(argInt(t, d, "segment-bytes", 0))
+			segment, check := int64(argInt(t, d, "segment-bytes", 0)), int64(argInt(t, d, "retention-check-ms", 0))
 			c.tune = func(cfg *Config) {
 				cfg.TransactionalIDExpirationMs, cfg.TransactionVersion, cfg.SegmentBytes = expiry, version, segment
+				cfg.RetentionCheckIntervalMs = check
 			}
 		}
 		for i := 1; i <= n; i++ {

@@ -86,6 +86,10 @@ type partition struct {
 	// logStart is the log start offset clients see: the segments' first
 	// offset, or past it once DeleteRecords moved it (records.go).
 	logStart int64
+	// retaining: a retention entry is in flight; nextRetentionCheck is
+	// when the leader looks again (records.go).
+	retaining          bool
+	nextRetentionCheck int64
 
 	// verifying holds, per producer id, the produce requests waiting
 	// behind a transaction verification in flight (00_produce.go).
@@ -605,6 +609,7 @@ func (p *partition) tick() {
 		}
 		p.trackISR()
 		p.maybeExpireProducers()
+		p.maybeRetain()
 	}
 	if p.life != nil {
 		p.life.tick()

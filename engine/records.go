@@ -3,6 +3,8 @@ package engine
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -10,7 +12,8 @@ import (
 // The log start offset clients see. It starts at the segments' first
 // offset and moves forward only, by a raft entry of the partition
 // (opDeleteRecords) that carries the new start the leader decided
-// (DeleteRecords, 21_delete_records.go): every replica applies the same
+// (DeleteRecords, 21_delete_records.go, or retention below): every
+// replica applies the same
 // move, drops the segments wholly below it, and makes it durable at once
 // (a checkpoint in the apply), since the entry stores no batch whose tag
 // would say it was applied. Records below it are gone for clients: Fetch
@@ -49,4 +52,69 @@ func (p *partition) applyDeleteRecords(body []byte) produceResult {
 // the start once the entry applies here, or the error.
 func (p *partition) proposeDeleteRecords(offset int64, fn func(produceResult)) (uint64, bool) {
 	return p.proposeOp(opDeleteRecords, binary.AppendVarint(nil, offset), fn)
+}
+
+// Retention (Kafka's retention.ms and retention.bytes, for topics whose
+// cleanup.policy includes delete). Time never enters Apply: the leader
+// looks every RetentionCheckIntervalMs at its segments, oldest first, and
+// finds the closed ones to drop: a segment whose newest batch timestamp is
+// older than retention.ms, or one without which the log is still at least
+// retention.bytes. It proposes the first offset it keeps as the new start
+// (the same entry as DeleteRecords), so every replica drops the same
+// records whatever its own segment boundaries. The active segment is
+// never dropped.
+
+// maybeRetain runs on the leader's ticks.
+func (p *partition) maybeRetain() {
+	now := p.b.nowMillis()
+	if p.lost || p.retaining || p.life != nil || now < p.nextRetentionCheck {
+		return
+	}
+	p.nextRetentionCheck = now + p.b.cfg.RetentionCheckIntervalMs
+	target := p.retentionTarget(now)
+	if target <= p.startOffset() {
+		return
+	}
+	if _, ok := p.proposeDeleteRecords(target, func(produceResult) { p.retaining = false }); ok {
+		p.retaining = true
+	}
+}
+
+// retentionTarget is the first offset retention keeps now.
+func (p *partition) retentionTarget(now int64) int64 {
+	if !p.b.topicDeletes(p.topic) {
+		return 0
+	}
+	cfgs := map[string]string{}
+	if t, ok := p.b.meta.st.Topics[p.topic]; ok {
+		cfgs = t.Configs
+	}
+	retentionMs, retentionBytes := configInt(cfgs, "retention.ms", 604_800_000), configInt(cfgs, "retention.bytes", -1)
+	segs := p.log.Segments()
+	var total int64
+	for _, s := range segs {
+		total += s.Size
+	}
+	target := p.startOffset()
+	for _, s := range segs[:len(segs)-1] {
+		byTime := retentionMs >= 0 && s.MaxTimestamp < now-retentionMs
+		bySize := retentionBytes >= 0 && total-s.Size >= retentionBytes
+		if !byTime && !bySize {
+			break
+		}
+		total -= s.Size
+		target = max(target, s.End)
+	}
+	return target
+}
+
+// configInt is a topic config's integer value, or def when unset (the
+// catalog validated what is set).
+func configInt(cfgs map[string]string, name string, def int64) int64 {
+	if v, ok := cfgs[name]; ok {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			return n
+		}
+	}
+	return def
 }

@@ -182,3 +182,19 @@ func (l *Log) Close() error {
 	l.closeFiles()
 	return nil
 }
+
+// SegmentInfo describes one segment: its offsets [Base, End), its size in
+// bytes and its largest batch timestamp (math.MinInt64 when empty).
+type SegmentInfo struct {
+	Base, End, Size, MaxTimestamp int64
+}
+
+// Segments describes every segment, oldest first; the last is the active
+// one.
+func (l *Log) Segments() []SegmentInfo {
+	out := make([]SegmentInfo, len(l.segs))
+	for i, s := range l.segs {
+		out[i] = SegmentInfo{Base: s.base, End: s.end, Size: s.size, MaxTimestamp: s.maxTs}
+	}
+	return out
+}
