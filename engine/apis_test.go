@@ -39,6 +39,7 @@ func TestAPIVersions(t *testing.T) {
 		{int16(kmsg.TxnOffsetCommit), 0, 5},
 		{int16(kmsg.DescribeConfigs), 0, 4},
 		{int16(kmsg.AlterConfigs), 0, 2},
+		{int16(kmsg.DescribeLogDirs), 0, 4},
 		{int16(kmsg.CreatePartitions), 0, 3},
 		{int16(kmsg.DeleteGroups), 0, 2},
 		{int16(kmsg.IncrementalAlterConfigs), 0, 1},

@@ -100,6 +100,9 @@ type Config struct {
 	// transaction open and no change for this long is forgotten (Kafka's
 	// transactional.id.expiration.ms, default 7 days).
 	TransactionalIDExpirationMs int64
+	// LogDir names the data directory in DescribeLogDirs (the runtime
+	// sets it; "data" when empty).
+	LogDir string
 	// RetentionCheckIntervalMs: how often a partition leader looks for
 	// segments past retention.ms or retention.bytes (Kafka's
 	// log.retention.check.interval.ms, default 300000).

@@ -72,6 +72,10 @@ func TestClientCommands(t *testing.T) {
 	runErr("OFFSET_OUT_OF_RANGE", "records", "delete", brokers, "cli", "--partition", "1", "--before", "1000")
 	runErr("--before is required", "records", "delete", brokers, "cli", "--partition", "1")
 	runErr("UNKNOWN_TOPIC_OR_PARTITION", "records", "delete", brokers, "nope", "--partition", "0", "--before", "0")
+	out = runOK("topic", "describe", brokers, "cli", "--sizes")
+	if !strings.Contains(out, "BYTES (BROKER:SIZE)") || strings.Contains(out, ":?") {
+		t.Errorf("topic describe --sizes printed:\n%s", out)
+	}
 
 	var stdout, stderr strings.Builder
 	in := "a=1\nb=2\nc=3\na=4\nplain\n"

@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -23,9 +24,10 @@ const topicUsage = `usage: gregor topic <create|list|describe|alter-config|delet
 
   create       --partitions N --replication-factor N [--config name=value]... TOPIC
   list         every topic with its partition count and replication factor
-  describe     TOPIC...: partitions (leader, epoch, replicas, in-sync replicas)
-               and configs, each with its source (topic: set on the topic;
-               default: the broker's)
+  describe     TOPIC... [--sizes]: partitions (leader, epoch, replicas, in-sync
+               replicas) and configs, each with its source (topic: set on
+               the topic; default: the broker's); --sizes adds each
+               replica's bytes on disk (DescribeLogDirs)
   alter-config TOPIC [--set name=value]... [--delete name]...
                [--append name=value]... [--subtract name=value]...:
                change configs (IncrementalAlterConfigs; --delete returns a
@@ -51,6 +53,7 @@ func topicCmd(args []string, stdout, stderr io.Writer) int {
 		configs     stringList
 		alter       [4]stringList // set, delete, append, subtract
 		dryRun      bool
+		sizes       bool
 	)
 	switch sub {
 	case "create":
@@ -63,7 +66,9 @@ func topicCmd(args []string, stdout, stderr io.Writer) int {
 		fs.Var(&alter[2], "append", "add elements to a list config: name=value[,value] (repeatable)")
 		fs.Var(&alter[3], "subtract", "remove elements from a list config: name=value[,value] (repeatable)")
 		fs.BoolVar(&dryRun, "dry-run", false, "validate only")
-	case "list", "describe", "delete":
+	case "describe":
+		fs.BoolVar(&sizes, "sizes", false, "add each replica's bytes on disk")
+	case "list", "delete":
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, topicUsage)
 		return exitOK
@@ -105,7 +110,7 @@ func topicCmd(args []string, stdout, stderr io.Writer) int {
 	case "list":
 		err = topicList(ctx, cl, stdout)
 	case "describe":
-		err = topicDescribe(ctx, cl, names, stdout)
+		err = topicDescribe(ctx, cl, names, sizes, stdout)
 	case "alter-config":
 		err = topicAlterConfig(ctx, cl, names[0], alter, dryRun, stdout)
 	case "delete":
@@ -206,10 +211,24 @@ func topicList(ctx context.Context, cl *kgo.Client, stdout io.Writer) error {
 	return tw.Flush()
 }
 
-func topicDescribe(ctx context.Context, cl *kgo.Client, names []string, stdout io.Writer) error {
+func topicDescribe(ctx context.Context, cl *kgo.Client, names []string, sizes bool, stdout io.Writer) error {
 	resp, err := metadata(ctx, cl, names)
 	if err != nil {
 		return err
+	}
+	var dirs kadm.DescribedAllLogDirs
+	if sizes {
+		set := kadm.TopicsSet{}
+		for _, t := range resp.Topics {
+			if t.Topic != nil && t.ErrorCode == 0 {
+				for _, p := range t.Partitions {
+					set.Add(*t.Topic, p.Partition)
+				}
+			}
+		}
+		if dirs, err = kadm.NewClient(cl).DescribeAllLogDirs(ctx, set); err != nil {
+			return fmt.Errorf("log dirs: %w", err)
+		}
 	}
 	var errs []error
 	for _, t := range resp.Topics {
@@ -224,13 +243,31 @@ func topicDescribe(ctx context.Context, cl *kgo.Client, names []string, stdout i
 		slices.SortFunc(t.Partitions, func(a, b kmsg.MetadataResponseTopicPartition) int { return int(a.Partition - b.Partition) })
 		fmt.Fprintf(stdout, "topic %s  id %x  partitions %d\n", name, t.TopicID, len(t.Partitions))
 		tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "  PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tERROR")
+		head := "  PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tERROR"
+		if sizes {
+			head += "\tBYTES (BROKER:SIZE)"
+		}
+		fmt.Fprintln(tw, head)
 		for _, p := range t.Partitions {
 			perr := "-"
 			if err := codeErr(p.ErrorCode, nil); err != nil {
 				perr = err.Error()
 			}
-			fmt.Fprintf(tw, "  %d\t%d\t%d\t%s\t%s\t%s\n", p.Partition, p.Leader, p.LeaderEpoch, ids(p.Replicas), ids(p.ISR), perr)
+			fmt.Fprintf(tw, "  %d\t%d\t%d\t%s\t%s\t%s", p.Partition, p.Leader, p.LeaderEpoch, ids(p.Replicas), ids(p.ISR), perr)
+			if sizes {
+				var cells []string
+				for _, r := range p.Replicas {
+					cell := fmt.Sprintf("%d:?", r)
+					for _, d := range dirs[r] {
+						if dp, ok := d.Topics.Lookup(name, p.Partition); ok {
+							cell = fmt.Sprintf("%d:%d", r, dp.Size)
+						}
+					}
+					cells = append(cells, cell)
+				}
+				fmt.Fprintf(tw, "\t%s", strings.Join(cells, ","))
+			}
+			fmt.Fprintln(tw)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -196,6 +196,11 @@ func (n *Node) Run() (err error) {
 		return fmt.Errorf("runtime: open WAL: %w", err)
 	}
 	n.wal = w
+	if n.cfg.Broker.LogDir == "" {
+		if abs, err := filepath.Abs(n.cfg.DataDir); err == nil {
+			n.cfg.Broker.LogDir = abs
+		}
+	}
 	b, err := engine.NewBroker(n.cfg.Broker, engine.Env{
 		FS:    vfs.OS(n.cfg.DataDir),
 		WAL:   w,
