@@ -15,7 +15,9 @@ import (
 //     to the metadata log; LEADER_NOT_AVAILABLE until one has.
 //   - Topics are auto-created only if the broker is configured to and the
 //     request allows it (v4+); the answer then is LEADER_NOT_AVAILABLE, as
-//     in Kafka, and the client retries.
+//     in Kafka, and the client retries. A topic that does not exist and
+//     whose name Kafka's rules refuse: INVALID_TOPIC_EXCEPTION (clients
+//     give up instead of retrying), else UNKNOWN_TOPIC_OR_PARTITION.
 //   - v10+ topic ids are returned. A topic given with a non-zero id (v10+)
 //     is looked up by id, whatever its name (null, or "" from the Java
 //     client); an unknown id is answered UNKNOWN_TOPIC_ID with a null name.
@@ -66,7 +68,10 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 		t, ok := b.meta.st.Topics[name]
 		if !ok {
 			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			if autoCreate && validTopicName(name) == nil {
+			if validTopicName(name) != nil {
+				// As Kafka: clients give up on it instead of retrying.
+				mt.ErrorCode = kerr.InvalidTopicException.Code
+			} else if autoCreate {
 				b.autoCreate(name)
 				mt.ErrorCode = kerr.LeaderNotAvailable.Code
 			}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -85,5 +86,39 @@ func TestRegKeyRejects(t *testing.T) {
 	}
 	if _, ok := apis[int16(kmsg.SASLHandshake)]; ok {
 		t.Fatal("a rejected registration was kept")
+	}
+}
+
+// TestMetadataInvalidTopicName: a name Kafka's rules refuse is
+// INVALID_TOPIC_EXCEPTION, with auto-creation on or off, as Kafka answers;
+// a valid unknown one UNKNOWN_TOPIC_OR_PARTITION (issue 14).
+func TestMetadataInvalidTopicName(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	for _, auto := range []bool{false, true} {
+		c.broker(1).b.cfg.AutoCreateTopics = auto
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		req.AllowAutoTopicCreation = auto
+		for _, n := range []string{"bad$#!", "..", "fine-but-absent"} {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(n)
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, ok := c.call(1, req, 10)
+		if !ok {
+			t.Fatal("no answer")
+		}
+		var got []string
+		for _, mt := range resp.(*kmsg.MetadataResponse).Topics {
+			got = append(got, *mt.Topic+"="+codeName(mt.ErrorCode))
+		}
+		want := "bad$#!=INVALID_TOPIC_EXCEPTION ..=INVALID_TOPIC_EXCEPTION fine-but-absent=UNKNOWN_TOPIC_OR_PARTITION"
+		if auto {
+			want = "bad$#!=INVALID_TOPIC_EXCEPTION ..=INVALID_TOPIC_EXCEPTION fine-but-absent=LEADER_NOT_AVAILABLE"
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("auto-create %v: %s\nwant %s", auto, strings.Join(got, " "), want)
+		}
 	}
 }
