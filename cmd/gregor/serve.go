@@ -47,6 +47,9 @@ type serveOptions struct {
 	// Transactions, Kafka's names.
 	txnVersion      int
 	txnIDExpiration int64
+	// Topic defaults, Kafka's num.partitions and default.replication.factor.
+	numPartitions     int
+	defaultReplFactor int
 }
 
 // txnVersionDefault is the transaction.version a cluster finalizes, as
@@ -101,6 +104,10 @@ func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 		"how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms)")
 	fs.IntVar(&o.offsetsRetentionMn, "offsets-retention-minutes", 7*24*60,
 		"delete the offsets of a group empty this long (Kafka's offsets.retention.minutes)")
+	fs.IntVar(&o.numPartitions, "num-partitions", 1,
+		"partitions of a topic created without a count: auto-created, or CreateTopics with -1 (Kafka's num.partitions)")
+	fs.IntVar(&o.defaultReplFactor, "default-replication-factor", 0,
+		"replicas of a topic created without a factor (Kafka's default.replication.factor; default min(3, brokers))")
 	fs.IntVar(&o.txnVersion, "transaction-version", txnVersionDefault, txnVersionUsage)
 	fs.Int64Var(&o.txnIDExpiration, "transactional-id-expiration-ms", 7*24*60*60*1000,
 		"forget a transactional id with no transaction open and no change for this long (Kafka's transactional.id.expiration.ms)")
@@ -225,6 +232,12 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 	if err := checkTxnVersion(o.txnVersion); err != nil {
 		return runtime.Config{}, err
 	}
+	if o.numPartitions < 1 || o.numPartitions > 10_000 {
+		return runtime.Config{}, fmt.Errorf("--num-partitions %d: must be between 1 and 10000", o.numPartitions)
+	}
+	if o.defaultReplFactor < 0 || o.defaultReplFactor > len(members) {
+		return runtime.Config{}, fmt.Errorf("--default-replication-factor %d: must be between 1 and the %d brokers of --cluster", o.defaultReplFactor, len(members))
+	}
 	if o.txnIDExpiration <= 0 {
 		return runtime.Config{}, fmt.Errorf("--transactional-id-expiration-ms %d: must be positive", o.txnIDExpiration)
 	}
@@ -241,6 +254,8 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 		ProducerIDExpirationMs:      o.producerExpiryMs,
 		TransactionVersion:          int16(o.txnVersion),
 		TransactionalIDExpirationMs: o.txnIDExpiration,
+		DefaultPartitions:           int32(o.numPartitions),
+		DefaultReplicationFactor:    int16(o.defaultReplFactor),
 	}
 	groupConfig(&bc, o.offsetsPartitions, o.groupDelayMs, o.offsetsRetentionMn)
 	return runtime.Config{

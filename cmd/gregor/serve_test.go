@@ -29,6 +29,8 @@ func TestServeErrors(t *testing.T) {
 		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "extra"}, `unexpected argument "extra"`},
 		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--producer-id-expiration-ms", "0"}, "--producer-id-expiration-ms 0: must be positive"},
 		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--transaction-version", "3"}, "--transaction-version 3: want 1 or 2"},
+		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--num-partitions", "0"}, "--num-partitions 0: must be between 1 and 10000"},
+		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--default-replication-factor", "9"}, "--default-replication-factor 9: must be between 1 and the"},
 		{[]string{"--id", "1", "--data", "d", "--cluster", testCluster, "--transactional-id-expiration-ms", "-1"}, "--transactional-id-expiration-ms -1: must be positive"},
 	} {
 		var stdout, stderr strings.Builder
@@ -43,7 +45,8 @@ func TestServeConfig(t *testing.T) {
 	cfg, err := parseServe([]string{
 		"--id", "2", "--data", "/var/gregor", "--cluster", testCluster,
 		"--listen", "0.0.0.0:9092", "--advertise", "broker2.example:9092",
-		"--producer-id-expiration-ms", "60000",
+		"--producer-id-expiration-ms", "60000", "--num-partitions", "6", "--default-replication-factor", "2",
+		"--transaction-version", "1", "--transactional-id-expiration-ms", "1000",
 	}, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +61,10 @@ func TestServeConfig(t *testing.T) {
 	}
 	if cfg.Broker.ProducerIDExpirationMs != 60000 {
 		t.Errorf("producer id expiration %d ms, want 60000", cfg.Broker.ProducerIDExpirationMs)
+	}
+	if b := cfg.Broker; b.DefaultPartitions != 6 || b.DefaultReplicationFactor != 2 || b.TransactionVersion != 1 || b.TransactionalIDExpirationMs != 1000 {
+		t.Errorf("num.partitions %d, default.replication.factor %d, transaction.version %d, transactional.id.expiration.ms %d; want 6, 2, 1, 1000",
+			b.DefaultPartitions, b.DefaultReplicationFactor, b.TransactionVersion, b.TransactionalIDExpirationMs)
 	}
 	if cfg.PeerListen != "10.0.0.2:19092" || cfg.KafkaListen != "0.0.0.0:9092" || cfg.DataDir != "/var/gregor" {
 		t.Errorf("listeners %q %q, data %q", cfg.KafkaListen, cfg.PeerListen, cfg.DataDir)
