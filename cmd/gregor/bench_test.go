@@ -129,6 +129,9 @@ func TestBenchFlags(t *testing.T) {
 		{"produce", "--producers", "0"},          // no producer
 		{"nonsense"},                             // unknown mode
 		{"produce", "--duration", "0", "--rate"}, // missing value
+		{"txn", "--record-size", "8"},            // no room for producer and sequence
+		{"txn", "--records-per-txn", "0"},        // empty transactions
+		{"txn", "--acks", "1"},                   // transactions need acks=all: no such flag
 	} {
 		var stdout, stderr strings.Builder
 		if code := run(append([]string{"bench"}, args...), &stdout, &stderr); code != exitUsage {
@@ -149,5 +152,60 @@ func TestBenchWriteSection(t *testing.T) {
 	want := "# Perf\n\nintro\n\n" + benchMarkBegin + "\nnew table\n" + benchMarkEnd + "\n\nafter\n"
 	if string(got) != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestBenchTxnAgainstKfake runs `bench txn` for about a second against
+// kfake and checks the JSON: transactions committed, every latency
+// present and its percentiles ordered, nothing lost. It never looks at
+// how fast anything was.
+func TestBenchTxnAgainstKfake(t *testing.T) {
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	var stdout, stderr strings.Builder
+	args := []string{"bench", "txn", "--json", "--brokers", strings.Join(fake.ListenAddrs(), ","), "--topic", "t",
+		"--replication-factor", "1", "--records-per-txn", "10", "--producers", "2", "--duration", "1s", "--warmup", "200ms"}
+	if code := run(args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("gregor %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
+	}
+	var r benchTxnResult
+	if err := json.Unmarshal([]byte(stdout.String()), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout.String())
+	}
+	if r.Mode != "txn" || r.Partitions != benchPartitionsDefault || r.RecordsPerTxn != 10 || r.Producers != 2 {
+		t.Fatalf("result: %+v", r)
+	}
+	if r.Transactions <= 0 || r.TransactionsPerSec <= 0 || r.Records != 10*r.Transactions || r.RecordsPerSec <= 0 || r.Seconds <= 0 {
+		t.Fatalf("counts: %+v", r)
+	}
+	if r.Errors != 0 || r.Unexpected != 0 {
+		t.Fatalf("errors: %+v", r)
+	}
+	for name, l := range map[string]benchLatency{
+		"commit": r.Commit, "visible from start": r.VisibleFromStart,
+		"visible from return": r.VisibleFromReturn, "all visible": r.AllVisibleFromStart,
+	} {
+		// Every measured transaction was committed and then seen whole.
+		if l.Count != uint64(r.Transactions) || !(l.P50ms <= l.P99ms && l.P99ms <= l.P999ms && l.P999ms <= l.MaxMs) || l.P50ms < 0 {
+			t.Errorf("%s latency: %+v (%d transactions)", name, l, r.Transactions)
+		}
+	}
+	if r.VisibleBeforeReturn > r.VisibleFromReturn.Count {
+		t.Errorf("%d visible before return of %d", r.VisibleBeforeReturn, r.VisibleFromReturn.Count)
+	}
+
+	stdout.Reset()
+	args = append(args[:2:2], "--brokers", strings.Join(fake.ListenAddrs(), ","), "--topic", "t", "--replication-factor", "1",
+		"--records-per-txn", "1", "--duration", "300ms", "--warmup", "0s")
+	if code := run(args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("gregor %v: exit %d\nstderr:\n%s", args, code, stderr.String())
+	}
+	for _, want := range []string{"transactions/s", "commit (EndTransaction)", "visible from EndTxn start", "visible from EndTxn return"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout.String())
+		}
 	}
 }
