@@ -132,6 +132,7 @@ func TestBenchFlags(t *testing.T) {
 		{"txn", "--record-size", "8"},            // no room for producer and sequence
 		{"txn", "--records-per-txn", "0"},        // empty transactions
 		{"txn", "--acks", "1"},                   // transactions need acks=all: no such flag
+		{"suite", "--records-per-txn", "1,x"},    // not a size
 	} {
 		var stdout, stderr strings.Builder
 		if code := run(append([]string{"bench"}, args...), &stdout, &stderr); code != exitUsage {
@@ -152,6 +153,17 @@ func TestBenchWriteSection(t *testing.T) {
 	want := "# Perf\n\nintro\n\n" + benchMarkBegin + "\nnew table\n" + benchMarkEnd + "\n\nafter\n"
 	if string(got) != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+	// The transactions section gets its own markers (appended the first
+	// time) and leaves the other section alone.
+	for _, table := range []string{"txn table\n", "txn table 2\n"} {
+		if err := benchWriteMarked(path, benchTxnMarkBegin, benchTxnMarkEnd, table); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = os.ReadFile(path)
+		if w := want + "\n" + benchTxnMarkBegin + "\n" + table + benchTxnMarkEnd + "\n"; string(got) != w {
+			t.Fatalf("got:\n%s\nwant:\n%s", got, w)
+		}
 	}
 }
 
@@ -206,6 +218,32 @@ func TestBenchTxnAgainstKfake(t *testing.T) {
 	for _, want := range []string{"transactions/s", "commit (EndTransaction)", "visible from EndTxn start", "visible from EndTxn return"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+// TestBenchTxnFormat: the transactions table has a block of rows per
+// size, ratios against kfake, and a dash where kfake measured 0.
+func TestBenchTxnFormat(t *testing.T) {
+	o := benchSuiteOptions{runs: 1, duration: time.Second, recordSize: 100, partitions: 6, producers: 1, txnSizes: []int{1, 10}, args: []string{"--txn"}}
+	systems := []benchSystem{{name: "Gregor RF=3"}, {name: "Gregor RF=1"}, {name: "kfake"}}
+	one := func(txns, visReturn float64) benchTxnSamples {
+		x := []float64{1}
+		return benchTxnSamples{txns: []float64{txns}, records: []float64{txns}, produceP50: x, commitP50: x, commitP99: x,
+			visStartP50: x, visStartP99: x, visReturnP50: []float64{visReturn}, visReturnP99: x, allVisP50: x, allVisP99: x}
+	}
+	s := [][]benchTxnSamples{{one(50, 2), one(100, 1), one(1000, 0)}, {one(40, 2), one(80, 1), one(800, 1)}}
+	out := benchTxnFormat(o, benchMachine{load: "1 2 3"}, "4 5 6", systems, s)
+	for _, want := range []string{
+		"| 1 | transactions/s | 50.0 | 100.0 | 1000.0 | 0.05× | 0.10× |",
+		"| 10 | transactions/s | 40.0 | 80.0 | 800.0 | 0.05× | 0.10× |",
+		"| 1 | visible p50, from EndTxn return | 2.00 | 1.00 | 0.00 | — | — |",
+		"| 10 | visible p50, from EndTxn return | 2.00 | 1.00 | 1.00 | 2.00× | 1.00× |",
+		"at start 1 2 3, at end 4 5 6",
+		"`gregor bench suite --txn`",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
 		}
 	}
 }
