@@ -225,20 +225,22 @@ func TestBenchTxnAgainstKfake(t *testing.T) {
 // TestBenchTxnFormat: the transactions table has a block of rows per
 // size, ratios against kfake, and a dash where kfake measured 0.
 func TestBenchTxnFormat(t *testing.T) {
-	o := benchSuiteOptions{runs: 1, duration: time.Second, recordSize: 100, partitions: 6, producers: 1, txnSizes: []int{1, 10}, args: []string{"--txn"}}
+	o := benchSuiteOptions{runs: 1, duration: time.Second, recordSize: 100, partitions: 6, producers: 1, txnSizes: []int{1, 10, 100}, args: []string{"--txn"}}
 	systems := []benchSystem{{name: "Gregor RF=3"}, {name: "Gregor RF=1"}, {name: "kfake"}}
 	one := func(txns, visReturn float64) benchTxnSamples {
 		x := []float64{1}
 		return benchTxnSamples{txns: []float64{txns}, records: []float64{txns}, produceP50: x, commitP50: x, commitP99: x,
 			visStartP50: x, visStartP99: x, visReturnP50: []float64{visReturn}, visReturnP99: x, allVisP50: x, allVisP99: x}
 	}
-	s := [][]benchTxnSamples{{one(50, 2), one(100, 1), one(1000, 0)}, {one(40, 2), one(80, 1), one(800, 1)}}
+	s := [][]benchTxnSamples{{one(50, 2), one(100, 1), one(1000, 0)}, {one(40, 2), one(80, 1), one(800, 1)}, {one(7, 1), one(80, 1), one(1000, 1)}}
 	out := benchTxnFormat(o, benchMachine{load: "1 2 3"}, "4 5 6", systems, s)
 	for _, want := range []string{
 		"| 1 | transactions/s | 50.0 | 100.0 | 1000.0 | 0.05× | 0.10× |",
 		"| 10 | transactions/s | 40.0 | 80.0 | 800.0 | 0.05× | 0.10× |",
+		"| 10 | records/s | 40 | 80 | 800 | 0.05× | 0.10× |",
 		"| 1 | visible p50, from EndTxn return | 2.00 | 1.00 | 0.00 | — | — |",
 		"| 10 | visible p50, from EndTxn return | 2.00 | 1.00 | 1.00 | 2.00× | 1.00× |",
+		"| 100 | transactions/s | 7.0 | 80.0 | 1000.0 | 0.007× | 0.08× |",
 		"at start 1 2 3, at end 4 5 6",
 		"`gregor bench suite --txn`",
 	} {
