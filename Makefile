@@ -33,9 +33,10 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-## bench: Gregor vs kfake side by side (writes docs/performance.md), then one pass of every Go micro-benchmark
+## bench: Gregor vs kfake side by side, produce/consume and transactions (writes docs/performance.md), then one pass of every Go micro-benchmark
 bench:
 	$(GO) run ./cmd/gregor bench suite --write docs/performance.md
+	$(GO) run ./cmd/gregor bench suite --txn --write docs/performance.md
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 $(PKGS)
 
 ## fuzz: run every fuzz target for a short while (FUZZTIME=30s to change)

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-const benchUsage = `usage: gregor bench <produce|consume|e2e> --brokers host:port[,...] [flags]
+const benchUsage = `usage: gregor bench <produce|consume|e2e|txn> --brokers host:port[,...] [flags]
        gregor bench suite [--write docs/performance.md] [flags]
        gregor bench profile --out DIR [flags]
 
@@ -25,6 +25,9 @@ consume  reads --topic from the start until it reaches the end offsets it
 e2e      produces and consumes at once; latency is from send to receipt,
          read from the send time written into each record's first 8 bytes
          (clocks of producer and consumer must agree: run both here).
+txn      transactional producers (begin, N records, commit) and a
+         read_committed consumer: transactions/s, records/s, EndTxn
+         latency and the time from EndTxn to visibility (bench txn -h).
 suite    starts a 3-broker Gregor cluster and franz-go's kfake in this
          process and prints the side-by-side table (see docs/performance.md).
 profile  writes CPU and allocation profiles of the produce and fetch paths
@@ -173,6 +176,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return benchSuiteCmd(rest, stdout, stderr)
 	case "profile":
 		return benchProfileCmd(rest, stdout, stderr)
+	case "txn":
+		return benchTxnCmd(rest, stdout, stderr)
 	case "produce", "consume", "e2e":
 	default:
 		fmt.Fprintf(stderr, "gregor bench: unknown mode %q\n\n%s", mode, benchUsage)

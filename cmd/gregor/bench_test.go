@@ -129,6 +129,10 @@ func TestBenchFlags(t *testing.T) {
 		{"produce", "--producers", "0"},          // no producer
 		{"nonsense"},                             // unknown mode
 		{"produce", "--duration", "0", "--rate"}, // missing value
+		{"txn", "--record-size", "8"},            // no room for producer and sequence
+		{"txn", "--records-per-txn", "0"},        // empty transactions
+		{"txn", "--acks", "1"},                   // transactions need acks=all: no such flag
+		{"suite", "--records-per-txn", "1,x"},    // not a size
 	} {
 		var stdout, stderr strings.Builder
 		if code := run(append([]string{"bench"}, args...), &stdout, &stderr); code != exitUsage {
@@ -149,5 +153,99 @@ func TestBenchWriteSection(t *testing.T) {
 	want := "# Perf\n\nintro\n\n" + benchMarkBegin + "\nnew table\n" + benchMarkEnd + "\n\nafter\n"
 	if string(got) != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+	// The transactions section gets its own markers (appended the first
+	// time) and leaves the other section alone.
+	for _, table := range []string{"txn table\n", "txn table 2\n"} {
+		if err := benchWriteMarked(path, benchTxnMarkBegin, benchTxnMarkEnd, table); err != nil {
+			t.Fatal(err)
+		}
+		got, _ = os.ReadFile(path)
+		if w := want + "\n" + benchTxnMarkBegin + "\n" + table + benchTxnMarkEnd + "\n"; string(got) != w {
+			t.Fatalf("got:\n%s\nwant:\n%s", got, w)
+		}
+	}
+}
+
+// TestBenchTxnAgainstKfake runs `bench txn` for about a second against
+// kfake and checks the JSON: transactions committed, every latency
+// present and its percentiles ordered, nothing lost. It never looks at
+// how fast anything was.
+func TestBenchTxnAgainstKfake(t *testing.T) {
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	var stdout, stderr strings.Builder
+	args := []string{"bench", "txn", "--json", "--brokers", strings.Join(fake.ListenAddrs(), ","), "--topic", "t",
+		"--replication-factor", "1", "--records-per-txn", "10", "--producers", "2", "--duration", "1s", "--warmup", "200ms"}
+	if code := run(args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("gregor %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout.String(), stderr.String())
+	}
+	var r benchTxnResult
+	if err := json.Unmarshal([]byte(stdout.String()), &r); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, stdout.String())
+	}
+	if r.Mode != "txn" || r.Partitions != benchPartitionsDefault || r.RecordsPerTxn != 10 || r.Producers != 2 {
+		t.Fatalf("result: %+v", r)
+	}
+	if r.Transactions <= 0 || r.TransactionsPerSec <= 0 || r.Records != 10*r.Transactions || r.RecordsPerSec <= 0 || r.Seconds <= 0 {
+		t.Fatalf("counts: %+v", r)
+	}
+	if r.Errors != 0 || r.Unexpected != 0 {
+		t.Fatalf("errors: %+v", r)
+	}
+	for name, l := range map[string]benchLatency{
+		"commit": r.Commit, "visible from start": r.VisibleFromStart,
+		"visible from return": r.VisibleFromReturn, "all visible": r.AllVisibleFromStart,
+	} {
+		// Every measured transaction was committed and then seen whole.
+		if l.Count != uint64(r.Transactions) || !(l.P50ms <= l.P99ms && l.P99ms <= l.P999ms && l.P999ms <= l.MaxMs) || l.P50ms < 0 {
+			t.Errorf("%s latency: %+v (%d transactions)", name, l, r.Transactions)
+		}
+	}
+	if r.VisibleBeforeReturn > r.VisibleFromReturn.Count {
+		t.Errorf("%d visible before return of %d", r.VisibleBeforeReturn, r.VisibleFromReturn.Count)
+	}
+
+	stdout.Reset()
+	args = append(args[:2:2], "--brokers", strings.Join(fake.ListenAddrs(), ","), "--topic", "t", "--replication-factor", "1",
+		"--records-per-txn", "1", "--duration", "300ms", "--warmup", "0s")
+	if code := run(args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("gregor %v: exit %d\nstderr:\n%s", args, code, stderr.String())
+	}
+	for _, want := range []string{"transactions/s", "commit (EndTransaction)", "visible from EndTxn start", "visible from EndTxn return"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+// TestBenchTxnFormat: the transactions table has a block of rows per
+// size, ratios against kfake, and a dash where kfake measured 0.
+func TestBenchTxnFormat(t *testing.T) {
+	o := benchSuiteOptions{runs: 1, duration: time.Second, recordSize: 100, partitions: 6, producers: 1, txnSizes: []int{1, 10, 100}, args: []string{"--txn"}}
+	systems := []benchSystem{{name: "Gregor RF=3"}, {name: "Gregor RF=1"}, {name: "kfake"}}
+	one := func(txns, visReturn float64) benchTxnSamples {
+		x := []float64{1}
+		return benchTxnSamples{txns: []float64{txns}, records: []float64{txns}, produceP50: x, commitP50: x, commitP99: x,
+			visStartP50: x, visStartP99: x, visReturnP50: []float64{visReturn}, visReturnP99: x, allVisP50: x, allVisP99: x}
+	}
+	s := [][]benchTxnSamples{{one(50, 2), one(100, 1), one(1000, 0)}, {one(40, 2), one(80, 1), one(800, 1)}, {one(7, 1), one(80, 1), one(1000, 1)}}
+	out := benchTxnFormat(o, benchMachine{load: "1 2 3"}, "4 5 6", systems, s)
+	for _, want := range []string{
+		"| 1 | transactions/s | 50.0 | 100.0 | 1000.0 | 0.05× | 0.10× |",
+		"| 10 | transactions/s | 40.0 | 80.0 | 800.0 | 0.05× | 0.10× |",
+		"| 10 | records/s | 40 | 80 | 800 | 0.05× | 0.10× |",
+		"| 1 | visible p50, from EndTxn return | 2.00 | 1.00 | 0.00 | — | — |",
+		"| 10 | visible p50, from EndTxn return | 2.00 | 1.00 | 1.00 | 2.00× | 1.00× |",
+		"| 100 | transactions/s | 7.0 | 80.0 | 1000.0 | 0.007× | 0.08× |",
+		"at start 1 2 3, at end 4 5 6",
+		"`gregor bench suite --txn`",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
 	}
 }
