@@ -234,7 +234,8 @@ func (c *txnCoordinator) fenceAndAbort(id string, fn func(code int16)) {
 func (c *txnCoordinator) later(fn func()) { c.b().effects = append(c.b().effects, fn) }
 
 // completeTxn sends the markers of id's prepared transaction, then writes
-// its Complete state. The id stays busy until then; if this coordinator
+// its Complete state (or, under transactions v2, the next transaction's
+// Ongoing state when its first writes are already waiting). The id stays busy until then; if this coordinator
 // unloads first, its successor starts over from the prepared state.
 func (c *txnCoordinator) completeTxn(id string) {
 	v := c.ids[id]
@@ -262,6 +263,20 @@ func (c *txnCoordinator) completeTxn(id string) {
 		if next.nextProducerID >= 0 { // the epoch was exhausted (bumpAtEnd)
 			next.previousProducerID, next.producerID, next.producerEpoch = next.producerID, next.nextProducerID, next.nextProducerEpoch
 			next.nextProducerID, next.nextProducerEpoch = -1, -1
+		}
+		// Transactions v2: the producer's next transaction may have begun
+		// already (its first writes wait in parked). Its partitions are
+		// added by this same record, which then says Ongoing instead of
+		// Complete: one raft round fewer between two transactions. Every
+		// marker is written at this point, so nothing of the ended
+		// transaction is left to do.
+		for _, w := range c.parked[id] {
+			if w.v.add && w.v.pid == next.producerID && w.v.epoch == next.producerEpoch {
+				if next.state != txnOngoing {
+					next.state, next.startMs = txnOngoing, c.b().nowMillis()
+				}
+				next.add(w.v.topic, w.v.part)
+			}
 		}
 		delete(c.busy, id)
 		c.change(id, next, func(int16) {
