@@ -171,7 +171,9 @@ func (g *group) removeConsumer(m *cmember, bump bool) []batch.Record {
 }
 
 // subscribedTopics resolves a member's subscription against the topics
-// that exist now (names, and the regex over every non-internal topic).
+// that exist now: names, and the regex over every topic, the internal ones
+// included, as Kafka's coordinator resolves it (a client that wants them
+// left out says so in its pattern).
 func (g *group) subscribedTopics(m *cmember) []string {
 	b := g.b()
 	var out []string
@@ -182,7 +184,7 @@ func (g *group) subscribedTopics(m *cmember) []string {
 	}
 	if m.regex != nil {
 		for _, t := range b.meta.topicNames() {
-			if !isInternalTopic(t) && m.regex.MatchString(t) && !slices.Contains(out, t) {
+			if m.regex.MatchString(t) && !slices.Contains(out, t) {
 				out = append(out, t)
 			}
 		}
