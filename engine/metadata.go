@@ -332,6 +332,11 @@ func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
 			return metaResult{err: kerr.UnknownTopicOrPartition}
 		}
 		t.Configs = applyConfigOps(t.Configs, c.Replace, c.Ops)
+		for _, pm := range t.Partitions {
+			if p := m.b.parts[pm.Group]; p != nil && p.log != nil {
+				p.log.SetSegmentBytesMax(m.b.topicSegmentBytes(t.Name))
+			}
+		}
 	case cmd.Leader != nil:
 		l := cmd.Leader
 		for _, t := range st.Topics {

@@ -173,7 +173,20 @@ func (p *partition) dir() string { return partitionDir(p.group) }
 func (p *partition) stateDir(n uint64) string { return p.dir() + "/" + stateDirName(n) }
 
 func (p *partition) segmentOptions() segment.Options {
-	return segment.Options{SegmentBytesMax: p.b.cfg.SegmentBytes}
+	return segment.Options{SegmentBytesMax: p.b.topicSegmentBytes(p.topic)}
+}
+
+// topicSegmentBytes is the topic's segment.bytes, or the broker's. A
+// change applies to the next roll; replicas may then roll at other
+// offsets, which nothing depends on (retention and DeleteRecords carry
+// offsets, a state transfer copies batches).
+func (b *Broker) topicSegmentBytes(topic string) int64 {
+	if t, ok := b.meta.st.Topics[topic]; ok {
+		if n := configInt(t.Configs, "segment.bytes", 0); n > 0 {
+			return n
+		}
+	}
+	return b.cfg.SegmentBytes
 }
 
 // open finds the live state directory (creating the first one for a new

@@ -198,3 +198,13 @@ func (l *Log) Segments() []SegmentInfo {
 	}
 	return out
 }
+
+// SetSegmentBytesMax changes the size past which the log rolls (a topic's
+// segment.bytes changed); 0 restores the default. Segments already rolled
+// keep their size.
+func (l *Log) SetSegmentBytesMax(n int64) {
+	if n <= 0 || n > segmentBytesLimit {
+		n = segmentBytesMaxDefault
+	}
+	l.opts.SegmentBytesMax = n
+}
