@@ -42,6 +42,9 @@ import (
 //     (Config.TransactionVersion), the coordinator adds the partition to
 //     the producer's transaction instead (KIP-890: no AddPartitionsToTxn).
 //     Control batches from clients: INVALID_RECORD.
+//   - A topic with message.timestamp.type=LogAppendTime: each batch gets
+//     the leader's clock as its timestamp before it is proposed, and the
+//     response's LogAppendTime says which; otherwise -1 (CreateTime).
 //   - v10-11 add nothing Gregor answers differently (KIP-951's leader
 //     hints are optional tagged fields, left out).
 
@@ -98,6 +101,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 					}
 					return
 				}
+				appendTime := b.stampLogAppendTime(rt.Topic, rp.Records)
 				seq, ok := p.propose(rp.Records, func(res produceResult) {
 					if rep.sent {
 						// Answered already (acks=0): the response may be being
@@ -107,7 +111,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 					if res.err != nil {
 						out.ErrorCode = errCode(res.err)
 					} else {
-						out.BaseOffset = res.base
+						out.BaseOffset, out.LogAppendTime = res.base, appendTime
 						out.LogStartOffset = p.startOffset()
 					}
 					rep.done()
@@ -143,6 +147,24 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 		})
 	}
 	rep.done()
+}
+
+// stampLogAppendTime gives the batches of a topic with
+// message.timestamp.type=LogAppendTime the leader's clock as their
+// timestamp (Kafka's LogAppendTime), before they are proposed: the entry
+// carries it, so every replica stores the same bytes. It returns the time
+// for the response, or -1 for CreateTime.
+func (b *Broker) stampLogAppendTime(topic string, records []byte) int64 {
+	t, ok := b.meta.st.Topics[topic]
+	if !ok || t.Configs["message.timestamp.type"] != "LogAppendTime" {
+		return -1
+	}
+	now := b.nowMillis()
+	bs, _ := batch.Split(records) // validated already
+	for _, bb := range bs {
+		batch.SetLogAppendTime(bb, now)
+	}
+	return now
 }
 
 // validateProduce checks one partition's record set and returns its first

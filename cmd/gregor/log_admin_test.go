@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -120,6 +121,26 @@ func TestKadmLogAdmin(t *testing.T) {
 		t.Errorf("DeleteRecords above the high watermark: %v, want OFFSET_OUT_OF_RANGE", dr.Error())
 	}
 
+	// LogAppendTime: the broker's clock replaces the producer's timestamp.
+	if _, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"message.timestamp.type": kadm.StringPtr("LogAppendTime")}, "la-time"); err != nil {
+		t.Fatal(err)
+	}
+	leaders(t, cl, "la-time", 1)
+	old := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	before := time.Now().Add(-time.Minute)
+	pr := cl.ProduceSync(ctx, &kgo.Record{Topic: "la-time", Value: []byte("t"), Timestamp: old})
+	if err := pr.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	tc, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.ConsumeTopics("la-time"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if rs := tc.PollRecords(ctx, 1).Records(); len(rs) != 1 || rs[0].Timestamp.Before(before) || rs[0].Attrs.TimestampType() != 1 {
+		t.Errorf("LogAppendTime topic: records %v, want one stamped by the broker (type 1)", rs)
+	}
+
 	// Log dirs: every replica of both partitions, sized.
 	dirs, err := adm.DescribeAllLogDirs(ctx, nil)
 	if err != nil {
@@ -139,7 +160,7 @@ func TestKadmLogAdmin(t *testing.T) {
 			}
 		})
 	})
-	if replicas != 6 {
+	if replicas != 6 { // la's 2 partitions × 3 (la-time is not counted)
 		t.Errorf("DescribeAllLogDirs: %d replicas of la, want 6", replicas)
 	}
 }
