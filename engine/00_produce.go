@@ -42,6 +42,10 @@ import (
 //     (Config.TransactionVersion), the coordinator adds the partition to
 //     the producer's transaction instead (KIP-890: no AddPartitionsToTxn).
 //     Control batches from clients: INVALID_RECORD.
+//   - acks=-1 while the leader sees fewer in-sync replicas (caught up
+//     within replica.lag.time.max.ms) than the topic's
+//     min.insync.replicas: NOT_ENOUGH_REPLICAS, nothing written (raft
+//     still needs a majority for every write, whatever the setting).
 //   - A topic with message.timestamp.type=LogAppendTime: each batch gets
 //     the leader's clock as its timestamp before it is proposed, and the
 //     response's LogAppendTime says which; otherwise -1 (CreateTime).
@@ -83,6 +87,12 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 			p, kerrv := b.lookup(rt.Topic, rp.Partition)
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
+				continue
+			}
+			if isr, need := len(p.isr()), b.topicMinISR(rt.Topic); r.Acks == -1 && isr < need {
+				out.ErrorCode = kerr.NotEnoughReplicas.Code
+				msg := fmt.Sprintf("%d in-sync replicas, min.insync.replicas is %d", isr, need)
+				out.ErrorMessage = &msg
 				continue
 			}
 			h, err := b.validateProduce(rt.Topic, rp.Records)

@@ -17,9 +17,10 @@ import (
 // IncrementalAlterConfigs) and replicated as given through the metadata
 // log; a key the catalog does not know is INVALID_CONFIG, as Kafka answers.
 //
-// Enforced today: max.message.bytes (Produce). The others are accepted,
-// stored and described, and take effect as the log's life (retention,
-// compaction) is built.
+// Enforced: max.message.bytes, min.insync.replicas and
+// message.timestamp.type (Produce), segment.bytes (the segment log),
+// retention.ms and retention.bytes (records.go). The others are accepted,
+// stored and described; compaction is to come.
 
 // topicConfig is one entry of the catalog.
 type topicConfig struct {
@@ -108,7 +109,7 @@ var topicConfigs = []topicConfig{
 	{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, broker: "log.cleaner.min.compaction.lag.ms", check: atLeast(0),
 		def: constDefault("0"), doc: "The shortest a record stays uncompacted."},
 	{name: "min.insync.replicas", typ: kmsg.ConfigTypeInt, broker: "min.insync.replicas", check: atLeast(1),
-		def: constDefault("1"), doc: "Accepted for compatibility: every acks=all write is committed by a raft majority."},
+		def: constDefault("1"), doc: "The in-sync replicas an acks=all write needs (NOT_ENOUGH_REPLICAS below); every write is committed by a raft majority in any case."},
 	{name: "preallocate", typ: kmsg.ConfigTypeBoolean, broker: "log.preallocate", def: constDefault("false"),
 		doc: "Accepted for compatibility."},
 	{name: "remote.storage.enable", typ: kmsg.ConfigTypeBoolean, def: constDefault("false"),
@@ -214,4 +215,12 @@ func (b *Broker) topicMaxMessageBytes(topic string) int {
 		}
 	}
 	return int(b.cfg.MaxMessageBytes)
+}
+
+// topicMinISR is the topic's min.insync.replicas (1 when unset).
+func (b *Broker) topicMinISR(topic string) int {
+	if t, ok := b.meta.st.Topics[topic]; ok {
+		return int(configInt(t.Configs, "min.insync.replicas", 1))
+	}
+	return 1
 }
