@@ -68,6 +68,10 @@ public final class JavaClientCheck {
             TxnCheck.main(args);
             return;
         }
+        if (args.length > 0 && args[0].equals("log-admin")) {
+            LogAdminCheck.main(args);
+            return;
+        }
         if (args.length > 0 && args[0].equals("streams-wordcount")) {
             StreamsWordCount.main(args);
             return;
