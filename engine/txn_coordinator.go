@@ -47,7 +47,12 @@ type txnCoordinator struct {
 	adding map[string]*txnAdding // implicit adds waiting on a change in flight (live state)
 	// parked holds, per id, implicit adds waiting for the id's prepared
 	// transaction to complete (live state).
-	parked       map[string][]txnVerifyWait
+	parked map[string][]txnVerifyWait
+	// bumped remembers, per id, the last epoch bump a producer asked for
+	// itself (KIP-360), so that its retry gets the same answer and no one
+	// else's does (live state: after a move, a retry is fenced, as in
+	// Kafka, whose lastProducerEpoch is not in the log either).
+	bumped       map[string]txnBump
 	timeoutTimer *timer
 }
 
@@ -105,7 +110,7 @@ func (c *txnCoordinator) applyBatch(bb []byte) error {
 // timeout check starts.
 func (c *txnCoordinator) buildLive() {
 	c.busy = map[string]bool{}
-	c.adding, c.parked = map[string]*txnAdding{}, map[string][]txnVerifyWait{}
+	c.adding, c.parked, c.bumped = map[string]*txnAdding{}, map[string][]txnVerifyWait{}, map[string]txnBump{}
 	for _, id := range c.sortedIDs() {
 		if s := c.ids[id].state; s == txnPrepareCommit || s == txnPrepareAbort {
 			c.busy[id] = true
@@ -121,7 +126,7 @@ func (c *txnCoordinator) dropLive(int16) {
 			w.fn(kerr.NotCoordinator.Code)
 		}
 	}
-	c.busy, c.adding, c.parked = nil, nil, nil
+	c.busy, c.adding, c.parked, c.bumped = nil, nil, nil, nil
 	c.timeoutTimer.stop()
 	c.timeoutTimer = nil
 }
@@ -460,12 +465,13 @@ func (b *Broker) initTransactional(token uint64, r *kmsg.InitProducerIDRequest, 
 			return
 		}
 		if r.Version >= 3 && r.ProducerID >= 0 {
-			switch {
+			switch bump := c.bumped[id]; {
 			case r.ProducerID == cur.producerID && r.ProducerEpoch == cur.producerEpoch:
 				// The producer bumps its own epoch (KIP-360).
-			case r.ProducerID == cur.producerID && r.ProducerEpoch+1 == cur.producerEpoch,
-				r.ProducerID == cur.previousProducerID && cur.producerEpoch == 0:
-				// A retry of a bump already made: the same answer.
+			case bump == txnBump{fromPID: r.ProducerID, fromEpoch: r.ProducerEpoch, toPID: cur.producerID, toEpoch: cur.producerEpoch}:
+				// A retry of the bump this producer made, the id unchanged
+				// since: the same answer. (An epoch bumped by anyone else
+				// fences it, as Kafka's lastProducerEpoch decides.)
 				answer(0, cur.producerID, cur.producerEpoch)
 				return
 			default:
@@ -481,9 +487,16 @@ func (b *Broker) initTransactional(token uint64, r *kmsg.InitProducerIDRequest, 
 	next := newTxnLogValue()
 	next.timeoutMs, next.state = r.TransactionTimeoutMillis, txnEmpty
 	next.startMs = -1
+	selfBump := cur != nil && r.Version >= 3 && r.ProducerID >= 0
 	commit := func() {
 		delete(c.busy, id)
-		c.change(id, &next, func(code int16) { answer(code, next.producerID, next.producerEpoch) })
+		delete(c.bumped, id)
+		c.change(id, &next, func(code int16) {
+			if code == 0 && selfBump && c.bumped != nil {
+				c.bumped[id] = txnBump{fromPID: r.ProducerID, fromEpoch: r.ProducerEpoch, toPID: next.producerID, toEpoch: next.producerEpoch}
+			}
+			answer(code, next.producerID, next.producerEpoch)
+		})
 	}
 	c.busy[id] = true // while a producer id is allocated
 	if cur != nil && !txnEpochExhausted(cur.producerEpoch) {
@@ -598,6 +611,13 @@ func (c *txnCoordinator) verify(v txnVerify, fn func(code int16)) {
 	default:
 		c.addParts(v.id, []txnLogPartitions{{topic: v.topic, partitions: []int32{v.part}}}, fn)
 	}
+}
+
+// txnBump is a KIP-360 epoch bump: from the producer id and epoch the
+// producer named to the ones it was given.
+type txnBump struct {
+	fromPID, toPID     int64
+	fromEpoch, toEpoch int16
 }
 
 // txnAdding is an add to an id's transaction in flight, and the implicit

@@ -11,8 +11,9 @@ import (
 
 // TestTxnEpochExhausted: an id whose epoch cannot be bumped again gets a
 // new producer id at epoch 0, remembering the old one, as Kafka's
-// TransactionMetadata does at Short.MAX_VALUE - 1; a retry naming the old
-// producer gets the same answer.
+// TransactionMetadata does at Short.MAX_VALUE - 1; a retry of that bump
+// (the producer named itself, KIP-360) gets the same answer, and after
+// anyone else's bump the old producer is fenced.
 func TestTxnEpochExhausted(t *testing.T) {
 	c := &testCluster{t: t}
 	cryptotest.SetGlobalRandom(t, 1)
@@ -28,7 +29,7 @@ func TestTxnEpochExhausted(t *testing.T) {
 		t.Fatalf("coordinator: %s", codeName(code))
 	}
 	co.ids["app"].producerEpoch = math.MaxInt16 - 1
-	got := c.run(t, cmd("init-producer-id txn=app"))
+	got := c.run(t, cmd("init-producer-id txn=app pid=1 epoch=32766"))
 	if strings.Contains(got, "pid 1 ") || !strings.Contains(got, "epoch 0") {
 		t.Fatalf("InitProducerId at an exhausted epoch: %s, want a new producer id at epoch 0", got)
 	}
@@ -39,6 +40,14 @@ func TestTxnEpochExhausted(t *testing.T) {
 	again := c.run(t, cmd("init-producer-id txn=app pid=1 epoch=32766"))
 	if again != got {
 		t.Fatalf("a retry naming the old producer: %s, want %s", again, got)
+	}
+	// Another producer takes the id (a bump it did not ask for): the old
+	// one, retrying, is fenced.
+	if out := c.run(t, cmd("init-producer-id txn=app")); !strings.Contains(out, "epoch 1") {
+		t.Fatalf("another producer's InitProducerId: %s", out)
+	}
+	if out := c.run(t, cmd("init-producer-id txn=app pid=1 epoch=32766")); !strings.Contains(out, "PRODUCER_FENCED") {
+		t.Fatalf("the old producer after another's bump: %s, want PRODUCER_FENCED", out)
 	}
 	// The stored value decodes as Kafka's: the old id in the tagged field.
 	rec, err := txnLogRecord("app", v, txnLogVersion)
