@@ -344,6 +344,33 @@ func TestRegression_CompactBeyondRaftApplied(t *testing.T) {
 	}
 }
 
+// TestRegression_LateJoinAnswerOwned: seed 77 with the transactional
+// workload on (mode all, 3 brokers, 45 s, disk errors), found at commit
+// 1df8495 (the workload only moved the run's course). Replay:
+//
+//	go run ./cmd/gregor sim --seed 77 --mode all --brokers 3 --time 45s --disk-errors --txn
+//
+// It failed with split-assignment in the KIP-848 group c0: t0/2 assigned
+// at epoch 60 to client 20 while client 19 owned it since epoch 64. Not an
+// engine bug: client 20 sent its join at 35078 ms, broker 2 handled it at
+// 35088 ms (starting the member's 1.5 s session timer there, as Kafka's
+// coordinator does) but answered only at 37963 ms, once the group's
+// records had committed; meanwhile the session ended, the member was
+// fenced and its partitions went to client 19 (epoch 64, 37134 ms). The
+// simulated member took the late answer's assignment (the checker's start
+// of ownership) and only then fenced itself, its deadline (nine tenths of
+// the session from the send) long past. A member now drops an answer that
+// comes after the deadline it would set, owning nothing of it
+// (TestLateHeartbeatAnswerNotOwned).
+func TestRegression_LateJoinAnswerOwned(t *testing.T) {
+	o := NewOptions(77)
+	o.Txn = true
+	t.Logf("seed 77; replay: %s", o.ReplayCommand())
+	if r := Run(o, RunConfig{VisualizeDir: t.TempDir()}); !r.OK() {
+		t.Fatal(r.Summary())
+	}
+}
+
 // BenchmarkWorld3x12 measures simulated time per real time for a
 // 3-broker, 12-partition world with the options of seed 1.
 func BenchmarkWorld3x12(b *testing.B) {
