@@ -109,6 +109,12 @@ func controlType(b []byte) (commit bool, coordEpoch int32, ok bool) {
 // proposeMarker proposes a marker on this leader; fn gets the marker's
 // offset (-1 when nothing was open) or the error.
 func (p *partition) proposeMarker(m txnMarker, fn func(produceResult)) (uint64, bool) {
+	if _, verifying := p.verifying[m.pid]; verifying {
+		if p.markedWhileVerifying == nil {
+			p.markedWhileVerifying = map[int64]bool{}
+		}
+		p.markedWhileVerifying[m.pid] = true
+	}
 	return p.proposeOp(opTxnMarker, m.encode(), fn)
 }
 
@@ -191,7 +197,12 @@ func (p *partition) serveMarker(body []byte, fn func(code int16)) {
 // (txnID): its coordinator must first confirm that the transaction holds
 // the partition (KIP-890's verification; txn_coordinator.go), and then
 // gets the answer. The producer's later batches wait behind a
-// verification in flight, so that their sequences keep their order.
+// verification in flight, so that their sequences keep their order. A
+// marker of the producer proposed meanwhile makes the answer stale
+// (INVALID_TXN_STATE): the transaction it confirmed may have ended here
+// (a fencing abort whose marker found nothing open), and a batch appended
+// after that marker would open a transaction nobody ends
+// (TestRegression_VerifiedBatchAfterFencingMarker).
 func (p *partition) whenVerified(txnID *string, h batch.Header, topic string, then func(code int16)) {
 	pid := h.ProducerID
 	if queue, verifying := p.verifying[pid]; verifying {
@@ -210,6 +221,10 @@ func (p *partition) whenVerified(txnID *string, h batch.Header, topic string, th
 	p.b.verifyTxn(v, func(code int16) {
 		queue := p.verifying[pid]
 		delete(p.verifying, pid)
+		if p.markedWhileVerifying[pid] && code == 0 {
+			code = kerr.InvalidTxnState.Code
+		}
+		delete(p.markedWhileVerifying, pid)
 		then(code)
 		for _, fn := range queue {
 			fn(code)
