@@ -94,6 +94,10 @@ type partition struct {
 	// verifying holds, per producer id, the produce requests waiting
 	// behind a transaction verification in flight (00_produce.go).
 	verifying map[int64][]verifyWaiter
+	// markedWhileVerifying holds the producers a marker was proposed for
+	// while their verification was in flight: its answer is stale, and
+	// the batch must not follow the marker (Kafka's verification guard).
+	markedWhileVerifying map[int64]bool
 }
 
 type epochStart struct {

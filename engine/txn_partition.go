@@ -109,6 +109,12 @@ func controlType(b []byte) (commit bool, coordEpoch int32, ok bool) {
 // proposeMarker proposes a marker on this leader; fn gets the marker's
 // offset (-1 when nothing was open) or the error.
 func (p *partition) proposeMarker(m txnMarker, fn func(produceResult)) (uint64, bool) {
+	if _, verifying := p.verifying[m.pid]; verifying && !p.producers.HasOpenTxn(m.pid) {
+		if p.markedWhileVerifying == nil {
+			p.markedWhileVerifying = map[int64]bool{}
+		}
+		p.markedWhileVerifying[m.pid] = true
+	}
 	return p.proposeOp(opTxnMarker, m.encode(), fn)
 }
 
@@ -196,7 +202,14 @@ func (p *partition) serveMarker(body []byte, fn func(code int16)) {
 // epoch share its answer, the others are looked at again after it (under
 // transactions v2 the next transaction's first write, at the bumped
 // epoch, may come while the previous one's marker is still on its way,
-// and must not join the transaction that marker ends).
+// and must not join the transaction that marker ends). A marker of the
+// producer proposed meanwhile, while it has no transaction open here,
+// makes the answer stale (INVALID_TXN_STATE): the transaction it
+// confirmed may have ended here (an abort whose marker found nothing
+// open), and a batch appended after that marker would open a transaction
+// nobody ends (TestRegression_VerifiedBatchAfterFencingMarker). A marker
+// that ends an older transaction open here is the previous transaction's
+// (transactions v2): the answer stands.
 func (p *partition) whenVerified(txnID *string, h batch.Header, topic string, add bool, then func(code int16)) {
 	pid := h.ProducerID
 	if queue, verifying := p.verifying[pid]; verifying {
@@ -216,6 +229,10 @@ func (p *partition) whenVerified(txnID *string, h batch.Header, topic string, ad
 	p.b.verifyTxn(v, func(code int16) {
 		queue := p.verifying[pid]
 		delete(p.verifying, pid)
+		if p.markedWhileVerifying[pid] && code == 0 {
+			code = kerr.InvalidTxnState.Code
+		}
+		delete(p.markedWhileVerifying, pid)
 		then(code)
 		for _, w := range queue {
 			if w.epoch == v.epoch {

@@ -290,6 +290,22 @@ func (m *member) onBeat848(r *kmsg.ConsumerGroupHeartbeatResponse) {
 	if r.MemberID != nil && *r.MemberID != "" {
 		m.id = *r.MemberID
 	}
+	if w.now >= cs.beatSent+m.sessionMillis()*fenceMarginNum/fenceMarginDen {
+		// The answer came after the deadline it would have set: the
+		// coordinator may have ended the session meanwhile (its timer
+		// starts when it handles the heartbeat, whose answer waits for
+		// the group's records to commit) and given the partitions away.
+		// The member would fence itself at once, so it owns none of
+		// them (seed 77 with --txn: a join answered 2.9 s late).
+		if m.state == memberJoin {
+			w.tracef("group c%d %s joined as %q epoch %d too late", m.c.idx, m.group, m.id, r.MemberEpoch)
+			m.pauseA(1)
+			return
+		}
+		m.selfFence("heartbeat answered after its session")
+		m.pauseA(1)
+		return
+	}
 	cs.lastOK = cs.beatSent
 	if m.state == memberJoin {
 		w.tracef("group c%d %s joined as %q epoch %d", m.c.idx, m.group, m.id, r.MemberEpoch)

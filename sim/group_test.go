@@ -254,3 +254,42 @@ func TestConsumerGroupWorkload(t *testing.T) {
 		t.Error("no zombie commit was refused")
 	}
 }
+
+// TestLateHeartbeatAnswerNotOwned: a KIP-848 member whose join is
+// answered after the deadline that answer would set (nine tenths of its
+// session from the send) owns nothing of it: the coordinator's session
+// timer started when it handled the join, and may have given the
+// partitions away before the answer came (seed 77 with --txn; see
+// TestRegression_LateJoinAnswerOwned). One answered in time owns them.
+func TestLateHeartbeatAnswerNotOwned(t *testing.T) {
+	w := testWorld(t)
+	c := newClient(w, len(w.clients), roleConsumer, 0, nil)
+	w.clients = append(w.clients, c)
+	m := newMember(c, "c0")
+	tid := [16]byte{1}
+	m.cons.ids[tid], m.cons.byName["t0"] = "t0", tid
+	answer := func() *kmsg.ConsumerGroupHeartbeatResponse {
+		r := kmsg.NewPtrConsumerGroupHeartbeatResponse()
+		id := "m1"
+		r.MemberID, r.MemberEpoch, r.HeartbeatIntervalMillis = &id, 7, 500
+		r.Assignment = &kmsg.ConsumerGroupHeartbeatResponseAssignment{
+			Topics: []kmsg.ConsumerGroupHeartbeatResponseAssignmentTopic{{TopicID: tid, Partitions: []int32{0}}}}
+		return r
+	}
+	// Another member owns t0/0 since the coordinator ended m's session.
+	other := &member{c: &client{w: w, idx: c.idx + 1}, group: "c0", id: "m2", gen: 8}
+	m.state, m.cons.beatSent = memberJoin, w.now
+	w.now += m.sessionMillis() * fenceMarginNum / fenceMarginDen
+	w.groups.own848(other, []tpKey{{"t0", 0}})
+	m.onBeat848(answer())
+	if m.state != memberJoin || len(w.failures) != 0 {
+		t.Fatalf("a late answer was taken: state %s, failures %v", memberStateNames[m.state], w.failures)
+	}
+	w.groups.release848(other, nil)
+	m.aTok, m.cons.beatSent = 0, w.now
+	w.now++
+	m.onBeat848(answer())
+	if m.state != memberStable || len(w.groups.owners) != 1 || len(w.failures) != 0 {
+		t.Fatalf("an answer in time was not taken: state %s, owners %v, failures %v", memberStateNames[m.state], w.groups.owners, w.failures)
+	}
+}

@@ -99,6 +99,9 @@ func (o Options) ReplayCommand() string {
 	if o.DiskErrors {
 		s += " --disk-errors"
 	}
+	if o.Txn != txnByDefault {
+		s += fmt.Sprintf(" --txn=%t", o.Txn)
+	}
 	return s
 }
 

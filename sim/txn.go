@@ -23,14 +23,12 @@ import (
 )
 
 // txnByDefault: whether NewOptions turns the transactional workload on.
-// Off while an open engine bug stalls it on 15 of seeds 1..100: a replica
-// that fetches its state from a peer (engine/repair.go storeChunk) checks
-// the peer's batches with batch.Validate, a Produce request's rules, which
-// refuse control batches, so a partition holding a transaction marker can
-// never be repaired (TestRegression_RepairRefusesTxnMarkers). With that
-// fixed, seeds 1..50 with disk errors pass with it on, and 1..100 but
-// seed 77 (split-assignment in the KIP-848 group, not investigated).
-const txnByDefault = false
+// It was off while an engine bug stalled it on 15 of seeds 1..100 (state
+// transfer refused control batches, TestRegression_RepairRefusesTxnMarkers,
+// fixed in dcbe2ab); with it on, seeds 1..100 pass with and without
+// --disk-errors (seed 77's split-assignment was a checker artefact:
+// TestRegression_LateJoinAnswerOwned).
+const txnByDefault = true
 
 // txnOn reports whether the run has the transactional workload: Txn, or
 // the knob only it catches.

@@ -2,7 +2,6 @@ package sim
 
 import (
 	"encoding/binary"
-	"os"
 	"strings"
 	"testing"
 
@@ -158,32 +157,26 @@ func TestTxnEndChecks(t *testing.T) {
 	}
 }
 
-// TestRegression_RepairRefusesTxnMarkers: an open engine bug the
+// TestRegression_RepairRefusesTxnMarkers: an engine bug the
 // transactional workload found (December 2026, at the commit that added
 // it, with the workload on): seeds 2, 4, 8, 9, 12, 16, 57, 60, 63, 65, 67,
-// 78, 81, 84 and 89 of 1..100 fail with liveness, and 4, 9, 16, 17 and 35
-// of 1..50 with --disk-errors. A replica of a tx partition falls
-// behind raft's compacted log and fetches its state from a peer; repair.go
-// storeChunk checks each batch of the chunk with batch.Validate, which
+// 78, 81, 84 and 89 of 1..100 failed with liveness, and 4, 9, 16, 17 and
+// 35 of 1..50 with --disk-errors. A replica of a tx partition fell
+// behind raft's compacted log and fetched its state from a peer; repair.go
+// storeChunk checked each batch of the chunk with batch.Validate, which
 // applies a Produce request's rules and refuses control batches ("clients
 // may not write control batches"), so every chunk holding a transaction
-// marker is "bad state chunk from peer: batch at N (want N)" and the
-// replica stays lost. Once two replicas of a partition are lost, or the
-// raft leader is, the partition answers NOT_LEADER_OR_FOLLOWER for good: a
-// writer retries a batch or a marker forever ("client N (producer) still
-// busy"), its retries keep a request in the network ("did not converge
-// ... client request tok N is still in the network"), or a reader cannot
-// read to the end. Checking chunks with batch.ValidateStructure instead
-// makes all of them pass. Until it is fixed the workload is off by
-// default (txnByDefault).
+// marker was "bad state chunk from peer: batch at N (want N)" and the
+// replica stayed lost. Once two replicas of a partition were lost, or the
+// raft leader was, the partition answered NOT_LEADER_OR_FOLLOWER for good
+// and the writers or readers never finished. Fixed in dcbe2ab: a state
+// transfer checks chunks with batch.ValidateStructure.
 //
-//	GREGOR_OPEN_BUGS=1 go test ./sim/ -run TestRegression_RepairRefusesTxnMarkers -v
+//	go test ./sim/ -run TestRegression_RepairRefusesTxnMarkers -v
 func TestRegression_RepairRefusesTxnMarkers(t *testing.T) {
-	if os.Getenv("GREGOR_OPEN_BUGS") != "1" {
-		t.Skip("open engine bug (repair refuses control batches); set GREGOR_OPEN_BUGS=1 to run")
-	}
 	o := NewOptions(2)
 	o.Txn = true
+	t.Logf("seed 2; replay: %s", o.ReplayCommand())
 	r := Run(o, RunConfig{VisualizeDir: t.TempDir()})
 	if !r.OK() {
 		t.Fatalf("%s", r.Summary())

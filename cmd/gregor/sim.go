@@ -21,7 +21,7 @@ const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|
                  [--unsafe ack-before-fsync|stale-read|no-dedupe|skip-apply-checkpoint|
                            no-generation-check|stale-offset-fetch|no-revoke-before-assign|
                            lso-is-hw]
-                 [--wal-rot] [--disk-errors] [--trace FILE] [--vis-dir DIR]
+                 [--wal-rot] [--disk-errors] [--txn=false] [--trace FILE] [--vis-dir DIR]
        gregor sim --seeds 1-500 [same flags]
 
 Runs deterministic simulations (see docs/simulation.md). One seed derives
@@ -45,6 +45,7 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 	unsafe := fs.String("unsafe", "", "disable one safety mechanism to prove the checks bite")
 	walRot := fs.Bool("wal-rot", false, "also rot synced WAL records of crashed brokers (off by default: a broker cannot repair its WAL)")
 	diskErrors := fs.Bool("disk-errors", false, "inject disk-full and I/O errors on writes and syncs (a third of the seeds draw them anyway)")
+	txn := fs.Bool("txn", false, "run the transactional workload, or not with --txn=false (default: on)")
 	traceFile := fs.String("trace", "", "write the readable event trace to this file (- for stdout)")
 	visDir := fs.String("vis-dir", "", "where porcupine's visualisation goes (default: a temporary directory)")
 	if err := fs.Parse(args); err != nil {
@@ -59,6 +60,11 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 		o.Mode, o.Unsafe = *mode, *unsafe
 		o.WALRot = *walRot
 		o.DiskErrors = o.DiskErrors || *diskErrors
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "txn" {
+				o.Txn = *txn
+			}
+		})
 		if *brokers != 0 {
 			o.Brokers = *brokers
 		}

@@ -309,6 +309,13 @@ func (s *State) TxnOpen(pid int64, epoch int16) bool {
 	return ok && p.txnFirst >= 0 && p.epoch == epoch
 }
 
+// HasOpenTxn reports whether producer pid has a transaction open here, at
+// any epoch.
+func (s *State) HasOpenTxn(pid int64) bool {
+	p, ok := s.producers[pid]
+	return ok && p.txnFirst >= 0
+}
+
 // FirstUnstable returns the first offset of the earliest open transaction,
 // and false if none is open: the last stable offset is that offset, or the
 // high watermark when there is none.

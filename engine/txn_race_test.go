@@ -1,0 +1,186 @@
+package engine
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"testing/cryptotest"
+
+	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/gregor-streaming/gregor/raftlog"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// stabilizeHolding is stabilize, except that every payload from broker
+// from to broker to is kept in held (in order) instead of delivered.
+func (c *testCluster) stabilizeHolding(from, to int32, held *[][]byte) {
+	for range 1000 {
+		moved := false
+		for _, tb := range c.brokers {
+			if tb.down {
+				continue
+			}
+			if err := tb.b.Process(); err != nil {
+				c.t.Fatalf("broker %d: %v", tb.id, err)
+			}
+			for _, r := range tb.b.Responses() {
+				c.responses[r.Token] = r.Msg
+				c.answered[r.Token] = true
+			}
+			for _, out := range tb.b.Outbox() {
+				dst := c.broker(int32(out.To))
+				if dst.down {
+					continue
+				}
+				if tb.id == from && dst.id == to {
+					*held = append(*held, out.Payload)
+					continue
+				}
+				_, envs, err := raftlog.DecodeBatch(out.Payload)
+				if err != nil {
+					c.t.Fatal(err)
+				}
+				if len(envs) > 0 {
+					moved = true
+				}
+				if err := dst.b.Receive(out.Payload); err != nil {
+					c.t.Fatalf("broker %d receive: %v", dst.id, err)
+				}
+			}
+		}
+		if !moved {
+			return
+		}
+	}
+	c.t.Fatal("stabilize: cluster did not quiesce")
+}
+
+// TestRegression_VerifiedBatchAfterFencingMarker: an engine bug the
+// simulator's transactional workload found (seed 47 at the commit that
+// made its writers go through the coordinator; sim's test of the same
+// name). A partition leader verifies a producer's first transactional
+// batch with the coordinator (KIP-890), which answers "ongoing"; before
+// that answer comes back, the coordinator fences the producer (another
+// InitProducerId for the id aborts the transaction with the epoch bumped)
+// and the abort marker reaches the partition, where the producer has no
+// transaction open yet: the marker is a no-op (nothing appended, the
+// producer's epoch there unchanged). Then the verification's answer comes
+// and the batch, of the fenced epoch, is appended: it opens a transaction
+// the coordinator considers aborted, which hangs (the last stable offset
+// stays) until the producer id's next marker ends it, committing it if
+// that marker commits: an aborted read. Kafka closes this window twice:
+// a marker is always appended and moves the producer's epoch in the
+// partition, and a marker clears the verification guard the batch needs
+// (ProducerStateManager's VerificationStateEntry).
+//
+// Fixed: a marker of the producer proposed while its verification is in
+// flight makes the verification's answer stale (INVALID_TXN_STATE).
+func TestRegression_VerifiedBatchAfterFencingMarker(t *testing.T) {
+	c := &testCluster{t: t}
+	cryptotest.SetGlobalRandom(t, 1)
+	c.run(t, cmd("add-brokers n=3"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=3"))
+	leader := c.leaderOf("t", 0)
+	c.run(t, cmd("find-coordinator group=x type=1"))
+	c.tick(30)
+	id := ""
+	for _, cand := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		if c.txnCoordinatorOf(cand) != leader {
+			id = cand
+			break
+		}
+	}
+	coord := c.txnCoordinatorOf(id)
+	if got := c.run(t, cmd("init-producer-id txn="+id)); !strings.Contains(got, "epoch 0") {
+		t.Fatalf("init: %s", got)
+	}
+	pid := int64(1)
+	if got := c.run(t, cmd("add-partitions txn="+id+" pid=1 epoch=0 partitions=t:0")); !strings.Contains(got, "t:0 ok") {
+		t.Fatalf("add partitions: %s", got)
+	}
+
+	// The batch: its verification goes to the coordinator, whose answer
+	// (and everything else it sends the leader) is held.
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis, req.TransactionID = -1, 5000, &id
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = batch.Build(batch.BuildOptions{ProducerID: pid, ProducerEpoch: 0, BaseSequence: 0, Transactional: true},
+		[]batch.Record{{Value: []byte("zombie")}})
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	c.token++
+	produceTok := c.token
+	c.broker(leader).b.Handle(produceTok, req)
+	var held [][]byte
+	c.stabilizeHolding(coord, leader, &held)
+
+	// Another producer of the id: the coordinator aborts the ongoing
+	// transaction with the epoch bumped and sends the leader the marker
+	// (held as well).
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.SetVersion(4)
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 60_000
+	init.ProducerID, init.ProducerEpoch = -1, -1
+	c.token++
+	c.broker(coord).b.Handle(c.token, init)
+	c.stabilizeHolding(coord, leader, &held)
+	if len(held) < 2 {
+		t.Fatalf("held %d payloads from the coordinator, want the verification's answer and the marker", len(held))
+	}
+	// The marker overtakes the verification's answer.
+	slices.Reverse(held)
+	for _, p := range held {
+		if err := c.broker(leader).b.Receive(p); err != nil {
+			t.Fatal(err)
+		}
+		c.stabilize()
+	}
+	for range 20 {
+		c.tick(1)
+	}
+	if r, ok := c.responses[produceTok].(*kmsg.ProduceResponse); ok && r.Topics[0].Partitions[0].ErrorCode == 0 {
+		t.Errorf("the fenced producer's batch was appended at offset %d after its abort marker", r.Topics[0].Partitions[0].BaseOffset)
+	}
+	if got := c.run(t, cmd("describe-producers topic=t partition=0")); regexp.MustCompile(` txn \d`).MatchString(got) {
+		t.Errorf("a transaction the coordinator aborted is open in the partition: %s", got)
+	}
+}
+
+// TestRegression_FencedProducerGetsSuccessorsEpoch: an engine bug in
+// InitProducerId's KIP-360 path (initTransactional), fixed by remembering
+// the bump a producer asked for itself (txnCoordinator.bumped), found reading the
+// coordinator while writing the simulator's transactional producers,
+// which bump their epoch that way after giving a batch up. A producer
+// fenced by another producer's InitProducerId (no producer id given: the
+// epoch goes e to e+1) that then asks for a bump naming its own epoch e is
+// treated as retrying a bump already made (r.ProducerEpoch+1 ==
+// cur.producerEpoch) and is handed e+1, the epoch of the producer that
+// fenced it: two producers of one transactional id share an epoch, and
+// neither is fenced. Kafka answers PRODUCER_FENCED there: a retry is
+// recognised only when the expected epoch is the lastProducerEpoch that a
+// KIP-360 bump recorded, and an InitProducerId without a producer id
+// resets it to -1 ("a new producer calling InitProducerId would have
+// caused the last epoch to be set to -1", TransactionMetadata.
+// prepareIncrementProducerEpoch).
+//
+//	go test ./engine/ -run TestRegression_FencedProducerGetsSuccessorsEpoch -v
+func TestRegression_FencedProducerGetsSuccessorsEpoch(t *testing.T) {
+	c := &testCluster{t: t}
+	cryptotest.SetGlobalRandom(t, 1)
+	c.run(t, cmd("add-brokers n=3"))
+	c.run(t, cmd("find-coordinator group=app type=1"))
+	c.tick(30)
+	if got := c.run(t, cmd("init-producer-id txn=app")); !strings.Contains(got, "pid 1 epoch 0") {
+		t.Fatalf("first producer: %s", got)
+	}
+	if got := c.run(t, cmd("init-producer-id txn=app")); !strings.Contains(got, "pid 1 epoch 1") {
+		t.Fatalf("second producer: %s", got)
+	}
+	if got := c.run(t, cmd("init-producer-id txn=app pid=1 epoch=0")); !strings.Contains(got, "PRODUCER_FENCED") {
+		t.Errorf("the fenced first producer bumping its epoch 0: %s, want PRODUCER_FENCED", strings.TrimSpace(got))
+	}
+}
