@@ -52,7 +52,12 @@ type txnCoordinator struct {
 	// itself (KIP-360), so that its retry gets the same answer and no one
 	// else's does (live state: after a move, a retry is fenced, as in
 	// Kafka, whose lastProducerEpoch is not in the log either).
-	bumped       map[string]txnBump
+	bumped map[string]txnBump
+	// loadedAt is this coordinator's clock when it loaded; inherited holds
+	// the start and last-update times each id had then (live state: see
+	// localTimes).
+	loadedAt     int64
+	inherited    map[string][2]int64
 	timeoutTimer *timer
 }
 
@@ -111,6 +116,10 @@ func (c *txnCoordinator) applyBatch(bb []byte) error {
 func (c *txnCoordinator) buildLive() {
 	c.busy = map[string]bool{}
 	c.adding, c.parked, c.bumped = map[string]*txnAdding{}, map[string][]txnVerifyWait{}, map[string]txnBump{}
+	c.loadedAt, c.inherited = c.b().nowMillis(), make(map[string][2]int64, len(c.ids))
+	for id, v := range c.ids {
+		c.inherited[id] = [2]int64{v.startMs, v.lastUpdateMs}
+	}
 	for _, id := range c.sortedIDs() {
 		if s := c.ids[id].state; s == txnPrepareCommit || s == txnPrepareAbort {
 			c.busy[id] = true
@@ -126,7 +135,7 @@ func (c *txnCoordinator) dropLive(int16) {
 			w.fn(kerr.NotCoordinator.Code)
 		}
 	}
-	c.busy, c.adding, c.parked, c.bumped = nil, nil, nil, nil
+	c.busy, c.adding, c.parked, c.bumped, c.inherited = nil, nil, nil, nil, nil
 	c.timeoutTimer.stop()
 	c.timeoutTimer = nil
 }
@@ -155,12 +164,13 @@ func (c *txnCoordinator) scheduleTimeouts() {
 		var expired []string
 		for _, id := range c.sortedIDs() {
 			v := c.ids[id]
+			start, updated := c.localTimes(id, v)
 			switch {
 			case c.busy[id]:
-			case v.state == txnOngoing && now-v.startMs > int64(v.timeoutMs):
+			case v.state == txnOngoing && now-start > int64(v.timeoutMs):
 				c.fenceAndAbort(id, func(int16) {})
 			case (v.state == txnEmpty || v.state == txnCompleteCommit || v.state == txnCompleteAbort) &&
-				now-v.lastUpdateMs > expiry && len(expired) < txnExpireMax:
+				now-updated > expiry && len(expired) < txnExpireMax:
 				expired = append(expired, id)
 			}
 		}
@@ -192,6 +202,22 @@ func (c *txnCoordinator) expire(ids []string) {
 			}
 		}
 	})
+}
+
+// localTimes are when id's transaction started and when it last changed,
+// by this coordinator's clock: the times in the record, unless a
+// predecessor wrote them (they are unchanged since this coordinator
+// loaded), in which case the load time. Another broker's clock may be
+// ahead or behind by any amount (docs/fault-model.md): comparing it with
+// ours could abort a live transaction at once, or never time one out
+// (TestRegression_TxnTimeoutAcrossClockSkew). A transaction a coordinator
+// inherits gets its full timeout again from the load.
+func (c *txnCoordinator) localTimes(id string, v *txnLogValue) (start, updated int64) {
+	start, updated = v.startMs, v.lastUpdateMs
+	if in, ok := c.inherited[id]; ok && in == [2]int64{v.startMs, v.lastUpdateMs} {
+		start, updated = c.loadedAt, c.loadedAt
+	}
+	return start, updated
 }
 
 // change proposes id's next state; fn gets the result once applied. The
