@@ -1,13 +1,14 @@
 package sim
 
-// The transactional workload. Gregor keeps the partition side of Kafka
-// transactions (engine/txn_partition.go) but has no transaction
-// coordinator yet, so each writer plays its own coordinator: it sends its
-// transactional batches, decides, and sends WriteTxnMarkers to every
-// partition leader itself. Read_committed readers filter what they fetch
-// exactly as Kafka's consumer does, and what they deliver is checked
-// against the writers' decisions: G1a (aborted read), precommitted-read,
-// lost-committed, fractured-read, nonmonotonic-poll and duplicate.
+// The transactional workload. Writers are Kafka transactional producers
+// (txnwriter.go) that go through Gregor's transaction coordinator
+// (engine/txn_coordinator.go): they crash, pause like zombies and share
+// transactional ids, so fencing, timeouts and the coordinator's recovery
+// are exercised under every fault. Read_committed readers filter what they
+// fetch exactly as Kafka's consumer does, and what they deliver is checked
+// against what the writers know of each transaction's outcome: G1a
+// (aborted read), precommitted-read, lost-committed, fractured-read,
+// nonmonotonic-poll and duplicate.
 
 import (
 	"cmp"
@@ -36,21 +37,21 @@ func (o Options) txnOn() bool { return o.Txn || o.Unsafe == UnsafeLSOIsHW }
 
 // The transactional workload's bounds.
 const (
-	txnTopic          = "tx"
-	txnPartitions     = 3
-	txnValuesMax      = 3      // records in one transactional batch
-	txnAbortOneIn     = 3      // a writer aborts one transaction in this many
-	txnCrashOneIn     = 8      // ... and abandons one in this many, to abort it later
-	txnCrashMillisMin = 200    // how long an abandoned transaction stays open
-	txnCrashMillisMax = 3_000  // ...
-	txnPhaseMillis    = 20_000 // the readers' bound to read to the end after the final read
+	txnTopic       = "tx"
+	txnPartitions  = 3
+	txnValuesMax   = 3      // records in one transactional batch
+	txnAbortOneIn  = 3      // a writer aborts one transaction in this many
+	txnPhaseMillis = 20_000 // the readers' bound to read to the end after the final read
+	// txnStatePartitions: __transaction_state's partitions. Kafka's 50
+	// would be 50 raft groups; with one writer or two, one coordinator
+	// partition serves them as well as three did, for less.
+	txnStatePartitions = 1
 	// A writer pauses up to txnThinkMillisMax between transactions, a
 	// reader up to txnPollMillisMax between polls (a fetch long-polls up
 	// to fetchMaxWaitMillis as well): the workload costs a few percent of
 	// a run's events, not the tenth that the other clients' pace cost.
 	txnThinkMillisMax = 200
 	txnPollMillisMax  = 200
-	txnEpochMax       = 30_000 // a writer takes a new producer id before its epoch overflows
 )
 
 // Failure kinds of the transactional workload (Jepsen's names). The
@@ -59,71 +60,90 @@ const (
 	// FailG1a: a read_committed reader delivered a record of a
 	// transaction its writer aborted (an aborted read).
 	FailG1a = "G1a"
-	// FailPrecommittedRead: a reader delivered a record before its writer
-	// decided to commit the transaction (before any commit marker was sent).
+	// FailPrecommittedRead: a reader delivered a record of a transaction
+	// before its writer sent EndTxn(commit).
 	FailPrecommittedRead = "precommitted-read"
 	// FailLostCommitted: a reader that read every partition to its end
-	// never delivered a committed transaction's records.
+	// delivered none of a transaction whose EndTxn(commit) was
+	// acknowledged.
 	FailLostCommitted = "lost-committed"
 	// FailFracturedRead: a reader that read every partition to its end
-	// delivered some of a transaction's records but not all.
+	// delivered some of a committed or indeterminate transaction's records
+	// but not all (atomic visibility).
 	FailFracturedRead = "fractured-read"
 )
 
-// txnState is a transaction's outcome as its writer decided it.
+// txnState is what the writers know of a transaction's outcome.
 type txnState uint8
 
 const (
-	txnOpen      txnState = iota // its batches are being written, or it is abandoned
-	txnCommitted                 // the writer decided to commit: commit markers go out
-	txnAborted                   // the writer decided to abort: abort markers go out
+	// txnOpen: its producer has not sent EndTxn(commit); it may still.
+	txnOpen txnState = iota
+	// txnCommitting: EndTxn(commit) was sent but not acknowledged; if it
+	// stays so (the producer crashed or was fenced first), the outcome is
+	// indeterminate.
+	txnCommitting
+	// txnCommitted: an EndTxn(commit) was acknowledged.
+	txnCommitted
+	// txnAborted: nothing can commit it any more: its producer sent
+	// EndTxn(abort), or crashed, was fenced or started over before it sent
+	// EndTxn(commit).
+	txnAborted
 )
 
-var txnStateNames = [...]string{txnOpen: "open", txnCommitted: "committed", txnAborted: "aborted"}
+var txnStateNames = [...]string{txnOpen: "open", txnCommitting: "committing", txnCommitted: "committed", txnAborted: "aborted"}
 
 // txnPart is one partition's batch of a transaction.
 type txnPart struct {
-	tp      tpKey
-	values  []string
-	acked   bool // the batch was acknowledged
-	refused bool // the batch was refused (a definite error): the transaction aborts
-	marked  bool // the marker was acknowledged
+	tp     tpKey
+	values []string
+	round  int   // the round (0 or 1) whose AddPartitionsToTxn adds it
+	added  bool  // AddPartitionsToTxn acknowledged it
+	seq    int32 // its base sequence, once sent
+	sentAt int64 // when it was first sent (0: not yet)
+	acked  bool  // the batch was acknowledged
 }
 
-// unsent reports whether the batch still has to be sent: neither
-// acknowledged nor refused. A transaction ends only when none is, so no
-// attempt of its batches is left that a broker could still append after
-// its markers (a "hanging" transaction).
-func (p *txnPart) unsent() bool { return !p.acked && !p.refused }
-
-// txnRec is one transaction of one writer.
+// txnRec is one transaction of one producer.
 type txnRec struct {
-	writer    int // client index
-	n         int // the writer's transaction number
+	writer    int    // client index
+	inc       int    // the client's producer incarnation
+	txnID     string // transactional id
+	n         int    // the client's transaction number
 	pid       int64
 	epoch     int16
 	parts     []*txnPart
 	state     txnState
-	decidedAt int64 // when the writer decided (ms)
-	crashed   bool  // the writer abandoned it for a while before aborting
-	done      bool  // every marker acknowledged
-	failed    bool  // a batch was refused: aborted, and a new producer id follows
+	decidedAt int64  // when it left txnOpen (ms)
+	why       string // why it aborted
+	paused    bool   // its producer paused in it
+	failed    bool   // a batch was given up: it aborts, and the epoch is bumped
 }
 
 func (t *txnRec) String() string {
-	return fmt.Sprintf("w%d.%d (producer %d epoch %d)", t.writer, t.n, t.pid, t.epoch)
+	return fmt.Sprintf("w%d.%d (%q producer %d epoch %d)", t.writer, t.n, t.txnID, t.pid, t.epoch)
 }
 
-// outcome describes the writer's decision for a failure's detail.
+// outcome describes what is known of the transaction for a failure's
+// detail.
 func (t *txnRec) outcome() string {
 	s := txnStateNames[t.state]
 	if t.state != txnOpen {
 		s += fmt.Sprintf(" at %dms", t.decidedAt)
 	}
-	if t.crashed {
-		s += ", after its writer abandoned it"
+	if t.why != "" {
+		s += ": " + t.why
 	}
 	return s
+}
+
+// decide moves t to state (from open, or committing to committed).
+func (tw *txnWorld) decide(t *txnRec, state txnState, why string) {
+	t.state, t.why = state, why
+	if state != txnCommitted {
+		t.decidedAt = tw.w.now
+	}
+	tw.w.tracef("txn %s %s %s", t, txnStateNames[state], why)
 }
 
 // txnValue locates a written value: its transaction and partition.
@@ -148,6 +168,7 @@ type txnWorld struct {
 	actors  map[int]txnActor // by client index
 	creator *txnCreator
 	writers []*txnWriter
+	ids     []string // the writers' transactional ids
 	readers []*txnReader
 	phase   bool // the readers read to the end (after the final read)
 }
@@ -201,13 +222,21 @@ func (w *World) setupTxn() bool {
 // addTxnClients adds the writers and readers.
 func (w *World) addTxnClients() {
 	tw := w.txn
-	for range w.opts.TxnWriters {
+	// Two writers share one transactional id half the time: each fences
+	// the other whenever it starts over.
+	shared := w.opts.TxnWriters > 1 && w.rng.IntN(2) == 0
+	for i := range w.opts.TxnWriters {
+		id := "tx-" + strconv.Itoa(i)
+		if shared {
+			id = "tx-0"
+		}
 		c := tw.newClient(roleProducer, func(c *client) txnActor {
-			x := &txnWriter{c: c, tw: tw, pid: -1}
+			x := &txnWriter{}
+			x.txnProducer = newTxnProducer(c, tw, id, x)
 			tw.writers = append(tw.writers, x)
 			return x
 		})
-		w.tracef("client %d txn writer", c.idx)
+		w.tracef("client %d txn writer %q timeout %dms", c.idx, id, tw.writers[len(tw.writers)-1].timeoutMs)
 	}
 	for range w.opts.TxnReaders {
 		c := tw.newClient(roleConsumer, func(c *client) txnActor {
@@ -335,303 +364,6 @@ func (a *txnCreator) onResponse(tok uint64, resp kmsg.Response) {
 func (a *txnCreator) onTimer(gen uint64) {
 	if ok, _ := txnTimer(a.c, gen); ok {
 		a.next()
-	}
-}
-
-// --- writers ---
-
-// txnWriter runs one transaction at a time, as a Kafka producer does,
-// and plays its coordinator. Every transaction has an epoch of its own
-// (KIP-890 bumps the epoch at every transaction's end): its batches carry
-// sequence 0 under it, its markers carry it, and a marker or batch of an
-// earlier transaction that the network held back is refused
-// (INVALID_PRODUCER_EPOCH) instead of ending or opening a later one.
-type txnWriter struct {
-	c        *client
-	tw       *txnWorld
-	pid      int64
-	epoch    int16 // the next transaction's
-	n        int
-	cur      *txnRec
-	sent     []*txnPart
-	busy     attempt // stands in c.pending while a transaction runs
-	txns     int
-	commits  int
-	aborts   int
-	crashes  int
-	failures int
-}
-
-// setCur starts or ends the current transaction. While one runs, the
-// client has a pending entry, so the liveness phase waits for it.
-func (x *txnWriter) setCur(t *txnRec) {
-	x.cur = t
-	x.c.pending = nil
-	if t != nil {
-		x.c.pending = []*attempt{&x.busy}
-	}
-}
-
-func (x *txnWriter) next() {
-	c := x.c
-	if c.w.stopped {
-		return
-	}
-	if x.cur == nil && c.stopping {
-		c.wait = waitNothing
-		return
-	}
-	if !c.haveMeta {
-		x.tw.metadata(c)
-		return
-	}
-	if x.pid < 0 {
-		req := kmsg.NewPtrInitProducerIDRequest()
-		req.SetVersion(4)
-		req.TransactionTimeoutMillis = 60_000
-		req.ProducerID, req.ProducerEpoch = -1, -1
-		c.request(c.randomBroker(), req, waitInitPID)
-		return
-	}
-	if x.cur == nil {
-		x.begin()
-	}
-	t := x.cur
-	switch {
-	case t.state == txnOpen && slices.ContainsFunc(t.parts, (*txnPart).unsent):
-		x.produce()
-	case t.state == txnOpen:
-		x.decide()
-	default:
-		x.markers()
-	}
-}
-
-// begin opens a transaction on 1 to 3 partitions, one batch each.
-func (x *txnWriter) begin() {
-	w := x.c.w
-	x.n++
-	t := &txnRec{writer: x.c.idx, n: x.n, pid: x.pid, epoch: x.epoch}
-	x.epoch++
-	perm := w.rng.Perm(len(x.tw.tps))
-	id := len(x.tw.txns)
-	k := 0
-	for _, i := range perm[:1+w.rng.IntN(len(perm))] {
-		p := &txnPart{tp: x.tw.tps[i]}
-		for range 1 + w.rng.IntN(txnValuesMax) {
-			v := "w" + strconv.Itoa(x.c.idx) + "." + strconv.Itoa(t.n) + "." + strconv.Itoa(k)
-			k++
-			p.values = append(p.values, v)
-			x.tw.values[v] = txnValue{txn: id, tp: p.tp}
-		}
-		t.parts = append(t.parts, p)
-	}
-	x.tw.txns = append(x.tw.txns, t)
-	x.txns++
-	x.setCur(t)
-	w.tracef("txn %s begin on %d partitions", t, len(t.parts))
-}
-
-// produce sends the unacknowledged batches that one broker leads: that
-// of the first such partition.
-func (x *txnWriter) produce() {
-	c, t := x.c, x.cur
-	first := t.parts[slices.IndexFunc(t.parts, (*txnPart).unsent)]
-	to := txnLeader(c, first.tp)
-	if to == 0 {
-		return
-	}
-	req := kmsg.NewPtrProduceRequest()
-	req.SetVersion(9)
-	req.Acks = -1
-	req.TimeoutMillis = produceTimeoutMs
-	x.sent = x.sent[:0]
-	for _, p := range t.parts {
-		if !p.unsent() || c.leaders[p.tp] != to {
-			continue
-		}
-		recs := make([]batch.Record, len(p.values))
-		for i, v := range p.values {
-			recs[i] = batch.Record{Value: []byte(v)}
-		}
-		opts := batch.BuildOptions{ProducerID: t.pid, ProducerEpoch: t.epoch, BaseSequence: 0,
-			FirstTimestamp: c.w.now + epochMillis, Transactional: true}
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = p.tp.topic
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition = p.tp.part
-		rp.Records = batch.Build(opts, recs)
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		x.sent = append(x.sent, p)
-	}
-	c.request(to, req, waitProduce)
-}
-
-func (x *txnWriter) onProduce(r *kmsg.ProduceResponse) {
-	c, t := x.c, x.cur
-	sent := x.sent
-	x.sent = nil
-	retry := false
-	for _, p := range sent {
-		pr, ok := produceCode(r, p.tp)
-		switch {
-		case ok && pr.ErrorCode == 0:
-			p.acked = true
-		case ok && definiteProduceErrors[pr.ErrorCode]:
-			// Refused: the transaction cannot commit. Abort it where it
-			// wrote, and start over with a new producer id.
-			c.w.tracef("txn %s: %s refused the batch: %s", t, p.tp, codeName(pr.ErrorCode))
-			p.refused, t.failed = true, true
-		default:
-			// Unknown (NOT_LEADER_OR_FOLLOWER, REQUEST_TIMED_OUT, ...):
-			// sent again, same epoch and sequence, until acknowledged.
-			if ok {
-				c.w.tracef("txn %s: %s batch: %s", t, p.tp, codeName(pr.ErrorCode))
-			}
-			retry = true
-		}
-	}
-	if retry {
-		c.haveMeta = false
-		c.backoff(backoffMillis)
-		return
-	}
-	x.next()
-}
-
-// decide ends an open transaction whose batches are all acknowledged (or
-// one of which was refused): commit, abort, or abandon it for a while —
-// the writer crashed — and abort it later, as a new coordinator would.
-func (x *txnWriter) decide() {
-	c, t, w := x.c, x.cur, x.c.w
-	if !t.crashed && !t.failed && !c.stopping && w.rng.IntN(txnCrashOneIn) == 0 {
-		t.crashed = true
-		x.crashes++
-		d := txnCrashMillisMin + w.rng.Int64N(txnCrashMillisMax-txnCrashMillisMin+1)
-		w.tracef("txn %s abandoned for %dms", t, d)
-		c.backoff(d)
-		return
-	}
-	t.state = txnAborted
-	if !t.crashed && !t.failed && w.rng.IntN(txnAbortOneIn) != 0 {
-		t.state = txnCommitted
-		x.commits++
-	} else {
-		x.aborts++
-	}
-	t.decidedAt = w.now
-	w.tracef("txn %s %s", t, txnStateNames[t.state])
-	x.markers()
-}
-
-// markers sends WriteTxnMarkers for the unacknowledged partitions that
-// one broker leads. Markers are idempotent: a partition where the
-// transaction is no longer open answers success.
-func (x *txnWriter) markers() {
-	c, t := x.c, x.cur
-	i := slices.IndexFunc(t.parts, func(p *txnPart) bool { return !p.marked })
-	if i < 0 {
-		x.ended()
-		return
-	}
-	to := txnLeader(c, t.parts[i].tp)
-	if to == 0 {
-		return
-	}
-	req := kmsg.NewPtrWriteTxnMarkersRequest()
-	req.SetVersion(1)
-	m := kmsg.NewWriteTxnMarkersRequestMarker()
-	m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = t.pid, t.epoch, t.state == txnCommitted, 0
-	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
-	mt.Topic = txnTopic
-	x.sent = x.sent[:0]
-	for _, p := range t.parts {
-		if !p.marked && c.leaders[p.tp] == to {
-			mt.Partitions = append(mt.Partitions, p.tp.part)
-			x.sent = append(x.sent, p)
-		}
-	}
-	m.Topics = append(m.Topics, mt)
-	req.Markers = append(req.Markers, m)
-	c.request(to, req, waitProduce)
-}
-
-func (x *txnWriter) onMarkers(r *kmsg.WriteTxnMarkersResponse) {
-	c, t := x.c, x.cur
-	sent := x.sent
-	x.sent = nil
-	retry := false
-	for _, p := range sent {
-		code, found := int16(0), false
-		for _, m := range r.Markers {
-			for _, mt := range m.Topics {
-				for _, mp := range mt.Partitions {
-					if m.ProducerID == t.pid && mt.Topic == p.tp.topic && mp.Partition == p.tp.part {
-						code, found = mp.ErrorCode, true
-					}
-				}
-			}
-		}
-		if found && code == 0 {
-			p.marked = true
-			continue
-		}
-		if found {
-			c.w.tracef("txn %s marker %s: %s", t, p.tp, codeName(code))
-		}
-		retry = true
-	}
-	if retry {
-		c.haveMeta = false
-		c.backoff(backoffMillis)
-		return
-	}
-	x.markers()
-}
-
-// ended: every marker was acknowledged.
-func (x *txnWriter) ended() {
-	c, t := x.c, x.cur
-	t.done = true
-	c.w.tracef("txn %s done", t)
-	x.setCur(nil)
-	if t.failed || x.epoch >= txnEpochMax {
-		x.failures++
-		x.pid = -1
-	}
-	c.backoff(c.w.rng.Int64N(txnThinkMillisMax + 1))
-}
-
-func (x *txnWriter) onResponse(tok uint64, resp kmsg.Response) {
-	c := x.c
-	if !txnAccept(c, tok) {
-		return
-	}
-	c.wait = waitNothing
-	switch r := resp.(type) {
-	case *kmsg.MetadataResponse:
-		x.tw.onMetadata(c, r)
-		x.next()
-	case *kmsg.InitProducerIDResponse:
-		if r.ErrorCode != 0 {
-			c.backoff(backoffMillis)
-			return
-		}
-		x.pid, x.epoch = r.ProducerID, r.ProducerEpoch
-		c.w.tracef("txn writer c%d producer %d epoch %d", c.idx, x.pid, x.epoch)
-		c.think()
-	case *kmsg.ProduceResponse:
-		x.onProduce(r)
-	case *kmsg.WriteTxnMarkersResponse:
-		x.onMarkers(r)
-	}
-}
-
-func (x *txnWriter) onTimer(gen uint64) {
-	if ok, _ := txnTimer(x.c, gen); ok {
-		x.sent = nil
-		x.next()
 	}
 }
 
@@ -831,11 +563,11 @@ func (r *txnReader) deliver(tp tpKey, off int64, v string, pid int64) bool {
 	t := r.tw.txns[ref.txn]
 	switch t.state {
 	case txnAborted:
-		w.fail(FailG1a, "txn reader c%d %s: delivered %q at offset %d (producer %d) of transaction %s, which its writer %s",
+		w.fail(FailG1a, "txn reader c%d %s: delivered %q at offset %d (producer %d) of transaction %s, %s",
 			ci, tp, v, off, pid, t, t.outcome())
 		return false
 	case txnOpen:
-		w.fail(FailPrecommittedRead, "txn reader c%d %s: delivered %q at offset %d (producer %d) of transaction %s before its writer decided to commit it (%s)",
+		w.fail(FailPrecommittedRead, "txn reader c%d %s: delivered %q at offset %d (producer %d) of transaction %s before its producer sent EndTxn(commit) (%s)",
 			ci, tp, v, off, pid, t, t.outcome())
 		return false
 	}
@@ -909,8 +641,9 @@ func (w *World) runTxnPhase() {
 }
 
 // checkReader holds a reader that read to the end to every transaction:
-// all of a committed one's records delivered, or none (an aborted one's
-// were refused as they came).
+// all of a committed one's records delivered, all or none of an
+// indeterminate one's, none of an aborted one's (refused as they came,
+// unless the outcome was learnt later).
 func (tw *txnWorld) checkReader(r *txnReader) []Failure {
 	var fs []Failure
 	for _, t := range tw.txns {
@@ -927,13 +660,17 @@ func (tw *txnWorld) checkReader(r *txnReader) []Failure {
 			}
 		}
 		switch {
+		case seen > 0 && t.state == txnAborted:
+			fs = append(fs, Failure{Kind: FailG1a, AtMillis: tw.w.now,
+				Detail: fmt.Sprintf("txn reader c%d read to the end and delivered %d of the %d records of transaction %s (%s)",
+					r.c.idx, seen, total, t, t.outcome())})
 		case seen > 0 && seen < total:
 			fs = append(fs, Failure{Kind: FailFracturedRead, AtMillis: tw.w.now,
 				Detail: fmt.Sprintf("txn reader c%d read to the end and delivered %d of the %d records of transaction %s (%s); missing %s",
 					r.c.idx, seen, total, t, t.outcome(), strings.Join(missing, ", "))})
-		case seen == 0 && t.state == txnCommitted && t.done:
+		case seen == 0 && t.state == txnCommitted:
 			fs = append(fs, Failure{Kind: FailLostCommitted, AtMillis: tw.w.now,
-				Detail: fmt.Sprintf("txn reader c%d read to the end and delivered none of the %d records of transaction %s (%s, every commit marker acknowledged): %s",
+				Detail: fmt.Sprintf("txn reader c%d read to the end and delivered none of the %d records of transaction %s (%s, EndTxn(commit) acknowledged): %s",
 					r.c.idx, total, t, t.outcome(), strings.Join(missing, ", "))})
 		}
 	}
@@ -943,11 +680,16 @@ func (tw *txnWorld) checkReader(r *txnReader) []Failure {
 // stats counts, for the trace, the transactions by outcome and the
 // readers' work.
 func (tw *txnWorld) stats() string {
-	var commits, aborts, crashes, failures int
-	for _, x := range tw.writers {
-		commits, aborts, crashes, failures = commits+x.commits, aborts+x.aborts, crashes+x.crashes, failures+x.failures
+	var states [len(txnStateNames)]int
+	for _, t := range tw.txns {
+		states[t.state]++
 	}
-	s := fmt.Sprintf("txns %d committed %d aborted %d abandoned %d refused %d", len(tw.txns), commits, aborts, crashes, failures)
+	var inits, bumps, fenced, crashes, pauses int
+	for _, x := range tw.writers {
+		inits, bumps, fenced, crashes, pauses = inits+x.inits, bumps+x.bumps, fenced+x.fenced, crashes+x.crashes, pauses+x.pauses
+	}
+	s := fmt.Sprintf("txns %d committed %d indeterminate %d aborted %d open %d producers %d bumps %d fenced %d crashes %d pauses %d",
+		len(tw.txns), states[txnCommitted], states[txnCommitting], states[txnAborted], states[txnOpen], inits, bumps, fenced, crashes, pauses)
 	for _, r := range tw.readers {
 		s += fmt.Sprintf(" reader c%d fetches %d delivered %d", r.c.idx, r.fetches, len(r.seen))
 	}

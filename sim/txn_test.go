@@ -28,8 +28,8 @@ func txnTestWorld(t *testing.T) (*World, *txnReader) {
 // addTxn registers a transaction of producer pid with the given values
 // on one partition.
 func addTxn(w *World, pid int64, n int, tp tpKey, state txnState, values ...string) *txnRec {
-	t := &txnRec{writer: 9, n: n, pid: pid, state: state, done: state != txnOpen}
-	t.parts = append(t.parts, &txnPart{tp: tp, values: values, acked: true, marked: t.done})
+	t := &txnRec{writer: 9, n: n, pid: pid, state: state}
+	t.parts = append(t.parts, &txnPart{tp: tp, values: values, added: true, acked: true})
 	for _, v := range values {
 		w.txn.values[v] = txnValue{txn: len(w.txn.txns), tp: tp}
 	}
@@ -111,6 +111,12 @@ func TestTxnChecks(t *testing.T) {
 			addTxn(w, 1, 1, tp, txnOpen, "a0")
 			return fetched(1, nil, txnBatch(0, 1, "a0"))
 		}},
+		{"aborted before committing", FailG1a, func(w *World, r *txnReader, tp tpKey) kmsg.FetchResponseTopicPartition {
+			// Its producer was fenced (or crashed) before sending
+			// EndTxn(commit): nothing may commit it.
+			addTxn(w, 1, 1, tp, txnAborted, "a0").why = "its producer crashed"
+			return fetched(1, nil, txnBatch(0, 1, "a0"))
+		}},
 		{"offset back", linearizability.AnomalyNonmonotonicPoll, func(w *World, r *txnReader, tp tpKey) kmsg.FetchResponseTopicPartition {
 			addTxn(w, 1, 1, tp, txnCommitted, "a0")
 			addTxn(w, 2, 1, tp, txnCommitted, "b0")
@@ -139,20 +145,31 @@ func TestTxnChecks(t *testing.T) {
 }
 
 // TestTxnEndChecks: a reader that read to the end must have delivered
-// all of every committed transaction, or none of it.
+// all of every committed transaction, all or none of an indeterminate one
+// (EndTxn(commit) sent, never answered), and none of an aborted one.
 func TestTxnEndChecks(t *testing.T) {
 	w, r := txnTestWorld(t)
 	tp0, tp1 := w.txn.tps[0], w.txn.tps[1]
+	twoParts := func(tx *txnRec, v string) {
+		tx.parts = append(tx.parts, &txnPart{tp: tp1, values: []string{v}, added: true, acked: true})
+		w.txn.values[v] = txnValue{txn: len(w.txn.txns) - 1, tp: tp1}
+	}
 	lost := addTxn(w, 1, 1, tp0, txnCommitted, "a0")
-	frac := addTxn(w, 2, 1, tp0, txnCommitted, "b0")
-	frac.parts = append(frac.parts, &txnPart{tp: tp1, values: []string{"b1"}, acked: true, marked: true})
-	w.txn.values["b1"] = txnValue{txn: 1, tp: tp1}
+	twoParts(addTxn(w, 2, 1, tp0, txnCommitted, "b0"), "b1")
 	addTxn(w, 3, 1, tp1, txnAborted, "c0")
 	addTxn(w, 4, 1, tp1, txnCommitted, "d0")
-	r.seen["b0"], r.seen["d0"] = 1, 2
+	twoParts(addTxn(w, 5, 1, tp0, txnCommitting, "e0"), "e1") // none seen: aborted, fine
+	twoParts(addTxn(w, 6, 1, tp0, txnCommitting, "f0"), "f1") // all seen: committed, fine
+	frac := addTxn(w, 7, 1, tp0, txnCommitting, "g0")         // half seen
+	twoParts(frac, "g1")
+	aborted := addTxn(w, 8, 1, tp1, txnAborted, "h0")
+	for i, v := range []string{"b0", "d0", "f0", "f1", "g1", "h0"} {
+		r.seen[v] = int64(i)
+	}
 	fs := w.txn.checkReader(r)
-	if len(fs) != 2 || fs[0].Kind != FailLostCommitted || fs[1].Kind != FailFracturedRead ||
-		!strings.Contains(fs[0].Detail, lost.String()) || !strings.Contains(fs[1].Detail, `"b1" on tx/1`) {
+	if len(fs) != 4 || fs[0].Kind != FailLostCommitted || fs[1].Kind != FailFracturedRead || fs[2].Kind != FailFracturedRead || fs[3].Kind != FailG1a ||
+		!strings.Contains(fs[0].Detail, lost.String()) || !strings.Contains(fs[1].Detail, `"b1" on tx/1`) ||
+		!strings.Contains(fs[2].Detail, frac.String()) || !strings.Contains(fs[3].Detail, aborted.String()) {
 		t.Fatalf("got %v", fs)
 	}
 }
@@ -180,5 +197,28 @@ func TestRegression_RepairRefusesTxnMarkers(t *testing.T) {
 	r := Run(o, RunConfig{VisualizeDir: t.TempDir()})
 	if !r.OK() {
 		t.Fatalf("%s", r.Summary())
+	}
+}
+
+// TestRegression_VerifiedBatchAfterFencingMarker: seed 47 (mode all, 3
+// brokers, 45 s; two writers sharing transactional id "tx-0"), found by the
+// first run of seeds 1..50 with the writers going through the
+// coordinator. It failed with G1a: "w27.4.0" at tx/0 offset 14, of a
+// transaction its producer (epoch 9) had been fenced in (PRODUCER_FENCED
+// adding its second round of partitions, 9079 ms), was committed by the
+// other writer's next transaction (epoch 11). The first batch at tx/0 was
+// being verified with the coordinator (KIP-890) when the other writer's
+// InitProducerId aborted the transaction with the epoch bumped; the abort
+// marker reached tx/0, where nothing of the producer was open yet, and
+// did nothing; then the verification's "ongoing" answer came and the
+// fenced batch was appended, opening a transaction that hung until the
+// producer id's next marker, a commit. Fixed in the engine: a marker of
+// the producer proposed while its verification is in flight makes the
+// answer stale (engine test of the same name).
+func TestRegression_VerifiedBatchAfterFencingMarker(t *testing.T) {
+	o := NewOptions(47)
+	t.Logf("seed 47; replay: %s", o.ReplayCommand())
+	if r := Run(o, RunConfig{VisualizeDir: t.TempDir()}); !r.OK() {
+		t.Fatal(r.Summary())
 	}
 }

@@ -252,6 +252,9 @@ func (w *World) config(id int32) engine.Config {
 		cfg.GroupConsumerSessionTimeoutMs = w.opts.SessionTimeoutMillis
 		cfg.GroupConsumerHeartbeatIntervalMs = w.opts.SessionTimeoutMillis / 3
 	}
+	if w.txn != nil {
+		cfg.TransactionStatePartitions = txnStatePartitions
+	}
 	return cfg
 }
 
