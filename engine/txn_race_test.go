@@ -194,7 +194,7 @@ type skewedClock struct {
 
 func (s skewedClock) NowMillis() int64 { return s.base.ms + s.offset }
 
-// TestRegression_TxnTimeoutAcrossClockSkew: an open engine bug the
+// TestRegression_TxnTimeoutAcrossClockSkew: an engine bug the
 // simulator's transactional workload found (seed 111 of TestSeeds' spread:
 // mode at-most-once, 20 s, clock skew up to 10 minutes, at the commit
 // that made its writers go through the coordinator): the readers never
@@ -212,11 +212,11 @@ func (s skewedClock) NowMillis() int64 { return s.base.ms + s.offset }
 // would, and abort what they left open with InitProducerId, so the
 // workload no longer depends on the timeout there.
 //
-//	GREGOR_OPEN_BUGS=1 go test ./engine/ -run TestRegression_TxnTimeoutAcrossClockSkew -v
+// Fixed: a coordinator measures an inherited transaction from its own
+// load time (txnCoordinator.localTimes).
+//
+//	go test ./engine/ -run TestRegression_TxnTimeoutAcrossClockSkew -v
 func TestRegression_TxnTimeoutAcrossClockSkew(t *testing.T) {
-	if os.Getenv("GREGOR_OPEN_BUGS") != "1" {
-		t.Skip("open engine bug (transaction timeouts compare clocks of different brokers); set GREGOR_OPEN_BUGS=1 to run")
-	}
 	c := &testCluster{t: t}
 	cryptotest.SetGlobalRandom(t, 1)
 	c.run(t, cmd("add-brokers n=3"))
