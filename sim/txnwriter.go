@@ -10,7 +10,8 @@ package sim
 //     its first batch to each (in one or two rounds), then Produce with
 //     the transactional id, one transactional batch per partition, each
 //     retried with its sequence until acknowledged;
-//   - EndTxn, commit or abort, retried until answered;
+//   - EndTxn v5, commit or abort, retried until answered; the answer
+//     names the producer id and epoch of the next transaction (KIP-890);
 //   - NOT_COORDINATOR and COORDINATOR_NOT_AVAILABLE: look the coordinator
 //     up again; COORDINATOR_LOAD_IN_PROGRESS and CONCURRENT_TRANSACTIONS:
 //     the same request again after a pause;
@@ -450,7 +451,12 @@ func (p *txnProducer) abortFailed() {
 func (p *txnProducer) endTxn() {
 	c, t := p.c, p.cur
 	req := kmsg.NewPtrEndTxnRequest()
-	req.SetVersion(3)
+	// v5 (transactions v2, KIP-890): the epoch is bumped at every end, so
+	// that a delayed EndTxn of this transaction cannot end the next one.
+	// Under v1 (EndTxn v3) nothing tells the two apart: a retried
+	// EndTxn(commit) that arrives after the next transaction began
+	// commits it (seeds 13 and 88, as Jepsen found of Kafka).
+	req.SetVersion(5)
 	req.TransactionalID, req.ProducerID, req.ProducerEpoch = p.id, t.pid, t.epoch
 	req.Commit = t.state != txnAborted
 	c.request(p.coord, req, waitEndTxn)
@@ -465,6 +471,12 @@ func (p *txnProducer) onEndTxn(r *kmsg.EndTxnResponse) {
 	case code == 0:
 		if t.state == txnCommitting {
 			p.tw.decide(t, txnCommitted, "")
+		}
+		if r.ProducerEpoch >= 0 && (r.ProducerID != p.pid || r.ProducerEpoch != p.epoch) {
+			// The next transaction's producer id and epoch; sequences
+			// start again at 0 under a new epoch.
+			p.pid, p.epoch = r.ProducerID, r.ProducerEpoch
+			clear(p.seqs)
 		}
 		c.w.tracef("txn %s ended %s", t, txnStateNames[t.state])
 		if t.failed || slices.ContainsFunc(t.parts, func(part *txnPart) bool { return part.sentAt > 0 && !part.acked }) {
