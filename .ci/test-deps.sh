@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the client-compatibility tests in cmd/gregor need on a fresh
 # machine: kcat (Debian package), kafkajs (npm, pinned by
-# cmd/gregor/testdata/kafkajs/package-lock.json) and the Java client's test
-# jar (a JDK and Maven from Debian; kafka-clients and kafka-streams pinned by
-# cmd/gregor/testdata/java/pom.xml, fetched from Maven Central). Idempotent;
+# cmd/gregor/testdata/kafkajs/package-lock.json) and the Java test jar (a
+# JDK and Maven from Debian; kafka-clients, kafka-streams, Kafka Connect's
+# connect-runtime, connect-file, connect-json and connect-mirror (MirrorMaker
+# 2) pinned by cmd/gregor/testdata/java/pom.xml, fetched from Maven Central,
+# shaded into one jar whose subcommands are the client checks, the Streams
+# app, a Connect worker and MirrorMaker 2). Idempotent;
 # prints what it does. Runs as root (apt-get directly) or through sudo when
 # not root.
 set -euo pipefail

@@ -51,7 +51,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * Usage: java -jar gregor-java-client.jar BOOTSTRAP_SERVERS [RECORDS]
  * (or: java -jar gregor-java-client.jar group ..., the consumer-group
  * check in GroupCheck; txn ..., TxnCheck; streams-wordcount ..., the
- * Kafka Streams application StreamsWordCount)
+ * Kafka Streams application StreamsWordCount; connect-worker ..., a Kafka
+ * Connect distributed worker, ConnectWorker; mirror-maker ..., MirrorMaker
+ * 2, MirrorMaker2)
  */
 public final class JavaClientCheck {
     static final Map<String, Object> summary = new LinkedHashMap<>();
@@ -74,6 +76,14 @@ public final class JavaClientCheck {
         }
         if (args.length > 0 && args[0].equals("streams-wordcount")) {
             StreamsWordCount.main(args);
+            return;
+        }
+        if (args.length > 0 && args[0].equals("connect-worker")) {
+            ConnectWorker.main(args);
+            return;
+        }
+        if (args.length > 0 && args[0].equals("mirror-maker")) {
+            MirrorMaker2.main(args);
             return;
         }
         if (args.length < 1) {
