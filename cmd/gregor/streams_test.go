@@ -9,12 +9,10 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -87,7 +85,7 @@ func TestKafkaStreamsExactlyOnce(t *testing.T) {
 	stateA, stateB := t.TempDir(), t.TempDir()
 	// phase starts the app and waits until it has written
 	// streamsPhaseRecords counts, so that it is busy when it is killed.
-	phase := func(name, stateDir string) *streamsApp {
+	phase := func(name, stateDir string) *javaProc {
 		t.Helper()
 		before := counts.records()
 		a := startStreamsApp(t, java, c, app, in, out, stateDir, guarantee)
@@ -108,11 +106,12 @@ func TestKafkaStreamsExactlyOnce(t *testing.T) {
 	// the app at once would find no transaction open: wait a little more,
 	// a time drawn from the seed.
 	pause := rand.New(rand.NewPCG(seed, 1))
-	kill := func(a *streamsApp) {
+	kill := func(a *javaProc) {
 		t.Helper()
 		d := time.Duration(200+pause.IntN(500)) * time.Millisecond
 		time.Sleep(d)
-		a.kill(d)
+		t.Logf("killing the Streams app %v after its output advanced, at %s; its stdout:\n%s", d, time.Now().Format("15:04:05.000"), a.stdout.String())
+		a.kill()
 	}
 	a := phase("run 1 (state dir A)", stateA)
 	kill(a)
@@ -161,78 +160,11 @@ func TestKafkaStreamsExactlyOnce(t *testing.T) {
 	t.Logf("%s: %d committed records, %d aborted", repartition, reads[2].records(), reads[3].records()-reads[2].records())
 }
 
-// streamsApp is one run of StreamsWordCount in a child JVM.
-type streamsApp struct {
-	t              *testing.T
-	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
-	done           chan struct{}
-	err            error // once done is closed
-}
-
-func startStreamsApp(t *testing.T, java string, c *liveCluster, app, in, out, stateDir, guarantee string) *streamsApp {
+// startStreamsApp runs StreamsWordCount in a child JVM (connect_test.go's
+// javaProc).
+func startStreamsApp(t *testing.T, java string, c *liveCluster, app, in, out, stateDir, guarantee string) *javaProc {
 	t.Helper()
-	a := &streamsApp{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	a.cmd = exec.Command(java, "-jar", javaJar, "streams-wordcount", strings.Join(c.seeds(), ","), app, in, out, stateDir, guarantee)
-	a.cmd.Stdout, a.cmd.Stderr = a.stdout, a.stderr
-	if err := a.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", java, err)
-	}
-	go func() {
-		a.err = a.cmd.Wait()
-		if a.err == nil {
-			a.err = fmt.Errorf("exit status 0")
-		}
-		close(a.done)
-	}()
-	t.Cleanup(func() {
-		a.cmd.Process.Kill()
-		<-a.done
-	})
-	return a
-}
-
-// exited is the app's exit, or nil while it runs.
-func (a *streamsApp) exited() error {
-	select {
-	case <-a.done:
-		return a.err
-	default:
-		return nil
-	}
-}
-
-// kill sends SIGKILL and waits for the process to end.
-func (a *streamsApp) kill(after time.Duration) {
-	a.t.Helper()
-	at := time.Now()
-	if err := a.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		a.t.Fatalf("SIGKILL: %v", err)
-	}
-	<-a.done
-	a.t.Logf("killed the Streams app %v later, at %s (%v); its stdout:\n%s", after, at.Format("15:04:05.000"), a.err, a.stdout.String())
-	a.logStderr()
-}
-
-// stop sends SIGTERM (the app closes Streams) and waits.
-func (a *streamsApp) stop() {
-	a.t.Helper()
-	if err := a.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		a.t.Fatalf("SIGTERM: %v", err)
-	}
-	select {
-	case <-a.done:
-	case <-time.After(testWaitMax):
-		a.t.Errorf("the Streams app did not stop within %v of SIGTERM", testWaitMax)
-	}
-	a.t.Logf("stopped the Streams app; its stdout:\n%s", a.stdout.String())
-	a.logStderr()
-}
-
-func (a *streamsApp) logStderr() {
-	if s := a.stderr.String(); s != "" {
-		a.t.Logf("its stderr:\n%s", s)
-	}
+	return startJavaProc(t, java, "the Streams app", "streams-wordcount", strings.Join(c.seeds(), ","), app, in, out, stateDir, guarantee)
 }
 
 // streamsInput produces the seed's lines to a topic, streamsLinesPerTick
