@@ -123,6 +123,10 @@ type client struct {
 	// cutUntil: the client cannot reach broker b before cutUntil[b].
 	cutUntil [brokersMax + 1]int64
 
+	// bg: a client of the transactional workload's processors (eos.go),
+	// whose requests write nothing the final read reads.
+	bg bool
+
 	stopping bool // no new operations (liveness phase)
 	done     bool // admin: topics ready; final: read complete
 }
@@ -147,7 +151,7 @@ func (c *client) idle() bool {
 
 // background reports whether the client belongs to the group workload,
 // whose requests write nothing the final read reads.
-func (c *client) background() bool { return c.mem != nil || c.rdr != nil || c.std != nil }
+func (c *client) background() bool { return c.mem != nil || c.rdr != nil || c.std != nil || c.bg }
 
 // randomBroker picks a broker to ask for metadata. A dead broker (one
 // that refused its rotten WAL) is skipped, as a refused connection would

@@ -190,6 +190,9 @@ type Options struct {
 	Txn        bool
 	TxnWriters int
 	TxnReaders int
+	// TxnProcessors consume-transform-produce processors (eos.go) read
+	// tx in a consumer group and write txo exactly once (0: none).
+	TxnProcessors int
 }
 
 // NewOptions derives every option from seed ("swarm testing"): one seed
@@ -273,6 +276,9 @@ func NewOptions(seed uint64) Options {
 	// One writer and one reader, two of either one seed in four.
 	o.TxnWriters = 1 + rng.IntN(4)/3
 	o.TxnReaders = 1 + rng.IntN(4)/3
+	// No processor one seed in four, two one in four, after everything
+	// above.
+	o.TxnProcessors = []int{0, 1, 1, 2}[rng.IntN(4)]
 	return o
 }
 
@@ -294,7 +300,7 @@ func (o Options) Validate() error {
 	case o.Groups > 0 && (o.GroupMembers < 1 || o.OffsetsPartitions < 1 || o.SessionTimeoutMillis < groupMinSessionMillis ||
 		o.RebalanceTimeoutMillis < 1 || o.GroupChaosEveryMillis < 1):
 		return fmt.Errorf("sim: group options out of range")
-	case o.TxnWriters < 0 || o.TxnReaders < 0:
+	case o.TxnWriters < 0 || o.TxnReaders < 0 || o.TxnProcessors < 0 || o.TxnProcessors > 0 && o.TxnReaders == 0:
 		return fmt.Errorf("sim: transactional options out of range")
 	}
 	if o.Mode != ModeAll {
@@ -405,5 +411,6 @@ func (o Options) String() string {
 	line("txn", onOff(o.txnOn()))
 	line("txn-writers", o.TxnWriters)
 	line("txn-readers", o.TxnReaders)
+	line("txn-processors", o.TxnProcessors)
 	return sb.String()
 }

@@ -162,7 +162,9 @@ type txnActor interface {
 // txnWorld is the transactional workload's state and checks.
 type txnWorld struct {
 	w       *World
-	tps     []tpKey
+	tps     []tpKey // the tx topic's partitions: the writers' (and the processors' input)
+	outTPs  []tpKey // the processors' output topic's, if any
+	readTPs []tpKey // what readers read: tps, then outTPs
 	txns    []*txnRec
 	values  map[string]txnValue
 	actors  map[int]txnActor // by client index
@@ -170,13 +172,22 @@ type txnWorld struct {
 	writers []*txnWriter
 	ids     []string // the writers' transactional ids
 	readers []*txnReader
-	phase   bool // the readers read to the end (after the final read)
+	eos     *eosWorld // the consume-transform-produce processors (eos.go), or nil
+	phase   bool      // the readers read to the end (after the final read)
 }
 
 func newTxnWorld(w *World) *txnWorld {
 	tw := &txnWorld{w: w, values: map[string]txnValue{}, actors: map[int]txnActor{}}
 	for p := range txnPartitions {
 		tw.tps = append(tw.tps, tpKey{txnTopic, int32(p)})
+	}
+	tw.readTPs = tw.tps
+	if w.opts.TxnProcessors > 0 {
+		for p := range eosPartitions {
+			tw.outTPs = append(tw.outTPs, tpKey{eosTopic, int32(p)})
+		}
+		tw.readTPs = append(slices.Clone(tw.tps), tw.outTPs...)
+		tw.eos = newEOSWorld(tw)
 	}
 	return tw
 }
@@ -246,6 +257,7 @@ func (w *World) addTxnClients() {
 		})
 		w.tracef("client %d txn reader", c.idx)
 	}
+	w.addEOSClients()
 }
 
 // accept takes a response for the client's pending request, or reports
@@ -274,14 +286,23 @@ func txnTimer(c *client, gen uint64) (ok, timedOut bool) {
 	return true, timedOut
 }
 
-// metadata asks a random broker for the transactional topic's leaders.
+// topics lists the workload's topics: tx, and txo with processors.
+func (tw *txnWorld) topics() []string {
+	if tw.eos != nil {
+		return []string{txnTopic, eosTopic}
+	}
+	return []string{txnTopic}
+}
+
+// metadata asks a random broker for the workload's topics' leaders.
 func (tw *txnWorld) metadata(c *client) {
 	req := kmsg.NewPtrMetadataRequest()
 	req.SetVersion(12)
-	rt := kmsg.NewMetadataRequestTopic()
-	name := txnTopic
-	rt.Topic = &name
-	req.Topics = append(req.Topics, rt)
+	for _, name := range tw.topics() {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = &name
+		req.Topics = append(req.Topics, rt)
+	}
 	req.AllowAutoTopicCreation = false
 	c.request(c.randomBroker(), req, waitMetadata)
 }
@@ -289,12 +310,12 @@ func (tw *txnWorld) metadata(c *client) {
 func (tw *txnWorld) onMetadata(c *client, r *kmsg.MetadataResponse) {
 	clear(c.leaders)
 	for _, t := range r.Topics {
-		if t.Topic == nil || *t.Topic != txnTopic || t.ErrorCode != 0 {
+		if t.Topic == nil || !slices.Contains(tw.topics(), *t.Topic) || t.ErrorCode != 0 {
 			continue
 		}
 		for _, p := range t.Partitions {
 			if p.ErrorCode == 0 && p.Leader >= 1 && int(p.Leader) <= len(tw.w.nodes) {
-				c.leaders[tpKey{txnTopic, p.Partition}] = p.Leader
+				c.leaders[tpKey{*t.Topic, p.Partition}] = p.Leader
 			}
 		}
 	}
@@ -329,19 +350,24 @@ func (a *txnCreator) next() {
 		a.tw.metadata(c)
 		return
 	}
-	if len(c.leaders) == txnPartitions {
+	if len(c.leaders) == len(a.tw.readTPs) {
 		a.done = true
-		c.w.tracef("admin: every %s partition has a leader", txnTopic)
+		c.w.tracef("admin: every %s partition has a leader", strings.Join(a.tw.topics(), ", "))
 		return
 	}
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.SetVersion(7)
 	req.TimeoutMillis = 5_000
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic = txnTopic
-	rt.NumPartitions = txnPartitions
-	rt.ReplicationFactor = replicationFactor
-	req.Topics = append(req.Topics, rt)
+	for _, name := range a.tw.topics() {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic = name
+		rt.NumPartitions = txnPartitions
+		if name == eosTopic {
+			rt.NumPartitions = eosPartitions
+		}
+		rt.ReplicationFactor = replicationFactor
+		req.Topics = append(req.Topics, rt)
+	}
 	c.request(c.randomBroker(), req, waitCreate)
 }
 
@@ -399,7 +425,7 @@ func (r *txnReader) step() {
 		c.wait = waitNothing
 		return
 	}
-	if r.tw.phase && !slices.ContainsFunc(r.tw.tps, func(tp tpKey) bool { return !r.atEnd[tp] }) {
+	if r.tw.phase && !slices.ContainsFunc(r.tw.readTPs, func(tp tpKey) bool { return !r.atEnd[tp] }) {
 		r.done = true
 		c.wait = waitNothing
 		c.w.tracef("txn reader c%d read to the end", c.idx)
@@ -409,7 +435,7 @@ func (r *txnReader) step() {
 		r.tw.metadata(c)
 		return
 	}
-	tps := r.tw.tps
+	tps := r.tw.readTPs
 	to := txnLeader(c, tps[r.next%len(tps)])
 	r.next++
 	if to == 0 {
@@ -476,14 +502,24 @@ func (r *txnReader) onFetch(resp *kmsg.FetchResponse) {
 	c.backoff(c.w.rng.Int64N(txnPollMillisMax + 1))
 }
 
-// consume takes one partition's answer as Kafka's consumer does
-// (CompletedFetch.nextFetchedRecord): the aborted transactions, ordered
-// by first offset, become aborted producers once a batch of theirs
-// reaches that offset; a transactional batch of an aborted producer is
-// skipped; the producer's abort marker ends that; control batches are
-// never delivered. It reports false if a check failed.
+// consume takes one partition's answer (readCommitted) and checks what
+// it delivers.
 func (r *txnReader) consume(tp tpKey, p kmsg.FetchResponseTopicPartition) bool {
-	w := r.c.w
+	return readCommitted(r.c.w, "txn reader c"+strconv.Itoa(r.c.idx), tp, r.pos, p, func(off int64, v string, pid int64) bool {
+		return r.deliver(tp, off, v, pid)
+	})
+}
+
+// readCommitted takes one partition's answer as Kafka's consumer does
+// (CompletedFetch.nextFetchedRecord), from pos[tp] on, moving pos past
+// every batch: the aborted transactions, ordered by first offset, become
+// aborted producers once a batch of theirs reaches that offset; a
+// transactional batch of an aborted producer is skipped; the producer's
+// abort marker ends that; control batches are never delivered. deliver
+// gets the rest. It reports false if a check failed (deliver's, or
+// undecodable batches).
+func readCommitted(w *World, who string, tp tpKey, pos map[tpKey]int64, p kmsg.FetchResponseTopicPartition,
+	deliver func(off int64, v string, pid int64) bool) bool {
 	aborted := slices.Clone(p.AbortedTransactions)
 	slices.SortStableFunc(aborted, func(a, b kmsg.FetchResponseTopicPartitionAbortedTransaction) int {
 		return cmp.Compare(a.FirstOffset, b.FirstOffset)
@@ -491,21 +527,21 @@ func (r *txnReader) consume(tp tpKey, p kmsg.FetchResponseTopicPartition) bool {
 	var abortedPIDs []int64
 	bs, err := batch.Split(p.RecordBatches)
 	if len(p.RecordBatches) > 0 && err != nil {
-		w.fail(FailDivergence, "txn reader c%d: fetch of %s returned undecodable batches: %v", r.c.idx, tp, err)
+		w.fail(FailDivergence, "%s: fetch of %s returned undecodable batches: %v", who, tp, err)
 		return false
 	}
 	for _, b := range bs {
 		h, err := batch.ReadHeader(b)
 		if err != nil {
-			w.fail(FailDivergence, "txn reader c%d: fetch of %s returned a corrupt batch: %v", r.c.idx, tp, err)
+			w.fail(FailDivergence, "%s: fetch of %s returned a corrupt batch: %v", who, tp, err)
 			return false
 		}
-		if h.LastOffset() < r.pos[tp] {
+		if h.LastOffset() < pos[tp] {
 			continue
 		}
 		recs, err := batch.Records(b)
 		if err != nil {
-			w.fail(FailDivergence, "txn reader c%d: fetch of %s returned a corrupt batch: %v", r.c.idx, tp, err)
+			w.fail(FailDivergence, "%s: fetch of %s returned a corrupt batch: %v", who, tp, err)
 			return false
 		}
 		if h.ProducerID >= 0 {
@@ -519,18 +555,18 @@ func (r *txnReader) consume(tp tpKey, p kmsg.FetchResponseTopicPartition) bool {
 			case h.Control() && isAbortMarker(recs):
 				abortedPIDs = slices.DeleteFunc(abortedPIDs, func(pid int64) bool { return pid == h.ProducerID })
 			case h.Transactional() && !h.Control() && slices.Contains(abortedPIDs, h.ProducerID):
-				r.pos[tp] = h.LastOffset() + 1
+				pos[tp] = h.LastOffset() + 1
 				continue
 			}
 		}
 		if !h.Control() {
 			for _, rec := range recs {
-				if rec.Offset >= r.pos[tp] && !r.deliver(tp, rec.Offset, string(rec.Value), h.ProducerID) {
+				if rec.Offset >= pos[tp] && !deliver(rec.Offset, string(rec.Value), h.ProducerID) {
 					return false
 				}
 			}
 		}
-		r.pos[tp] = h.LastOffset() + 1
+		pos[tp] = h.LastOffset() + 1
 	}
 	return true
 }
@@ -555,20 +591,27 @@ func (r *txnReader) deliver(tp tpKey, off int64, v string, pid int64) bool {
 		return false
 	}
 	r.seen[v] = off
-	ref, ok := r.tw.values[v]
+	return r.tw.checkDelivered("txn reader c"+strconv.Itoa(ci), tp, off, v, pid)
+}
+
+// checkDelivered checks a record a read_committed consumer (who)
+// delivered against what is known of its transaction.
+func (tw *txnWorld) checkDelivered(who string, tp tpKey, off int64, v string, pid int64) bool {
+	w := tw.w
+	ref, ok := tw.values[v]
 	if !ok || ref.tp != tp {
-		w.fail(FailDivergence, "txn reader c%d %s: delivered %q at offset %d (producer %d), which no writer wrote there", ci, tp, v, off, pid)
+		w.fail(FailDivergence, "%s %s: delivered %q at offset %d (producer %d), which no producer wrote there", who, tp, v, off, pid)
 		return false
 	}
-	t := r.tw.txns[ref.txn]
+	t := tw.txns[ref.txn]
 	switch t.state {
 	case txnAborted:
-		w.fail(FailG1a, "txn reader c%d %s: delivered %q at offset %d (producer %d) of transaction %s, %s",
-			ci, tp, v, off, pid, t, t.outcome())
+		w.fail(FailG1a, "%s %s: delivered %q at offset %d (producer %d) of transaction %s, %s",
+			who, tp, v, off, pid, t, t.outcome())
 		return false
 	case txnOpen:
-		w.fail(FailPrecommittedRead, "txn reader c%d %s: delivered %q at offset %d (producer %d) of transaction %s before its producer sent EndTxn(commit) (%s)",
-			ci, tp, v, off, pid, t, t.outcome())
+		w.fail(FailPrecommittedRead, "%s %s: delivered %q at offset %d (producer %d) of transaction %s before its producer sent EndTxn(commit) (%s)",
+			who, tp, v, off, pid, t, t.outcome())
 		return false
 	}
 	return true
@@ -608,6 +651,21 @@ func (w *World) runTxnPhase() {
 	}
 	w.tracef("phase txn")
 	tw.phase = true
+	eosOK := true
+	if ew := tw.eos; ew != nil {
+		// The processors first commit every tx partition's end.
+		ew.finish()
+		w.runUntil(w.now+txnPhaseMillis, ew.done)
+		if w.stopped {
+			return
+		}
+		if eosOK = ew.done(); !eosOK {
+			w.failures = append(w.failures, Failure{Kind: FailLiveness, AtMillis: w.now,
+				Detail: fmt.Sprintf("the eos processors did not commit every %s partition's end within %dms of the final read: %s", txnTopic, txnPhaseMillis, ew.behind())})
+		}
+		ew.stopped = true
+		w.tracef("eos processors done")
+	}
 	for _, r := range tw.readers {
 		// At the end only once a fetch of the phase says so.
 		clear(r.atEnd)
@@ -627,7 +685,7 @@ func (w *World) runTxnPhase() {
 	for _, r := range tw.readers {
 		if !r.done {
 			var behind []string
-			for _, tp := range tw.tps {
+			for _, tp := range tw.readTPs {
 				if !r.atEnd[tp] {
 					behind = append(behind, fmt.Sprintf("%s at %d (hw %d, lso %d)", tp, r.pos[tp], r.hw[tp], r.lso[tp]))
 				}
@@ -637,6 +695,9 @@ func (w *World) runTxnPhase() {
 			continue
 		}
 		w.failures = append(w.failures, tw.checkReader(r)...)
+		if tw.eos != nil && eosOK {
+			w.failures = append(w.failures, tw.eos.check(r)...)
+		}
 	}
 }
 
@@ -660,6 +721,7 @@ func (tw *txnWorld) checkReader(r *txnReader) []Failure {
 			}
 		}
 		switch {
+		case total == 0: // a processor's transaction of offsets only
 		case seen > 0 && t.state == txnAborted:
 			fs = append(fs, Failure{Kind: FailG1a, AtMillis: tw.w.now,
 				Detail: fmt.Sprintf("txn reader c%d read to the end and delivered %d of the %d records of transaction %s (%s)",
@@ -692,6 +754,9 @@ func (tw *txnWorld) stats() string {
 		len(tw.txns), states[txnCommitted], states[txnCommitting], states[txnAborted], states[txnOpen], inits, bumps, fenced, crashes, pauses)
 	for _, r := range tw.readers {
 		s += fmt.Sprintf(" reader c%d fetches %d delivered %d", r.c.idx, r.fetches, len(r.seen))
+	}
+	if tw.eos != nil {
+		s += " " + tw.eos.stats()
 	}
 	return s
 }

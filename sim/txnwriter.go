@@ -188,8 +188,13 @@ func (p *txnProducer) fatal(code int16, what string) {
 // end forgets the producer: the next one starts from scratch.
 func (p *txnProducer) end(why string) {
 	c := p.c
-	if t := p.cur; t != nil && t.state == txnOpen {
-		p.tw.decide(t, txnAborted, why)
+	if t := p.cur; t != nil {
+		if t.state == txnOpen {
+			p.tw.decide(t, txnAborted, why)
+		}
+		if e, ok := p.owner.(txnEnder); ok {
+			e.txnEnded(t, false)
+		}
 	}
 	p.setCur(nil)
 	p.sent = nil
@@ -483,6 +488,9 @@ func (p *txnProducer) onEndTxn(r *kmsg.EndTxnResponse) {
 			p.bump = true // a batch may still land: not under this epoch
 		}
 		p.setCur(nil)
+		if e, ok := p.owner.(txnEnder); ok {
+			e.txnEnded(t, t.state == txnCommitted)
+		}
 		c.backoff(c.w.rng.Int64N(txnThinkMillisMax + 1))
 	case p.coordinatorError(code):
 	case fatalTxnErrors[code]:
@@ -498,6 +506,12 @@ func (p *txnProducer) next() { p.owner.step() }
 
 // txnStepper is the owner of a producer: a writer or a processor.
 type txnStepper interface{ step() }
+
+// txnEnder is an owner told when its transaction ends: committed, or not
+// (aborted, or the producer crashed or was fenced).
+type txnEnder interface {
+	txnEnded(t *txnRec, committed bool)
+}
 
 // onTimer handles the client's timer: a request timed out (a coordinator
 // request's coordinator is looked up again) or a pause ended. It reports
