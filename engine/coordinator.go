@@ -123,7 +123,7 @@ func (c *coordLife) startLoad() {
 	c.loading = true
 	c.loadSeq++
 	seq, term := c.loadSeq, c.p.term
-	c.p.read(func(code int16) {
+	c.p.readIndex(func(code int16) {
 		if seq != c.loadSeq {
 			return
 		}

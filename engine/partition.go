@@ -598,12 +598,20 @@ func (p *partition) Restore(index uint64, data []byte) error {
 // state has applied up to the read index (rsm.Reads). fn gets 0 or a Kafka
 // error code.
 func (p *partition) read(fn func(errCode int16)) {
-	if p.lost {
-		fn(kerr.NotLeaderForPartition.Code)
+	if p.b.cfg.Unsafe.StaleRead && !p.lost {
+		fn(0)
 		return
 	}
-	if p.b.cfg.Unsafe.StaleRead {
-		fn(0)
+	p.readIndex(fn)
+}
+
+// readIndex is read without the StaleRead knob, which concerns what
+// clients read: a coordinator loads its state with it (coordinator.go),
+// so that the knob's runs show stale client reads, not coordinators
+// working from state they have not finished applying.
+func (p *partition) readIndex(fn func(errCode int16)) {
+	if p.lost {
+		fn(kerr.NotLeaderForPartition.Code)
 		return
 	}
 	if !p.leader {
