@@ -573,31 +573,8 @@ func (e *eosProcessor) fetch() {
 	if to == 0 {
 		return
 	}
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(12)
-	req.ReplicaID = -1
-	req.MaxWaitMillis = int32(c.w.rng.Int64N(fetchMaxWaitMillis + 1))
-	req.MinBytes = 1
-	req.IsolationLevel = 1
-	req.SessionEpoch = -1
-	e.fetching = e.fetching[:0]
-	for _, tp := range tps {
-		if c.leaders[tp] != to {
-			continue
-		}
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = tp.topic
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition = tp.part
-		rp.FetchOffset = e.pos[tp]
-		rp.PartitionMaxBytes = fetchMaxBytes
-		rp.CurrentLeaderEpoch = -1
-		rp.LogStartOffset = -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		e.fetching = append(e.fetching, tp)
-	}
-	req.MaxBytes = fetchMaxBytes * int32(len(e.fetching))
+	var req *kmsg.FetchRequest
+	req, e.fetching = committedFetch(c, to, tps, e.pos, e.fetching[:0])
 	e.fetchGen = e.posGen
 	c.request(to, req, waitFetch)
 }

@@ -441,31 +441,8 @@ func (r *txnReader) step() {
 	if to == 0 {
 		return
 	}
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(12)
-	req.ReplicaID = -1
-	req.MaxWaitMillis = int32(c.w.rng.Int64N(fetchMaxWaitMillis + 1))
-	req.MinBytes = 1
-	req.IsolationLevel = 1
-	req.SessionEpoch = -1
-	r.fetching = r.fetching[:0]
-	for _, tp := range tps {
-		if c.leaders[tp] != to {
-			continue
-		}
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = tp.topic
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition = tp.part
-		rp.FetchOffset = r.pos[tp]
-		rp.PartitionMaxBytes = fetchMaxBytes
-		rp.CurrentLeaderEpoch = -1
-		rp.LogStartOffset = -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		r.fetching = append(r.fetching, tp)
-	}
-	req.MaxBytes = fetchMaxBytes * int32(len(r.fetching))
+	var req *kmsg.FetchRequest
+	req, r.fetching = committedFetch(c, to, tps, r.pos, r.fetching[:0])
 	r.fetches++
 	c.request(to, req, waitFetch)
 }
@@ -759,4 +736,35 @@ func (tw *txnWorld) stats() string {
 		s += " " + tw.eos.stats()
 	}
 	return s
+}
+
+// committedFetch is a read_committed Fetch of the partitions of tps that
+// broker to leads, each from its position in pos; it also returns those
+// partitions (appended to fetching).
+func committedFetch(c *client, to int32, tps []tpKey, pos map[tpKey]int64, fetching []tpKey) (*kmsg.FetchRequest, []tpKey) {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(12)
+	req.ReplicaID = -1
+	req.MaxWaitMillis = int32(c.w.rng.Int64N(fetchMaxWaitMillis + 1))
+	req.MinBytes = 1
+	req.IsolationLevel = 1
+	req.SessionEpoch = -1
+	for _, tp := range tps {
+		if c.leaders[tp] != to {
+			continue
+		}
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = tp.topic
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = tp.part
+		rp.FetchOffset = pos[tp]
+		rp.PartitionMaxBytes = fetchMaxBytes
+		rp.CurrentLeaderEpoch = -1
+		rp.LogStartOffset = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		fetching = append(fetching, tp)
+	}
+	req.MaxBytes = fetchMaxBytes * int32(len(fetching))
+	return req, fetching
 }
