@@ -33,7 +33,7 @@ func (b *Broker) handleEndTxn(token uint64, r *kmsg.EndTxnRequest) {
 	}
 	id := r.TransactionalID
 	cur := c.ids[id]
-	if code := txnProducerCheck(cur, r.ProducerID, r.ProducerEpoch, r.Version, 2); code != 0 {
+	if code := txnProducerCheck(cur, r.ProducerID, r.ProducerEpoch, r.Version, 2); code != 0 && !b.unsafeFencedOK(cur, r.ProducerID, r.ProducerEpoch) {
 		answer(code)
 		return
 	}
@@ -60,6 +60,9 @@ func (b *Broker) handleEndTxn(token uint64, r *kmsg.EndTxnRequest) {
 	next.state = txnPrepareAbort
 	if r.Commit {
 		next.state = txnPrepareCommit
+	}
+	if b.cfg.Unsafe.MarkerBeforePrepare && c.unsafeMarkersFirst(token, r, id, next) {
+		return
 	}
 	c.change(id, next, func(code int16) {
 		answer(code)

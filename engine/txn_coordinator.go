@@ -486,7 +486,7 @@ func (c *txnCoordinator) verify(v txnVerify) int16 {
 	switch {
 	case cur == nil || cur.producerID != v.pid:
 		return kerr.InvalidProducerIDMapping.Code
-	case cur.producerEpoch != v.epoch:
+	case cur.producerEpoch != v.epoch && !c.b().unsafeFencedOK(cur, v.pid, v.epoch):
 		return kerr.InvalidProducerEpoch.Code
 	case cur.state != txnOngoing || !cur.has(v.topic, v.part):
 		return kerr.InvalidTxnState.Code

@@ -44,6 +44,13 @@ const (
 	// UnsafeLSOIsHW serves read_committed up to the high watermark, as if
 	// no transaction were open (txn.go catches it).
 	UnsafeLSOIsHW = "lso-is-hw"
+	// UnsafeNoFencing accepts a transactional producer's fenced epoch
+	// (see engine.Unsafe.NoFencing for which checks).
+	UnsafeNoFencing = "no-fencing"
+	// UnsafeMarkerBeforePrepare makes the transaction coordinator send a
+	// transaction's markers before its PrepareCommit or PrepareAbort
+	// record is written.
+	UnsafeMarkerBeforePrepare = "marker-before-prepare"
 )
 
 // Limits of a world.
@@ -335,10 +342,14 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{NoRevokeBeforeAssign: true}, nil
 	case UnsafeLSOIsHW:
 		return engine.Unsafe{LSOIsHW: true}, nil
+	case UnsafeNoFencing:
+		return engine.Unsafe{NoFencing: true}, nil
+	case UnsafeMarkerBeforePrepare:
+		return engine.Unsafe{MarkerBeforePrepare: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s or %s)", name,
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
 		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch,
-		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW)
+		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare)
 }
 
 // String lists every option, one "option name value" line each, in a
