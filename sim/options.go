@@ -192,8 +192,8 @@ type Options struct {
 	// The transactional workload (txn.go), drawn after everything above:
 	// TxnWriters writers (0: none) run transactions on the "tx" topic,
 	// TxnReaders read_committed readers read it. It runs when Txn is set
-	// (txnByDefault, --txn) or with --unsafe lso-is-hw, which only it can
-	// catch.
+	// (txnByDefault, --txn) or with a knob only it can catch (lso-is-hw,
+	// no-fencing, marker-before-prepare).
 	Txn        bool
 	TxnWriters int
 	TxnReaders int

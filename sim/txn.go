@@ -32,7 +32,7 @@ import (
 const txnByDefault = true
 
 // txnOn reports whether the run has the transactional workload: Txn, or
-// the knob only it catches.
+// a knob only it catches.
 func (o Options) txnOn() bool {
 	return o.Txn || o.Unsafe == UnsafeLSOIsHW || o.Unsafe == UnsafeNoFencing || o.Unsafe == UnsafeMarkerBeforePrepare
 }
