@@ -96,7 +96,7 @@ func (b *Broker) addToTxn(id string, pid int64, epoch, version int16, parts []tx
 		return
 	}
 	cur := c.ids[id]
-	if code := txnProducerCheck(cur, pid, epoch, version, 2); code != 0 {
+	if code := txnProducerCheck(cur, pid, epoch, version, 2); code != 0 && !b.unsafeFencedOK(cur, pid, epoch) {
 		answer(code)
 		return
 	}

@@ -67,7 +67,7 @@ func (b *Broker) handleEndTxn(token uint64, r *kmsg.EndTxnRequest) {
 		}
 		return
 	}
-	if code := txnProducerCheck(cur, r.ProducerID, r.ProducerEpoch, r.Version, 2); code != 0 {
+	if code := txnProducerCheck(cur, r.ProducerID, r.ProducerEpoch, r.Version, 2); code != 0 && !b.unsafeFencedOK(cur, r.ProducerID, r.ProducerEpoch) {
 		answer(code, nil)
 		return
 	}
@@ -102,6 +102,10 @@ func (b *Broker) handleEndTxn(token uint64, r *kmsg.EndTxnRequest) {
 		return
 	}
 	write := func() {
+		if b.cfg.Unsafe.MarkerBeforePrepare && next.state != txnCompleteAbort {
+			c.unsafeMarkersFirst(id, next, func(code int16) { answer(code, next) })
+			return
+		}
 		c.change(id, next, func(code int16) {
 			answer(code, next)
 			if code == 0 && next.state != txnCompleteAbort {

@@ -45,6 +45,18 @@ type Unsafe struct {
 	// high watermark, as if no transaction were open: the last stable
 	// offset reported is the high watermark.
 	LSOIsHW bool
+	// NoFencing turns the transaction coordinator's fencing off: it
+	// accepts an older epoch of a transactional id's producer in
+	// AddPartitionsToTxn, AddOffsetsToTxn and EndTxn (txnProducerCheck)
+	// and in its answer to a partition's KIP-890 verification, so a
+	// fenced zombie extends, commits or aborts its successor's
+	// transaction and writes into it. The partitions' own epoch check
+	// stays (unsafe_txn.go says why).
+	NoFencing bool
+	// MarkerBeforePrepare makes the transaction coordinator send a
+	// transaction's markers as EndTxn arrives, before its PrepareCommit or
+	// PrepareAbort record is written (unsafe_txn.go).
+	MarkerBeforePrepare bool
 }
 
 // Config configures one broker.

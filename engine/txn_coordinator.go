@@ -617,7 +617,7 @@ func (c *txnCoordinator) verify(v txnVerify, fn func(code int16)) {
 	switch {
 	case cur == nil || cur.producerID != v.pid:
 		fn(kerr.InvalidProducerIDMapping.Code)
-	case cur.producerEpoch != v.epoch:
+	case cur.producerEpoch != v.epoch && !c.b().unsafeFencedOK(cur, v.pid, v.epoch):
 		fn(kerr.InvalidProducerEpoch.Code)
 	case (cur.state == txnPrepareCommit || cur.state == txnPrepareAbort) && v.add && c.busy[v.id]:
 		// Transactions v2: the producer's next transaction begins (at the

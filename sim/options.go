@@ -44,6 +44,13 @@ const (
 	// UnsafeLSOIsHW serves read_committed up to the high watermark, as if
 	// no transaction were open (txn.go catches it).
 	UnsafeLSOIsHW = "lso-is-hw"
+	// UnsafeNoFencing accepts a transactional producer's fenced epoch
+	// (see engine.Unsafe.NoFencing for which checks).
+	UnsafeNoFencing = "no-fencing"
+	// UnsafeMarkerBeforePrepare makes the transaction coordinator send a
+	// transaction's markers before its PrepareCommit or PrepareAbort
+	// record is written.
+	UnsafeMarkerBeforePrepare = "marker-before-prepare"
 )
 
 // Limits of a world.
@@ -185,8 +192,8 @@ type Options struct {
 	// The transactional workload (txn.go), drawn after everything above:
 	// TxnWriters writers (0: none) run transactions on the "tx" topic,
 	// TxnReaders read_committed readers read it. It runs when Txn is set
-	// (txnByDefault, --txn) or with --unsafe lso-is-hw, which only it can
-	// catch.
+	// (txnByDefault, --txn) or with a knob only it can catch (lso-is-hw,
+	// no-fencing, marker-before-prepare).
 	Txn        bool
 	TxnWriters int
 	TxnReaders int
@@ -335,10 +342,14 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{NoRevokeBeforeAssign: true}, nil
 	case UnsafeLSOIsHW:
 		return engine.Unsafe{LSOIsHW: true}, nil
+	case UnsafeNoFencing:
+		return engine.Unsafe{NoFencing: true}, nil
+	case UnsafeMarkerBeforePrepare:
+		return engine.Unsafe{MarkerBeforePrepare: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s or %s)", name,
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
 		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch,
-		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW)
+		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare)
 }
 
 // String lists every option, one "option name value" line each, in a

@@ -150,9 +150,23 @@ func TestUnsafeKnobsBite(t *testing.T) {
 		// transaction: one its writer later aborts, or has not yet
 		// decided to commit (the knob turns the workload on).
 		UnsafeLSOIsHW: {FailG1a, FailPrecommittedRead},
+		// A fenced zombie's AddPartitionsToTxn or EndTxn lands in its
+		// successor's transaction: commits it early (precommitted-read,
+		// then G1a or fractured-read for what its producer then aborts),
+		// aborts it under its producer's feet (lost-committed), or does
+		// either to a processor's transaction (eos-*).
+		UnsafeNoFencing: {FailG1a, FailPrecommittedRead, FailLostCommitted, FailFracturedRead,
+			FailEOSDuplicate, FailEOSLost, FailEOSUncommittedInput},
+		// A coordinator that fails over between a transaction's markers
+		// and its Prepare record leaves a successor that aborts it with
+		// some partitions committed: half a transaction (fractured-read),
+		// a processor's output without its offsets or the reverse
+		// (eos-duplicate, eos-lost).
+		UnsafeMarkerBeforePrepare: {FailFracturedRead, FailEOSDuplicate, FailEOSLost, FailG1a, FailPrecommittedRead},
 	}
 	for _, knob := range []string{UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint,
-		UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch, UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW} {
+		UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch, UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW,
+		UnsafeNoFencing, UnsafeMarkerBeforePrepare} {
 		t.Run(knob, func(t *testing.T) {
 			for s := uint64(1); s <= baselineSeeds; s++ {
 				o := NewOptions(s)

@@ -32,8 +32,23 @@ import (
 const txnByDefault = true
 
 // txnOn reports whether the run has the transactional workload: Txn, or
-// the knob only it catches.
-func (o Options) txnOn() bool { return o.Txn || o.Unsafe == UnsafeLSOIsHW }
+// a knob only it catches.
+func (o Options) txnOn() bool {
+	return o.Txn || o.Unsafe == UnsafeLSOIsHW || o.Unsafe == UnsafeNoFencing || o.Unsafe == UnsafeMarkerBeforePrepare
+}
+
+// afterEndTxn: a broker that has just handled an EndTxn crashes soon
+// after, one time in txnCrashCoordOneIn (in seeds that crash brokers at
+// all): the coordinator may die between the decision and its record, or
+// between its record and the markers, with some markers out.
+func (w *World) afterEndTxn(n *node) {
+	if !w.faults || w.opts.CrashEveryMillis == 0 || w.rng.IntN(txnCrashCoordOneIn) != 0 {
+		return
+	}
+	d := 1 + w.rng.Int64N(txnCrashCoordMillisMax)
+	w.tracef("txn coordinator %d crashes in %dms", n.id, d)
+	w.schedule(d, &event{kind: evCrashBroker, broker: n.id, gen: n.gen})
+}
 
 // The transactional workload's bounds.
 const (
@@ -42,6 +57,10 @@ const (
 	txnValuesMax   = 3      // records in one transactional batch
 	txnAbortOneIn  = 3      // a writer aborts one transaction in this many
 	txnPhaseMillis = 20_000 // the readers' bound to read to the end after the final read
+	// A broker that handled an EndTxn crashes within
+	// txnCrashCoordMillisMax, one time in txnCrashCoordOneIn.
+	txnCrashCoordOneIn     = 5
+	txnCrashCoordMillisMax = 20
 	// txnStatePartitions: __transaction_state's partitions. Kafka's 50
 	// would be 50 raft groups; with one writer or two, one coordinator
 	// partition serves them as well as three did, for less.
@@ -723,12 +742,12 @@ func (tw *txnWorld) stats() string {
 	for _, t := range tw.txns {
 		states[t.state]++
 	}
-	var inits, bumps, fenced, crashes, pauses int
+	var inits, bumps, fenced, crashes, pauses, gaveUp int
 	for _, x := range tw.writers {
-		inits, bumps, fenced, crashes, pauses = inits+x.inits, bumps+x.bumps, fenced+x.fenced, crashes+x.crashes, pauses+x.pauses
+		inits, bumps, fenced, crashes, pauses, gaveUp = inits+x.inits, bumps+x.bumps, fenced+x.fenced, crashes+x.crashes, pauses+x.pauses, gaveUp+x.gaveUp
 	}
-	s := fmt.Sprintf("txns %d committed %d indeterminate %d aborted %d open %d producers %d bumps %d fenced %d crashes %d pauses %d",
-		len(tw.txns), states[txnCommitted], states[txnCommitting], states[txnAborted], states[txnOpen], inits, bumps, fenced, crashes, pauses)
+	s := fmt.Sprintf("txns %d committed %d indeterminate %d aborted %d open %d producers %d bumps %d fenced %d crashes %d pauses %d gave-up %d",
+		len(tw.txns), states[txnCommitted], states[txnCommitting], states[txnAborted], states[txnOpen], inits, bumps, fenced, crashes, pauses, gaveUp)
 	for _, r := range tw.readers {
 		s += fmt.Sprintf(" reader c%d fetches %d delivered %d", r.c.idx, r.fetches, len(r.seen))
 	}

@@ -25,7 +25,10 @@ package sim
 //     producer id and epoch) before the next, so that the batch, should it
 //     land later, cannot join a later transaction.
 //
-// Faults of their own: a writer crashes (one request in a hundred, with
+// An EndTxn(commit) that times out is retried, or, one time in two, the
+// application gives up and makes a new producer (which aborts the
+// transaction unless the coordinator recorded the commit). Faults of their
+// own: a writer crashes (one request in a hundred, with
 // the request in flight; one transaction in fifteen before it ends it; one
 // commit in eight just after sending EndTxn) and comes back 0.2-2 s later
 // as a new producer of the same transactional id, whose InitProducerId
@@ -69,6 +72,7 @@ const (
 	txnRestartMillisMax  = 2_000 // ...
 	txnDeliveryMillis    = 5_000 // a batch not acknowledged within this is given up
 	txnRetryMillis       = 20    // CONCURRENT_TRANSACTIONS: kgo's first backoff
+	txnGiveUpOneIn       = 2     // a producer whose EndTxn(commit) timed out starts over
 )
 
 // txnTimeouts are the transaction timeouts a producer asks for.
@@ -106,7 +110,7 @@ type txnProducer struct {
 	busy       attempt // stands in c.pending while a transaction runs
 	owner      txnStepper
 
-	inits, fenced, crashes, pauses, bumps int
+	inits, fenced, crashes, pauses, bumps, gaveUp int
 }
 
 func newTxnProducer(c *client, tw *txnWorld, id string, owner txnStepper) *txnProducer {
@@ -526,6 +530,17 @@ func (p *txnProducer) onTimer(gen uint64) bool {
 	p.sent = nil
 	if timedOut && wait != waitProduce && wait != waitMetadata && wait != waitTxnCoordinator && wait != waitFetch {
 		p.coord = 0
+	}
+	if t := p.cur; timedOut && wait == waitEndTxn && t.state == txnCommitting && !c.stopping && c.w.rng.IntN(txnGiveUpOneIn) == 0 {
+		// The application gives up on a commit that timed out (the Java
+		// client's TimeoutException) and makes a new producer, whose
+		// InitProducerId aborts the transaction if the coordinator has
+		// not recorded the commit.
+		p.gaveUp++
+		c.w.tracef("txn producer c%d %q inc %d gives up on EndTxn(commit) of %s", c.idx, p.id, p.inc, t)
+		p.end("its producer gave up on EndTxn(commit)")
+		c.backoff(backoffMillis + c.w.rng.Int64N(txnRestartMillisMin))
+		return false
 	}
 	return true
 }

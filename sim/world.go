@@ -44,12 +44,13 @@ const (
 	evClientCut                          // a client loses its links to some brokers for a while
 	evDiskFault                          // a broker's disk starts failing writes or syncs
 	evDiskHeal                           // ... and works again
+	evCrashBroker                        // one broker crashes (txn.go: a coordinator just after an EndTxn)
 )
 
 var eventNames = [...]string{evTick: "tick", evDeliver: "deliver", evRequest: "request", evResponse: "response",
 	evClient: "client", evCrash: "crash", evRestart: "restart", evNetFault: "net-fault", evNetHeal: "net-heal", evFlush: "flush",
 	evCheckpoint: "checkpoint", evWake: "wake", evMajorityCrash: "majority-crash", evClientCut: "client-cut",
-	evDiskFault: "disk-fault", evDiskHeal: "disk-heal"}
+	evDiskFault: "disk-fault", evDiskHeal: "disk-heal", evCrashBroker: "crash-broker"}
 
 // event is one entry of the world's queue, ordered by (at, seq).
 type event struct {
@@ -719,6 +720,9 @@ func (w *World) hand(n *node, e *event) bool {
 		w.tracef("handle %d tok %d", n.id, e.token)
 		w.pending[e.token] = e.client
 		n.b.Handle(e.token, e.req)
+		if e.req.Key() == int16(kmsg.EndTxn) {
+			w.afterEndTxn(n)
+		}
 	}
 	return true
 }
@@ -817,6 +821,8 @@ func (w *World) step() bool {
 		}
 	case evCrash:
 		w.injectCrash()
+	case evCrashBroker:
+		w.crashBroker(e)
 	case evMajorityCrash:
 		w.injectMajorityCrash()
 	case evRestart:
@@ -1148,4 +1154,24 @@ func (w *World) runUntil(t int64, done func() bool) {
 	if !w.stopped && w.now < t && (done == nil || !done()) {
 		w.now = t
 	}
+}
+
+// crashBroker crashes e.broker if it is still the incarnation e names and
+// a majority stays up; it restarts like any crashed broker.
+func (w *World) crashBroker(e *event) {
+	n := w.node(e.broker)
+	if !w.faults || n.down || n.dead || n.gen != e.gen || n.armed {
+		return
+	}
+	down := 0
+	for _, m := range w.nodes {
+		if m.down {
+			down++
+		}
+	}
+	if down+1 > (len(w.nodes)-1)/2 {
+		return // a majority stays up
+	}
+	w.crash(n)
+	w.schedule(w.expDelay(w.opts.DownMillis), &event{kind: evRestart, broker: n.id, gen: n.gen})
 }
