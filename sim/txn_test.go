@@ -199,26 +199,3 @@ func TestRegression_RepairRefusesTxnMarkers(t *testing.T) {
 		t.Fatalf("%s", r.Summary())
 	}
 }
-
-// TestRegression_VerifiedBatchAfterFencingMarker: seed 47 (mode all, 3
-// brokers, 45 s; two writers sharing transactional id "tx-0"), found by the
-// first run of seeds 1..50 with the writers going through the
-// coordinator. It failed with G1a: "w27.4.0" at tx/0 offset 14, of a
-// transaction its producer (epoch 9) had been fenced in (PRODUCER_FENCED
-// adding its second round of partitions, 9079 ms), was committed by the
-// other writer's next transaction (epoch 11). The first batch at tx/0 was
-// being verified with the coordinator (KIP-890) when the other writer's
-// InitProducerId aborted the transaction with the epoch bumped; the abort
-// marker reached tx/0, where nothing of the producer was open yet, and
-// did nothing; then the verification's "ongoing" answer came and the
-// fenced batch was appended, opening a transaction that hung until the
-// producer id's next marker, a commit. Fixed in the engine: a marker of
-// the producer proposed while its verification is in flight makes the
-// answer stale (engine test of the same name).
-func TestRegression_VerifiedBatchAfterFencingMarker(t *testing.T) {
-	o := NewOptions(47)
-	t.Logf("seed 47; replay: %s", o.ReplayCommand())
-	if r := Run(o, RunConfig{VisualizeDir: t.TempDir()}); !r.OK() {
-		t.Fatal(r.Summary())
-	}
-}
