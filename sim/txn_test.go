@@ -199,3 +199,26 @@ func TestRegression_RepairRefusesTxnMarkers(t *testing.T) {
 		t.Fatalf("%s", r.Summary())
 	}
 }
+
+// TestTxnReadersAgree: a transaction one reader delivered committed, so
+// every reader that read to the end must have delivered it (poll-skip
+// otherwise), indeterminate ones included.
+func TestTxnReadersAgree(t *testing.T) {
+	w, r1 := txnTestWorld(t)
+	c2 := newClient(w, 1, roleConsumer, 0, w.txn.tps)
+	w.clients = append(w.clients, c2)
+	r2 := newTxnReader(c2, w.txn)
+	w.txn.readers = []*txnReader{r1, r2}
+	r1.done, r2.done = true, true
+	tp := w.txn.tps[0]
+	both := addTxn(w, 1, 1, tp, txnCommitted, "a0")
+	skipped := addTxn(w, 2, 1, tp, txnCommitting, "b0")
+	addTxn(w, 3, 1, tp, txnCommitting, "c0") // neither: it aborted
+	r1.seen["a0"], r2.seen["a0"], r1.seen["b0"] = 1, 1, 2
+	fs := w.txn.checkReadersAgree()
+	if len(fs) != 1 || fs[0].Kind != linearizability.AnomalyPollSkip || !strings.Contains(fs[0].Detail, skipped.String()) ||
+		strings.Contains(fs[0].Detail, both.String()) {
+		t.Fatalf("got %v", fs)
+	}
+	t.Log(fs[0])
+}
