@@ -126,6 +126,15 @@ func TestCommitSeeds(t *testing.T) {
 	}
 }
 
+// knobFirstSeed is, for a knob that few of seeds 1..50 catch, the first
+// that did when it was last swept (docs/simulation.md): the test starts
+// there and goes round 1..50, so it pays for the sweep only if the seeds
+// moved. The assertion is the same: some seed in 1..50 catches the knob.
+var knobFirstSeed = map[string]uint64{
+	UnsafeNoFencing:           6,  // of 6, 16, 40, 47 at 934e5d3
+	UnsafeMarkerBeforePrepare: 21, // of 21, 41, 43 at 934e5d3
+}
+
 // TestUnsafeKnobsBite proves both directions: with each knob some seed in
 // 1..50 fails with the anomaly it should cause (the baseline seeds pass
 // without knobs in TestSeeds).
@@ -168,7 +177,8 @@ func TestUnsafeKnobsBite(t *testing.T) {
 		UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch, UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW,
 		UnsafeNoFencing, UnsafeMarkerBeforePrepare} {
 		t.Run(knob, func(t *testing.T) {
-			for s := uint64(1); s <= baselineSeeds; s++ {
+			for i := range uint64(baselineSeeds) {
+				s := 1 + (max(knobFirstSeed[knob], 1)-1+i)%baselineSeeds
 				o := NewOptions(s)
 				o.Unsafe = knob
 				r := Run(o, RunConfig{VisualizeDir: t.TempDir()})

@@ -695,6 +695,35 @@ func (w *World) runTxnPhase() {
 			w.failures = append(w.failures, tw.eos.check(r)...)
 		}
 	}
+	w.failures = append(w.failures, tw.checkReadersAgree()...)
+}
+
+// checkReadersAgree holds the readers that read to the end to one view:
+// a transaction one of them delivered committed, so every other must have
+// delivered it too (Jepsen's poll-skip, across consumers: one skipped
+// records another saw committed). It matters for the indeterminate
+// transactions, of which each reader alone may deliver all or nothing.
+func (tw *txnWorld) checkReadersAgree() []Failure {
+	var fs []Failure
+	for _, t := range tw.txns {
+		var saw, missed *txnReader
+		for _, r := range tw.readers {
+			if !r.done || len(t.parts) == 0 || len(t.parts[0].values) == 0 {
+				continue
+			}
+			if _, ok := r.seen[t.parts[0].values[0]]; ok {
+				saw = cmp.Or(saw, r)
+			} else {
+				missed = cmp.Or(missed, r)
+			}
+		}
+		if saw != nil && missed != nil && len(fs) < failuresPerCheck {
+			fs = append(fs, Failure{Kind: linearizability.AnomalyPollSkip, AtMillis: tw.w.now,
+				Detail: fmt.Sprintf("txn reader c%d read to the end and delivered none of transaction %s (%s), which txn reader c%d delivered",
+					missed.c.idx, t, t.outcome(), saw.c.idx)})
+		}
+	}
+	return fs
 }
 
 // checkReader holds a reader that read to the end to every transaction:
