@@ -35,6 +35,7 @@ func TestProducersCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	leaders(t, cl, "tx", 2) // describe asks both partitions' leaders
 	pid, epoch := openTxnByHand(ctx, t, cl, "tx", 1)
 
 	header := []string{"TOPIC", "PARTITION", "PRODUCER-ID", "EPOCH", "LAST-SEQUENCE", "LAST-TIMESTAMP", "COORDINATOR-EPOCH", "TXN-START-OFFSET"}
