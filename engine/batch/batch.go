@@ -43,6 +43,9 @@ const (
 	attrLogAppendTime   = 0x08
 	attrTransactional   = 0x10
 	attrControl         = 0x20
+	// attrDeleteHorizon (KIP-534): the log cleaner set FirstTimestamp to
+	// the time after which the batch's tombstones may be removed.
+	attrDeleteHorizon = 0x40
 )
 
 // Compression codecs, as Header.Compression reports them.
@@ -94,6 +97,10 @@ func (h Header) Control() bool { return h.Attributes&attrControl != 0 }
 // LogAppendTime reports whether the timestamp type is LogAppendTime, in
 // which case every record's timestamp is MaxTimestamp.
 func (h Header) LogAppendTime() bool { return h.Attributes&attrLogAppendTime != 0 }
+
+// HasDeleteHorizon reports whether the log cleaner stamped the batch with
+// a delete horizon (KIP-534); FirstTimestamp then holds it.
+func (h Header) HasDeleteHorizon() bool { return h.Attributes&attrDeleteHorizon != 0 }
 
 // Idempotent reports whether the batch carries a producer id.
 func (h Header) Idempotent() bool { return h.ProducerID >= 0 }
@@ -182,17 +189,22 @@ func Split(records []byte) ([][]byte, error) {
 
 // ValidateStructure checks that b is exactly one well-formed v2 batch: the
 // lengths agree, the magic is 2, the CRC-32C matches, the compression codec
-// is known, the record count agrees with lastOffsetDelta, and for an
-// uncompressed batch every record parses, its offsetDelta equals its index
+// is known, the record count fits lastOffsetDelta, and for an uncompressed
+// batch every record parses, offsetDeltas increase up to lastOffsetDelta
 // and the records fill the batch exactly. It accepts what the broker itself
-// writes (control batches, LogAppendTime); Validate adds the rules for
-// batches that come from clients.
+// writes (control batches, LogAppendTime, batches the log cleaner rewrote
+// with fewer records than offsets); Validate adds the rules for batches
+// that come from clients.
 //
 // NB: a compressed batch (gzip, snappy, lz4, zstd) is checked up to its
 // header and CRC only: its records are not decompressed, so a client can
 // store a compressed batch whose records are malformed. Consumers then see
 // the corruption. Decompressing on the way in is future work.
 func ValidateStructure(b []byte) (Header, error) {
+	return validate(b, false)
+}
+
+func validate(b []byte, strict bool) (Header, error) {
 	h, err := ReadHeader(b)
 	if err != nil {
 		return h, err
@@ -207,17 +219,19 @@ func ValidateStructure(b []byte) (Header, error) {
 		return h, fmt.Errorf("batch: unknown compression codec %d: %w", h.Compression(), kerr.CorruptMessage)
 	}
 	// Kafka's LogValidator.validateBatch: INVALID_RECORD for a count that
-	// disagrees with the offset range.
+	// disagrees with the offset range. A cleaned batch keeps its offset
+	// range with fewer records.
 	if h.NumRecords <= 0 && !h.Control() {
 		return h, fmt.Errorf("batch: record count %d: %w", h.NumRecords, kerr.InvalidRecord)
 	}
-	if h.NumRecords < 0 || (h.NumRecords > 0 && h.LastOffsetDelta != h.NumRecords-1) {
+	if h.NumRecords < 0 || h.LastOffsetDelta < 0 || int64(h.NumRecords) > int64(h.LastOffsetDelta)+1 ||
+		(strict && h.NumRecords > 0 && h.LastOffsetDelta != h.NumRecords-1) {
 		return h, fmt.Errorf("batch: lastOffsetDelta %d with %d records: %w", h.LastOffsetDelta, h.NumRecords, kerr.InvalidRecord)
 	}
 	if h.Compression() != CompressionNone {
 		return h, nil // NB: records not checked, see above.
 	}
-	if err := walkRecords(b[HeaderBytes:], h, nil); err != nil {
+	if err := walkRecords(b[HeaderBytes:], h, strict, nil); err != nil {
 		return h, err
 	}
 	return h, nil
@@ -234,7 +248,7 @@ func ValidateStructure(b []byte) (Header, error) {
 // whose CRC matches but whose content breaks the format, as Kafka's
 // DefaultRecord.readFrom does ("Found invalid record structure").
 func Validate(b []byte) (Header, error) {
-	h, err := ValidateStructure(b)
+	h, err := validate(b, true)
 	if err != nil {
 		return h, err
 	}
@@ -243,6 +257,8 @@ func Validate(b []byte) (Header, error) {
 		return h, fmt.Errorf("batch: clients may not write control batches: %w", kerr.InvalidRecord)
 	case h.LogAppendTime():
 		return h, fmt.Errorf("batch: producers may not set the LogAppendTime timestamp type: %w", kerr.InvalidTimestamp)
+	case h.HasDeleteHorizon():
+		return h, fmt.Errorf("batch: producers may not set the delete horizon flag: %w", kerr.InvalidRecord)
 	case h.Idempotent() && h.BaseSequence < 0:
 		return h, fmt.Errorf("batch: producer %d sent base sequence %d: %w", h.ProducerID, h.BaseSequence, kerr.InvalidRecord)
 	case h.Transactional() && !h.Idempotent():

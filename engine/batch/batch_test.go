@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/s2"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -215,8 +217,12 @@ func TestValidate(t *testing.T) {
 		{name: "compression 5", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.Attributes = 5 }), want: kerr.CorruptMessage},
 		{name: "no records", b: kmsgBatch(nil, nil), want: kerr.InvalidRecord},
 		{name: "negative record count", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.NumRecords = -1 }), want: kerr.InvalidRecord},
-		{name: "lastOffsetDelta too large", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.LastOffsetDelta = 1 }), want: kerr.InvalidRecord},
-		{name: "compressed lastOffsetDelta mismatch", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.Attributes = 1; rb.LastOffsetDelta = 3 }), want: kerr.InvalidRecord},
+		// A cleaned batch covers more offsets than it has records: the
+		// store accepts it, a producer may not send it.
+		{name: "lastOffsetDelta too large", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.LastOffsetDelta = 1 }), want: kerr.InvalidRecord, structural: true},
+		{name: "compressed lastOffsetDelta mismatch", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.Attributes = 1; rb.LastOffsetDelta = 3 }), want: kerr.InvalidRecord, structural: true},
+		{name: "lastOffsetDelta below the record count", b: kmsgBatch([]kmsg.Record{{OffsetDelta: 0}, {OffsetDelta: 1}}, func(rb *kmsg.RecordBatch) { rb.LastOffsetDelta = 0 }), want: kerr.InvalidRecord},
+		{name: "delete horizon from a client", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.Attributes = 0x40 }), want: kerr.InvalidRecord, structural: true},
 		{name: "control batch from a client", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.Attributes = 0x20 }), want: kerr.InvalidRecord, structural: true},
 		{name: "LogAppendTime from a client", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.Attributes = 0x08 }), want: kerr.InvalidTimestamp, structural: true},
 		{name: "idempotent without sequence", b: kmsgBatch(one, func(rb *kmsg.RecordBatch) { rb.ProducerID, rb.ProducerEpoch = 4, 0 }), want: kerr.InvalidRecord, structural: true},
@@ -315,9 +321,82 @@ func TestCode(t *testing.T) {
 	}
 }
 
-func TestRecordsRejectsCompressed(t *testing.T) {
-	b := kmsgBatch([]kmsg.Record{{Value: []byte("v")}}, func(rb *kmsg.RecordBatch) { rb.Attributes = 2 })
-	if _, err := Records(b); !errors.Is(err, kerr.UnsupportedCompressionType) {
-		t.Fatalf("err = %v", err)
+// TestRecordsDecompress decodes batches compressed by franz-go's own
+// compressor (the bytes its producers send) with every codec, and what
+// Keep recompresses.
+func TestRecordsDecompress(t *testing.T) {
+	recs := threeRecords()
+	plain := kmsgBatch(recs, nil)
+	want, err := Records(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, codec := range []kgo.CompressionCodec{kgo.GzipCompression(), kgo.SnappyCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
+		c, err := kgo.DefaultCompressor(codec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, typ := c.Compress(new(bytes.Buffer), plain[HeaderBytes:])
+		b := kmsgBatch(recs, func(rb *kmsg.RecordBatch) { rb.Attributes = int16(typ); rb.Records = body })
+		got, err := Records(b)
+		if err != nil {
+			t.Fatalf("codec %d: %v", typ, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("codec %d: (-want +got)\n%s", typ, diff)
+		}
+		h, _ := ReadHeader(b)
+		kept, err := Keep(b, h, got[1:], -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := Records(kept)
+		if err != nil {
+			t.Fatalf("codec %d: kept batch: %v", typ, err)
+		}
+		if diff := cmp.Diff(want[1:], again); diff != "" {
+			t.Fatalf("codec %d: kept (-want +got)\n%s", typ, diff)
+		}
+		if kh, _ := ReadHeader(kept); kh.Compression() != h.Compression() || kh.LastOffsetDelta != h.LastOffsetDelta || kh.NumRecords != 2 {
+			t.Fatalf("codec %d: kept header %+v", typ, kh)
+		}
+	}
+	// xerial framing, as the Java client writes snappy.
+	block := s2.EncodeSnappy(nil, plain[HeaderBytes:])
+	x := append([]byte{130, 83, 78, 65, 80, 80, 89, 0, 0, 0, 0, 1, 0, 0, 0, 1}, binary.BigEndian.AppendUint32(nil, uint32(len(block)))...)
+	x = append(x, block...)
+	got, err := Records(kmsgBatch(recs, func(rb *kmsg.RecordBatch) { rb.Attributes = 2; rb.Records = x }))
+	if err != nil || !cmp.Equal(want, got) {
+		t.Fatalf("xerial: %v %v", got, err)
+	}
+	// Garbage is CORRUPT_MESSAGE, not a panic.
+	for codec := int16(1); codec <= 4; codec++ {
+		b := kmsgBatch(recs, func(rb *kmsg.RecordBatch) { rb.Attributes = codec; rb.Records = []byte("not compressed at all") })
+		if _, err := Records(b); !errors.Is(err, kerr.CorruptMessage) {
+			t.Fatalf("codec %d garbage: err = %v", codec, err)
+		}
+	}
+}
+
+// TestKeepDeleteHorizon: the horizon goes into FirstTimestamp and the flag
+// is set, while every record keeps its timestamp.
+func TestKeepDeleteHorizon(t *testing.T) {
+	b := kmsgBatch(threeRecords(), nil)
+	h, _ := ReadHeader(b)
+	recs, _ := Records(b)
+	kept, err := Keep(b, h, recs[:1], 999_999)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh, _ := ReadHeader(kept)
+	if !kh.HasDeleteHorizon() || kh.FirstTimestamp != 999_999 || kh.LastOffsetDelta != 2 || kh.NumRecords != 1 {
+		t.Fatalf("header %+v", kh)
+	}
+	got, err := Records(kept)
+	if err != nil || !cmp.Equal(recs[:1], got) || kh.MaxTimestamp != recs[0].Timestamp {
+		t.Fatalf("records %v %v, max timestamp %d", got, err, kh.MaxTimestamp)
+	}
+	if _, err := Validate(kept); err == nil {
+		t.Fatal("a producer may not send a cleaned batch")
 	}
 }

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"testing"
@@ -185,4 +186,67 @@ func BenchmarkValidate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzRecordsKeep feeds stored-batch bytes (compressed or not) to Records
+// and Keep: no panic, and what Keep writes of a decodable batch decodes to
+// the records it was given.
+func FuzzRecordsKeep(f *testing.F) {
+	recs := []Record{{Key: []byte("k"), Value: []byte("v")}, {Key: []byte("k2")}, {TimestampDelta: 3, Value: []byte("w")}}
+	plain := Build(BuildOptions{ProducerID: NoProducerID, FirstTimestamp: 1}, recs)
+	f.Add(plain, uint8(5), int64(-1))
+	for codec := CompressionGzip; codec <= CompressionZstd; codec++ {
+		body, err := Compress(codec, plain[HeaderBytes:])
+		if err != nil {
+			f.Fatal(err)
+		}
+		b := append(bytes.Clone(plain[:HeaderBytes]), body...)
+		binary.BigEndian.PutUint32(b[offLength:], uint32(len(b)-LogOverheadBytes))
+		b[offAttributes+1] = byte(codec)
+		fixCRC(b)
+		f.Add(b, uint8(3), int64(100))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, mask uint8, horizon int64) {
+		if len(b) >= HeaderBytes {
+			b = bytes.Clone(b)
+			fixCRC(b)
+		}
+		got, err := Records(b)
+		if err != nil {
+			if Code(err) == kerr.UnknownServerError.Code {
+				t.Fatalf("error without a Kafka code: %v", err)
+			}
+			return
+		}
+		h, _ := ReadHeader(b)
+		var keep []DecodedRecord
+		for i, r := range got {
+			if mask&(1<<(i%8)) != 0 {
+				keep = append(keep, r)
+			}
+		}
+		out, err := Keep(b, h, keep, horizon)
+		if len(keep) == 0 {
+			if err == nil {
+				t.Fatal("Keep of no record succeeded")
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("Keep of a decodable batch: %v", err)
+		}
+		again, err := Records(out)
+		if err != nil {
+			t.Fatalf("Keep wrote an undecodable batch: %v", err)
+		}
+		if len(again) != len(keep) {
+			t.Fatalf("kept %d records, decoded %d", len(keep), len(again))
+		}
+		for i := range keep {
+			a, k := again[i], keep[i]
+			if a.Offset != k.Offset || !bytes.Equal(a.Key, k.Key) || !bytes.Equal(a.Value, k.Value) || (a.Key == nil) != (k.Key == nil) || (a.Value == nil) != (k.Value == nil) || (!h.LogAppendTime() && a.Timestamp != k.Timestamp) {
+				t.Fatalf("record %d: kept %+v, decoded %+v", i, k, a)
+			}
+		}
+	})
 }

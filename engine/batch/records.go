@@ -23,20 +23,22 @@ type DecodedRecord struct {
 	Headers   []RecordHeader
 }
 
-// Records validates b with ValidateStructure and decodes its records. Offsets
-// are BaseOffset+offsetDelta; timestamps are FirstTimestamp+timestampDelta,
-// or MaxTimestamp for a LogAppendTime batch. Compressed batches are not
-// supported (the error wraps kerr.UnsupportedCompressionType).
+// Records validates b with ValidateStructure and decodes its records,
+// decompressing them if needed. Offsets are BaseOffset+offsetDelta;
+// timestamps are FirstTimestamp+timestampDelta, or MaxTimestamp for a
+// LogAppendTime batch. Key, Value and header values alias b or the
+// decompressed bytes.
 func Records(b []byte) ([]DecodedRecord, error) {
 	h, err := ValidateStructure(b)
 	if err != nil {
 		return nil, err
 	}
-	if h.Compression() != CompressionNone {
-		return nil, fmt.Errorf("batch: cannot decode records compressed with codec %d: %w", h.Compression(), kerr.UnsupportedCompressionType)
+	body, err := Decompress(h.Compression(), b[HeaderBytes:])
+	if err != nil {
+		return nil, err
 	}
-	out := make([]DecodedRecord, 0, h.NumRecords)
-	if err := walkRecords(b[HeaderBytes:], h, &out); err != nil {
+	out := make([]DecodedRecord, 0, min(int(h.NumRecords), len(body)))
+	if err := walkRecords(body, h, false, &out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -49,11 +51,13 @@ func recordCorrupt(i int32, what string) error {
 }
 
 // walkRecords parses the h.NumRecords records in body (the bytes after the
-// header of an uncompressed batch) and checks that they fill it exactly and
-// that each record's offsetDelta is its index. If out is not nil the records
-// are appended to it.
-func walkRecords(body []byte, h Header, out *[]DecodedRecord) error {
+// header of an uncompressed batch, or the decompressed ones) and checks
+// that they fill it exactly and that offsetDeltas increase up to
+// lastOffsetDelta; strict (a client's batch) wants each offsetDelta to be
+// its index. If out is not nil the records are appended to it.
+func walkRecords(body []byte, h Header, strict bool, out *[]DecodedRecord) error {
 	pos := 0
+	prev := int32(-1)
 	for i := int32(0); i < h.NumRecords; i++ {
 		n, p, ok := readVarint32(body, pos)
 		if !ok {
@@ -64,7 +68,7 @@ func walkRecords(body []byte, h Header, out *[]DecodedRecord) error {
 		}
 		rec := body[p : p+int(n)]
 		pos = p + int(n)
-		if err := parseRecord(rec, i, h, out); err != nil {
+		if err := parseRecord(rec, i, h, strict, &prev, out); err != nil {
 			return err
 		}
 	}
@@ -75,7 +79,7 @@ func walkRecords(body []byte, h Header, out *[]DecodedRecord) error {
 }
 
 // parseRecord parses the body of record i (after its length varint).
-func parseRecord(rec []byte, i int32, h Header, out *[]DecodedRecord) error {
+func parseRecord(rec []byte, i int32, h Header, strict bool, prev *int32, out *[]DecodedRecord) error {
 	if len(rec) < 1 {
 		return recordCorrupt(i, "missing attributes")
 	}
@@ -88,9 +92,10 @@ func parseRecord(rec []byte, i int32, h Header, out *[]DecodedRecord) error {
 	if !ok {
 		return recordCorrupt(i, "bad offsetDelta")
 	}
-	if offDelta != i {
+	if (strict && offDelta != i) || offDelta <= *prev || offDelta > h.LastOffsetDelta {
 		return recordCorrupt(i, fmt.Sprintf("offsetDelta %d", offDelta))
 	}
+	*prev = offDelta
 	key, p, ok := readBytes(rec, p)
 	if !ok {
 		return recordCorrupt(i, "bad key")

@@ -22,12 +22,15 @@ package segment
 //	off size field
 //	  0    4 crc         CRC-32C (Castagnoli) of bytes [4, 40+length)
 //	  4    4 length      length of the batch bytes, at most frameBatchBytesMax
-//	  8    8 baseOffset  offset of the batch's first record
+//	  8    8 baseOffset  offset of the batch's first record, or below it:
+//	                     a rewrite (rewrite.go) that dropped batches
+//	                     before this one extends it back over the gap
 //	 16    8 lastOffset  offset of its last record, >= baseOffset
 //	 24    8 maxTimestamp
 //	 32    8 tag         opaque to the store (the raft index that applied it)
-//	 40    n batch       the Kafka record batch exactly as appended; its own
-//	                     first 8 bytes equal baseOffset
+//	 40    n batch       the Kafka record batch exactly as appended (or as a
+//	                     rewrite kept it); its own first 8 bytes are its
+//	                     base offset, in [baseOffset, lastOffset]
 //
 // Offset index entry, 12 bytes, one for roughly every IndexIntervalBytes of
 // frames (the entry points at the first frame that starts once at least that
@@ -130,7 +133,8 @@ func decodeFrameHeader(b []byte) (meta BatchMeta, batchLen int, err error) {
 }
 
 // decodeFrame decodes the frame at the start of b, checking its CRC and that
-// the batch's own base offset field matches. It returns the batch (aliasing
+// the batch's own base offset field lies in the frame's offsets (it equals
+// the frame's BaseOffset unless a rewrite left a gap before the batch). It returns the batch (aliasing
 // b) and the frame's total length.
 func decodeFrame(b []byte) (meta BatchMeta, batch []byte, n int, err error) {
 	meta, batchLen, err := decodeFrameHeader(b)
@@ -145,8 +149,8 @@ func decodeFrame(b []byte) (meta BatchMeta, batch []byte, n int, err error) {
 		return meta, nil, 0, fmt.Errorf("%w: crc %08x, stored %08x", errFrame, got, want)
 	}
 	batch = b[frameHeaderBytes:n]
-	if got := int64(binary.BigEndian.Uint64(batch)); got != meta.BaseOffset {
-		return meta, nil, 0, fmt.Errorf("%w: batch base offset %d, frame says %d", errFrame, got, meta.BaseOffset)
+	if got := int64(binary.BigEndian.Uint64(batch)); got < meta.BaseOffset || got > meta.LastOffset {
+		return meta, nil, 0, fmt.Errorf("%w: batch base offset %d outside the frame's offsets %d..%d", errFrame, got, meta.BaseOffset, meta.LastOffset)
 	}
 	return meta, batch, n, nil
 }

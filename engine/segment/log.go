@@ -52,7 +52,10 @@ type Options struct {
 // BatchMeta is what the store keeps about a batch besides its bytes.
 type BatchMeta struct {
 	// BaseOffset and LastOffset are the offsets of the batch's first and
-	// last record.
+	// last record. After a rewrite (compaction) dropped batches before it,
+	// BaseOffset is the end of the frame before: the frames of a log
+	// always cover its offsets without a gap, while the batch's own base
+	// offset field is where its records start.
 	BaseOffset, LastOffset int64
 	// MaxTimestamp is the batch's largest record timestamp.
 	MaxTimestamp int64

@@ -54,11 +54,21 @@ func (r *refLog) isBoundary(off int64) bool {
 		return true
 	}
 	for _, b := range r.hist {
-		if b.meta.BaseOffset == off {
+		if b.meta.BaseOffset == off || b.meta.LastOffset+1 == off {
 			return true
 		}
 	}
 	return false
+}
+
+// cover returns the offset the frame of live batch i covers from: the end
+// of the batch before it (a rewrite may have dropped batches between), or
+// the log start for the first.
+func (r *refLog) cover(live []refBatch, i int) int64 {
+	if i == 0 {
+		return r.start
+	}
+	return live[i-1].meta.LastOffset + 1
 }
 
 func collect(t interface{ Fatalf(string, ...any) }, l *Log, from int64) []refBatch {
@@ -90,8 +100,10 @@ func checkLog(t *rapid.T, l *Log, ref *refLog) {
 		t.Fatalf("log holds %d batches, reference %d", len(got), len(live))
 	}
 	for i := range got {
-		if got[i].meta != live[i].meta || !bytes.Equal(got[i].data, live[i].data) {
-			t.Fatalf("batch %d: got %+v, want %+v", i, got[i].meta, live[i].meta)
+		want := live[i].meta
+		want.BaseOffset = ref.cover(live, i)
+		if got[i].meta != want || !bytes.Equal(got[i].data, live[i].data) {
+			t.Fatalf("batch %d: got %+v, want %+v", i, got[i].meta, want)
 		}
 	}
 }
@@ -163,9 +175,10 @@ func TestLogProperty(t *testing.T) {
 				off, ok := l.OffsetForTimestamp(ts)
 				var wantOff int64
 				wantOK := false
-				for _, b := range ref.live() {
+				live := ref.live()
+				for i, b := range live {
 					if b.meta.MaxTimestamp >= ts {
-						wantOff, wantOK = b.meta.BaseOffset, true
+						wantOff, wantOK = ref.cover(live, i), true
 						break
 					}
 				}
@@ -196,6 +209,68 @@ func TestLogProperty(t *testing.T) {
 					t.Fatalf("TruncatePrefix(%d): start %d, was %d", off, ns, ref.start)
 				}
 				ref.start = ns
+			},
+			"roll": func(t *rapid.T) {
+				if err := l.Roll(); err != nil {
+					t.Fatal(err)
+				}
+			},
+			"rewrite": func(t *rapid.T) {
+				// Batches of the sealed segments; pick [from, to) among
+				// their boundaries and drop or replace some of them.
+				segs := l.Segments()
+				active := segs[len(segs)-1].Base
+				live := ref.live()
+				var sealed []int
+				for i, b := range live {
+					if b.meta.LastOffset < active {
+						sealed = append(sealed, i)
+					}
+				}
+				if len(sealed) == 0 {
+					return
+				}
+				i := rapid.IntRange(0, len(sealed)-1).Draw(t, "from")
+				j := rapid.IntRange(i, len(sealed)-1).Draw(t, "to")
+				from, to := ref.cover(live, sealed[i]), live[sealed[j]].meta.LastOffset+1
+				fates := map[int64]int{} // batch base -> 0 keep, 1 drop, 2 replace
+				err := l.Rewrite(from, to, func(batch []byte, meta BatchMeta) ([]byte, int64, bool, error) {
+					base := int64(binary.BigEndian.Uint64(batch))
+					if base < from || meta.LastOffset >= to {
+						t.Fatalf("Rewrite(%d, %d) passed batch [%d, %d]", from, to, base, meta.LastOffset)
+					}
+					fate := rapid.IntRange(0, 2).Draw(t, "fate")
+					if meta.LastOffset == to-1 && fate == 1 {
+						fate = 0
+					}
+					fates[base] = fate
+					switch fate {
+					case 1:
+						return nil, 0, false, nil
+					case 2:
+						return fakeBatch(base, []byte("rewritten")), meta.MaxTimestamp + 1, true, nil
+					}
+					return batch, meta.MaxTimestamp, true, nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var hist []refBatch
+				for _, b := range ref.hist {
+					fate, seen := fates[b.meta.BaseOffset]
+					if b.meta.BaseOffset >= ref.start && b.meta.BaseOffset >= from && b.meta.LastOffset < to && !seen {
+						t.Fatalf("Rewrite(%d, %d) did not pass batch at %d", from, to, b.meta.BaseOffset)
+					}
+					switch fate {
+					case 1:
+						continue
+					case 2:
+						b.data = fakeBatch(b.meta.BaseOffset, []byte("rewritten"))
+						b.meta.MaxTimestamp++
+					}
+					hist = append(hist, b)
+				}
+				ref.hist = hist
 			},
 			"reopen": func(t *rapid.T) {
 				if err := l.Close(); err != nil {

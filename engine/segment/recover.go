@@ -16,6 +16,9 @@ import (
 
 // recover loads the segments in l.dir and repairs them.
 func (l *Log) recover() error {
+	if err := l.finishSwaps(); err != nil {
+		return err
+	}
 	names, err := l.fs.List(l.dir)
 	if err != nil {
 		return fmt.Errorf("segment: open %s: %w", l.dir, err)
