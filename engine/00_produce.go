@@ -89,13 +89,13 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				out.ErrorCode = kerrv.Code
 				continue
 			}
-			if isr, need := len(p.isr()), b.topicMinISR(rt.Topic); r.Acks == -1 && isr < need {
+			if isr, need := len(p.isr()), b.topicPolicy(rt.Topic).minISR; r.Acks == -1 && isr < need {
 				out.ErrorCode = kerr.NotEnoughReplicas.Code
 				msg := fmt.Sprintf("%d in-sync replicas, min.insync.replicas is %d", isr, need)
 				out.ErrorMessage = &msg
 				continue
 			}
-			h, err := b.validateProduce(rt.Topic, rp.Records)
+			h, batches, err := b.validateProduce(rt.Topic, rp.Records)
 			if err != nil {
 				out.ErrorCode = errCode(err)
 				msg := err.Error()
@@ -111,7 +111,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 					}
 					return
 				}
-				appendTime := b.stampLogAppendTime(rt.Topic, rp.Records)
+				appendTime := b.stampLogAppendTime(rt.Topic, batches)
 				seq, ok := p.propose(rp.Records, func(res produceResult) {
 					if rep.sent {
 						// Answered already (acks=0): the response may be being
@@ -164,50 +164,71 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 // timestamp (Kafka's LogAppendTime), before they are proposed: the entry
 // carries it, so every replica stores the same bytes. It returns the time
 // for the response, or -1 for CreateTime.
-func (b *Broker) stampLogAppendTime(topic string, records []byte) int64 {
-	t, ok := b.meta.st.Topics[topic]
-	if !ok || t.Configs["message.timestamp.type"] != "LogAppendTime" {
+func (b *Broker) stampLogAppendTime(topic string, batches [][]byte) int64 {
+	if !b.topicPolicy(topic).logAppendTime {
 		return -1
 	}
 	now := b.nowMillis()
-	bs, _ := batch.Split(records) // validated already
-	for _, bb := range bs {
+	for _, bb := range batches {
 		batch.SetLogAppendTime(bb, now)
 	}
 	return now
 }
 
 // validateProduce checks one partition's record set and returns its first
-// batch's header (an idempotent or transactional producer sends one).
-func (b *Broker) validateProduce(topic string, records []byte) (batch.Header, error) {
+// batch's header (an idempotent or transactional producer sends one) and
+// its batches (sub-slices of records).
+func (b *Broker) validateProduce(topic string, records []byte) (batch.Header, [][]byte, error) {
+	pol := b.topicPolicy(topic)
 	maxBatch := b.topicMaxMessageBytes(topic)
 	if limit := max(maxBatch, int(b.cfg.MaxMessageBytes)); len(records) > limit {
-		return batch.Header{}, fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(records), limit)
+		return batch.Header{}, nil, fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(records), limit)
 	}
 	batches, err := batch.Split(records)
 	if err != nil {
-		return batch.Header{}, err
+		return batch.Header{}, nil, err
 	}
 	if len(batches) == 0 {
-		return batch.Header{}, fmt.Errorf("%w: no record batch", kerr.CorruptMessage)
+		return batch.Header{}, nil, fmt.Errorf("%w: no record batch", kerr.CorruptMessage)
 	}
 	var first batch.Header
 	for i, bb := range batches {
 		if len(bb) > maxBatch {
-			return batch.Header{}, fmt.Errorf("%w: a batch of %d bytes exceeds the topic's max.message.bytes, %d", kerr.MessageTooLarge, len(bb), maxBatch)
+			return batch.Header{}, nil, fmt.Errorf("%w: a batch of %d bytes exceeds the topic's max.message.bytes, %d", kerr.MessageTooLarge, len(bb), maxBatch)
 		}
 		h, err := batch.Validate(bb)
 		if err != nil {
-			return batch.Header{}, err
+			return batch.Header{}, nil, err
 		}
 		if h.Idempotent() && len(batches) > 1 {
-			return batch.Header{}, fmt.Errorf("%w: an idempotent producer may send one batch per partition", kerr.InvalidRecord)
+			return batch.Header{}, nil, fmt.Errorf("%w: an idempotent producer may send one batch per partition", kerr.InvalidRecord)
+		}
+		if pol.compacts {
+			if err := requireKeys(bb); err != nil {
+				return batch.Header{}, nil, err
+			}
 		}
 		if i == 0 {
 			first = h
 		}
 	}
-	return first, nil
+	return first, batches, nil
+}
+
+// requireKeys refuses a record without a key on a compacted topic, as
+// Kafka's LogValidator does ("Compacted topic cannot accept message
+// without key"): the cleaner keeps the latest record of each key.
+func requireKeys(bb []byte) error {
+	recs, err := batch.Records(bb)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if r.Key == nil {
+			return fmt.Errorf("%w: compacted topic cannot accept a record without a key (offset delta %d)", kerr.InvalidRecord, r.Offset)
+		}
+	}
+	return nil
 }
 
 // propose proposes one produce entry; fn runs when it applies here, or

@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"slices"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -98,14 +96,4 @@ func (b *Broker) handleDeleteRecords(token uint64, r *kmsg.DeleteRecordsRequest)
 
 // topicDeletes reports whether the topic's cleanup.policy includes
 // delete (an internal topic's does not: Kafka compacts them).
-func (b *Broker) topicDeletes(topic string) bool {
-	if isInternalTopic(topic) {
-		return false
-	}
-	t, ok := b.meta.st.Topics[topic]
-	if !ok {
-		return true // the lookup answers for it
-	}
-	v, ok := t.Configs["cleanup.policy"]
-	return !ok || slices.Contains(splitList(strings.ToLower(v)), "delete")
-}
+func (b *Broker) topicDeletes(topic string) bool { return b.topicPolicy(topic).deletes }

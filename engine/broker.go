@@ -57,6 +57,10 @@ type Unsafe struct {
 	// transaction's markers as EndTxn arrives, before its PrepareCommit or
 	// PrepareAbort record is written (unsafe_txn.go).
 	MarkerBeforePrepare bool
+	// CompactLatest makes the log cleaner drop the latest record of a key
+	// as well as the older ones (compaction.go): a compacted topic loses
+	// current values.
+	CompactLatest bool
 }
 
 // Config configures one broker.
@@ -119,6 +123,14 @@ type Config struct {
 	// segments past retention.ms or retention.bytes (Kafka's
 	// log.retention.check.interval.ms, default 300000).
 	RetentionCheckIntervalMs int64
+	// CleanerBackoffMs is how often a compacted partition's leader looks
+	// for a round to clean (Kafka's log.cleaner.backoff.ms, 15 s);
+	// CleanerStepBytes bounds what one step rewrites (16 MiB) and
+	// CleanerRoundBytes the dirty log one round's offset map covers
+	// (128 MiB): compaction.go.
+	CleanerBackoffMs  int64
+	CleanerStepBytes  int64
+	CleanerRoundBytes int64
 	// GroupMinSessionTimeoutMs and GroupMaxSessionTimeoutMs bound a
 	// member's session timeout (defaults 6000 and 1800000).
 	GroupMinSessionTimeoutMs int32
@@ -192,6 +204,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.RetentionCheckIntervalMs == 0 {
 		c.RetentionCheckIntervalMs = 300_000
+	}
+	if c.CleanerBackoffMs == 0 {
+		c.CleanerBackoffMs = 15_000
+	}
+	if c.CleanerStepBytes == 0 {
+		c.CleanerStepBytes = 16 << 20
+	}
+	if c.CleanerRoundBytes == 0 {
+		c.CleanerRoundBytes = 128 << 20
 	}
 	if c.TransactionalIDExpirationMs == 0 {
 		c.TransactionalIDExpirationMs = 7 * 24 * 60 * 60 * 1000

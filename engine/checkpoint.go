@@ -37,8 +37,9 @@ const (
 	currentFile    = "CURRENT"
 	stateDirPrefix = "state-"
 	// checkpointVersion is the first byte after the magic: 2 adds the
-	// logical log start (DeleteRecords); 1 is still read.
-	checkpointVersion byte = 2
+	// logical log start (DeleteRecords), 3 where compaction's last round
+	// ended; 1 and 2 are still read.
+	checkpointVersion byte = 3
 )
 
 var checkpointMagic = [4]byte{'G', 'R', 'C', 'K'}
@@ -52,6 +53,7 @@ type checkpoint struct {
 	start     int64  // the segments' first offset
 	end       int64  // log end offset: the segments hold [start, end)
 	logStart  int64  // the log start offset clients see (DeleteRecords): start <= logStart <= end
+	cleanedTo int64  // where the last compaction round ended (compaction.go)
 	epochs    []epochStart
 	producers *producers.State
 }
@@ -63,6 +65,7 @@ func (c *checkpoint) encode() []byte {
 	b = binary.AppendVarint(b, c.start)
 	b = binary.AppendVarint(b, c.end)
 	b = binary.AppendVarint(b, c.logStart)
+	b = binary.AppendVarint(b, c.cleanedTo)
 	b = binary.AppendUvarint(b, uint64(len(c.epochs)))
 	for _, e := range c.epochs {
 		b = binary.AppendVarint(b, int64(e.epoch))
@@ -84,7 +87,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		return nil, errBadCheckpoint
 	}
 	version := body[4]
-	if version != 1 && version != checkpointVersion {
+	if version < 1 || version > checkpointVersion {
 		return nil, fmt.Errorf("engine: replica checkpoint version %d unknown", body[4])
 	}
 	r := &byteReader{b: body[5:]}
@@ -92,6 +95,9 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	c.logStart = c.start
 	if version >= 2 {
 		c.logStart = r.varint()
+	}
+	if version >= 3 {
+		c.cleanedTo = r.varint()
 	}
 	n := r.uvarint()
 	if n > uint64(len(r.b)) {
@@ -101,7 +107,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		c.epochs = append(c.epochs, epochStart{epoch: int32(r.varint()), start: r.varint()})
 	}
 	ps := r.bytes(r.uvarint())
-	if r.err != nil || len(r.b) != 0 || c.start > c.end || c.start < 0 || c.logStart < c.start || c.logStart > c.end {
+	if r.err != nil || len(r.b) != 0 || c.start > c.end || c.start < 0 || c.logStart < c.start || c.logStart > c.end || c.cleanedTo < 0 || c.cleanedTo > c.end {
 		return nil, errBadCheckpoint
 	}
 	var err error

@@ -271,12 +271,14 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		n := argInt(t, d, "n", 3)
 		c.cut = map[[2]int32]bool{}
 		c.responses, c.answered = map[uint64]kmsg.Response{}, map[uint64]bool{}
-		if d.HasArg("txn-expiry-ms") || d.HasArg("txn-version") || d.HasArg("segment-bytes") || d.HasArg("retention-check-ms") {
+		if d.HasArg("txn-expiry-ms") || d.HasArg("txn-version") || d.HasArg("segment-bytes") || d.HasArg("retention-check-ms") || d.HasArg("cleaner-ms") {
 			expiry, version := int64(argInt(t, d, "txn-expiry-ms", 0)), int16(argInt(t, d, "txn-version", 0))
 			segment, check := int64(argInt(t, d, "segment-bytes", 0)), int64(argInt(t, d, "retention-check-ms", 0))
+			cleaner, step := int64(argInt(t, d, "cleaner-ms", 0)), int64(argInt(t, d, "cleaner-step-bytes", 0))
 			c.tune = func(cfg *Config) {
 				cfg.TransactionalIDExpirationMs, cfg.TransactionVersion, cfg.SegmentBytes = expiry, version, segment
 				cfg.RetentionCheckIntervalMs = check
+				cfg.CleanerBackoffMs, cfg.CleanerStepBytes = cleaner, step
 			}
 		}
 		for i := 1; i <= n; i++ {
@@ -317,8 +319,24 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		topic := argStr(t, d, "topic", "t")
 		part := int32(argInt(t, d, "partition", 0))
 		var recs []batch.Record
-		for _, v := range strings.Split(argStr(t, d, "values", "x"), ",") {
-			recs = append(recs, batch.Record{Value: []byte(v)})
+		if d.HasArg("kv") {
+			// kv=k:v,k2:v2 records with keys; a value of ~ is null (a
+			// tombstone), a key of ~ is null.
+			for _, kv := range strings.Split(argStr(t, d, "kv", ""), ",") {
+				k, v, _ := strings.Cut(kv, ":")
+				r := batch.Record{Key: []byte(k), Value: []byte(v)}
+				if k == "~" {
+					r.Key = nil
+				}
+				if v == "~" {
+					r.Value = nil
+				}
+				recs = append(recs, r)
+			}
+		} else {
+			for _, v := range strings.Split(argStr(t, d, "values", "x"), ",") {
+				recs = append(recs, batch.Record{Value: []byte(v)})
+			}
 		}
 		opts := batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: c.clock.ms}
 		if d.HasArg("pid") {
@@ -411,6 +429,12 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 				}
 				for _, rec := range recs {
 					v := string(rec.Value)
+					if rec.Key != nil && !h.Control() {
+						v = string(rec.Key) + "=" + v
+						if rec.Value == nil {
+							v = string(rec.Key) + "=~"
+						}
+					}
 					if h.Control() {
 						v = "ABORT"
 						if commit, _, _ := controlType(bb); commit {
@@ -732,10 +756,22 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		_ = p.log.Batches(p.log.StartOffset(), func(bb []byte, _ segment.BatchMeta) error {
 			recs, err := batch.Records(bb)
 			for _, rec := range recs {
-				fmt.Fprintf(&sb, " %d:%s", rec.Offset, rec.Value)
+				switch {
+				case rec.Key == nil:
+					fmt.Fprintf(&sb, " %d:%s", rec.Offset, rec.Value)
+				case rec.Value == nil:
+					fmt.Fprintf(&sb, " %d:%s=~", rec.Offset, rec.Key)
+				default:
+					fmt.Fprintf(&sb, " %d:%s=%s", rec.Offset, rec.Key, rec.Value)
+				}
 			}
 			return err
 		})
+		if d.HasArg("segments") {
+			for _, s := range p.log.Segments() {
+				fmt.Fprintf(&sb, " [%d,%d)", s.Base, s.End)
+			}
+		}
 		return sb.String() + "\n"
 	case "leaders":
 		return c.leaders()

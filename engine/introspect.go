@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"slices"
 
 	"github.com/gregor-streaming/gregor/engine/segment"
@@ -74,8 +75,10 @@ func (b *Broker) ReplicaBatches(topic string, partition int32, from int64, fn fu
 	if from >= p.log.EndOffset() {
 		return true, nil
 	}
+	// The batch's own base offset: after compaction the frame may cover a
+	// gap before it (compaction.go).
 	return true, p.log.Batches(from, func(bb []byte, m segment.BatchMeta) error {
-		return fn(bb, m.BaseOffset, m.LastOffset)
+		return fn(bb, max(m.BaseOffset, int64(binary.BigEndian.Uint64(bb))), m.LastOffset)
 	})
 }
 

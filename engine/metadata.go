@@ -41,6 +41,9 @@ type topicMeta struct {
 	ID         [16]byte
 	Partitions []partMeta
 	Configs    map[string]string
+	// policy caches what is enforced of Configs (topicPolicy); nil after
+	// they change.
+	policy *topicPolicy
 }
 
 type metaState struct {
@@ -332,6 +335,7 @@ func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
 			return metaResult{err: kerr.UnknownTopicOrPartition}
 		}
 		t.Configs = applyConfigOps(t.Configs, c.Replace, c.Ops)
+		t.policy = nil
 		for _, pm := range t.Partitions {
 			if p := m.b.parts[pm.Group]; p != nil && p.log != nil {
 				p.log.SetSegmentBytesMax(m.b.topicSegmentBytes(t.Name))

@@ -90,6 +90,15 @@ type partition struct {
 	// when the leader looks again (records.go).
 	retaining          bool
 	nextRetentionCheck int64
+	// cleanedTo is where the last compaction round ended (replicated, in
+	// the checkpoint); cleanMap is this replica's cache of a round's
+	// offset map; round, compacting and nextCompactCheck are the
+	// leader's progress (compaction.go).
+	cleanedTo        int64
+	cleanMap         *offsetMap
+	round            *cleanRound
+	compacting       bool
+	nextCompactCheck int64
 
 	// verifying holds, per producer id, the produce requests waiting
 	// behind a transaction verification in flight (00_produce.go).
@@ -116,6 +125,7 @@ const (
 	opExpireProducers byte = 2 // idempotent producers a leader found expired
 	opTxnMarker       byte = 3 // a transaction marker to append (txn_partition.go)
 	opDeleteRecords   byte = 4 // move the log start offset (records.go)
+	opCompact         byte = 5 // one step of log compaction (compaction.go)
 )
 
 func partitionDir(g raftlog.GroupID) string { return fmt.Sprintf("partitions/%d", g) }
@@ -185,10 +195,8 @@ func (p *partition) segmentOptions() segment.Options {
 // offsets, which nothing depends on (retention and DeleteRecords carry
 // offsets, a state transfer copies batches).
 func (b *Broker) topicSegmentBytes(topic string) int64 {
-	if t, ok := b.meta.st.Topics[topic]; ok {
-		if n := configInt(t.Configs, "segment.bytes", 0); n > 0 {
-			return n
-		}
+	if n := b.topicPolicy(topic).segmentBytes; n > 0 {
+		return n
 	}
 	return b.cfg.SegmentBytes
 }
@@ -258,10 +266,11 @@ func (p *partition) recover() error {
 		return p.startOver()
 	}
 	p.log = log
-	p.producers, p.epochs, p.applied, p.logStart = producers.New(), nil, bootstrapIndex, log.StartOffset()
+	p.producers, p.epochs, p.applied, p.logStart, p.cleanedTo = producers.New(), nil, bootstrapIndex, log.StartOffset(), 0
+	p.cleanMap = nil
 	from := log.StartOffset()
 	if ck != nil {
-		p.producers, p.epochs, p.applied, p.logStart = ck.producers, ck.epochs, ck.applied, ck.logStart
+		p.producers, p.epochs, p.applied, p.logStart, p.cleanedTo = ck.producers, ck.epochs, ck.applied, ck.logStart, ck.cleanedTo
 		from = ck.end
 	}
 	// Batches after the checkpoint were applied after it: their tags say
@@ -273,7 +282,7 @@ func (p *partition) recover() error {
 			if err != nil {
 				return err
 			}
-			p.noteBatch(b, h, meta.BaseOffset)
+			p.noteBatch(b, h, h.BaseOffset)
 			return nil
 		})
 		if err != nil {
@@ -333,6 +342,7 @@ func (p *partition) switchState(n uint64, log *segment.Log, ck *checkpoint) erro
 	}
 	p.log, p.stateN = log, n
 	p.producers, p.epochs, p.applied, p.logStart = ck.producers, ck.epochs, ck.applied, max(ck.logStart, log.StartOffset())
+	p.cleanedTo, p.cleanMap = ck.cleanedTo, nil
 	if err := removeTree(fs, p.stateDir(old)); err != nil {
 		p.b.env.Logf("engine: partition %s-%d: remove %s: %v (removed at the next start)", p.topic, p.index, p.stateDir(old), err)
 	}
@@ -410,7 +420,7 @@ func (p *partition) Sync() (uint64, error) {
 // checkpoint describes the state now.
 func (p *partition) checkpoint() *checkpoint {
 	return &checkpoint{
-		applied: p.applied, start: p.log.StartOffset(), end: p.log.EndOffset(), logStart: p.startOffset(),
+		applied: p.applied, start: p.log.StartOffset(), end: p.log.EndOffset(), logStart: p.startOffset(), cleanedTo: p.cleanedTo,
 		epochs: slices.Clone(p.epochs), producers: p.producers,
 	}
 }
@@ -425,6 +435,7 @@ func (p *partition) LeaderChanged(lead, term uint64) {
 		// would wait for applies that never come. They retry instead
 		// (idempotence dedupes what did commit).
 		p.failAll(kerr.NotLeaderForPartition)
+		p.round = nil
 	}
 	if p.leader && !was {
 		// Proposing to the metadata group from inside this group's Ready
@@ -481,6 +492,8 @@ func (p *partition) Apply(ents []*pb.Entry) error {
 			res = p.applyMarker(records, e.GetIndex(), int32(e.GetTerm()))
 		case opDeleteRecords:
 			res = p.applyDeleteRecords(records)
+		case opCompact:
+			res = p.applyCompact(records)
 		default:
 			return fmt.Errorf("engine: partition %s-%d entry %d: unknown op %d", p.topic, p.index, e.GetIndex(), h.Op)
 		}
@@ -635,6 +648,7 @@ func (p *partition) tick() {
 		p.trackISR()
 		p.maybeExpireProducers()
 		p.maybeRetain()
+		p.maybeCompact()
 	}
 	if p.life != nil {
 		p.life.tick()

@@ -82,14 +82,11 @@ func (p *partition) maybeRetain() {
 
 // retentionTarget is the first offset retention keeps now.
 func (p *partition) retentionTarget(now int64) int64 {
-	if !p.b.topicDeletes(p.topic) {
+	pol := p.b.topicPolicy(p.topic)
+	if !pol.deletes {
 		return 0
 	}
-	cfgs := map[string]string{}
-	if t, ok := p.b.meta.st.Topics[p.topic]; ok {
-		cfgs = t.Configs
-	}
-	retentionMs, retentionBytes := configInt(cfgs, "retention.ms", 604_800_000), configInt(cfgs, "retention.bytes", -1)
+	retentionMs, retentionBytes := pol.retentionMs, pol.retentionBytes
 	segs := p.log.Segments()
 	var total int64
 	for _, s := range segs {

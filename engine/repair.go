@@ -182,11 +182,13 @@ func (p *partition) storeChunk(r *repair, body []byte) error {
 	for _, b := range bs {
 		// The structure and CRC only: a peer's log holds what no client
 		// may send (transaction markers, a coordinator's own batches).
+		// A batch may start past r.next where the peer's log was
+		// compacted (compaction.go): the frame covers the gap.
 		h, err := batch.ValidateStructure(b)
-		if err != nil || h.BaseOffset != r.next || h.BaseOffset+int64(h.LastOffsetDelta) >= r.ck.end {
+		if err != nil || h.BaseOffset < r.next || h.BaseOffset+int64(h.LastOffsetDelta) >= r.ck.end {
 			return fmt.Errorf("%w: batch at %d (want %d)", errBadChunk, h.BaseOffset, r.next)
 		}
-		meta := segment.BatchMeta{BaseOffset: h.BaseOffset, LastOffset: h.BaseOffset + int64(h.LastOffsetDelta), MaxTimestamp: h.MaxTimestamp}
+		meta := segment.BatchMeta{BaseOffset: r.next, LastOffset: h.BaseOffset + int64(h.LastOffsetDelta), MaxTimestamp: h.MaxTimestamp}
 		if err := r.log.Append(slices.Clone(b), meta); err != nil {
 			return err
 		}

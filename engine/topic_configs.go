@@ -205,22 +205,77 @@ func (b *Broker) topicDefaults() map[string]string {
 	return m
 }
 
-// topicMaxMessageBytes is the topic's max.message.bytes, or the broker's.
-func (b *Broker) topicMaxMessageBytes(topic string) int {
-	if t, ok := b.meta.st.Topics[topic]; ok {
-		if v, ok := t.Configs["max.message.bytes"]; ok {
-			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-				return n
-			}
-		}
-	}
-	return int(b.cfg.MaxMessageBytes)
+// topicPolicy is what the broker enforces of a topic's configs, parsed
+// once from them (the catalog validated every value that is set) and
+// cached on the topic until its configs change.
+type topicPolicy struct {
+	maxMessageBytes int // 0: the broker's
+	minISR          int
+	logAppendTime   bool
+	deletes         bool // cleanup.policy includes delete
+	compacts        bool // cleanup.policy includes compact
+	segmentBytes    int64
+	retentionMs     int64
+	retentionBytes  int64
+	// Compaction (compaction.go).
+	minCleanableDirtyRatio float64
+	minCompactionLagMs     int64
+	maxCompactionLagMs     int64
+	deleteRetentionMs      int64
 }
 
-// topicMinISR is the topic's min.insync.replicas (1 when unset).
-func (b *Broker) topicMinISR(topic string) int {
-	if t, ok := b.meta.st.Topics[topic]; ok {
-		return int(configInt(t.Configs, "min.insync.replicas", 1))
+// parseTopicPolicy reads the enforced configs; unset ones take Kafka's
+// defaults.
+func parseTopicPolicy(cfgs map[string]string) *topicPolicy {
+	pol := &topicPolicy{
+		maxMessageBytes:        int(configInt(cfgs, "max.message.bytes", 0)),
+		minISR:                 int(configInt(cfgs, "min.insync.replicas", 1)),
+		logAppendTime:          cfgs["message.timestamp.type"] == "LogAppendTime",
+		deletes:                true,
+		segmentBytes:           configInt(cfgs, "segment.bytes", 0),
+		retentionMs:            configInt(cfgs, "retention.ms", 604_800_000),
+		retentionBytes:         configInt(cfgs, "retention.bytes", -1),
+		minCleanableDirtyRatio: 0.5,
+		minCompactionLagMs:     configInt(cfgs, "min.compaction.lag.ms", 0),
+		maxCompactionLagMs:     configInt(cfgs, "max.compaction.lag.ms", math.MaxInt64),
+		deleteRetentionMs:      configInt(cfgs, "delete.retention.ms", 86_400_000),
 	}
-	return 1
+	if v, ok := cfgs["cleanup.policy"]; ok {
+		l := splitList(strings.ToLower(v))
+		pol.deletes, pol.compacts = slices.Contains(l, "delete"), slices.Contains(l, "compact")
+	}
+	if v, ok := cfgs["min.cleanable.dirty.ratio"]; ok {
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			pol.minCleanableDirtyRatio = f
+		}
+	}
+	return pol
+}
+
+// defaultPolicy is the policy of a topic with no configs set.
+var defaultPolicy = parseTopicPolicy(nil)
+
+// topicPolicy is the enforced policy of topic (the defaults for a topic
+// not in the metadata). Internal topics never delete by retention: Kafka
+// compacts them; Gregor keeps them whole (their coordinators replay them).
+func (b *Broker) topicPolicy(topic string) *topicPolicy {
+	t, ok := b.meta.st.Topics[topic]
+	if !ok {
+		return defaultPolicy
+	}
+	if t.policy == nil {
+		t.policy = parseTopicPolicy(t.Configs)
+		if isInternalTopic(topic) {
+			t.policy.deletes, t.policy.compacts = false, false
+		}
+	}
+	return t.policy
+}
+
+// topicMaxMessageBytes is the topic's max.message.bytes, or the broker's.
+func (b *Broker) topicMaxMessageBytes(topic string) int {
+	if n := b.topicPolicy(topic).maxMessageBytes; n > 0 {
+		return n
+	}
+	return int(b.cfg.MaxMessageBytes)
 }

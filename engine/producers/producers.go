@@ -239,6 +239,17 @@ func (s *State) Epoch(pid int64) (int16, bool) {
 	return p.epoch, true
 }
 
+// LastBatchOffset returns the base offset of producer pid's last appended
+// batch, and false if it has none remembered. The log cleaner keeps that
+// batch, so the producer's sequence can be rebuilt from the log.
+func (s *State) LastBatchOffset(pid int64) (int64, bool) {
+	p, ok := s.producers[pid]
+	if !ok || len(p.batches) == 0 {
+		return 0, false
+	}
+	return p.batches[len(p.batches)-1].baseOffset, true
+}
+
 // BeginTxn notes that producer pid appended a transactional batch at
 // offset: the first one opens its transaction in this partition. Call it
 // after Record.

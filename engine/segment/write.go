@@ -8,9 +8,10 @@ import (
 	"github.com/gregor-streaming/gregor/raftlog/vfs"
 )
 
-// Append adds a batch at the end of the log. batch is a Kafka record batch
-// whose base offset field already holds meta.BaseOffset, which must equal
-// EndOffset. When the active segment would pass SegmentBytesMax, it is
+// Append adds a batch at the end of the log. meta.BaseOffset must equal
+// EndOffset, and batch is a Kafka record batch whose base offset field
+// already holds meta.BaseOffset, or an offset above it (a compacted
+// batch copied from a peer: the frame covers the gap before it). When the active segment would pass SegmentBytesMax, it is
 // synced and a new segment started. The batch is durable after Sync.
 func (l *Log) Append(batch []byte, meta BatchMeta) error {
 	if err := l.usable(); err != nil {
@@ -24,8 +25,8 @@ func (l *Log) Append(batch []byte, meta BatchMeta) error {
 	case len(batch) < batchBytesMin || len(batch) > frameBatchBytesMax:
 		return fmt.Errorf("segment: append: batch of %d bytes (want %d..%d)", len(batch), batchBytesMin, frameBatchBytesMax)
 	}
-	if got := int64(beUint64(batch)); got != meta.BaseOffset {
-		return fmt.Errorf("segment: append: batch base offset field %d, meta says %d", got, meta.BaseOffset)
+	if got := int64(beUint64(batch)); got < meta.BaseOffset || got > meta.LastOffset {
+		return fmt.Errorf("segment: append: batch base offset field %d outside the frame's offsets %d..%d", got, meta.BaseOffset, meta.LastOffset)
 	}
 	frameLen := int64(frameHeaderBytes + len(batch))
 	s := l.segs[len(l.segs)-1]
