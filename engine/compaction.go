@@ -46,8 +46,9 @@ import (
 //     step whose clock is past the horizon;
 //   - a batch left with no record is dropped, unless it is the last batch
 //     of its producer (the producer's sequence must be rebuildable from
-//     the log) or ends at to-1 (segments keep their end): then it keeps
-//     its last record.
+//     the log) or ends at to-1 (segments keep their end): then it stays as
+//     Kafka's empty batch, a header without records (KAFKA-5443), which
+//     clients step over.
 //
 // Batches keep their offsets, so a compacted log has gaps: a fetch in a
 // gap answers from the next batch, as Kafka does. Nothing in the active
@@ -224,7 +225,8 @@ func (p *partition) cleanBatch(b []byte, st compactStep, latest map[string]int64
 		if h.LastOffset() != st.to-1 && !(h.Idempotent() && ok && last == h.BaseOffset) {
 			return nil, 0, false, nil
 		}
-		keep = recs[len(recs)-1:]
+		// Kept empty (KAFKA-5443): its header holds the offsets and the
+		// producer's sequence.
 	}
 	horizon := int64(-1)
 	if !h.HasDeleteHorizon() {

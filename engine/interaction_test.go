@@ -755,8 +755,15 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		_ = p.log.Batches(p.log.StartOffset(), func(bb []byte, _ segment.BatchMeta) error {
 			recs, err := batch.Records(bb)
+			h, _ := batch.ReadHeader(bb)
 			for _, rec := range recs {
 				switch {
+				case h.Control():
+					v := "ABORT"
+					if commit, _, _ := controlType(bb); commit {
+						v = "COMMIT"
+					}
+					fmt.Fprintf(&sb, " %d:%s", rec.Offset, v)
 				case rec.Key == nil:
 					fmt.Fprintf(&sb, " %d:%s", rec.Offset, rec.Value)
 				case rec.Value == nil:

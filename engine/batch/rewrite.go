@@ -12,15 +12,17 @@ import (
 // offset, lastOffsetDelta, producer id, epoch and base sequence, leader
 // epoch, attributes and codec), so the batch covers the same offsets and
 // the producer's sequence numbers still add up; the records keep their
-// offsets, timestamps, keys, values and headers. At least one record must
-// be kept: a batch with none is dropped, not kept empty. A deleteHorizon >= 0 sets
+// offsets, timestamps, keys, values and headers. With no record kept it
+// is Kafka's empty batch (KAFKA-5443, the cleaner's RETAIN_EMPTY): the
+// header alone, uncompressed, both timestamps the batch's MaxTimestamp;
+// clients step over it to its last offset. A deleteHorizon >= 0 sets
 // the KIP-534 flag and stores it in FirstTimestamp (record timestamps are
 // written relative to it, so they do not change); a batch that has a
 // horizon keeps it. The result is deterministic: every replica that keeps
 // the same records of the same batch writes the same bytes.
 func Keep(b []byte, h Header, keep []DecodedRecord, deleteHorizon int64) ([]byte, error) {
 	if len(keep) == 0 {
-		return nil, fmt.Errorf("batch: keep: no record kept of the batch at %d (drop it instead)", h.BaseOffset)
+		return empty(b, h), nil
 	}
 	attrs := uint16(h.Attributes)
 	first := h.FirstTimestamp
@@ -76,4 +78,17 @@ func Keep(b []byte, h Header, keep []DecodedRecord, deleteHorizon int64) ([]byte
 	be.PutUint32(out[offNumRecords:], uint32(len(keep)))
 	be.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], crc32c))
 	return out, nil
+}
+
+// empty is the header-only batch that keeps b's offsets and producer.
+func empty(b []byte, h Header) []byte {
+	out := make([]byte, HeaderBytes)
+	copy(out, b[:HeaderBytes])
+	be := binary.BigEndian
+	be.PutUint32(out[offLength:], uint32(HeaderBytes-LogOverheadBytes))
+	be.PutUint16(out[offAttributes:], uint16(h.Attributes)&^(attrCompressionMask|attrDeleteHorizon))
+	be.PutUint64(out[offFirstTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint32(out[offNumRecords:], 0)
+	be.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], crc32c))
+	return out
 }
