@@ -138,12 +138,7 @@ func (o *benchOptions) validate() error {
 
 func parseBench(mode string, args []string, stderr io.Writer) (benchOptions, error) {
 	o := benchOptions{mode: mode}
-	fs := flag.NewFlagSet("gregor bench "+mode, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor bench "+mode, benchUsage, stderr)
 	brokers := benchFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
 		return o, err

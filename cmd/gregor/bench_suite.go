@@ -85,12 +85,7 @@ type benchSuiteOptions struct {
 
 func parseBenchSuite(args []string, stderr io.Writer) (benchSuiteOptions, error) {
 	o := benchSuiteOptions{args: args}
-	fs := flag.NewFlagSet("gregor bench suite", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchSuiteUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor bench suite", benchSuiteUsage, stderr)
 	fs.IntVar(&o.runs, "runs", benchSuiteRunsDefault, "runs of each measurement (the table shows medians)")
 	fs.DurationVar(&o.duration, "duration", benchSuiteDurationDefault, "measured length of each produce run")
 	fs.DurationVar(&o.warmup, "warmup", benchSuiteWarmupDefault, "unmeasured sending before each produce run")
@@ -520,12 +515,7 @@ The client (franz-go) runs in the same process and shows in the profiles.
 `
 
 func benchProfileCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gregor bench profile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchProfileUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor bench profile", benchProfileUsage, stderr)
 	out := fs.String("out", "", "directory for the profiles")
 	duration := fs.Duration("duration", 10*time.Second, "length of the produce and of the fetch profile")
 	rf := fs.Int("replication-factor", 3, "replication factor")

@@ -83,12 +83,7 @@ type benchTxnOptions struct {
 
 func parseBenchTxn(args []string, stderr io.Writer) (benchTxnOptions, error) {
 	var o benchTxnOptions
-	fs := flag.NewFlagSet("gregor bench txn", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchTxnUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor bench txn", benchTxnUsage, stderr)
 	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma separated")
 	fs.StringVar(&o.topic, "topic", benchTopicDefault+"-txn", "topic to use (created if missing)")
 	fs.IntVar(&o.recordsPerTxn, "records-per-txn", 10, "records in each transaction")

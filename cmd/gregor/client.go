@@ -99,14 +99,9 @@ func codeErr(code int16, msg *string) error {
 	return err
 }
 
-// parseClientFlags parses a client command's flags; it reports whether
-// the command should go on, and the exit code if not.
-func parseClientFlags(fs *flag.FlagSet, args []string, usage string, stderr io.Writer) (bool, int) {
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
+// parseClientFlags parses a client command's flags (fs from newFlagSet);
+// it reports whether the command should go on, and the exit code if not.
+func parseClientFlags(fs *flag.FlagSet, args []string) (bool, int) {
 	if err := fs.Parse(interspersed(fs, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return false, exitOK
@@ -144,7 +139,7 @@ func newSubcommand(cmd, usage string, args []string, stdout, stderr io.Writer) (
 		return nil, nil, exitOK
 	}
 	c = &subcommand{cmd: cmd, sub: args[0], usage: usage, stderr: stderr}
-	c.fs = flag.NewFlagSet("gregor "+cmd+" "+c.sub, flag.ContinueOnError)
+	c.fs = newFlagSet("gregor "+cmd+" "+c.sub, usage, stderr)
 	c.client.register(c.fs)
 	return c, args[1:], exitOK
 }
@@ -157,7 +152,7 @@ func (c *subcommand) unknown() int {
 
 // parse parses the subcommand's flags, as parseClientFlags does.
 func (c *subcommand) parse(args []string) (bool, int) {
-	return parseClientFlags(c.fs, args, c.usage, c.stderr)
+	return parseClientFlags(c.fs, args)
 }
 
 // fail prints one error line naming the subcommand and returns code.

@@ -55,12 +55,7 @@ type devOptions struct {
 
 func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	var o devOptions
-	fs := flag.NewFlagSet("gregor dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, devUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor dev", devUsage, stderr)
 	fs.IntVar(&o.brokers, "brokers", devBrokersDefault, "number of brokers")
 	fs.IntVar(&o.basePort, "base-port", devBasePortDefault, "Kafka port of broker 1; broker N gets base-port+N-1")
 	fs.IntVar(&o.peerBasePort, "peer-base-port", 0, "raft transport port of broker 1 (default base-port+10000)")

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,6 +36,18 @@ const (
 	exitError = 1 // the command ran and failed
 	exitUsage = 2 // bad flags or arguments, or not implemented
 )
+
+// newFlagSet makes a command's flag set: a parse error goes to stderr,
+// and -h prints the command's usage and then its flags' defaults there.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
 
 // command runs one subcommand with its arguments (after the command name).
 type command func(args []string, stdout, stderr io.Writer) int

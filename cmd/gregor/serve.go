@@ -82,12 +82,7 @@ func groupConfig(cfg *engine.Config, offsetsPartitions, delayMs, retentionMinute
 }
 
 func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("gregor serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, serveUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor serve", serveUsage, stderr)
 	fs.IntVar(&o.id, "id", 0, "this broker's id, one of the ids in --cluster")
 	fs.StringVar(&o.data, "data", "", "data directory (segments, and the WAL under wal/)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:9092", "Kafka listener address")
