@@ -76,8 +76,24 @@ type benchOptions struct {
 	noCreate    bool
 }
 
-func benchFlags(fs *flag.FlagSet, o *benchOptions) *string {
-	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma separated")
+// benchBrokersFlag registers --brokers, the cluster a measuring mode runs
+// against. The function it returns reads the parsed flag: the addresses
+// between its commas, empty ones dropped (validate rejects none left).
+func benchBrokersFlag(fs *flag.FlagSet) func() []string {
+	brokers := fs.String("brokers", brokersDefault, "Kafka bootstrap addresses, comma separated")
+	return func() []string {
+		var out []string
+		for _, b := range strings.Split(*brokers, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+}
+
+func benchFlags(fs *flag.FlagSet, o *benchOptions) func() []string {
+	brokers := benchBrokersFlag(fs)
 	fs.StringVar(&o.topic, "topic", benchTopicDefault, "topic to use (created if missing)")
 	fs.IntVar(&o.recordSize, "record-size", benchRecordSizeDefault, "value bytes per record")
 	fs.IntVar(&o.partitions, "partitions", benchPartitionsDefault, "partitions when creating the topic")
@@ -140,17 +156,10 @@ func parseBench(mode string, args []string, stderr io.Writer) (benchOptions, err
 	o := benchOptions{mode: mode}
 	fs := newFlagSet("gregor bench "+mode, benchUsage, stderr)
 	brokers := benchFlags(fs, &o)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	for _, b := range strings.Split(*brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			o.brokers = append(o.brokers, b)
-		}
-	}
+	o.brokers = brokers()
 	return o, o.validate()
 }
 

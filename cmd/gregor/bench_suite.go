@@ -98,11 +98,8 @@ func parseBenchSuite(args []string, stderr io.Writer) (benchSuiteOptions, error)
 	fs.BoolVar(&o.verbose, "v", false, "print each run and the brokers' logs to stderr")
 	fs.BoolVar(&o.txn, "txn", false, "measure transactions (only) instead")
 	sizes := fs.String("records-per-txn", "1,10,100", "with --txn: the transaction sizes, comma separated")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	for _, f := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -84,7 +83,7 @@ type benchTxnOptions struct {
 func parseBenchTxn(args []string, stderr io.Writer) (benchTxnOptions, error) {
 	var o benchTxnOptions
 	fs := newFlagSet("gregor bench txn", benchTxnUsage, stderr)
-	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma separated")
+	brokers := benchBrokersFlag(fs)
 	fs.StringVar(&o.topic, "topic", benchTopicDefault+"-txn", "topic to use (created if missing)")
 	fs.IntVar(&o.recordsPerTxn, "records-per-txn", 10, "records in each transaction")
 	fs.IntVar(&o.recordSize, "record-size", benchRecordSizeDefault, fmt.Sprintf("value bytes per record (at least %d)", benchTxnHeaderBytes))
@@ -95,17 +94,10 @@ func parseBenchTxn(args []string, stderr io.Writer) (benchTxnOptions, error) {
 	fs.DurationVar(&o.warmup, "warmup", benchTxnWarmupDefault, "run transactions for this long before measuring")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.BoolVar(&o.noCreate, "no-create", false, "do not create the topic")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	for _, b := range strings.Split(*brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			o.brokers = append(o.brokers, b)
-		}
-	}
+	o.brokers = brokers()
 	return o, o.validate()
 }
 

@@ -68,11 +68,8 @@ func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	fs.IntVar(&o.groupDelayMs, "group-initial-rebalance-delay-ms", 0,
 		"how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms)")
 	fs.IntVar(&o.txnVersion, "transaction-version", txnVersionDefault, txnVersionUsage)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := checkTxnVersion(o.txnVersion); err != nil {
 		return o, err

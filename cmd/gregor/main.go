@@ -49,6 +49,18 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// parseFlagsOnly parses the flags of a command that takes no positional
+// arguments, and rejects any.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
 // command runs one subcommand with its arguments (after the command name).
 type command func(args []string, stdout, stderr io.Writer) int
 

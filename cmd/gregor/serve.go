@@ -114,11 +114,8 @@ func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 func parseServe(args []string, stderr io.Writer) (runtime.Config, error) {
 	var o serveOptions
 	fs := serveFlagSet(&o, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return runtime.Config{}, err
-	}
-	if fs.NArg() > 0 {
-		return runtime.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if o.config != "" {
 		if err := applyConfigFile(fs, o.config); err != nil {
