@@ -188,12 +188,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	o, err := parseBench(mode, rest, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor bench %s: %v\n", mode, err)
-		return exitUsage
+		return flagsFailed("gregor bench "+mode, err, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -191,12 +191,8 @@ func readBenchMachine(dir string) benchMachine {
 
 func benchSuiteCmd(args []string, stdout, stderr io.Writer) int {
 	o, err := parseBenchSuite(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor bench suite: %v\n", err)
-		return exitUsage
+		return flagsFailed("gregor bench suite", err, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -470,12 +469,8 @@ func benchTxnOne(ctx context.Context, cl *kgo.Client, o benchTxnOptions, p uint3
 
 func benchTxnCmd(args []string, stdout, stderr io.Writer) int {
 	o, err := parseBenchTxn(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor bench txn: %v\n", err)
-		return exitUsage
+		return flagsFailed("gregor bench txn", err, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

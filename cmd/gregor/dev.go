@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -210,12 +209,8 @@ func stopDev(nodes []*runtime.Node) error {
 
 func devCmd(args []string, stdout, stderr io.Writer) int {
 	o, err := parseDev(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor dev: %v\n", err)
-		return exitUsage
+		return flagsFailed("gregor dev", err, stderr)
 	}
 	if o.printCommands {
 		fmt.Fprint(stdout, o.serveCommands())

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,6 +60,17 @@ func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return nil
+}
+
+// flagsFailed is the exit code of a command whose flags did not parse:
+// for -h (newFlagSet has printed the usage) success; for any other error,
+// printed after the command's name, a usage error.
+func flagsFailed(name string, err error, stderr io.Writer) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	return exitUsage
 }
 
 // command runs one subcommand with its arguments (after the command name).

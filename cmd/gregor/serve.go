@@ -261,12 +261,8 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseServe(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor serve: %v\n", err)
-		return exitUsage
+		return flagsFailed("gregor serve", err, stderr)
 	}
 	logger := log.New(stderr, fmt.Sprintf("broker %d: ", cfg.Broker.ID), log.LstdFlags|log.Lmicroseconds)
 	cfg.Logf = logger.Printf
