@@ -204,22 +204,29 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	if progress != nil {
 		fmt.Fprintln(stdout)
 	}
-	if err != nil && res.Records == 0 {
-		fmt.Fprintf(stderr, "gregor bench %s: %v\n", mode, err)
+	return benchPrintResult(stdout, stderr, "gregor bench "+mode, o.json, res, res.Records > 0, err, benchPrintSummary)
+}
+
+// benchPrintResult prints a finished run and returns the command's exit code:
+// the result, as JSON or as text by summary, unless the run failed before
+// it measured anything; then the run's error, if any, after name.
+func benchPrintResult[R any](stdout, stderr io.Writer, name string, asJSON bool, res R, measured bool, err error, summary func(io.Writer, R)) int {
+	if err != nil && !measured {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitError
 	}
-	if o.json {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
-			fmt.Fprintf(stderr, "gregor bench %s: %v\n", mode, err)
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return exitError
 		}
 	} else {
-		benchPrintSummary(stdout, res)
+		summary(stdout, res)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor bench %s: %v\n", mode, err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitError
 	}
 	return exitOK

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -484,25 +483,7 @@ func benchTxnCmd(args []string, stdout, stderr io.Writer) int {
 	if progress != nil {
 		fmt.Fprintln(stdout)
 	}
-	if err != nil && res.Transactions == 0 {
-		fmt.Fprintf(stderr, "gregor bench txn: %v\n", err)
-		return exitError
-	}
-	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			fmt.Fprintf(stderr, "gregor bench txn: %v\n", err)
-			return exitError
-		}
-	} else {
-		benchPrintTxnSummary(stdout, res)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "gregor bench txn: %v\n", err)
-		return exitError
-	}
-	return exitOK
+	return benchPrintResult(stdout, stderr, "gregor bench txn", o.json, res, res.Transactions > 0, err, benchPrintTxnSummary)
 }
 
 // benchPrintTxnSummary prints a txn result as plain text, one fact a line.
