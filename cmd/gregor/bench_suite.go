@@ -245,20 +245,32 @@ func benchStartGregor(parent string, verbose bool, stderr io.Writer) (brokers []
 	}, nil
 }
 
+// benchDataParent is where a bench run that starts Gregor makes its
+// temporary data directory: --data, or the system's temporary directory.
+func benchDataParent(data string) string {
+	if data == "" {
+		return os.TempDir()
+	}
+	return data
+}
+
 // benchStartSystems starts the Gregor cluster and kfake, and returns the
 // three systems every suite table compares: Gregor RF=3, Gregor RF=1 (two
-// topics on the same cluster) and kfake.
-func benchStartSystems(parent string, verbose bool, stderr io.Writer) ([]benchSystem, func(), error) {
-	gregor, stopGregor, err := benchStartGregor(parent, verbose, stderr)
+// topics on the same cluster) and kfake. It reads the machine first, so
+// the report's load average is the one from before the systems add any.
+func benchStartSystems(o benchSuiteOptions, stderr io.Writer) (benchMachine, []benchSystem, func(), error) {
+	parent := benchDataParent(o.data)
+	machine := readBenchMachine(parent)
+	gregor, stopGregor, err := benchStartGregor(parent, o.verbose, stderr)
 	if err != nil {
-		return nil, nil, err
+		return benchMachine{}, nil, nil, err
 	}
 	fake, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		stopGregor()
-		return nil, nil, fmt.Errorf("bench: kfake: %w", err)
+		return benchMachine{}, nil, nil, fmt.Errorf("bench: kfake: %w", err)
 	}
-	return []benchSystem{
+	return machine, []benchSystem{
 			{name: "Gregor RF=3", key: "rf3", brokers: gregor, rf: 3},
 			{name: "Gregor RF=1", key: "rf1", brokers: gregor, rf: 1},
 			{name: "kfake", key: "kfake", brokers: fake.ListenAddrs(), rf: 1},
@@ -270,12 +282,7 @@ func benchStartSystems(parent string, verbose bool, stderr io.Writer) ([]benchSy
 
 // benchSuite runs every measurement and returns the Markdown report.
 func benchSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (string, error) {
-	parent := o.data
-	if parent == "" {
-		parent = os.TempDir()
-	}
-	machine := readBenchMachine(parent) // load average before we add any
-	systems, stopSystems, err := benchStartSystems(parent, o.verbose, stderr)
+	machine, systems, stopSystems, err := benchStartSystems(o, stderr)
 	if err != nil {
 		return "", err
 	}
@@ -535,11 +542,7 @@ func benchProfile(out, data string, d time.Duration, rf, partitions int, stdout,
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	parent := data
-	if parent == "" {
-		parent = os.TempDir()
-	}
-	brokers, stopGregor, err := benchStartGregor(parent, false, stderr)
+	brokers, stopGregor, err := benchStartGregor(benchDataParent(data), false, stderr)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -23,12 +22,7 @@ type benchTxnSamples struct {
 // benchTxnSuite runs `bench txn` for every transaction size on the three
 // systems, interleaved, and returns the Markdown report.
 func benchTxnSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (string, error) {
-	parent := o.data
-	if parent == "" {
-		parent = os.TempDir()
-	}
-	machine := readBenchMachine(parent) // load average before we add any
-	systems, stopSystems, err := benchStartSystems(parent, o.verbose, stderr)
+	machine, systems, stopSystems, err := benchStartSystems(o, stderr)
 	if err != nil {
 		return "", err
 	}
@@ -75,7 +69,7 @@ func benchTxnSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (
 			}
 		}
 	}
-	end := readBenchMachine(parent)
+	end := readBenchMachine(benchDataParent(o.data))
 	return benchTxnFormat(o, machine, end.load, systems, samples), nil
 }
 
