@@ -148,6 +148,16 @@ func benchMedian(xs []float64) float64 {
 
 func nan() float64 { var z float64; return z / z }
 
+// benchList formats every run's value of one measurement, comma
+// separated, for the reports' "Every run" lists.
+func benchList(xs []float64, format string) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // benchMachine describes where the suite ran.
 type benchMachine struct {
 	date, cpu, kernel, fs, load, goVersion string
@@ -435,13 +445,7 @@ func benchFormat(o benchSuiteOptions, m benchMachine, systems []benchSystem, s [
 	}
 
 	b.WriteString("\nEvery run (records/s unless stated):\n\n")
-	list := func(xs []float64, format string) string {
-		parts := make([]string, len(xs))
-		for i, x := range xs {
-			parts[i] = fmt.Sprintf(format, x)
-		}
-		return strings.Join(parts, ", ")
-	}
+	list := benchList
 	for i, sys := range systems {
 		fmt.Fprintf(&b, "- %s: produce %s; consume %s; p99 at half rate (ms) %s; same, linger 0 %s\n", sys.name,
 			list(s[i].produce, "%.0f"), list(s[i].consume, "%.0f"), list(s[i].halfP99, "%.2f"), list(s[i].half0P99, "%.2f"))

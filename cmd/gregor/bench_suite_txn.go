@@ -111,13 +111,7 @@ func benchTxnFormat(o benchSuiteOptions, m benchMachine, loadEnd string, systems
 	}
 
 	b.WriteString("\nEvery run (transactions/s; commit p99 and visible-from-start p99 in ms):\n\n")
-	list := func(xs []float64, format string) string {
-		parts := make([]string, len(xs))
-		for i, x := range xs {
-			parts[i] = fmt.Sprintf(format, x)
-		}
-		return strings.Join(parts, ", ")
-	}
+	list := benchList
 	for ni, n := range o.txnSizes {
 		for si, sys := range systems {
 			x := s[ni][si]
