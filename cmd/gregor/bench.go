@@ -76,8 +76,24 @@ type benchOptions struct {
 	noCreate    bool
 }
 
-func benchFlags(fs *flag.FlagSet, o *benchOptions) *string {
-	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma separated")
+// benchBrokersFlag registers --brokers, the cluster a measuring mode runs
+// against. The function it returns reads the parsed flag: the addresses
+// between its commas, empty ones dropped (validate rejects none left).
+func benchBrokersFlag(fs *flag.FlagSet) func() []string {
+	brokers := fs.String("brokers", brokersDefault, "Kafka bootstrap addresses, comma separated")
+	return func() []string {
+		var out []string
+		for _, b := range strings.Split(*brokers, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+}
+
+func benchFlags(fs *flag.FlagSet, o *benchOptions) func() []string {
+	brokers := benchBrokersFlag(fs)
 	fs.StringVar(&o.topic, "topic", benchTopicDefault, "topic to use (created if missing)")
 	fs.IntVar(&o.recordSize, "record-size", benchRecordSizeDefault, "value bytes per record")
 	fs.IntVar(&o.partitions, "partitions", benchPartitionsDefault, "partitions when creating the topic")
@@ -138,24 +154,12 @@ func (o *benchOptions) validate() error {
 
 func parseBench(mode string, args []string, stderr io.Writer) (benchOptions, error) {
 	o := benchOptions{mode: mode}
-	fs := flag.NewFlagSet("gregor bench "+mode, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor bench "+mode, benchUsage, stderr)
 	brokers := benchFlags(fs, &o)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	for _, b := range strings.Split(*brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			o.brokers = append(o.brokers, b)
-		}
-	}
+	o.brokers = brokers()
 	return o, o.validate()
 }
 
@@ -184,12 +188,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	o, err := parseBench(mode, rest, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor bench %s: %v\n", mode, err)
-		return exitUsage
+		return flagsFailed("gregor bench "+mode, err, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -204,22 +204,29 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 	if progress != nil {
 		fmt.Fprintln(stdout)
 	}
-	if err != nil && res.Records == 0 {
-		fmt.Fprintf(stderr, "gregor bench %s: %v\n", mode, err)
+	return benchPrintResult(stdout, stderr, "gregor bench "+mode, o.json, res, res.Records > 0, err, benchPrintSummary)
+}
+
+// benchPrintResult prints a finished run and returns the command's exit code:
+// the result, as JSON or as text by summary, unless the run failed before
+// it measured anything; then the run's error, if any, after name.
+func benchPrintResult[R any](stdout, stderr io.Writer, name string, asJSON bool, res R, measured bool, err error, summary func(io.Writer, R)) int {
+	if err != nil && !measured {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitError
 	}
-	if o.json {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(res); err != nil {
-			fmt.Fprintf(stderr, "gregor bench %s: %v\n", mode, err)
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return exitError
 		}
 	} else {
-		benchPrintSummary(stdout, res)
+		summary(stdout, res)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor bench %s: %v\n", mode, err)
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitError
 	}
 	return exitOK

@@ -85,12 +85,7 @@ type benchSuiteOptions struct {
 
 func parseBenchSuite(args []string, stderr io.Writer) (benchSuiteOptions, error) {
 	o := benchSuiteOptions{args: args}
-	fs := flag.NewFlagSet("gregor bench suite", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchSuiteUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor bench suite", benchSuiteUsage, stderr)
 	fs.IntVar(&o.runs, "runs", benchSuiteRunsDefault, "runs of each measurement (the table shows medians)")
 	fs.DurationVar(&o.duration, "duration", benchSuiteDurationDefault, "measured length of each produce run")
 	fs.DurationVar(&o.warmup, "warmup", benchSuiteWarmupDefault, "unmeasured sending before each produce run")
@@ -103,11 +98,8 @@ func parseBenchSuite(args []string, stderr io.Writer) (benchSuiteOptions, error)
 	fs.BoolVar(&o.verbose, "v", false, "print each run and the brokers' logs to stderr")
 	fs.BoolVar(&o.txn, "txn", false, "measure transactions (only) instead")
 	sizes := fs.String("records-per-txn", "1,10,100", "with --txn: the transaction sizes, comma separated")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	for _, f := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -156,6 +148,16 @@ func benchMedian(xs []float64) float64 {
 
 func nan() float64 { var z float64; return z / z }
 
+// benchList formats every run's value of one measurement, comma
+// separated, for the reports' "Every run" lists.
+func benchList(xs []float64, format string) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf(format, x)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // benchMachine describes where the suite ran.
 type benchMachine struct {
 	date, cpu, kernel, fs, load, goVersion string
@@ -199,12 +201,8 @@ func readBenchMachine(dir string) benchMachine {
 
 func benchSuiteCmd(args []string, stdout, stderr io.Writer) int {
 	o, err := parseBenchSuite(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor bench suite: %v\n", err)
-		return exitUsage
+		return flagsFailed("gregor bench suite", err, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -257,20 +255,32 @@ func benchStartGregor(parent string, verbose bool, stderr io.Writer) (brokers []
 	}, nil
 }
 
+// benchDataParent is where a bench run that starts Gregor makes its
+// temporary data directory: --data, or the system's temporary directory.
+func benchDataParent(data string) string {
+	if data == "" {
+		return os.TempDir()
+	}
+	return data
+}
+
 // benchStartSystems starts the Gregor cluster and kfake, and returns the
 // three systems every suite table compares: Gregor RF=3, Gregor RF=1 (two
-// topics on the same cluster) and kfake.
-func benchStartSystems(parent string, verbose bool, stderr io.Writer) ([]benchSystem, func(), error) {
-	gregor, stopGregor, err := benchStartGregor(parent, verbose, stderr)
+// topics on the same cluster) and kfake. It reads the machine first, so
+// the report's load average is the one from before the systems add any.
+func benchStartSystems(o benchSuiteOptions, stderr io.Writer) (benchMachine, []benchSystem, func(), error) {
+	parent := benchDataParent(o.data)
+	machine := readBenchMachine(parent)
+	gregor, stopGregor, err := benchStartGregor(parent, o.verbose, stderr)
 	if err != nil {
-		return nil, nil, err
+		return benchMachine{}, nil, nil, err
 	}
 	fake, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		stopGregor()
-		return nil, nil, fmt.Errorf("bench: kfake: %w", err)
+		return benchMachine{}, nil, nil, fmt.Errorf("bench: kfake: %w", err)
 	}
-	return []benchSystem{
+	return machine, []benchSystem{
 			{name: "Gregor RF=3", key: "rf3", brokers: gregor, rf: 3},
 			{name: "Gregor RF=1", key: "rf1", brokers: gregor, rf: 1},
 			{name: "kfake", key: "kfake", brokers: fake.ListenAddrs(), rf: 1},
@@ -282,12 +292,7 @@ func benchStartSystems(parent string, verbose bool, stderr io.Writer) ([]benchSy
 
 // benchSuite runs every measurement and returns the Markdown report.
 func benchSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (string, error) {
-	parent := o.data
-	if parent == "" {
-		parent = os.TempDir()
-	}
-	machine := readBenchMachine(parent) // load average before we add any
-	systems, stopSystems, err := benchStartSystems(parent, o.verbose, stderr)
+	machine, systems, stopSystems, err := benchStartSystems(o, stderr)
 	if err != nil {
 		return "", err
 	}
@@ -440,13 +445,7 @@ func benchFormat(o benchSuiteOptions, m benchMachine, systems []benchSystem, s [
 	}
 
 	b.WriteString("\nEvery run (records/s unless stated):\n\n")
-	list := func(xs []float64, format string) string {
-		parts := make([]string, len(xs))
-		for i, x := range xs {
-			parts[i] = fmt.Sprintf(format, x)
-		}
-		return strings.Join(parts, ", ")
-	}
+	list := benchList
 	for i, sys := range systems {
 		fmt.Fprintf(&b, "- %s: produce %s; consume %s; p99 at half rate (ms) %s; same, linger 0 %s\n", sys.name,
 			list(s[i].produce, "%.0f"), list(s[i].consume, "%.0f"), list(s[i].halfP99, "%.2f"), list(s[i].half0P99, "%.2f"))
@@ -520,12 +519,7 @@ The client (franz-go) runs in the same process and shows in the profiles.
 `
 
 func benchProfileCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("gregor bench profile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchProfileUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor bench profile", benchProfileUsage, stderr)
 	out := fs.String("out", "", "directory for the profiles")
 	duration := fs.Duration("duration", 10*time.Second, "length of the produce and of the fetch profile")
 	rf := fs.Int("replication-factor", 3, "replication factor")
@@ -552,11 +546,7 @@ func benchProfile(out, data string, d time.Duration, rf, partitions int, stdout,
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	parent := data
-	if parent == "" {
-		parent = os.TempDir()
-	}
-	brokers, stopGregor, err := benchStartGregor(parent, false, stderr)
+	brokers, stopGregor, err := benchStartGregor(benchDataParent(data), false, stderr)
 	if err != nil {
 		return err
 	}

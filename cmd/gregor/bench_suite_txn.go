@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -23,12 +22,7 @@ type benchTxnSamples struct {
 // benchTxnSuite runs `bench txn` for every transaction size on the three
 // systems, interleaved, and returns the Markdown report.
 func benchTxnSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (string, error) {
-	parent := o.data
-	if parent == "" {
-		parent = os.TempDir()
-	}
-	machine := readBenchMachine(parent) // load average before we add any
-	systems, stopSystems, err := benchStartSystems(parent, o.verbose, stderr)
+	machine, systems, stopSystems, err := benchStartSystems(o, stderr)
 	if err != nil {
 		return "", err
 	}
@@ -75,7 +69,7 @@ func benchTxnSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (
 			}
 		}
 	}
-	end := readBenchMachine(parent)
+	end := readBenchMachine(benchDataParent(o.data))
 	return benchTxnFormat(o, machine, end.load, systems, samples), nil
 }
 
@@ -117,13 +111,7 @@ func benchTxnFormat(o benchSuiteOptions, m benchMachine, loadEnd string, systems
 	}
 
 	b.WriteString("\nEvery run (transactions/s; commit p99 and visible-from-start p99 in ms):\n\n")
-	list := func(xs []float64, format string) string {
-		parts := make([]string, len(xs))
-		for i, x := range xs {
-			parts[i] = fmt.Sprintf(format, x)
-		}
-		return strings.Join(parts, ", ")
-	}
+	list := benchList
 	for ni, n := range o.txnSizes {
 		for si, sys := range systems {
 			x := s[ni][si]

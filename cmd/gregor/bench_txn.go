@@ -3,14 +3,11 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -83,13 +80,8 @@ type benchTxnOptions struct {
 
 func parseBenchTxn(args []string, stderr io.Writer) (benchTxnOptions, error) {
 	var o benchTxnOptions
-	fs := flag.NewFlagSet("gregor bench txn", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchTxnUsage)
-		fs.PrintDefaults()
-	}
-	brokers := fs.String("brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma separated")
+	fs := newFlagSet("gregor bench txn", benchTxnUsage, stderr)
+	brokers := benchBrokersFlag(fs)
 	fs.StringVar(&o.topic, "topic", benchTopicDefault+"-txn", "topic to use (created if missing)")
 	fs.IntVar(&o.recordsPerTxn, "records-per-txn", 10, "records in each transaction")
 	fs.IntVar(&o.recordSize, "record-size", benchRecordSizeDefault, fmt.Sprintf("value bytes per record (at least %d)", benchTxnHeaderBytes))
@@ -100,17 +92,10 @@ func parseBenchTxn(args []string, stderr io.Writer) (benchTxnOptions, error) {
 	fs.DurationVar(&o.warmup, "warmup", benchTxnWarmupDefault, "run transactions for this long before measuring")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.BoolVar(&o.noCreate, "no-create", false, "do not create the topic")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	for _, b := range strings.Split(*brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			o.brokers = append(o.brokers, b)
-		}
-	}
+	o.brokers = brokers()
 	return o, o.validate()
 }
 
@@ -483,12 +468,8 @@ func benchTxnOne(ctx context.Context, cl *kgo.Client, o benchTxnOptions, p uint3
 
 func benchTxnCmd(args []string, stdout, stderr io.Writer) int {
 	o, err := parseBenchTxn(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor bench txn: %v\n", err)
-		return exitUsage
+		return flagsFailed("gregor bench txn", err, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -502,25 +483,7 @@ func benchTxnCmd(args []string, stdout, stderr io.Writer) int {
 	if progress != nil {
 		fmt.Fprintln(stdout)
 	}
-	if err != nil && res.Transactions == 0 {
-		fmt.Fprintf(stderr, "gregor bench txn: %v\n", err)
-		return exitError
-	}
-	if o.json {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(res); err != nil {
-			fmt.Fprintf(stderr, "gregor bench txn: %v\n", err)
-			return exitError
-		}
-	} else {
-		benchPrintTxnSummary(stdout, res)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "gregor bench txn: %v\n", err)
-		return exitError
-	}
-	return exitOK
+	return benchPrintResult(stdout, stderr, "gregor bench txn", o.json, res, res.Transactions > 0, err, benchPrintTxnSummary)
 }
 
 // benchPrintTxnSummary prints a txn result as plain text, one fact a line.

@@ -12,20 +12,13 @@ import (
 // live cluster, as a newcomer would.
 func TestClientCommands(t *testing.T) {
 	c := startLiveCluster(t)
-	brokers := "--brokers=" + strings.Join(c.seeds(), ",")
-	runOK := func(args ...string) string {
-		t.Helper()
-		var stdout, stderr strings.Builder
-		if code := run(args, &stdout, &stderr); code != exitOK {
-			t.Fatalf("gregor %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr.String())
-		}
-		return stdout.String()
-	}
+	cli := newGregorCLI(t, c.seeds())
+	brokers, runOK := cli.brokers, cli.runOK
+	// Any failing exit will do here, unlike cli.runErr.
 	runErr := func(want string, args ...string) {
 		t.Helper()
-		var stdout, stderr strings.Builder
-		if code := run(args, &stdout, &stderr); code == exitOK || !strings.Contains(stderr.String(), want) {
-			t.Errorf("gregor %s: exit %d, stderr %q; want a failure mentioning %q", strings.Join(args, " "), code, stderr.String(), want)
+		if code, _, stderr := cli.runCode(args...); code == exitOK || !strings.Contains(stderr, want) {
+			t.Errorf("gregor %s: exit %d, stderr %q; want a failure mentioning %q", strings.Join(args, " "), code, stderr, want)
 		}
 	}
 
@@ -95,13 +88,7 @@ func TestClientCommands(t *testing.T) {
 
 	consumeOut := func(args ...string) []string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
-		defer cancel()
-		var stdout, stderr strings.Builder
-		if code := consume(ctx, append([]string{brokers, "--topic", "cli"}, args...), &stdout, &stderr); code != exitOK {
-			t.Fatalf("consume %v: exit %d: %s", args, code, stderr.String())
-		}
-		return lines(stdout.String())
+		return cli.consumeOK(append([]string{brokers, "--topic", "cli"}, args...)...)
 	}
 	all := consumeOut("--from-beginning", "--max", "7")
 	var kv []string
@@ -144,4 +131,56 @@ func TestClientCommands(t *testing.T) {
 		t.Errorf("topic delete printed %q", out)
 	}
 	runErr("UNKNOWN_TOPIC_OR_PARTITION", "topic", "delete", brokers, "cli")
+}
+
+// gregorCLI runs gregor's commands in this process as a person would from
+// a shell, capturing stdout and stderr. brokers is the --brokers flag of
+// the cluster under test; each call places it among its arguments.
+type gregorCLI struct {
+	t       *testing.T
+	brokers string
+}
+
+func newGregorCLI(t *testing.T, seeds []string) gregorCLI {
+	return gregorCLI{t: t, brokers: "--brokers=" + strings.Join(seeds, ",")}
+}
+
+// runCode runs one command and returns its exit code, stdout and stderr.
+func (g gregorCLI) runCode(args ...string) (int, string, string) {
+	var stdout, stderr strings.Builder
+	code := run(args, &stdout, &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+// runOK runs a command that must succeed and returns its stdout.
+func (g gregorCLI) runOK(args ...string) string {
+	g.t.Helper()
+	code, stdout, stderr := g.runCode(args...)
+	if code != exitOK {
+		g.t.Fatalf("gregor %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr)
+	}
+	return stdout
+}
+
+// runErr checks that a command exits with wantCode and names want on
+// stderr.
+func (g gregorCLI) runErr(wantCode int, want string, args ...string) {
+	g.t.Helper()
+	code, _, stderr := g.runCode(args...)
+	if code != wantCode || !strings.Contains(stderr, want) {
+		g.t.Errorf("gregor %s: exit %d, stderr %q; want exit %d mentioning %q", strings.Join(args, " "), code, stderr, wantCode, want)
+	}
+}
+
+// consumeOK runs gregor consume, which must stop by itself (--max) within
+// testWaitMax and succeed, and returns the lines it printed.
+func (g gregorCLI) consumeOK(args ...string) []string {
+	g.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
+	defer cancel()
+	var stdout, stderr strings.Builder
+	if code := consume(ctx, args, &stdout, &stderr); code != exitOK {
+		g.t.Fatalf("consume %v: exit %d: %s", args, code, stderr.String())
+	}
+	return lines(stdout.String())
 }

@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -96,14 +99,9 @@ func codeErr(code int16, msg *string) error {
 	return err
 }
 
-// parseClientFlags parses a client command's flags; it reports whether
-// the command should go on, and the exit code if not.
-func parseClientFlags(fs *flag.FlagSet, args []string, usage string, stderr io.Writer) (bool, int) {
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
+// parseClientFlags parses a client command's flags (fs from newFlagSet);
+// it reports whether the command should go on, and the exit code if not.
+func parseClientFlags(fs *flag.FlagSet, args []string) (bool, int) {
 	if err := fs.Parse(interspersed(fs, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return false, exitOK
@@ -111,6 +109,75 @@ func parseClientFlags(fs *flag.FlagSet, args []string, usage string, stderr io.W
 		return false, exitUsage
 	}
 	return true, 0
+}
+
+// subcommand is the frame the client commands with subcommands (topic,
+// group, producers, txn, records) share: the subcommand's flag set with
+// the client flags, its error lines ("gregor CMD SUB: ..."), and the
+// connected client its work runs on. Each command registers its own flags
+// on fs and checks its own arguments between newSubcommand and run.
+type subcommand struct {
+	cmd, sub string // "txn", "list"
+	usage    string
+	fs       *flag.FlagSet
+	client   clientOptions
+	stderr   io.Writer
+}
+
+// newSubcommand splits the subcommand off args and makes its flag set with
+// the client flags registered. Without a subcommand it prints the usage
+// and fails; for -h, --help or help it prints the usage and succeeds. In
+// both cases c is nil and the command exits with code.
+func newSubcommand(cmd, usage string, args []string, stdout, stderr io.Writer) (c *subcommand, rest []string, code int) {
+	if len(args) < 1 {
+		fmt.Fprint(stderr, usage)
+		return nil, nil, exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil, nil, exitOK
+	}
+	c = &subcommand{cmd: cmd, sub: args[0], usage: usage, stderr: stderr}
+	c.fs = newFlagSet("gregor "+cmd+" "+c.sub, usage, stderr)
+	c.client.register(c.fs)
+	return c, args[1:], exitOK
+}
+
+// unknown rejects a subcommand the command does not have.
+func (c *subcommand) unknown() int {
+	fmt.Fprintf(c.stderr, "gregor %s: unknown subcommand %q\n\n%s", c.cmd, c.sub, c.usage)
+	return exitUsage
+}
+
+// parse parses the subcommand's flags, as parseClientFlags does.
+func (c *subcommand) parse(args []string) (bool, int) {
+	return parseClientFlags(c.fs, args)
+}
+
+// fail prints one error line naming the subcommand and returns code.
+func (c *subcommand) fail(code int, f string, a ...any) int {
+	fmt.Fprintf(c.stderr, "gregor %s %s: "+f+"\n", append([]any{c.cmd, c.sub}, a...)...)
+	return code
+}
+
+// run connects to the cluster and calls do with a context that ends after
+// --timeout, or at SIGTERM or an interrupt. A failure to connect, or an
+// error from do, fails the command.
+func (c *subcommand) run(do func(ctx context.Context, cl *kgo.Client) error) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	cl, err := c.client.newClient(ctx)
+	if err != nil {
+		return c.fail(exitError, "%v", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, c.client.timeout)
+	defer cancel()
+	if err := do(ctx, cl); err != nil {
+		return c.fail(exitError, "%v", err)
+	}
+	return exitOK
 }
 
 // interspersed moves flags that follow positional arguments in front of

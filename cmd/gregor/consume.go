@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -47,7 +46,7 @@ func consumeCmd(args []string, stdout, stderr io.Writer) int {
 
 func consume(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o consumeOptions
-	fs := flag.NewFlagSet("gregor consume", flag.ContinueOnError)
+	fs := newFlagSet("gregor consume", consumeUsage, stderr)
 	o.client.register(fs)
 	fs.StringVar(&o.topic, "topic", "", "topic to consume (required)")
 	fs.StringVar(&o.group, "group", "", "consume as a member of this consumer group, committing what is printed")
@@ -56,7 +55,7 @@ func consume(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&o.offset, "offset", -1, "start at this offset (in --partition, or in every partition)")
 	fs.Int64Var(&o.timestamp, "timestamp", -1, "start at the first record at or after this time, milliseconds since the epoch")
 	fs.IntVar(&o.max, "max", 0, "stop after printing this many records (0: run until interrupted)")
-	if ok, code := parseClientFlags(fs, args, consumeUsage, stderr); !ok {
+	if ok, code := parseClientFlags(fs, args); !ok {
 		return code
 	}
 	fail := func(code int, f string, a ...any) int {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -55,12 +54,7 @@ type devOptions struct {
 
 func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	var o devOptions
-	fs := flag.NewFlagSet("gregor dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, devUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor dev", devUsage, stderr)
 	fs.IntVar(&o.brokers, "brokers", devBrokersDefault, "number of brokers")
 	fs.IntVar(&o.basePort, "base-port", devBasePortDefault, "Kafka port of broker 1; broker N gets base-port+N-1")
 	fs.IntVar(&o.peerBasePort, "peer-base-port", 0, "raft transport port of broker 1 (default base-port+10000)")
@@ -73,11 +67,8 @@ func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	fs.IntVar(&o.groupDelayMs, "group-initial-rebalance-delay-ms", 0,
 		"how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms)")
 	fs.IntVar(&o.txnVersion, "transaction-version", txnVersionDefault, txnVersionUsage)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if err := checkTxnVersion(o.txnVersion); err != nil {
 		return o, err
@@ -218,12 +209,8 @@ func stopDev(nodes []*runtime.Node) error {
 
 func devCmd(args []string, stdout, stderr io.Writer) int {
 	o, err := parseDev(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor dev: %v\n", err)
-		return exitUsage
+		return flagsFailed("gregor dev", err, stderr)
 	}
 	if o.printCommands {
 		fmt.Fprint(stdout, o.serveCommands())

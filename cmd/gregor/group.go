@@ -8,16 +8,12 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -46,7 +42,6 @@ the group has committed). Common flags: --brokers host:port,... (default
 var groupStates = []string{"Empty", "Stable", "PreparingRebalance", "CompletingRebalance", "Dead", "Assigning", "Reconciling"}
 
 type groupOptions struct {
-	client      clientOptions
 	states      string
 	topics      stringList
 	allTopics   bool
@@ -58,14 +53,12 @@ type groupOptions struct {
 }
 
 func groupCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 1 {
-		fmt.Fprint(stderr, groupUsage)
-		return exitUsage
+	c, args, code := newSubcommand("group", groupUsage, args, stdout, stderr)
+	if c == nil {
+		return code
 	}
-	sub, args := args[0], args[1:]
+	sub, fs := c.sub, c.fs
 	var o groupOptions
-	fs := flag.NewFlagSet("gregor group "+sub, flag.ContinueOnError)
-	o.client.register(fs)
 	switch sub {
 	case "list":
 		fs.StringVar(&o.states, "state", "", "only groups in these states, comma-separated ("+strings.Join(groupStates, ", ")+")")
@@ -80,50 +73,42 @@ func groupCmd(args []string, stdout, stderr io.Writer) int {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "print the new offsets without committing them")
 	case "delete-offsets":
 		fs.Var(&o.topics, "topic", "TOPIC or TOPIC:PARTITION,... whose offsets to delete (repeatable)")
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, groupUsage)
-		return exitOK
 	default:
-		fmt.Fprintf(stderr, "gregor group: unknown subcommand %q\n\n%s", sub, groupUsage)
-		return exitUsage
+		return c.unknown()
 	}
-	if ok, code := parseClientFlags(fs, args, groupUsage, stderr); !ok {
-		return code
-	}
-	fail := func(code int, f string, a ...any) int {
-		fmt.Fprintf(stderr, "gregor group %s: "+f+"\n", append([]any{sub}, a...)...)
+	if ok, code := c.parse(args); !ok {
 		return code
 	}
 	names := fs.Args()
 	switch sub {
 	case "list":
 		if len(names) > 0 {
-			return fail(exitUsage, "unexpected argument %q", names[0])
+			return c.fail(exitUsage, "unexpected argument %q", names[0])
 		}
 	case "describe", "delete":
 		if len(names) == 0 {
-			return fail(exitUsage, "name at least one group")
+			return c.fail(exitUsage, "name at least one group")
 		}
 	case "reset-offsets", "delete-offsets":
 		if len(names) != 1 {
-			return fail(exitUsage, "want exactly one group name, got %d", len(names))
+			return c.fail(exitUsage, "want exactly one group name, got %d", len(names))
 		}
 	}
 	states, err := parseGroupStates(o.states)
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return c.fail(exitUsage, "%v", err)
 	}
 	specs, err := parseTopicSpecs(o.topics)
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return c.fail(exitUsage, "%v", err)
 	}
 	switch {
 	case sub == "delete-offsets" && len(specs) == 0:
-		return fail(exitUsage, "--topic is required")
+		return c.fail(exitUsage, "--topic is required")
 	case sub == "reset-offsets" && len(specs) == 0 && !o.allTopics:
-		return fail(exitUsage, "name the partitions to reset: --topic TOPIC[:PARTITION,...] or --all-topics")
+		return c.fail(exitUsage, "name the partitions to reset: --topic TOPIC[:PARTITION,...] or --all-topics")
 	case sub == "reset-offsets" && len(specs) > 0 && o.allTopics:
-		return fail(exitUsage, "give --topic or --all-topics, not both")
+		return c.fail(exitUsage, "give --topic or --all-topics, not both")
 	}
 	if sub == "reset-offsets" {
 		n := 0
@@ -133,35 +118,25 @@ func groupCmd(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 		if n != 1 {
-			return fail(exitUsage, "give exactly one of --to-earliest, --to-latest, --to-offset N and --to-timestamp MS")
+			return c.fail(exitUsage, "give exactly one of --to-earliest, --to-latest, --to-offset N and --to-timestamp MS")
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	cl, err := o.client.newClient(ctx)
-	if err != nil {
-		return fail(exitError, "%v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, o.client.timeout)
-	defer cancel()
-	switch sub {
-	case "list":
-		err = groupList(ctx, cl, states, stdout)
-	case "describe":
-		err = groupDescribe(ctx, cl, names, stdout)
-	case "delete":
-		err = groupDelete(ctx, cl, names, stdout)
-	case "reset-offsets":
-		err = groupResetOffsets(ctx, cl, names[0], &o, specs, stdout, stderr)
-	case "delete-offsets":
-		err = groupDeleteOffsets(ctx, cl, names[0], specs, stdout)
-	}
-	if err != nil {
-		return fail(exitError, "%v", err)
-	}
-	return exitOK
+	return c.run(func(ctx context.Context, cl *kgo.Client) (err error) {
+		switch sub {
+		case "list":
+			err = groupList(ctx, cl, states, stdout)
+		case "describe":
+			err = groupDescribe(ctx, cl, names, stdout)
+		case "delete":
+			err = groupDelete(ctx, cl, names, stdout)
+		case "reset-offsets":
+			err = groupResetOffsets(ctx, cl, names[0], &o, specs, stdout, stderr)
+		case "delete-offsets":
+			err = groupDeleteOffsets(ctx, cl, names[0], specs, stdout)
+		}
+		return err
+	})
 }
 
 // parseGroupStates parses --state: comma-separated, any case, each one of

@@ -122,28 +122,8 @@ func parseTable(t *testing.T, out string, header ...string) [][]string {
 }
 
 func testGroupCLI(t *testing.T, seeds []string) {
-	brokers := "--brokers=" + strings.Join(seeds, ",")
-	runCode := func(args ...string) (int, string, string) {
-		t.Helper()
-		var stdout, stderr strings.Builder
-		code := run(args, &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
-	runOK := func(args ...string) string {
-		t.Helper()
-		code, stdout, stderr := runCode(args...)
-		if code != exitOK {
-			t.Fatalf("gregor %s: exit %d\nstderr: %s", strings.Join(args, " "), code, stderr)
-		}
-		return stdout
-	}
-	runErr := func(wantCode int, want string, args ...string) {
-		t.Helper()
-		code, _, stderr := runCode(args...)
-		if code != wantCode || !strings.Contains(stderr, want) {
-			t.Errorf("gregor %s: exit %d, stderr %q; want exit %d mentioning %q", strings.Join(args, " "), code, stderr, wantCode, want)
-		}
-	}
+	cli := newGregorCLI(t, seeds)
+	brokers, runOK, runErr := cli.brokers, cli.runOK, cli.runErr
 	produce := func(partition int, values ...string) {
 		t.Helper()
 		var stdout, stderr strings.Builder
@@ -154,13 +134,7 @@ func testGroupCLI(t *testing.T, seeds []string) {
 	}
 	consumeGroup := func(args ...string) []string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
-		defer cancel()
-		var stdout, stderr strings.Builder
-		if code := consume(ctx, append([]string{brokers, "--topic", "orders", "--group", "g1"}, args...), &stdout, &stderr); code != exitOK {
-			t.Fatalf("consume --group g1 %v: exit %d: %s", args, code, stderr.String())
-		}
-		return lines(stdout.String())
+		return cli.consumeOK(append([]string{brokers, "--topic", "orders", "--group", "g1"}, args...)...)
 	}
 	describe := func(group string) groupDescription {
 		t.Helper()
@@ -218,13 +192,7 @@ func testGroupCLI(t *testing.T, seeds []string) {
 	// Without --group, consume is as it was, and commits nothing.
 	plain := func(args ...string) []string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
-		defer cancel()
-		var stdout, stderr strings.Builder
-		if code := consume(ctx, append([]string{brokers, "--topic", "orders"}, args...), &stdout, &stderr); code != exitOK {
-			t.Fatalf("consume %v: exit %d: %s", args, code, stderr.String())
-		}
-		return lines(stdout.String())
+		return cli.consumeOK(append([]string{brokers, "--topic", "orders"}, args...)...)
 	}
 	if got, want := plain("--partition", "0", "--offset", "5", "--max", "2"), []string{"0\t5\t\ta5", "0\t6\t\ta6"}; !slices.Equal(got, want) {
 		t.Errorf("consume --partition 0 --offset 5 --max 2 printed %q, want %q", got, want)

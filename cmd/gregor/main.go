@@ -6,6 +6,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,6 +37,41 @@ const (
 	exitError = 1 // the command ran and failed
 	exitUsage = 2 // bad flags or arguments, or not implemented
 )
+
+// newFlagSet makes a command's flag set: a parse error goes to stderr,
+// and -h prints the command's usage and then its flags' defaults there.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlagsOnly parses the flags of a command that takes no positional
+// arguments, and rejects any.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// flagsFailed is the exit code of a command whose flags did not parse:
+// for -h (newFlagSet has printed the usage) success; for any other error,
+// printed after the command's name, a usage error.
+func flagsFailed(name string, err error, stderr io.Writer) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", name, err)
+	return exitUsage
+}
 
 // command runs one subcommand with its arguments (after the command name).
 type command func(args []string, stdout, stderr io.Writer) int

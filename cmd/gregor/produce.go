@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,7 +45,7 @@ func produceCmd(args []string, stdout, stderr io.Writer) int {
 
 func produceFrom(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var o produceOptions
-	fs := flag.NewFlagSet("gregor produce", flag.ContinueOnError)
+	fs := newFlagSet("gregor produce", produceUsage, stderr)
 	o.client.register(fs)
 	fs.StringVar(&o.topic, "topic", "", "topic to produce to (required)")
 	fs.IntVar(&o.partition, "partition", -1, "partition to produce to (default: by key hash, or spread when unkeyed)")
@@ -54,7 +53,7 @@ func produceFrom(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.keys, "keys", false, "parse each line as key<sep>value")
 	fs.StringVar(&o.keySep, "key-separator", "=", "separator between key and value with --keys")
 	fs.BoolVar(&o.printOffsets, "print-offsets", false, "print \"partition offset\" for each acknowledged record")
-	if ok, code := parseClientFlags(fs, args, produceUsage, stderr); !ok {
+	if ok, code := parseClientFlags(fs, args); !ok {
 		return code
 	}
 	fail := func(code int, f string, a ...any) int {

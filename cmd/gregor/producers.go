@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"text/tabwriter"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -28,55 +24,33 @@ host:port,... (default 127.0.0.1:9092), --timeout.
 `
 
 func producersCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 1 {
-		fmt.Fprint(stderr, producersUsage)
-		return exitUsage
+	c, args, code := newSubcommand("producers", producersUsage, args, stdout, stderr)
+	if c == nil {
+		return code
 	}
-	sub, args := args[0], args[1:]
-	var client clientOptions
 	var topics stringList
-	fs := flag.NewFlagSet("gregor producers "+sub, flag.ContinueOnError)
-	client.register(fs)
-	switch sub {
+	switch c.sub {
 	case "describe":
-		fs.Var(&topics, "topic", "TOPIC or TOPIC:PARTITION,... to describe (repeatable)")
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, producersUsage)
-		return exitOK
+		c.fs.Var(&topics, "topic", "TOPIC or TOPIC:PARTITION,... to describe (repeatable)")
 	default:
-		fmt.Fprintf(stderr, "gregor producers: unknown subcommand %q\n\n%s", sub, producersUsage)
-		return exitUsage
+		return c.unknown()
 	}
-	if ok, code := parseClientFlags(fs, args, producersUsage, stderr); !ok {
+	if ok, code := c.parse(args); !ok {
 		return code
 	}
-	fail := func(code int, f string, a ...any) int {
-		fmt.Fprintf(stderr, "gregor producers %s: "+f+"\n", append([]any{sub}, a...)...)
-		return code
-	}
-	if fs.NArg() > 0 {
-		return fail(exitUsage, "unexpected argument %q", fs.Arg(0))
+	if c.fs.NArg() > 0 {
+		return c.fail(exitUsage, "unexpected argument %q", c.fs.Arg(0))
 	}
 	specs, err := parseTopicSpecs(topics)
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return c.fail(exitUsage, "%v", err)
 	}
 	if len(specs) == 0 {
-		return fail(exitUsage, "--topic is required")
+		return c.fail(exitUsage, "--topic is required")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	cl, err := client.newClient(ctx)
-	if err != nil {
-		return fail(exitError, "%v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, client.timeout)
-	defer cancel()
-	if err := producersDescribe(ctx, cl, specs, stdout); err != nil {
-		return fail(exitError, "%v", err)
-	}
-	return exitOK
+	return c.run(func(ctx context.Context, cl *kgo.Client) error {
+		return producersDescribe(ctx, cl, specs, stdout)
+	})
 }
 
 // producersDescribe prints one row per producer of every partition named,

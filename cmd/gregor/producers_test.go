@@ -19,15 +19,9 @@ import (
 // gone and the marker's coordinator epoch shows.
 func TestProducersCLI(t *testing.T) {
 	c := startLiveCluster(t)
-	brokers := "--brokers=" + strings.Join(c.seeds(), ",")
-	runCode := func(args ...string) (int, string, string) {
-		var stdout, stderr strings.Builder
-		code := run(args, &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
-	if code, _, stderr := runCode("topic", "create", brokers, "--partitions", "2", "--replication-factor", "3", "tx"); code != exitOK {
-		t.Fatalf("topic create: exit %d: %s", code, stderr)
-	}
+	cli := newGregorCLI(t, c.seeds())
+	brokers, runCode := cli.brokers, cli.runCode
+	cli.runOK("topic", "create", brokers, "--partitions", "2", "--replication-factor", "3", "tx")
 	ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...))
@@ -85,10 +79,7 @@ func TestProducersCLI(t *testing.T) {
 		{exitUsage, "unknown subcommand", []string{"producers", "list", brokers}},
 		{exitError, "there is no partition 7", []string{"producers", "describe", brokers, "--topic", "tx:7"}},
 	} {
-		code, _, stderr := runCode(tc.args...)
-		if code != tc.code || !strings.Contains(stderr, tc.want) {
-			t.Errorf("gregor %s: exit %d, stderr %q; want exit %d mentioning %q", strings.Join(tc.args, " "), code, stderr, tc.code, tc.want)
-		}
+		cli.runErr(tc.code, tc.want, tc.args...)
 	}
 }
 

@@ -82,12 +82,7 @@ func groupConfig(cfg *engine.Config, offsetsPartitions, delayMs, retentionMinute
 }
 
 func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("gregor serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, serveUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("gregor serve", serveUsage, stderr)
 	fs.IntVar(&o.id, "id", 0, "this broker's id, one of the ids in --cluster")
 	fs.StringVar(&o.data, "data", "", "data directory (segments, and the WAL under wal/)")
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:9092", "Kafka listener address")
@@ -119,11 +114,8 @@ func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 func parseServe(args []string, stderr io.Writer) (runtime.Config, error) {
 	var o serveOptions
 	fs := serveFlagSet(&o, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return runtime.Config{}, err
-	}
-	if fs.NArg() > 0 {
-		return runtime.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	if o.config != "" {
 		if err := applyConfigFile(fs, o.config); err != nil {
@@ -269,12 +261,8 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseServe(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
 	if err != nil {
-		fmt.Fprintf(stderr, "gregor serve: %v\n", err)
-		return exitUsage
+		return flagsFailed("gregor serve", err, stderr)
 	}
 	logger := log.New(stderr, fmt.Sprintf("broker %d: ", cfg.Broker.ID), log.LstdFlags|log.Lmicroseconds)
 	cfg.Logf = logger.Printf

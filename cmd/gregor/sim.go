@@ -34,9 +34,7 @@ const simSeedsMax = 1_000_000
 
 // simCmd is `gregor sim`.
 func simCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, simUsage); fs.PrintDefaults() }
+	fs := newFlagSet("sim", simUsage, stderr)
 	seed := fs.Uint64("seed", 1, "the seed of one run")
 	seeds := fs.String("seeds", "", "a range of seeds, e.g. 1-500")
 	mode := fs.String("mode", sim.ModeAll, "delivery mode of the workload, or all")

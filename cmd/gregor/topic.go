@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -39,14 +35,11 @@ Common flags: --brokers host:port,... (default 127.0.0.1:9092), --timeout.
 `
 
 func topicCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 1 {
-		fmt.Fprint(stderr, topicUsage)
-		return exitUsage
+	c, args, code := newSubcommand("topic", topicUsage, args, stdout, stderr)
+	if c == nil {
+		return code
 	}
-	sub, args := args[0], args[1:]
-	var o clientOptions
-	fs := flag.NewFlagSet("gregor topic "+sub, flag.ContinueOnError)
-	o.register(fs)
+	fs := c.fs
 	var (
 		partitions  int
 		replication int
@@ -55,7 +48,7 @@ func topicCmd(args []string, stdout, stderr io.Writer) int {
 		dryRun      bool
 		sizes       bool
 	)
-	switch sub {
+	switch c.sub {
 	case "create":
 		fs.IntVar(&partitions, "partitions", -1, "number of partitions (-1: the broker's default)")
 		fs.IntVar(&replication, "replication-factor", -1, "replicas per partition, at most the number of brokers (-1: the broker's default)")
@@ -69,58 +62,38 @@ func topicCmd(args []string, stdout, stderr io.Writer) int {
 	case "describe":
 		fs.BoolVar(&sizes, "sizes", false, "add each replica's bytes on disk")
 	case "list", "delete":
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, topicUsage)
-		return exitOK
 	default:
-		fmt.Fprintf(stderr, "gregor topic: unknown subcommand %q\n\n%s", sub, topicUsage)
-		return exitUsage
+		return c.unknown()
 	}
-	if ok, code := parseClientFlags(fs, args, topicUsage, stderr); !ok {
+	if ok, code := c.parse(args); !ok {
 		return code
 	}
-	names := fs.Args()
+	sub, names := c.sub, fs.Args()
 	switch {
 	case (sub == "create" || sub == "alter-config") && len(names) != 1:
-		fmt.Fprintf(stderr, "gregor topic %s: want exactly one topic name, got %d\n", sub, len(names))
-		return exitUsage
+		return c.fail(exitUsage, "want exactly one topic name, got %d", len(names))
 	case sub == "alter-config" && len(alter[0])+len(alter[1])+len(alter[2])+len(alter[3]) == 0:
-		fmt.Fprintf(stderr, "gregor topic alter-config: name a change (--set, --delete, --append or --subtract)\n")
-		return exitUsage
+		return c.fail(exitUsage, "name a change (--set, --delete, --append or --subtract)")
 	case (sub == "describe" || sub == "delete") && len(names) == 0:
-		fmt.Fprintf(stderr, "gregor topic %s: name at least one topic\n", sub)
-		return exitUsage
+		return c.fail(exitUsage, "name at least one topic")
 	case sub == "list" && len(names) > 0:
-		fmt.Fprintf(stderr, "gregor topic list: unexpected argument %q\n", names[0])
-		return exitUsage
+		return c.fail(exitUsage, "unexpected argument %q", names[0])
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	cl, err := o.newClient(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "gregor topic %s: %v\n", sub, err)
-		return exitError
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	switch sub {
-	case "create":
-		err = topicCreate(ctx, cl, names[0], int32(partitions), int16(replication), configs, stdout)
-	case "list":
-		err = topicList(ctx, cl, stdout)
-	case "describe":
-		err = topicDescribe(ctx, cl, names, sizes, stdout)
-	case "alter-config":
-		err = topicAlterConfig(ctx, cl, names[0], alter, dryRun, stdout)
-	case "delete":
-		err = topicDelete(ctx, cl, names, stdout)
-	}
-	if err != nil {
-		fmt.Fprintf(stderr, "gregor topic %s: %v\n", sub, err)
-		return exitError
-	}
-	return exitOK
+	return c.run(func(ctx context.Context, cl *kgo.Client) (err error) {
+		switch sub {
+		case "create":
+			err = topicCreate(ctx, cl, names[0], int32(partitions), int16(replication), configs, stdout)
+		case "list":
+			err = topicList(ctx, cl, stdout)
+		case "describe":
+			err = topicDescribe(ctx, cl, names, sizes, stdout)
+		case "alter-config":
+			err = topicAlterConfig(ctx, cl, names[0], alter, dryRun, stdout)
+		case "delete":
+			err = topicDelete(ctx, cl, names, stdout)
+		}
+		return err
+	})
 }
 
 // stringList is a repeatable string flag.

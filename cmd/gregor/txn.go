@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -44,19 +40,16 @@ Common flags: --brokers host:port,... (default 127.0.0.1:9092), --timeout.
 `
 
 func txnCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) < 1 {
-		fmt.Fprint(stderr, txnUsage)
-		return exitUsage
+	c, args, code := newSubcommand("txn", txnUsage, args, stdout, stderr)
+	if c == nil {
+		return code
 	}
-	sub, args := args[0], args[1:]
-	var client clientOptions
+	fs := c.fs
 	var states, pids stringList
 	var pattern, topic string
 	var minDuration time.Duration
 	var partition, startOffset int64
-	fs := flag.NewFlagSet("gregor txn "+sub, flag.ContinueOnError)
-	client.register(fs)
-	switch sub {
+	switch c.sub {
 	case "list":
 		fs.Var(&states, "state", "keep ids in this state (repeatable)")
 		fs.Var(&pids, "producer-id", "keep ids of this producer id (repeatable)")
@@ -67,70 +60,52 @@ func txnCmd(args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&topic, "topic", "", "the partition's topic")
 		fs.Int64Var(&partition, "partition", -1, "the partition")
 		fs.Int64Var(&startOffset, "start-offset", -1, "the first offset of the hanging transaction")
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, txnUsage)
-		return exitOK
 	default:
-		fmt.Fprintf(stderr, "gregor txn: unknown subcommand %q\n\n%s", sub, txnUsage)
-		return exitUsage
+		return c.unknown()
 	}
-	if ok, code := parseClientFlags(fs, args, txnUsage, stderr); !ok {
-		return code
-	}
-	fail := func(code int, f string, a ...any) int {
-		fmt.Fprintf(stderr, "gregor txn %s: "+f+"\n", append([]any{sub}, a...)...)
+	if ok, code := c.parse(args); !ok {
 		return code
 	}
 	var producerIDs []int64
-	switch sub {
+	switch c.sub {
 	case "list":
 		if fs.NArg() > 0 {
-			return fail(exitUsage, "unexpected argument %q", fs.Arg(0))
+			return c.fail(exitUsage, "unexpected argument %q", fs.Arg(0))
 		}
 		for _, s := range pids {
 			var id int64
 			if _, err := fmt.Sscan(s, &id); err != nil || id < 0 {
-				return fail(exitUsage, "--producer-id %q: want a producer id (a number >= 0)", s)
+				return c.fail(exitUsage, "--producer-id %q: want a producer id (a number >= 0)", s)
 			}
 			producerIDs = append(producerIDs, id)
 		}
 	case "describe":
 		if fs.NArg() == 0 {
-			return fail(exitUsage, "name at least one transactional id")
+			return c.fail(exitUsage, "name at least one transactional id")
 		}
 	case "abort":
 		switch {
 		case fs.NArg() > 0:
-			return fail(exitUsage, "unexpected argument %q", fs.Arg(0))
+			return c.fail(exitUsage, "unexpected argument %q", fs.Arg(0))
 		case topic == "":
-			return fail(exitUsage, "--topic is required")
+			return c.fail(exitUsage, "--topic is required")
 		case partition < 0 || partition > 1<<31-1:
-			return fail(exitUsage, "--partition is required (a partition number >= 0)")
+			return c.fail(exitUsage, "--partition is required (a partition number >= 0)")
 		case startOffset < 0:
-			return fail(exitUsage, "--start-offset is required (the transaction's first offset, >= 0)")
+			return c.fail(exitUsage, "--start-offset is required (the transaction's first offset, >= 0)")
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	cl, err := client.newClient(ctx)
-	if err != nil {
-		return fail(exitError, "%v", err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(ctx, client.timeout)
-	defer cancel()
-	switch sub {
-	case "list":
-		err = txnList(ctx, cl, producerIDs, states, pattern, minDuration, stdout)
-	case "describe":
-		err = txnDescribe(ctx, cl, fs.Args(), stdout)
-	case "abort":
-		err = txnAbort(ctx, cl, topic, int32(partition), startOffset, stdout)
-	}
-	if err != nil {
-		return fail(exitError, "%v", err)
-	}
-	return exitOK
+	return c.run(func(ctx context.Context, cl *kgo.Client) (err error) {
+		switch c.sub {
+		case "list":
+			err = txnList(ctx, cl, producerIDs, states, pattern, minDuration, stdout)
+		case "describe":
+			err = txnDescribe(ctx, cl, fs.Args(), stdout)
+		case "abort":
+			err = txnAbort(ctx, cl, topic, int32(partition), startOffset, stdout)
+		}
+		return err
+	})
 }
 
 // txnList asks every broker for the ids it coordinates (kadm fans the

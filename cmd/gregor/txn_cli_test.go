@@ -18,15 +18,9 @@ import (
 // offset back until txn abort ends it.
 func TestTxnCLI(t *testing.T) {
 	c := startLiveCluster(t)
-	brokers := "--brokers=" + strings.Join(c.seeds(), ",")
-	runCode := func(args ...string) (int, string, string) {
-		var stdout, stderr strings.Builder
-		code := run(args, &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
-	if code, _, stderr := runCode("topic", "create", brokers, "--partitions", "2", "--replication-factor", "3", "tx"); code != exitOK {
-		t.Fatalf("topic create: exit %d: %s", code, stderr)
-	}
+	cli := newGregorCLI(t, c.seeds())
+	brokers, runCode := cli.brokers, cli.runCode
+	cli.runOK("topic", "create", brokers, "--partitions", "2", "--replication-factor", "3", "tx")
 	ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
 	defer cancel()
 	tc, err := kgo.NewClient(kgo.SeedBrokers(c.seeds()...), kgo.TransactionalID("cli-txn"), kgo.DefaultProduceTopic("tx"),
@@ -130,9 +124,6 @@ func TestTxnCLI(t *testing.T) {
 		{exitUsage, "--producer-id \"x\"", []string{"txn", "list", brokers, "--producer-id", "x"}},
 		{exitUsage, "unknown subcommand", []string{"txn", "show", brokers}},
 	} {
-		code, _, stderr := runCode(tc.args...)
-		if code != tc.code || !strings.Contains(stderr, tc.want) {
-			t.Errorf("gregor %s: exit %d, stderr %q; want exit %d mentioning %q", strings.Join(tc.args, " "), code, stderr, tc.code, tc.want)
-		}
+		cli.runErr(tc.code, tc.want, tc.args...)
 	}
 }

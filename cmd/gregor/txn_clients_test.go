@@ -34,10 +34,8 @@ type txnScriptSummary struct {
 func runTxnScript(t *testing.T, topic, dir string, argv ...string) txnScriptSummary {
 	t.Helper()
 	c := startLiveCluster(t)
-	var stdout, stderr strings.Builder
-	if code := run([]string{"topic", "create", "--brokers=" + strings.Join(c.seeds(), ","), "--partitions", "3", "--replication-factor", "3", topic}, &stdout, &stderr); code != exitOK {
-		t.Fatalf("topic create: exit %d: %s", code, stderr.String())
-	}
+	cli := newGregorCLI(t, c.seeds())
+	cli.runOK("topic", "create", cli.brokers, "--partitions", "3", "--replication-factor", "3", topic)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testWaitMax)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], append(argv[1:], strings.Join(c.seeds(), ","), topic)...)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,11 +45,8 @@ func (k *keyCounter) OnBrokerWrite(_ kgo.BrokerMetadata, key int16, _ int, _, _ 
 }
 
 func testTransactionsKgo(t *testing.T, c *liveCluster, afterFirst func(), opts ...kgo.Opt) {
-	brokers := "--brokers=" + strings.Join(c.seeds(), ",")
-	var stdout, stderr strings.Builder
-	if code := run([]string{"topic", "create", brokers, "--partitions", "3", "--replication-factor", "3", "txns"}, &stdout, &stderr); code != exitOK {
-		t.Fatalf("topic create: exit %d: %s", code, stderr.String())
-	}
+	cli := newGregorCLI(t, c.seeds())
+	cli.runOK("topic", "create", cli.brokers, "--partitions", "3", "--replication-factor", "3", "txns")
 	ctx, cancel := context.WithTimeout(context.Background(), testWaitMax)
 	defer cancel()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.seeds()...), kgo.TransactionalID("txn-test"), kgo.DefaultProduceTopic("txns"),
