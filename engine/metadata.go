@@ -339,6 +339,7 @@ func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
 		for _, pm := range t.Partitions {
 			if p := m.b.parts[pm.Group]; p != nil && p.log != nil {
 				p.log.SetSegmentBytesMax(m.b.topicSegmentBytes(t.Name))
+				p.log.SetSegmentMs(m.b.topicPolicy(t.Name).segmentMs)
 			}
 		}
 	case cmd.Leader != nil:

@@ -187,7 +187,7 @@ func (p *partition) dir() string { return partitionDir(p.group) }
 func (p *partition) stateDir(n uint64) string { return p.dir() + "/" + stateDirName(n) }
 
 func (p *partition) segmentOptions() segment.Options {
-	return segment.Options{SegmentBytesMax: p.b.topicSegmentBytes(p.topic)}
+	return segment.Options{SegmentBytesMax: p.b.topicSegmentBytes(p.topic), SegmentMs: p.b.topicPolicy(p.topic).segmentMs}
 }
 
 // topicSegmentBytes is the topic's segment.bytes, or the broker's. A

@@ -18,9 +18,11 @@ import (
 // log; a key the catalog does not know is INVALID_CONFIG, as Kafka answers.
 //
 // Enforced: max.message.bytes, min.insync.replicas and
-// message.timestamp.type (Produce), segment.bytes (the segment log),
-// retention.ms and retention.bytes (records.go). The others are accepted,
-// stored and described; compaction is to come.
+// message.timestamp.type (Produce), segment.bytes and segment.ms (the
+// segment log), retention.ms and retention.bytes (records.go),
+// cleanup.policy, min.cleanable.dirty.ratio, min.compaction.lag.ms,
+// max.compaction.lag.ms and delete.retention.ms (compaction.go). The
+// others are accepted, stored and described.
 
 // topicConfig is one entry of the catalog.
 type topicConfig struct {
@@ -215,6 +217,7 @@ type topicPolicy struct {
 	deletes         bool // cleanup.policy includes delete
 	compacts        bool // cleanup.policy includes compact
 	segmentBytes    int64
+	segmentMs       int64
 	retentionMs     int64
 	retentionBytes  int64
 	// Compaction (compaction.go).
@@ -233,6 +236,7 @@ func parseTopicPolicy(cfgs map[string]string) *topicPolicy {
 		logAppendTime:          cfgs["message.timestamp.type"] == "LogAppendTime",
 		deletes:                true,
 		segmentBytes:           configInt(cfgs, "segment.bytes", 0),
+		segmentMs:              configInt(cfgs, "segment.ms", 604_800_000),
 		retentionMs:            configInt(cfgs, "retention.ms", 604_800_000),
 		retentionBytes:         configInt(cfgs, "retention.bytes", -1),
 		minCleanableDirtyRatio: 0.5,

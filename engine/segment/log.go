@@ -47,6 +47,12 @@ type Options struct {
 	// IndexIntervalBytes is how many bytes of frames lie between two
 	// entries of the sparse indexes (default 4 KiB).
 	IndexIntervalBytes int64
+	// SegmentMs rolls the active segment when a batch's MaxTimestamp is
+	// more than this past that of the segment's first batch (Kafka's
+	// segment.ms, judged by record timestamps as Kafka's
+	// LogSegment.shouldRoll does, so every replica rolls alike on its
+	// own log); 0: never by time.
+	SegmentMs int64
 }
 
 // BatchMeta is what the store keeps about a batch besides its bytes.
@@ -95,8 +101,9 @@ type segment struct {
 	// sinceIndex counts frame bytes written since the last index entry.
 	sinceIndex int64
 	// maxTs is the largest MaxTimestamp in the segment (minTimestamp if
-	// empty).
-	maxTs int64
+	// empty); firstTs is its first batch's (segment.ms counts from it).
+	maxTs   int64
+	firstTs int64
 	dirty bool
 }
 
@@ -201,6 +208,9 @@ func (l *Log) Segments() []SegmentInfo {
 	}
 	return out
 }
+
+// SetSegmentMs changes segment.ms (0: never roll by time).
+func (l *Log) SetSegmentMs(ms int64) { l.opts.SegmentMs = max(ms, 0) }
 
 // SetSegmentBytesMax changes the size past which the log rolls (a topic's
 // segment.bytes changed); 0 restores the default. Segments already rolled

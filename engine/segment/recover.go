@@ -185,6 +185,16 @@ func (l *Log) loadSegment(base int64, full bool) (s *segment, cut bool, err erro
 		return nil, false, fmt.Errorf("segment: read %s: %w", l.file(base, extTimeIndex), err)
 	}
 	onDisk := decodeIndex(offBytes, timeBytes, base, s.size)
+	if s.size >= frameHeaderBytes {
+		// segment.ms counts from the first batch's timestamp; a torn or
+		// corrupt first frame is cut by the scan below.
+		hdr := make([]byte, frameHeaderBytes)
+		if _, err := s.log.ReadAt(hdr, 0); err == nil {
+			if meta, _, err := decodeFrameHeader(hdr); err == nil {
+				s.firstTs = meta.MaxTimestamp
+			}
+		}
+	}
 
 	// Scan from the last trusted entry; fall back to a full scan if the
 	// entry does not point at the frame it names.

@@ -174,3 +174,54 @@ func TestRewriteCrashAtEveryStep(t *testing.T) {
 		l.Close()
 	}
 }
+
+// TestSegmentMsRolls: a batch more than SegmentMs past the active
+// segment's first batch (by record timestamps) starts a new segment, also
+// after a reopen, which reads the first batch's timestamp back.
+func TestSegmentMsRolls(t *testing.T) {
+	m := vfs.NewMem()
+	opts := Options{SegmentMs: 100}
+	l, err := Open(m, "p", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add := func(off, ts int64) {
+		t.Helper()
+		if err := l.Append(fakeBatch(off, nil), BatchMeta{BaseOffset: off, LastOffset: off, MaxTimestamp: ts}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bases := func() (out []int64) {
+		for _, s := range l.Segments() {
+			out = append(out, s.Base)
+		}
+		return out
+	}
+	add(0, 1000)
+	add(1, 1050)
+	add(2, 1100) // 100 past the first: not more than segment.ms
+	if got := bases(); len(got) != 1 {
+		t.Fatalf("segments %v, want one", got)
+	}
+	add(3, 1101)
+	if got := fmt.Sprint(bases()); got != "[0 3]" {
+		t.Fatalf("segments %s, want [0 3]", got)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if l, err = Open(m, "p", opts); err != nil {
+		t.Fatal(err)
+	}
+	add(4, 1150)
+	add(5, 1202)
+	if got := fmt.Sprint(bases()); got != "[0 3 5]" {
+		t.Fatalf("after reopen segments %s, want [0 3 5]", got)
+	}
+	l.SetSegmentMs(0)
+	add(6, 9999)
+	if got := fmt.Sprint(bases()); got != "[0 3 5]" {
+		t.Fatalf("segment.ms off: segments %s", got)
+	}
+}

@@ -30,7 +30,8 @@ func (l *Log) Append(batch []byte, meta BatchMeta) error {
 	}
 	frameLen := int64(frameHeaderBytes + len(batch))
 	s := l.segs[len(l.segs)-1]
-	if s.size > 0 && (s.size+frameLen > l.opts.SegmentBytesMax || meta.LastOffset-s.base > math.MaxUint32) {
+	byTime := l.opts.SegmentMs > 0 && meta.MaxTimestamp-s.firstTs > l.opts.SegmentMs
+	if s.size > 0 && (s.size+frameLen > l.opts.SegmentBytesMax || meta.LastOffset-s.base > math.MaxUint32 || byTime) {
 		if err := l.roll(); err != nil {
 			return err
 		}
@@ -48,6 +49,9 @@ func (l *Log) Append(batch []byte, meta BatchMeta) error {
 		}
 		s.entries = append(s.entries, e)
 		s.sinceIndex = 0
+	}
+	if s.size == 0 {
+		s.firstTs = meta.MaxTimestamp
 	}
 	l.scratch = appendFrame(l.scratch[:0], meta, batch)
 	s.dirty = true
