@@ -104,7 +104,7 @@ type segment struct {
 	// empty); firstTs is its first batch's (segment.ms counts from it).
 	maxTs   int64
 	firstTs int64
-	dirty bool
+	dirty   bool
 }
 
 func segmentName(base int64, ext string) string {
