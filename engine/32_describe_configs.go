@@ -15,13 +15,17 @@ import (
 // Behavior:
 //   - Topics (resource type 2): the configs given at creation, over the
 //     defaults below; UNKNOWN_TOPIC_OR_PARTITION for an unknown topic.
-//   - Brokers (resource type 4): the broker basics below; an empty name or
-//     this broker's id. Another broker's id: INVALID_REQUEST (ask it).
+//   - Brokers (resource type 4): the broker basics below and the
+//     cluster-wide defaults of the topic configs by their broker names
+//     (DYNAMIC_DEFAULT_BROKER_CONFIG when set by AlterConfigs, the only
+//     ones not read-only); an empty name or this broker's id. Another
+//     broker's id: INVALID_REQUEST (ask it).
 //   - ConfigNames filters; null means all. For topics, IncludeSynonyms
-//     (v1+) lists the topic's own value (DYNAMIC_TOPIC_CONFIG) when set
-//     and the broker default it falls back to, by the broker config's
-//     name (DEFAULT_CONFIG); IncludeDocumentation (v3+) gives the
-//     catalog's line (topic_configs.go). Broker configs have neither.
+//     (v1+) lists the topic's own value (DYNAMIC_TOPIC_CONFIG) when set,
+//     the cluster-wide dynamic default when set
+//     (DYNAMIC_DEFAULT_BROKER_CONFIG) and the static default, both by the
+//     broker config's name (DEFAULT_CONFIG); IncludeDocumentation (v3+)
+//     gives the catalog's line (topic_configs.go).
 //   - ConfigType (v3+) is Kafka's type of each config Gregor knows (the
 //     Java client shows it as ConfigEntry.type()); UNKNOWN for a name given
 //     at topic creation that Gregor does not know.
@@ -53,6 +57,10 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 				continue
 			}
 			defaults = b.brokerConfigs()
+			for name, c := range brokerConfigByName {
+				defaults[name] = b.staticDefault(c)
+			}
+			set = b.meta.st.BrokerConfigs
 		default:
 			res.ErrorCode = kerr.InvalidRequest.Code
 			resp.Resources = append(resp.Resources, res)
@@ -80,25 +88,58 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 			}
 			c.Value = &v
 			c.IsDefault = !isSet
-			c.Source = kmsg.ConfigSourceDefaultConfig
-			if isSet {
-				c.Source = kmsg.ConfigSourceDynamicTopicConfig
-			}
-			c.ReadOnly = rr.ResourceType == kmsg.ConfigResourceTypeBroker
 			c.ConfigType = configTypes[n]
-			if tc, ok := topicConfigByName[n]; ok && rr.ResourceType == kmsg.ConfigResourceTypeTopic {
-				c.ConfigType = tc.typ
-				if r.IncludeDocumentation {
-					c.Documentation = kmsg.StringPtr(tc.doc)
+			// The chain a value comes from, most specific first: the
+			// topic's own, the cluster-wide dynamic default, the static
+			// default (Kafka's synonyms).
+			type link struct {
+				name, value string
+				source      kmsg.ConfigSource
+			}
+			var chain []link
+			switch rr.ResourceType {
+			case kmsg.ConfigResourceTypeTopic:
+				tc := topicConfigByName[n]
+				if isSet {
+					chain = append(chain, link{n, v, kmsg.ConfigSourceDynamicTopicConfig})
 				}
-				if r.IncludeSynonyms {
-					if isSet {
-						sy := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-						sy.Name, sy.Value, sy.Source = n, kmsg.StringPtr(v), kmsg.ConfigSourceDynamicTopicConfig
-						c.ConfigSynonyms = append(c.ConfigSynonyms, sy)
+				if tc != nil {
+					c.ConfigType = tc.typ
+					if r.IncludeDocumentation {
+						c.Documentation = kmsg.StringPtr(tc.doc)
 					}
+					bn := cmp.Or(tc.broker, n)
+					if dv, ok := b.meta.st.BrokerConfigs[tc.broker]; ok && tc.broker != "" {
+						chain = append(chain, link{bn, dv, kmsg.ConfigSourceDynamicDefaultBrokerConfig})
+					}
+					chain = append(chain, link{bn, b.staticDefault(tc), kmsg.ConfigSourceDefaultConfig})
+				}
+			case kmsg.ConfigResourceTypeBroker:
+				c.ReadOnly = true
+				if bc, ok := brokerConfigByName[n]; ok {
+					c.ReadOnly, c.ConfigType = false, bc.typ
+					if r.IncludeDocumentation {
+						c.Documentation = kmsg.StringPtr(bc.doc)
+					}
+					if isSet {
+						chain = append(chain, link{n, v, kmsg.ConfigSourceDynamicDefaultBrokerConfig})
+					}
+				}
+				chain = append(chain, link{n, defaults[n], kmsg.ConfigSourceDefaultConfig})
+			}
+			c.Source = kmsg.ConfigSourceDefaultConfig
+			if len(chain) > 0 {
+				c.Source = chain[0].source
+				c.IsDefault = c.Source == kmsg.ConfigSourceDefaultConfig
+				if !isSet {
+					v = chain[0].value
+					c.Value = &v
+				}
+			}
+			if r.IncludeSynonyms {
+				for _, l := range chain {
 					sy := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
-					sy.Name, sy.Value, sy.Source = cmp.Or(tc.broker, n), kmsg.StringPtr(defaults[n]), kmsg.ConfigSourceDefaultConfig
+					sy.Name, sy.Value, sy.Source = l.name, kmsg.StringPtr(l.value), l.source
 					c.ConfigSynonyms = append(c.ConfigSynonyms, sy)
 				}
 			}

@@ -21,8 +21,12 @@ import (
 //     UNKNOWN_TOPIC_OR_PARTITION.
 //   - ValidateOnly checks without changing.
 //   - A resource named twice in the request: INVALID_REQUEST for each.
-//   - Brokers (resource type 4): INVALID_REQUEST (Gregor's broker configs
-//     are static: flags of gregor serve); other types: INVALID_REQUEST.
+//   - Brokers (resource type 4) with an empty name: the cluster-wide
+//     defaults of the topic configs, by their broker names
+//     (log.retention.ms, log.cleanup.policy, message.max.bytes...),
+//     validated like the topic configs; any other broker config is
+//     static (INVALID_CONFIG). A broker id: INVALID_REQUEST (no per-broker
+//     overrides). Other resource types: INVALID_REQUEST.
 
 func init() { regKey(kmsg.AlterConfigs, 0, 2, (*Broker).handleAlterConfigs) }
 
@@ -87,7 +91,7 @@ func (b *Broker) changeConfigs(changes []configChange, validateOnly bool, done f
 			c.err, c.msg = kerr.InvalidRequest, "resource named more than once in the request"
 			continue
 		case c.typ == kmsg.ConfigResourceTypeBroker:
-			c.err, c.msg = kerr.InvalidRequest, "Gregor's broker configs are static: set them with gregor serve's flags"
+			b.changeBrokerConfigs(c, validateOnly, &left, release)
 			continue
 		case c.typ != kmsg.ConfigResourceTypeTopic:
 			c.err, c.msg = kerr.InvalidRequest, fmt.Sprintf("configs of resource type %d cannot be changed", c.typ)
@@ -114,16 +118,7 @@ func (b *Broker) changeConfigs(changes []configChange, validateOnly bool, done f
 			continue
 		}
 		left++
-		b.proposeMeta(metaCmd{AlterConfigs: &alterConfigsCmd{Topic: c.name, Replace: c.replace, Ops: c.ops}}, 30_000, func(res metaResult) {
-			if res.err != nil {
-				var ke *kerr.Error
-				if !errors.As(res.err, &ke) {
-					ke = kerr.UnknownServerError
-				}
-				c.err, c.msg = ke, res.err.Error()
-			}
-			release()
-		})
+		b.proposeMeta(metaCmd{AlterConfigs: &alterConfigsCmd{Topic: c.name, Replace: c.replace, Ops: c.ops}}, 30_000, c.outcome(release))
 	}
 	release()
 }
@@ -157,4 +152,46 @@ func validateConfigOps(ops []configOp) error {
 		}
 	}
 	return nil
+}
+
+// changeBrokerConfigs validates and proposes a change of the cluster-wide
+// broker defaults (topic_configs.go): the broker resource with an empty
+// name. A broker's own id names a per-broker override, which Gregor does
+// not keep (every broker must enforce the same defaults):
+// INVALID_REQUEST.
+func (b *Broker) changeBrokerConfigs(c *configChange, validateOnly bool, left *int, release func()) {
+	if c.name != "" {
+		c.err, c.msg = kerr.InvalidRequest, fmt.Sprintf("broker %q: Gregor keeps broker config changes cluster-wide: use the broker resource with an empty name", c.name)
+		return
+	}
+	if err := validateBrokerConfigOps(c.ops); err != nil {
+		c.err, c.msg = kerr.InvalidConfig, err.Error()
+		return
+	}
+	for name, v := range applyConfigOps(b.meta.st.BrokerConfigs, c.replace, c.ops) {
+		if err := brokerConfigByName[name].validate(name, &v); err != nil {
+			c.err, c.msg = kerr.InvalidConfig, err.Error()
+			return
+		}
+	}
+	if validateOnly {
+		return
+	}
+	*left++
+	b.proposeMeta(metaCmd{AlterConfigs: &alterConfigsCmd{Broker: true, Replace: c.replace, Ops: c.ops}}, 30_000, c.outcome(release))
+}
+
+// outcome is the callback of c's metadata proposal: it records the
+// proposal's error, if any, and releases the request.
+func (c *configChange) outcome(release func()) func(metaResult) {
+	return func(res metaResult) {
+		if res.err != nil {
+			var ke *kerr.Error
+			if !errors.As(res.err, &ke) {
+				ke = kerr.UnknownServerError
+			}
+			c.err, c.msg = ke, res.err.Error()
+		}
+		release()
+	}
 }

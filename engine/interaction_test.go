@@ -560,6 +560,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		req.SetVersion(4)
 		rr := kmsg.NewDescribeConfigsRequestResource()
 		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, argStr(t, d, "topic", "t")
+		if d.HasArg("broker") {
+			rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, optionalArg(d, "broker")
+		}
 		if d.HasArg("names") {
 			rr.ConfigNames = strings.Split(argStr(t, d, "names", ""), ",")
 		}
@@ -833,6 +836,16 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 	return ""
 }
 
+// optionalArg is the value of key=value, or "" for a bare key.
+func optionalArg(d *datadriven.TestData, key string) string {
+	for _, a := range d.CmdArgs {
+		if a.Key == key && len(a.Vals) > 0 {
+			return a.Vals[0]
+		}
+	}
+	return ""
+}
+
 func argsRaw(d *datadriven.TestData) []string {
 	var out []string
 	for _, a := range d.CmdArgs {
@@ -956,9 +969,14 @@ func (c *testCluster) addPartitionsBatched(t *testing.T, d *datadriven.TestData,
 
 // alterConfigs is alter-configs: IncrementalAlterConfigs with
 // incremental (set=, delete=, append=, subtract=, each k=v;k=v or k;k),
-// else AlterConfigs with set=; validate-only.
+// else AlterConfigs with set=; validate-only; broker[=id] for the broker
+// resource (cluster-wide without an id).
 func (c *testCluster) alterConfigs(t *testing.T, d *datadriven.TestData) string {
 	topic := argStr(t, d, "topic", "t")
+	typ := kmsg.ConfigResourceTypeTopic
+	if d.HasArg("broker") {
+		typ, topic = kmsg.ConfigResourceTypeBroker, optionalArg(d, "broker")
+	}
 	pairs := func(key string) [][2]string {
 		var out [][2]string
 		if !d.HasArg(key) {
@@ -974,7 +992,7 @@ func (c *testCluster) alterConfigs(t *testing.T, d *datadriven.TestData) string 
 	if d.HasArg("incremental") {
 		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
 		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
-		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
+		rr.ResourceType, rr.ResourceName = typ, topic
 		for op, key := range []string{"set", "delete", "append", "subtract"} {
 			for _, kv := range pairs(key) {
 				cfg := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
@@ -987,10 +1005,7 @@ func (c *testCluster) alterConfigs(t *testing.T, d *datadriven.TestData) string 
 	} else {
 		r := kmsg.NewPtrAlterConfigsRequest()
 		rr := kmsg.NewAlterConfigsRequestResource()
-		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, topic
-		if d.HasArg("broker") {
-			rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, "1"
-		}
+		rr.ResourceType, rr.ResourceName = typ, topic
 		for _, kv := range pairs("set") {
 			rr.Configs = append(rr.Configs, kmsg.AlterConfigsRequestResourceConfig{Name: kv[0], Value: kmsg.StringPtr(kv[1])})
 		}

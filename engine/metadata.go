@@ -51,6 +51,9 @@ type metaState struct {
 	Topics         map[string]*topicMeta
 	NextGroup      raftlog.GroupID
 	NextProducerID int64
+	// BrokerConfigs are the cluster-wide dynamic broker defaults, by
+	// broker config name (topic_configs.go).
+	BrokerConfigs map[string]string `json:",omitempty"`
 	// Recent remembers each proposer's latest applied proposals, so that
 	// a forwarded proposal the network delivered twice applies once.
 	Recent map[int32]*recentProposals `json:",omitempty"`
@@ -111,6 +114,9 @@ type alterConfigsCmd struct {
 	Topic   string
 	Replace bool
 	Ops     []configOp
+	// Broker changes the cluster-wide broker defaults instead (Topic is
+	// empty).
+	Broker bool `json:",omitempty"`
 }
 
 // configOp is one IncrementalAlterConfigs operation (Kafka's codes: 0 SET,
@@ -137,7 +143,11 @@ func applyConfigOps(cur map[string]string, replace bool, ops []configOp) map[str
 			// An unset list starts from its default, as in Kafka (list
 			// defaults are constants: no broker's configuration enters).
 			v, ok := next[o.Name]
-			if tc := topicConfigByName[o.Name]; !ok && tc != nil {
+			tc := topicConfigByName[o.Name]
+			if tc == nil {
+				tc = brokerConfigByName[o.Name]
+			}
+			if !ok && tc != nil {
 				v = tc.def(nil)
 			}
 			have := splitList(v)
@@ -330,16 +340,25 @@ func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
 		m.b.wantChanged = true
 	case cmd.AlterConfigs != nil:
 		c := cmd.AlterConfigs
-		t, ok := st.Topics[c.Topic]
-		if !ok {
-			return metaResult{err: kerr.UnknownTopicOrPartition}
+		changed := map[string]*topicMeta{}
+		if c.Broker {
+			st.BrokerConfigs = applyConfigOps(st.BrokerConfigs, c.Replace, c.Ops)
+			maps.Copy(changed, st.Topics)
+		} else {
+			t, ok := st.Topics[c.Topic]
+			if !ok {
+				return metaResult{err: kerr.UnknownTopicOrPartition}
+			}
+			t.Configs = applyConfigOps(t.Configs, c.Replace, c.Ops)
+			changed[t.Name] = t
 		}
-		t.Configs = applyConfigOps(t.Configs, c.Replace, c.Ops)
-		t.policy = nil
-		for _, pm := range t.Partitions {
-			if p := m.b.parts[pm.Group]; p != nil && p.log != nil {
-				p.log.SetSegmentBytesMax(m.b.topicSegmentBytes(t.Name))
-				p.log.SetSegmentMs(m.b.topicPolicy(t.Name).segmentMs)
+		for _, t := range changed {
+			t.policy = nil
+			for _, pm := range t.Partitions {
+				if p := m.b.parts[pm.Group]; p != nil && p.log != nil {
+					p.log.SetSegmentBytesMax(m.b.topicSegmentBytes(t.Name))
+					p.log.SetSegmentMs(m.b.topicPolicy(t.Name).segmentMs)
+				}
 			}
 		}
 	case cmd.Leader != nil:

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -154,6 +155,12 @@ func validateTopicConfig(name string, value *string) error {
 	if !ok {
 		return fmt.Errorf("unknown topic config %q", name)
 	}
+	return c.validate(name, value)
+}
+
+// validate checks a value of c, set under name (the topic config's or its
+// broker synonym's).
+func (c *topicConfig) validate(name string, value *string) error {
 	if value == nil {
 		return fmt.Errorf("config %q: null value", name)
 	}
@@ -182,6 +189,71 @@ func validateTopicConfig(name string, value *string) error {
 	return nil
 }
 
+// Cluster-wide broker defaults. A topic config's broker synonym (its
+// `broker` name: log.retention.ms for retention.ms) may be set for the
+// whole cluster with AlterConfigs or IncrementalAlterConfigs on the
+// broker resource with an empty name, as Kafka's cluster-wide dynamic
+// default: every topic that does not set the config itself takes it.
+// The defaults are metadata state (metaState.BrokerConfigs), changed by a
+// metadata log entry, so every broker enforces the same ones. Other broker
+// configs are static (gregor serve's flags): INVALID_CONFIG.
+
+// brokerConfigByName indexes the topic configs by their broker synonym.
+var brokerConfigByName = func() map[string]*topicConfig {
+	m := map[string]*topicConfig{}
+	for i := range topicConfigs {
+		if c := &topicConfigs[i]; c.broker != "" {
+			m[c.broker] = c
+		}
+	}
+	return m
+}()
+
+// validateBrokerConfigOps checks operations on the cluster-wide defaults.
+func validateBrokerConfigOps(ops []configOp) error {
+	names := map[string]bool{}
+	for _, o := range ops {
+		if names[o.Name] {
+			return fmt.Errorf("config %q named more than once", o.Name)
+		}
+		names[o.Name] = true
+		c, ok := brokerConfigByName[o.Name]
+		if !ok {
+			if _, static := configTypes[o.Name]; static {
+				return fmt.Errorf("broker config %q cannot be changed dynamically: it is a flag of gregor serve", o.Name)
+			}
+			return fmt.Errorf("unknown broker config %q (dynamic ones: the topic configs' broker defaults, such as log.retention.ms)", o.Name)
+		}
+		switch o.Op {
+		case configSet:
+			if err := c.validate(o.Name, &o.Value); err != nil {
+				return err
+			}
+		case configDelete:
+		case configAppend, configSubtract:
+			if c.typ != kmsg.ConfigTypeList {
+				return fmt.Errorf("config %q is not a list: APPEND and SUBTRACT apply to lists only", o.Name)
+			}
+		default:
+			return fmt.Errorf("config %q: unknown operation %d", o.Name, o.Op)
+		}
+	}
+	return nil
+}
+
+// staticDefault is a config's default before any cluster-wide dynamic
+// one: Kafka's, or the broker's flag.
+func (b *Broker) staticDefault(c *topicConfig) string { return c.def(b) }
+
+// topicDefault is the value a topic that does not set c has: the
+// cluster-wide dynamic default, or the static one.
+func (b *Broker) topicDefault(c *topicConfig) string {
+	if v, ok := b.meta.st.BrokerConfigs[c.broker]; ok && c.broker != "" {
+		return v
+	}
+	return b.staticDefault(c)
+}
+
 func configTypeName(t kmsg.ConfigType) string {
 	switch t {
 	case kmsg.ConfigTypeInt:
@@ -201,8 +273,8 @@ func configTypeName(t kmsg.ConfigType) string {
 // topicDefaults are every known topic config's default value.
 func (b *Broker) topicDefaults() map[string]string {
 	m := make(map[string]string, len(topicConfigs))
-	for _, c := range topicConfigs {
-		m[c.name] = c.def(b)
+	for i := range topicConfigs {
+		m[topicConfigs[i].name] = b.topicDefault(&topicConfigs[i])
 	}
 	return m
 }
@@ -227,8 +299,8 @@ type topicPolicy struct {
 	deleteRetentionMs      int64
 }
 
-// parseTopicPolicy reads the enforced configs; unset ones take Kafka's
-// defaults.
+// parseTopicPolicy reads the enforced configs from the topic's full set
+// (its own over the defaults).
 func parseTopicPolicy(cfgs map[string]string) *topicPolicy {
 	pol := &topicPolicy{
 		maxMessageBytes:        int(configInt(cfgs, "max.message.bytes", 0)),
@@ -256,19 +328,18 @@ func parseTopicPolicy(cfgs map[string]string) *topicPolicy {
 	return pol
 }
 
-// defaultPolicy is the policy of a topic with no configs set.
-var defaultPolicy = parseTopicPolicy(nil)
-
-// topicPolicy is the enforced policy of topic (the defaults for a topic
+// topicPolicy is the enforced policy of topic (the defaults' for a topic
 // not in the metadata). Internal topics never delete by retention: Kafka
 // compacts them; Gregor keeps them whole (their coordinators replay them).
 func (b *Broker) topicPolicy(topic string) *topicPolicy {
 	t, ok := b.meta.st.Topics[topic]
 	if !ok {
-		return defaultPolicy
+		return parseTopicPolicy(b.topicDefaults())
 	}
 	if t.policy == nil {
-		t.policy = parseTopicPolicy(t.Configs)
+		all := b.topicDefaults()
+		maps.Copy(all, t.Configs)
+		t.policy = parseTopicPolicy(all)
 		if isInternalTopic(topic) {
 			t.policy.deletes, t.policy.compacts = false, false
 		}
