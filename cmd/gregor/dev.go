@@ -50,6 +50,7 @@ type devOptions struct {
 	autoCreate    bool
 	groupDelayMs  int
 	txnVersion    int
+	log           logOptions
 }
 
 func parseDev(args []string, stderr io.Writer) (devOptions, error) {
@@ -67,7 +68,11 @@ func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	fs.IntVar(&o.groupDelayMs, "group-initial-rebalance-delay-ms", 0,
 		"how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms)")
 	fs.IntVar(&o.txnVersion, "transaction-version", txnVersionDefault, txnVersionUsage)
+	o.log.register(fs)
 	if err := parseFlagsOnly(fs, args); err != nil {
+		return o, err
+	}
+	if err := o.log.check(); err != nil {
 		return o, err
 	}
 	if err := checkTxnVersion(o.txnVersion); err != nil {
@@ -136,6 +141,7 @@ func (o devOptions) serveCommands() string {
 		if o.txnVersion != txnVersionDefault {
 			fmt.Fprintf(&b, " --transaction-version %d", o.txnVersion)
 		}
+		b.WriteString(o.log.flags())
 		b.WriteByte('\n')
 	}
 	return b.String()
@@ -173,6 +179,7 @@ func startDev(o devOptions, logf func(id int32) func(string, ...any)) (nodes []*
 	for _, m := range ms {
 		bc := engine.Config{ID: m.ID, AutoCreateTopics: o.autoCreate, TransactionVersion: int16(o.txnVersion)}
 		groupConfig(&bc, 50, o.groupDelayMs, 7*24*60)
+		o.log.apply(&bc)
 		n, err := runtime.Listen(runtime.Config{
 			Broker:      bc,
 			DataDir:     o.brokerDir(m.ID),

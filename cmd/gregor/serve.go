@@ -50,6 +50,52 @@ type serveOptions struct {
 	// Topic defaults, Kafka's num.partitions and default.replication.factor.
 	numPartitions     int
 	defaultReplFactor int
+	log               logOptions
+}
+
+// logOptions are the log cleaner's and retention's intervals, flags of
+// both serve and dev.
+type logOptions struct {
+	cleanerBackoffMs int64
+	retentionCheckMs int64
+}
+
+const (
+	cleanerBackoffDefaultMs = 15_000
+	retentionCheckDefaultMs = 300_000
+)
+
+func (o *logOptions) register(fs *flag.FlagSet) {
+	fs.Int64Var(&o.cleanerBackoffMs, "log-cleaner-backoff-ms", cleanerBackoffDefaultMs,
+		"how often a compacted partition's leader looks for records to clean (Kafka's log.cleaner.backoff.ms)")
+	fs.Int64Var(&o.retentionCheckMs, "log-retention-check-interval-ms", retentionCheckDefaultMs,
+		"how often a partition's leader looks for segments past retention (Kafka's log.retention.check.interval.ms)")
+}
+
+func (o *logOptions) check() error {
+	if o.cleanerBackoffMs <= 0 {
+		return fmt.Errorf("--log-cleaner-backoff-ms %d: must be positive", o.cleanerBackoffMs)
+	}
+	if o.retentionCheckMs <= 0 {
+		return fmt.Errorf("--log-retention-check-interval-ms %d: must be positive", o.retentionCheckMs)
+	}
+	return nil
+}
+
+func (o *logOptions) apply(c *engine.Config) {
+	c.CleanerBackoffMs, c.RetentionCheckIntervalMs = o.cleanerBackoffMs, o.retentionCheckMs
+}
+
+// flags are the non-default ones as gregor serve arguments.
+func (o *logOptions) flags() string {
+	var b strings.Builder
+	if o.cleanerBackoffMs != 0 && o.cleanerBackoffMs != cleanerBackoffDefaultMs {
+		fmt.Fprintf(&b, " --log-cleaner-backoff-ms %d", o.cleanerBackoffMs)
+	}
+	if o.retentionCheckMs != 0 && o.retentionCheckMs != retentionCheckDefaultMs {
+		fmt.Fprintf(&b, " --log-retention-check-interval-ms %d", o.retentionCheckMs)
+	}
+	return b.String()
 }
 
 // txnVersionDefault is the transaction.version a cluster finalizes, as
@@ -106,6 +152,7 @@ func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.txnVersion, "transaction-version", txnVersionDefault, txnVersionUsage)
 	fs.Int64Var(&o.txnIDExpiration, "transactional-id-expiration-ms", 7*24*60*60*1000,
 		"forget a transactional id with no transaction open and no change for this long (Kafka's transactional.id.expiration.ms)")
+	o.log.register(fs)
 	return fs
 }
 
@@ -233,6 +280,9 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 	if o.txnIDExpiration <= 0 {
 		return runtime.Config{}, fmt.Errorf("--transactional-id-expiration-ms %d: must be positive", o.txnIDExpiration)
 	}
+	if err := o.log.check(); err != nil {
+		return runtime.Config{}, err
+	}
 	cluster := brokerInfos(members)
 	for i := range cluster {
 		if cluster[i].ID == int32(o.id) {
@@ -250,6 +300,7 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 		DefaultReplicationFactor:    int16(o.defaultReplFactor),
 	}
 	groupConfig(&bc, o.offsetsPartitions, o.groupDelayMs, o.offsetsRetentionMn)
+	o.log.apply(&bc)
 	return runtime.Config{
 		Broker:      bc,
 		DataDir:     o.data,
