@@ -74,6 +74,10 @@ public final class JavaClientCheck {
             LogAdminCheck.main(args);
             return;
         }
+        if (args.length > 0 && args[0].equals("read-compacted")) {
+            LogAdminCheck.readCompacted(args);
+            return;
+        }
         if (args.length > 0 && args[0].equals("streams-wordcount")) {
             StreamsWordCount.main(args);
             return;
