@@ -101,7 +101,14 @@ func (l *Log) recover() error {
 	l.segs[len(l.segs)-1].dirty = true
 	l.dirDirty = true
 	if repaired {
-		return l.Sync()
+		if err := l.Sync(); err != nil {
+			return err
+		}
+	}
+	for _, s := range l.segs[:len(l.segs)-1] {
+		if err := s.seal(); err != nil {
+			return fmt.Errorf("segment: open %s: %w", l.dir, err)
+		}
 	}
 	return nil
 }

@@ -127,6 +127,10 @@ func (l *Log) Rewrite(from, to int64, fn RewriteFunc) error {
 		}
 		return l.fail(fmt.Errorf("%w: rewritten segment %d does not load back (%v)", ErrCorrupt, base, err))
 	}
+	if err := s.seal(); err != nil {
+		s.close()
+		return l.fail(err)
+	}
 	segs := append([]*segment(nil), l.segs[:first]...)
 	segs = append(segs, s)
 	l.segs = append(segs, l.segs[last+1:]...)

@@ -74,7 +74,7 @@ func beUint64(b []byte) uint64 {
 // roll syncs the active segment and starts a new one at EndOffset.
 func (l *Log) roll() error {
 	s := l.segs[len(l.segs)-1]
-	if err := s.sync(); err != nil {
+	if err := s.seal(); err != nil {
 		return l.fail(err)
 	}
 	ns, err := l.createSegment(s.end)
@@ -82,6 +82,22 @@ func (l *Log) roll() error {
 		return l.fail(err)
 	}
 	l.segs = append(l.segs, ns)
+	return nil
+}
+
+// seal syncs a segment that takes no more appends and closes its index
+// files: their entries are in memory, and a log of 10,000 segments then
+// holds 10,000 file handles rather than 30,000.
+func (s *segment) seal() error {
+	if err := s.sync(); err != nil {
+		return err
+	}
+	for _, f := range []*vfs.File{&s.idx, &s.tidx} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
+	}
 	return nil
 }
 
@@ -177,6 +193,9 @@ func (s *segment) sync() error {
 		return nil
 	}
 	for _, f := range []vfs.File{s.log, s.idx, s.tidx} {
+		if f == nil {
+			continue
+		}
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("segment: sync segment %d: %w", s.base, err)
 		}
