@@ -22,7 +22,8 @@ const topicUsage = `usage: gregor topic <create|list|describe|alter-config|delet
   list         every topic with its partition count and replication factor
   describe     TOPIC... [--sizes]: partitions (leader, epoch, replicas, in-sync
                replicas) and configs, each with its source (topic: set on
-               the topic; default: the broker's); --sizes adds each
+               the topic; cluster: the cluster-wide default set by
+               AlterConfigs; default: the broker's); --sizes adds each
                replica's bytes on disk (DescribeLogDirs)
   alter-config TOPIC [--set name=value]... [--delete name]...
                [--append name=value]... [--subtract name=value]...:
@@ -287,8 +288,11 @@ func topicConfigs(ctx context.Context, cl *kgo.Client, name string) ([]string, e
 				v = *c.Value
 			}
 			source := "default"
-			if c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+			switch c.Source {
+			case kmsg.ConfigSourceDynamicTopicConfig:
 				source = "topic"
+			case kmsg.ConfigSourceDynamicDefaultBrokerConfig:
+				source = "cluster"
 			}
 			out = append(out, c.Name+"="+v+"  ("+source+")")
 		}
