@@ -127,19 +127,29 @@ func (b *Broker) changeConfigs(changes []configChange, validateOnly bool, done f
 // value for SET, APPEND and SUBTRACT (a valid one for SET), lists only for
 // APPEND and SUBTRACT, and no name twice.
 func validateConfigOps(ops []configOp) error {
+	return validateOps(ops, func(name string) (*topicConfig, error) {
+		if tc, ok := topicConfigByName[name]; ok {
+			return tc, nil
+		}
+		return nil, fmt.Errorf("unknown topic config %q", name)
+	})
+}
+
+// validateOps is validateConfigOps with the catalog lookup given.
+func validateOps(ops []configOp, lookup func(name string) (*topicConfig, error)) error {
 	names := map[string]bool{}
 	for _, o := range ops {
 		if names[o.Name] {
 			return fmt.Errorf("config %q named more than once", o.Name)
 		}
 		names[o.Name] = true
-		tc, ok := topicConfigByName[o.Name]
-		if !ok {
-			return fmt.Errorf("unknown topic config %q", o.Name)
+		tc, err := lookup(o.Name)
+		if err != nil {
+			return err
 		}
 		switch o.Op {
 		case configSet:
-			if err := validateTopicConfig(o.Name, &o.Value); err != nil {
+			if err := tc.validate(o.Name, &o.Value); err != nil {
 				return err
 			}
 		case configDelete:

@@ -211,34 +211,15 @@ var brokerConfigByName = func() map[string]*topicConfig {
 
 // validateBrokerConfigOps checks operations on the cluster-wide defaults.
 func validateBrokerConfigOps(ops []configOp) error {
-	names := map[string]bool{}
-	for _, o := range ops {
-		if names[o.Name] {
-			return fmt.Errorf("config %q named more than once", o.Name)
+	return validateOps(ops, func(name string) (*topicConfig, error) {
+		if c, ok := brokerConfigByName[name]; ok {
+			return c, nil
 		}
-		names[o.Name] = true
-		c, ok := brokerConfigByName[o.Name]
-		if !ok {
-			if _, static := configTypes[o.Name]; static {
-				return fmt.Errorf("broker config %q cannot be changed dynamically: it is a flag of gregor serve", o.Name)
-			}
-			return fmt.Errorf("unknown broker config %q (dynamic ones: the topic configs' broker defaults, such as log.retention.ms)", o.Name)
+		if _, static := configTypes[name]; static {
+			return nil, fmt.Errorf("broker config %q cannot be changed dynamically: it is a flag of gregor serve", name)
 		}
-		switch o.Op {
-		case configSet:
-			if err := c.validate(o.Name, &o.Value); err != nil {
-				return err
-			}
-		case configDelete:
-		case configAppend, configSubtract:
-			if c.typ != kmsg.ConfigTypeList {
-				return fmt.Errorf("config %q is not a list: APPEND and SUBTRACT apply to lists only", o.Name)
-			}
-		default:
-			return fmt.Errorf("config %q: unknown operation %d", o.Name, o.Op)
-		}
-	}
-	return nil
+		return nil, fmt.Errorf("unknown broker config %q (dynamic ones: the topic configs' broker defaults, such as log.retention.ms)", name)
+	})
 }
 
 // staticDefault is a config's default before any cluster-wide dynamic

@@ -37,19 +37,7 @@ func Build(opts BuildOptions, recs []Record) []byte {
 	var body []byte
 	maxTS := opts.FirstTimestamp
 	for i, r := range recs {
-		body = body[:0]
-		body = append(body, 0) // attributes
-		body = binary.AppendVarint(body, r.TimestampDelta)
-		body = binary.AppendVarint(body, int64(i))
-		body = appendBytes(body, r.Key)
-		body = appendBytes(body, r.Value)
-		body = binary.AppendVarint(body, int64(len(r.Headers)))
-		for _, h := range r.Headers {
-			body = appendBytes(body, []byte(h.Key))
-			body = appendBytes(body, h.Value)
-		}
-		b = binary.AppendVarint(b, int64(len(body)))
-		b = append(b, body...)
+		b, body = appendRecord(b, body, r.TimestampDelta, int64(i), r.Key, r.Value, r.Headers)
 		if i == 0 || opts.FirstTimestamp+r.TimestampDelta > maxTS {
 			maxTS = opts.FirstTimestamp + r.TimestampDelta
 		}
@@ -80,6 +68,23 @@ func Build(opts BuildOptions, recs []Record) []byte {
 	be.PutUint32(b[offNumRecords:], uint32(len(recs)))
 	be.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], crc32c))
 	return b
+}
+
+// appendRecord appends one v2 record, its length first, to dst; scratch
+// is a buffer it reuses and returns.
+func appendRecord(dst, scratch []byte, tsDelta, offDelta int64, key, value []byte, headers []RecordHeader) ([]byte, []byte) {
+	rec := append(scratch[:0], 0) // attributes
+	rec = binary.AppendVarint(rec, tsDelta)
+	rec = binary.AppendVarint(rec, offDelta)
+	rec = appendBytes(rec, key)
+	rec = appendBytes(rec, value)
+	rec = binary.AppendVarint(rec, int64(len(headers)))
+	for _, h := range headers {
+		rec = appendBytes(rec, []byte(h.Key))
+		rec = appendBytes(rec, h.Value)
+	}
+	dst = binary.AppendVarint(dst, int64(len(rec)))
+	return append(dst, rec...), rec
 }
 
 // appendBytes appends a varint length and v; nil is encoded as length -1.

@@ -142,26 +142,25 @@ func Compress(codec int8, src []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-		return out.Bytes(), nil
+		return writeAll(w, &out, src)
 	case CompressionLZ4:
 		var out bytes.Buffer
 		w := lz4.NewWriter(&out)
 		if err := w.Apply(lz4.ConcurrencyOption(1)); err != nil {
 			return nil, err
 		}
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-		return out.Bytes(), nil
+		return writeAll(w, &out, src)
 	}
 	return nil, fmt.Errorf("batch: unknown compression codec %d", codec)
+}
+
+// writeAll writes src through the compressing w into out and closes w.
+func writeAll(w io.WriteCloser, out *bytes.Buffer, src []byte) ([]byte, error) {
+	if _, err := w.Write(src); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }

@@ -49,19 +49,7 @@ func Keep(b []byte, h Header, keep []DecodedRecord, deleteHorizon int64) ([]byte
 		if h.LogAppendTime() {
 			tsDelta = 0
 		}
-		rec = rec[:0]
-		rec = append(rec, 0) // attributes
-		rec = binary.AppendVarint(rec, tsDelta)
-		rec = binary.AppendVarint(rec, delta)
-		rec = appendBytes(rec, r.Key)
-		rec = appendBytes(rec, r.Value)
-		rec = binary.AppendVarint(rec, int64(len(r.Headers)))
-		for _, hd := range r.Headers {
-			rec = appendBytes(rec, []byte(hd.Key))
-			rec = appendBytes(rec, hd.Value)
-		}
-		body = binary.AppendVarint(body, int64(len(rec)))
-		body = append(body, rec...)
+		body, rec = appendRecord(body, rec, tsDelta, delta, r.Key, r.Value, r.Headers)
 	}
 	body, err := Compress(h.Compression(), body)
 	if err != nil {
