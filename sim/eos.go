@@ -643,7 +643,7 @@ func (e *eosProcessor) begin() {
 	e.offsetsIn, e.offsetsDone, e.paused = false, false, false
 	e.n++
 	e.txns++
-	t := &txnRec{n: e.n}
+	t := &txnRec{n: e.n, reads: e.txIn}
 	var outTPs []tpKey
 	byTP := map[tpKey][]string{}
 	for _, in := range e.txIn {
