@@ -7,7 +7,8 @@ package sim
 // and txo partition and from what the processors consumed, whose edges
 // each prove that one transaction sent EndTxn(commit) before the other;
 // Tarjan's strongly connected components find a cycle in it, which no
-// correct run can have.
+// correct run can have. The same log holds every fetch of the readers and
+// processors to int-poll-skip (below).
 //
 // Which edges are sound (docs/simulation.md has the reasoning):
 //
@@ -44,6 +45,7 @@ import (
 	"strings"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/gregor-streaming/gregor/linearizability"
 )
 
 // recFate is what a partition's log decided of one of its data records.
@@ -406,10 +408,78 @@ func (g *depGraph) describe(cycle []depEdge, sccSize int) string {
 	return sb.String()
 }
 
-// runElleChecks runs the cycle check at the end of the transactional
-// phase.
+// --- int-poll-skip ---
+
+// txnPoll is what one fetch of one partition delivered to a reader or a
+// processor: the offsets, in the order delivered.
+type txnPoll struct {
+	who  string
+	tp   tpKey
+	at   int64
+	offs []int64
+}
+
+// recordPoll keeps a fetch's delivered offsets for the int-poll-skip
+// check (a fetch that delivered fewer than two records cannot skip one).
+func (tw *txnWorld) recordPoll(who string, tp tpKey, offs []int64) {
+	if len(offs) >= 2 {
+		tw.polls = append(tw.polls, txnPoll{who: who, tp: tp, at: tw.w.now, offs: offs})
+	}
+}
+
+// checkIntPollSkips holds every fetch to the log: between two records
+// one fetch of a partition delivered, every record the log commits (its
+// producer's next marker commits), or that is not transactional, must
+// have been delivered too. Aborted records are skipped by read_committed
+// as they should be, control batches are no records, and a record no
+// marker decides cannot lie below a delivered one (the last stable
+// offset stops before it).
+func (tw *txnWorld) checkIntPollSkips(logs map[tpKey]*partLog) []Failure {
+	var fs []Failure
+	for _, p := range tw.polls {
+		if len(fs) == failuresPerCheck {
+			break
+		}
+		l := logs[p.tp]
+		if l == nil || !slices.IsSorted(p.offs) {
+			continue // nonmonotonic-poll reports it
+		}
+		first, last := p.offs[0], p.offs[len(p.offs)-1]
+		i, _ := slices.BinarySearchFunc(l.recs, first, func(r logRec, o int64) int { return cmp.Compare(r.off, o) })
+		j := 0
+		for ; i < len(l.recs) && l.recs[i].off < last; i++ {
+			r := l.recs[i]
+			for j < len(p.offs) && p.offs[j] < r.off {
+				j++
+			}
+			if j < len(p.offs) && p.offs[j] == r.off || r.fate != fateCommitted && r.fate != fatePlain {
+				continue
+			}
+			before := p.offs[max(j-1, 0)]
+			what := "not transactional"
+			if r.fate == fateCommitted {
+				what = fmt.Sprintf("committed by its producer's marker at offset %d", r.marker)
+			}
+			if r.txn >= 0 {
+				t := tw.txns[r.txn]
+				what = fmt.Sprintf("of transaction %s (%s), %s", t, t.outcome(), what)
+			}
+			fs = append(fs, Failure{Kind: linearizability.AnomalyIntPollSkip, AtMillis: p.at,
+				Detail: fmt.Sprintf("%s %s: one fetch delivered offsets %d and %d (%d records from %d to %d) but not offset %d between them: %q %s",
+					p.who, p.tp, before, p.offs[j], len(p.offs), first, last, r.off, r.v, what)})
+			break
+		}
+	}
+	return fs
+}
+
+// runElleChecks runs the cycle and int-poll-skip checks at the end of the
+// transactional phase.
 func (tw *txnWorld) runElleChecks() []Failure {
-	g := tw.buildDepGraph(tw.partLogs())
-	tw.w.tracef("txn-graph transactions %d ww %d wr %d", len(g.nodes), g.ww, g.wr)
-	return g.cycles()
+	logs := tw.partLogs()
+	g := tw.buildDepGraph(logs)
+	fs := g.cycles()
+	fs = append(fs, tw.checkIntPollSkips(logs)...)
+	tw.w.tracef("txn-graph transactions %d ww %d wr %d polls %d", len(g.nodes), g.ww, g.wr, len(tw.polls))
+	return fs
 }

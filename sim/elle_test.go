@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
+	"github.com/gregor-streaming/gregor/linearizability"
 )
 
 // putLog makes batches (in offset order) the canonical log of tp.
@@ -151,6 +152,63 @@ func TestTxnCycles(t *testing.T) {
 		putLog(t, w, q, txnBatch(0, 3, "c1"), commit(1, 3), txnBatch(2, 2, "b1"), abort(3, 2), txnBatch(4, 1, "a1"), commit(5, 1))
 		if fs, g := elleCheck(w); len(fs) != 0 || g.ww != 1 {
 			t.Fatalf("want no cycle and one edge (t1 -> t2 on tx/0), got %v and %d", fs, g.ww)
+		}
+	})
+}
+
+// TestTxnIntPollSkip: within one fetch of a partition, a reader must
+// deliver every record the log commits between two it delivered; aborted
+// records and control batches are not skipped records.
+func TestTxnIntPollSkip(t *testing.T) {
+	setup := func(t *testing.T, abortB bool) (*World, *txnReader, []Failure) {
+		w, r := txnTestWorld(t)
+		tp := w.txn.tps[0]
+		addTxn(w, 1, 1, tp, txnCommitted, "a0")
+		stateB := txnCommitted
+		if abortB {
+			stateB = txnAborted
+		}
+		addTxn(w, 2, 2, tp, stateB, "b0", "b1")
+		addTxn(w, 3, 3, tp, txnCommitted, "c0")
+		batches := [][]byte{txnBatch(0, 1, "a0"), txnBatch(1, 2, "b0", "b1"), markerBatch(3, 1, true), txnBatch(4, 3, "c0"),
+			markerBatch(5, 2, !abortB), markerBatch(6, 3, true)}
+		putLog(t, w, tp, batches...)
+		// The broker lists producer 2 as aborted either way: when it
+		// committed, that is the bug.
+		if !r.consume(tp, fetched(7, map[int64]int64{2: 1}, batches...)) {
+			t.Fatalf("consume failed: %v", w.failures)
+		}
+		if len(r.seen) != 2 || r.seen["a0"] != 0 || r.seen["c0"] != 4 {
+			t.Fatalf("seen %v", r.seen)
+		}
+		return w, r, w.txn.checkIntPollSkips(w.txn.partLogs())
+	}
+	t.Run("committed record skipped", func(t *testing.T) {
+		_, _, fs := setup(t, false)
+		if len(fs) != 1 || fs[0].Kind != linearizability.AnomalyIntPollSkip ||
+			!strings.Contains(fs[0].Detail, `delivered offsets 0 and 4 (2 records from 0 to 4) but not offset 1 between them: "b0"`) ||
+			!strings.Contains(fs[0].Detail, "committed by its producer's marker at offset 5") {
+			t.Fatalf("want one int-poll-skip of b0, got %v", fs)
+		}
+		t.Log(fs[0])
+	})
+	t.Run("aborted record skipped", func(t *testing.T) {
+		if _, _, fs := setup(t, true); len(fs) != 0 {
+			t.Fatalf("want none, got %v", fs)
+		}
+	})
+	t.Run("markers leave gaps", func(t *testing.T) {
+		w, r := txnTestWorld(t)
+		tp := w.txn.tps[1]
+		addTxn(w, 1, 1, tp, txnCommitted, "a0")
+		addTxn(w, 2, 2, tp, txnCommitted, "b0")
+		batches := [][]byte{txnBatch(0, 1, "a0"), markerBatch(1, 1, true), markerBatch(2, 5, false), txnBatch(3, 2, "b0"), markerBatch(4, 2, true)}
+		putLog(t, w, tp, batches...)
+		if !r.consume(tp, fetched(5, nil, batches...)) || len(r.seen) != 2 {
+			t.Fatalf("consume: seen %v failures %v", r.seen, w.failures)
+		}
+		if fs := w.txn.checkIntPollSkips(w.txn.partLogs()); len(fs) != 0 || len(w.txn.polls) != 1 {
+			t.Fatalf("want none of %d polls, got %v", len(w.txn.polls), fs)
 		}
 	})
 }

@@ -203,6 +203,7 @@ type txnWorld struct {
 	readers []*txnReader
 	eos     *eosWorld // the consume-transform-produce processors (eos.go), or nil
 	phase   bool      // the readers read to the end (after the final read)
+	polls   []txnPoll // the fetches that delivered two records or more (int-poll-skip)
 }
 
 func newTxnWorld(w *World) *txnWorld {
@@ -511,9 +512,16 @@ func (r *txnReader) onFetch(resp *kmsg.FetchResponse) {
 // consume takes one partition's answer (readCommitted) and checks what
 // it delivers.
 func (r *txnReader) consume(tp tpKey, p kmsg.FetchResponseTopicPartition) bool {
-	return readCommitted(r.c.w, "txn reader c"+strconv.Itoa(r.c.idx), tp, r.pos, p, func(off int64, v string, pid int64) bool {
+	who := "txn reader c" + strconv.Itoa(r.c.idx)
+	var offs []int64
+	ok := readCommitted(r.c.w, who, tp, r.pos, p, func(off int64, v string, pid int64) bool {
+		offs = append(offs, off)
 		return r.deliver(tp, off, v, pid)
 	})
+	if ok {
+		r.tw.recordPoll(who, tp, offs)
+	}
+	return ok
 }
 
 // readCommitted takes one partition's answer as Kafka's consumer does
