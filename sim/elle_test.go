@@ -92,6 +92,21 @@ func TestTxnCycles(t *testing.T) {
 		}
 		t.Log(fs[0])
 	})
+	t.Run("G0 in one partition", func(t *testing.T) {
+		// t1 committed in two pieces (a zombie's EndTxn(commit) committed
+		// its first batch early): its commit marker lies below t2's record
+		// and t2's below t1's second batch.
+		w, _ := txnTestWorld(t)
+		p := w.txn.tps[0]
+		t1 := addTxn(w, 1, 1, p, txnCommitted, "a0")
+		addPart(w, t1, p, "a1")
+		addTxn(w, 2, 2, p, txnCommitted, "b0")
+		putLog(t, w, p, txnBatch(0, 1, "a0"), commit(1, 1), txnBatch(2, 2, "b0"), commit(3, 2), txnBatch(4, 1, "a1"), commit(5, 1))
+		fs, _ := elleCheck(w)
+		if len(fs) != 1 || fs[0].Kind != FailG0 || !strings.Contains(fs[0].Detail, "cycle w9.1 -ww-> w9.2 -ww-> w9.1") {
+			t.Fatalf("want one G0, got %v", fs)
+		}
+	})
 	t.Run("concurrent transactions interleave", func(t *testing.T) {
 		// t1's record comes first on tx/0 and t2's on tx/1 (Jepsen's
 		// version order would make that G0), but neither committed
