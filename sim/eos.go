@@ -599,16 +599,19 @@ func (e *eosProcessor) onFetch(resp *kmsg.FetchResponse) {
 			failed = failed || code != 0 || !ok
 			continue
 		}
+		var offs []int64
 		ok = readCommitted(c.w, who, tp, e.pos, p, func(off int64, v string, pid int64) bool {
 			if !tw.checkDelivered(who, tp, off, v, pid) {
 				return false
 			}
+			offs = append(offs, off)
 			e.buf = append(e.buf, eosIn{tp: tp, off: off, v: v})
 			return true
 		})
 		if !ok {
 			return
 		}
+		tw.recordPoll(who, tp, offs)
 		e.hw[tp], e.lso[tp] = p.HighWatermark, p.LastStableOffset
 	}
 	e.fetching = e.fetching[:0]
@@ -643,7 +646,7 @@ func (e *eosProcessor) begin() {
 	e.offsetsIn, e.offsetsDone, e.paused = false, false, false
 	e.n++
 	e.txns++
-	t := &txnRec{n: e.n}
+	t := &txnRec{n: e.n, reads: e.txIn}
 	var outTPs []tpKey
 	byTP := map[tpKey][]string{}
 	for _, in := range e.txIn {

@@ -90,6 +90,12 @@ const (
 	// delivered some of a committed or indeterminate transaction's records
 	// but not all (atomic visibility).
 	FailFracturedRead = "fractured-read"
+	// FailG0: a cycle of ww dependencies between committed transactions
+	// (write cycle; elle.go says which edges are sound).
+	FailG0 = "G0"
+	// FailG1c: a cycle of ww and wr dependencies, at least one wr, between
+	// committed transactions (circular information flow).
+	FailG1c = "G1c"
 )
 
 // txnState is what the writers know of a transaction's outcome.
@@ -133,15 +139,19 @@ type txnRec struct {
 	epoch     int16
 	parts     []*txnPart
 	state     txnState
-	decidedAt int64  // when it left txnOpen (ms)
-	why       string // why it aborted
-	paused    bool   // its producer paused in it
-	failed    bool   // a batch was given up: it aborts, and the epoch is bumped
+	decidedAt int64   // when it left txnOpen (ms)
+	why       string  // why it aborted
+	paused    bool    // its producer paused in it
+	failed    bool    // a batch was given up: it aborts, and the epoch is bumped
+	reads     []eosIn // what a processor's transaction consumed (its wr dependencies)
 }
 
 func (t *txnRec) String() string {
-	return fmt.Sprintf("w%d.%d (%q producer %d epoch %d)", t.writer, t.n, t.txnID, t.pid, t.epoch)
+	return fmt.Sprintf("%s (%q producer %d epoch %d)", t.name(), t.txnID, t.pid, t.epoch)
 }
+
+// name is the transaction's short name: its client and number.
+func (t *txnRec) name() string { return fmt.Sprintf("w%d.%d", t.writer, t.n) }
 
 // outcome describes what is known of the transaction for a failure's
 // detail.
@@ -193,6 +203,7 @@ type txnWorld struct {
 	readers []*txnReader
 	eos     *eosWorld // the consume-transform-produce processors (eos.go), or nil
 	phase   bool      // the readers read to the end (after the final read)
+	polls   []txnPoll // the fetches that delivered two records or more (int-poll-skip)
 }
 
 func newTxnWorld(w *World) *txnWorld {
@@ -501,9 +512,16 @@ func (r *txnReader) onFetch(resp *kmsg.FetchResponse) {
 // consume takes one partition's answer (readCommitted) and checks what
 // it delivers.
 func (r *txnReader) consume(tp tpKey, p kmsg.FetchResponseTopicPartition) bool {
-	return readCommitted(r.c.w, "txn reader c"+strconv.Itoa(r.c.idx), tp, r.pos, p, func(off int64, v string, pid int64) bool {
+	who := "txn reader c" + strconv.Itoa(r.c.idx)
+	var offs []int64
+	ok := readCommitted(r.c.w, who, tp, r.pos, p, func(off int64, v string, pid int64) bool {
+		offs = append(offs, off)
 		return r.deliver(tp, off, v, pid)
 	})
+	if ok {
+		r.tw.recordPoll(who, tp, offs)
+	}
+	return ok
 }
 
 // readCommitted takes one partition's answer as Kafka's consumer does
@@ -678,6 +696,7 @@ func (w *World) runTxnPhase() {
 	if w.stopped {
 		return
 	}
+	w.failures = append(w.failures, tw.runElleChecks()...)
 	for _, r := range tw.readers {
 		if !r.done {
 			var behind []string
