@@ -112,6 +112,9 @@ func (p *partition) applyCompact(body []byte) produceResult {
 	if st.mapTo > p.log.EndOffset() || from >= st.to {
 		return produceResult{base: p.cleanedTo}
 	}
+	if err := p.checkpointBefore(); err != nil {
+		return produceResult{err: err}
+	}
 	if err := p.cleanStep(st, from); err != nil {
 		p.storageFailed(err, p.log.EndOffset(), p.applied)
 		return produceResult{err: kerr.KafkaStorageError}

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/gregor-streaming/gregor/engine/producers"
 	"github.com/gregor-streaming/gregor/engine/rsm"
@@ -48,20 +49,39 @@ var errBadExpiry = errors.New("engine: corrupt producer expiry entry")
 // applyExpireProducers drops the producers an expiry entry names, each if
 // its state is still the one the leader judged.
 func (p *partition) applyExpireProducers(body []byte) error {
+	expired, err := p.expireProducers(body)
+	if err != nil || !expired {
+		return err
+	}
+	// The entry stores no batch, and recovery rebuilds producer state from
+	// the checkpoint and the batches after it, skipping every entry up to
+	// the last batch's tag: without a checkpoint here, a batch applied
+	// after this entry would make recovery skip it and bring the expired
+	// producers back (TestRegression_ProducerExpiryLostAtRecovery).
+	if _, err := p.Sync(); err != nil || p.storageErr != nil {
+		return kerr.KafkaStorageError
+	}
+	return nil
+}
+
+// expireProducers decodes an expiry entry and drops the producers it
+// names that are still as the leader saw them; expired reports whether
+// any was.
+func (p *partition) expireProducers(body []byte) (expired bool, err error) {
 	r := &byteReader{b: body}
 	n := r.uvarint()
 	if n > expireProducersMax {
-		return errBadExpiry
+		return false, errBadExpiry
 	}
 	var xs []producers.Expiry
 	for range n {
 		xs = append(xs, producers.Expiry{PID: r.varint(), LastTimestamp: r.varint()})
 	}
 	if r.err != nil || len(r.b) != 0 {
-		return errBadExpiry
+		return false, errBadExpiry
 	}
 	for _, x := range xs {
-		p.producers.Expire(x.PID, x.LastTimestamp)
+		expired = p.producers.Expire(x.PID, x.LastTimestamp) || expired
 	}
-	return nil
+	return expired, nil
 }

@@ -26,6 +26,26 @@ func (p *partition) startOffset() int64 { return max(p.logStart, p.log.StartOffs
 
 var errBadDeleteRecords = errors.New("engine: corrupt delete-records entry")
 
+// checkpointBefore writes the checkpoint as of the entry before the one
+// applying, before that entry changes the segments without appending to
+// them (DeleteRecords, a compaction step). Recovery rebuilds producer
+// state from the checkpoint and the batches after its end offset, and
+// re-applies only entries past the last batch's tag: a crash inside the
+// change, with an older checkpoint, would rebuild from batches the change
+// had already dropped (an aborted transaction's, a producer's older
+// ones), or find the segments no longer reaching the checkpoint's end.
+// With this checkpoint the change's segments lie below its end offset,
+// and the entry applies again (both changes are idempotent).
+func (p *partition) checkpointBefore() error {
+	p.applied--
+	_, _ = p.Sync()
+	p.applied++
+	if p.storageErr != nil {
+		return kerr.KafkaStorageError
+	}
+	return nil
+}
+
 // applyDeleteRecords moves the log start to the entry's offset (never
 // back, never past the end); the result's base is the start after it.
 func (p *partition) applyDeleteRecords(body []byte) produceResult {
@@ -36,6 +56,9 @@ func (p *partition) applyDeleteRecords(body []byte) produceResult {
 	off = min(off, p.log.EndOffset())
 	if off <= p.startOffset() {
 		return produceResult{base: p.startOffset()}
+	}
+	if err := p.checkpointBefore(); err != nil {
+		return produceResult{err: err}
 	}
 	p.logStart = off
 	if err := p.log.TruncatePrefix(off); err != nil {

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"slices"
@@ -167,5 +168,46 @@ func TestTimedOutProduceLeavesNoWaiter(t *testing.T) {
 	}
 	if n := c.part(lead).pending.Len(); n != 0 {
 		t.Fatalf("%d proposal waiters left after the timeout", n)
+	}
+}
+
+// TestRegression_ProducerExpiryLostAtRecovery (found by the simulator:
+// `gregor sim --seed 113 --mode all --brokers 5 --time 45s --unsafe
+// no-fencing`, a divergence on __consumer_offsets-2): a producer-expiry
+// entry stores no batch, so recovery, which rebuilds producer state from
+// the checkpoint and the headers of the batches after it and skips every
+// entry up to the last batch's tag, brought an expired producer back when
+// a batch applied after the expiry and before the next checkpoint. That
+// replica then skipped a fencing marker for the producer that every other
+// replica wrote. The expiry now writes the checkpoint, as DeleteRecords
+// does.
+func TestRegression_ProducerExpiryLostAtRecovery(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 1)
+	c := &testCluster{t: t, tune: func(cfg *Config) {
+		cfg.ProducerIDExpirationMs = 5_000
+		cfg.ProducerIDExpirationCheckMs = 1_000
+	}}
+	c.run(t, cmd("add-brokers n=3"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=3"))
+	c.run(t, cmd("produce topic=t partition=0 values=a pid=1 epoch=0 seq=0"))
+	for id := int32(1); id <= 3; id++ {
+		c.run(t, cmd(fmt.Sprintf("checkpoint broker=%d", id)))
+	}
+	c.tick(70) // producer 1 expires everywhere
+	// A batch after the expiry: its tag is past the expiry entry.
+	c.run(t, cmd("produce topic=t partition=0 values=b pid=2 epoch=0 seq=0"))
+	follower := int32(1)
+	if c.leaderOf("t", 0) == follower {
+		follower = 2
+	}
+	if _, ok := c.part(follower).producers.Epoch(1); ok {
+		t.Fatalf("broker %d has producer 1 before the restart", follower)
+	}
+	tb := c.broker(follower)
+	tb.b.Close() // the segments hold the batch; the checkpoint is older
+	tb.down = true
+	c.run(t, cmd(fmt.Sprintf("restart broker=%d", follower)))
+	if _, ok := c.part(follower).producers.Epoch(1); ok {
+		t.Fatalf("broker %d brought the expired producer 1 back at recovery", follower)
 	}
 }
