@@ -1,0 +1,451 @@
+package conformance
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+var withKafka = flag.Bool("kafka", false,
+	"mode B: run every script against Apache Kafka (started from cmd/gregor/testdata/kafka) and Gregor, print per API matched/different/only-in-Kafka; with -rewrite record Kafka's answers")
+
+const scripts = "../testdata/conformance"
+
+// The script language (datadriven):
+//
+//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [differs=(reason)]
+//	<the request as JSON of its kmsg struct>
+//	----
+//	<Kafka's normalised answer>
+//
+// records= fills every produced partition whose Records is null with one
+// uncompressed batch, a record per timestamp (values v0, v1, ...; or
+// value-bytes bytes each). A step marked differs= has two answers:
+//
+//	kafka:
+//	<Kafka's>
+//	gregor:
+//	<Gregor's>
+//
+//	wait-leaders topic=T partitions=N
+//
+// polls Metadata on every broker under test until T's N partitions have
+// leaders (output: ok).
+func TestConformance(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(scripts, "*.txt"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scripts in %s: %v", scripts, err)
+	}
+	start := time.Now()
+	var kafka *target
+	if *withKafka {
+		kafka = startKafka(t)
+		t.Logf("kafka ready at %s in %v", kafka.addr, time.Since(start).Round(time.Millisecond))
+	}
+	gregor := startGregor(t)
+	r := &run{kafka: kafka, gregor: gregor, stats: map[string]*apiStat{}}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			datadriven.RunTest(t, f, func(t *testing.T, d *datadriven.TestData) string {
+				return r.step(t, d)
+			})
+		})
+	}
+	if kafka != nil {
+		r.report(t)
+	}
+	t.Logf("%d scripts in %v", len(files), time.Since(start).Round(time.Millisecond))
+}
+
+type run struct {
+	kafka, gregor *target
+
+	mu       sync.Mutex
+	stats    map[string]*apiStat
+	problems []string // mode B: recordings or differs marks out of date
+	diffs    []string // mode B: every step that differs
+}
+
+type apiStat struct{ matched, different, onlyKafka int }
+
+func (r *run) targets() []*target {
+	if r.kafka != nil {
+		return []*target{r.kafka, r.gregor}
+	}
+	return []*target{r.gregor}
+}
+
+func (r *run) step(t *testing.T, d *datadriven.TestData) string {
+	switch d.Cmd {
+	case "send":
+		return r.send(t, d)
+	case "wait-leaders":
+		var topic string
+		var n int
+		d.ScanArgs(t, "topic", &topic)
+		d.ScanArgs(t, "partitions", &n)
+		for _, tg := range r.targets() {
+			if err := waitLeaders(tg, topic, n); err != nil {
+				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+			}
+		}
+		return "ok"
+	}
+	t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
+	return ""
+}
+
+// answer is one broker's normalised response to a step.
+func answer(tg *target, req kmsg.Request, ignore map[string]bool) (string, error) {
+	resp, err := tg.do(req)
+	switch {
+	case err == errClosed:
+		if tg.log != "" {
+			fmt.Fprintf(os.Stderr, "kafka closed the connection; its log ends:\n%s\n", tail(tg.log))
+		}
+		return "connection closed by the broker\n", nil
+	case err != nil:
+		return "", err
+	case resp == nil:
+		return "no response\n", nil
+	}
+	s, err := normalise(resp, ignore)
+	return s + "\n", err
+}
+
+func (r *run) send(t *testing.T, d *datadriven.TestData) string {
+	req, ignore, differs := parseSend(t, d)
+	api := kmsg.NameForKey(req.Key())
+	gregorOut, err := answer(r.gregor, req, ignore)
+	if err != nil {
+		t.Fatalf("%s: gregor: %v", d.Pos, err)
+	}
+	if r.kafka == nil {
+		// Mode A: Gregor against the recording.
+		kafkaRec, gregorRec, marked := splitExpected(d.Expected)
+		if marked && differs == "" && !d.Rewrite {
+			t.Fatalf("%s: the expected answer has a gregor: section but the step has no differs=(reason)", d.Pos)
+		}
+		if differs == "" {
+			return gregorOut
+		}
+		_ = gregorRec
+		return "kafka:\n" + kafkaRec + "gregor:\n" + gregorOut
+	}
+	// Mode B: Kafka and Gregor side by side. Kafka answers first, so a
+	// step that depends on time (auto-creation) gives Gregor no head start.
+	kafkaOut, err := answer(r.kafka, req, ignore)
+	if err != nil {
+		t.Fatalf("%s: kafka: %v", d.Pos, err)
+	}
+	kafkaRec, _, _ := splitExpected(d.Expected)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.stats[api]
+	if st == nil {
+		st = &apiStat{}
+		r.stats[api] = st
+	}
+	same := kafkaOut == gregorOut
+	switch {
+	case same:
+		st.matched++
+	case gregorOut == "connection closed by the broker\n":
+		st.onlyKafka++
+	default:
+		st.different++
+	}
+	if !same {
+		r.diffs = append(r.diffs, fmt.Sprintf("%s %s v%d (differs=%q):\n%s", d.Pos, api, req.GetVersion(), differs, lineDiff(kafkaOut, gregorOut)))
+	}
+	if !d.Rewrite && kafkaOut != kafkaRec {
+		r.problems = append(r.problems, fmt.Sprintf("%s: Kafka's answer is not the recorded one (re-record with -rewrite):\n%s", d.Pos, lineDiff(kafkaRec, kafkaOut)))
+	}
+	if same && differs != "" {
+		r.problems = append(r.problems, fmt.Sprintf("%s: marked differs=(%s) but Gregor now answers as Kafka: remove the mark (and its line in docs/compatibility.md)", d.Pos, differs))
+	}
+	if !same && differs == "" {
+		r.problems = append(r.problems, fmt.Sprintf("%s: Gregor differs from Kafka and the step is not marked differs=(reason)", d.Pos))
+	}
+	if !d.Rewrite {
+		return d.Expected
+	}
+	if same && differs == "" {
+		return kafkaOut
+	}
+	return "kafka:\n" + kafkaOut + "gregor:\n" + gregorOut
+}
+
+// splitExpected splits a recorded answer into Kafka's and Gregor's.
+func splitExpected(exp string) (kafka, gregor string, marked bool) {
+	if !strings.HasPrefix(exp, "kafka:\n") {
+		return exp, "", false
+	}
+	rest := strings.TrimPrefix(exp, "kafka:\n")
+	if i := strings.Index(rest, "\ngregor:\n"); i >= 0 {
+		return rest[:i+1], rest[i+len("\ngregor:\n"):], true
+	}
+	return rest, "", true
+}
+
+var apiKeys = func() map[string]int16 {
+	m := map[string]int16{}
+	for k := int16(0); k < 200; k++ {
+		if kmsg.RequestForKey(k) != nil {
+			m[strings.ToLower(kmsg.NameForKey(k))] = k
+		}
+	}
+	return m
+}()
+
+func parseSend(t *testing.T, d *datadriven.TestData) (req kmsg.Request, ignore map[string]bool, differs string) {
+	var apiArg string
+	var version int
+	d.ScanArgs(t, "api", &apiArg)
+	d.ScanArgs(t, "v", &version)
+	key, ok := apiKeys[strings.ToLower(apiArg)]
+	if !ok {
+		n, err := strconv.Atoi(apiArg)
+		if err != nil {
+			t.Fatalf("%s: unknown api %q", d.Pos, apiArg)
+		}
+		key = int16(n)
+	}
+	req = kmsg.RequestForKey(key)
+	if req == nil {
+		t.Fatalf("%s: no kmsg request for key %d", d.Pos, key)
+	}
+	if strings.TrimSpace(d.Input) != "" {
+		if err := fill(reflect.ValueOf(req).Elem(), json.RawMessage(d.Input)); err != nil {
+			t.Fatalf("%s: request JSON: %v", d.Pos, err)
+		}
+	}
+	req.SetVersion(int16(version))
+	ignore = map[string]bool{}
+	for _, a := range d.CmdArgs {
+		switch a.Key {
+		case "api", "v", "value-bytes":
+		case "ignore":
+			for _, v := range a.Vals {
+				ignore[v] = true
+			}
+		case "differs":
+			differs = strings.Join(a.Vals, ", ")
+		case "records":
+			var ts []int64
+			for _, v := range a.Vals {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatalf("%s: records=(%s): %v", d.Pos, v, err)
+				}
+				ts = append(ts, n)
+			}
+			valueBytes := 0
+			if d.HasArg("value-bytes") {
+				d.ScanArgs(t, "value-bytes", &valueBytes)
+			}
+			p, ok := req.(*kmsg.ProduceRequest)
+			if !ok {
+				t.Fatalf("%s: records= is for Produce", d.Pos)
+			}
+			batch := buildBatch(ts, valueBytes)
+			for i := range p.Topics {
+				for j := range p.Topics[i].Partitions {
+					if p.Topics[i].Partitions[j].Records == nil {
+						p.Topics[i].Partitions[j].Records = batch
+					}
+				}
+			}
+		default:
+			t.Fatalf("%s: unknown argument %q", d.Pos, a.Key)
+		}
+	}
+	return req, ignore, differs
+}
+
+// fill decodes raw into v as encoding/json would, except that every
+// struct, nested ones included, starts from kmsg's Default(): a field the
+// script leaves out has the value a client would send (-1 epochs, tagged
+// fields at their defaults, which kmsg then leaves off the wire), not Go's
+// zero. Unknown field names are errors.
+func fill(v reflect.Value, raw json.RawMessage) error {
+	if string(bytes.TrimSpace(raw)) == "null" {
+		return json.Unmarshal(raw, v.Addr().Interface())
+	}
+	switch {
+	case v.Kind() == reflect.Struct:
+		if d, ok := v.Addr().Interface().(interface{ Default() }); ok {
+			d.Default()
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return err
+		}
+		for name, fr := range fields {
+			f := v.FieldByName(name)
+			if !f.IsValid() || !f.CanSet() {
+				return fmt.Errorf("%s has no field %s", v.Type(), name)
+			}
+			if err := fill(f, fr); err != nil {
+				return fmt.Errorf("%s: %v", name, err)
+			}
+		}
+		return nil
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Struct:
+		var elems []json.RawMessage
+		if err := json.Unmarshal(raw, &elems); err != nil {
+			return err
+		}
+		s := reflect.MakeSlice(v.Type(), len(elems), len(elems))
+		for i, e := range elems {
+			if err := fill(s.Index(i), e); err != nil {
+				return fmt.Errorf("[%d]: %v", i, err)
+			}
+		}
+		v.Set(s)
+		return nil
+	}
+	return json.Unmarshal(raw, v.Addr().Interface())
+}
+
+func waitLeaders(tg *target, topic string, n int) error {
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, mt)
+		req.AllowAutoTopicCreation = false
+		resp, err := tg.do(req)
+		if err == nil {
+			m := resp.(*kmsg.MetadataResponse)
+			ready := len(m.Topics) == 1 && m.Topics[0].ErrorCode == 0 && len(m.Topics[0].Partitions) == n
+			if ready {
+				for _, p := range m.Topics[0].Partitions {
+					ready = ready && p.ErrorCode == 0 && p.Leader >= 0
+				}
+			}
+			if ready {
+				return nil
+			}
+			b, _ := json.Marshal(m.Topics)
+			last = string(b)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("topic %s: %d partitions with leaders not seen within 20s; last: %s", topic, n, last)
+}
+
+// lineDiff shows the lines only a has (-) and only b has (+), from a
+// longest common subsequence of lines.
+func lineDiff(a, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	n, m := len(al), len(bl)
+	lcs := make([][]int, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if al[i] == bl[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var out bytes.Buffer
+	i, j := 0, 0
+	for i < n || j < m {
+		switch {
+		case i < n && j < m && al[i] == bl[j]:
+			i, j = i+1, j+1
+		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
+			fmt.Fprintf(&out, "  + %s\n", bl[j])
+			j++
+		default:
+			fmt.Fprintf(&out, "  - %s\n", al[i])
+			i++
+		}
+	}
+	return out.String()
+}
+
+// report prints mode B's table: per API the steps that matched, differed
+// and reached an API only Kafka offers, then what ApiVersions says each
+// broker offers.
+func (r *run) report(t *testing.T) {
+	var b strings.Builder
+	names := make([]string, 0, len(r.stats))
+	for n := range r.stats {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(&b, "\nconformance against Kafka, per API (steps):\n")
+	fmt.Fprintf(&b, "  %-24s %8s %10s %14s\n", "API", "matched", "different", "only-in-Kafka")
+	var tm, td, to int
+	for _, n := range names {
+		s := r.stats[n]
+		fmt.Fprintf(&b, "  %-24s %8d %10d %14d\n", n, s.matched, s.different, s.onlyKafka)
+		tm, td, to = tm+s.matched, td+s.different, to+s.onlyKafka
+	}
+	fmt.Fprintf(&b, "  %-24s %8d %10d %14d\n", "total", tm, td, to)
+	kv, gv := apiVersions(t, r.kafka), apiVersions(t, r.gregor)
+	var only, ranges []string
+	keys := make([]int, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, int(k))
+	}
+	sort.Ints(keys)
+	for _, k := range keys {
+		kr := kv[int16(k)]
+		gr, ok := gv[int16(k)]
+		switch {
+		case !ok:
+			only = append(only, fmt.Sprintf("%s(%d) v%d-%d", kmsg.NameForKey(int16(k)), k, kr[0], kr[1]))
+		case gr != kr:
+			ranges = append(ranges, fmt.Sprintf("%s(%d) Kafka v%d-%d, Gregor v%d-%d", kmsg.NameForKey(int16(k)), k, kr[0], kr[1], gr[0], gr[1]))
+		}
+	}
+	fmt.Fprintf(&b, "APIs only Kafka offers (%d): %s\n", len(only), strings.Join(only, ", "))
+	fmt.Fprintf(&b, "APIs both offer at different versions (%d):\n  %s\n", len(ranges), strings.Join(ranges, "\n  "))
+	if len(r.diffs) > 0 {
+		fmt.Fprintf(&b, "differences (- Kafka, + Gregor):\n%s", strings.Join(r.diffs, ""))
+	}
+	fmt.Fprint(os.Stdout, b.String())
+	for _, p := range r.problems {
+		t.Error(p)
+	}
+}
+
+func apiVersions(t *testing.T, tg *target) map[int16][2]int16 {
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.SetVersion(3)
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "gregor-conformance", "1"
+	resp, err := tg.do(req)
+	if err != nil {
+		t.Fatalf("%s: ApiVersions: %v", tg.name, err)
+	}
+	out := map[int16][2]int16{}
+	for _, k := range resp.(*kmsg.ApiVersionsResponse).ApiKeys {
+		out[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
+	}
+	return out
+}
