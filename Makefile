@@ -4,7 +4,7 @@ PKGS := ./...
 # Seeds derived from the commit (or "dev" outside git) for the simulator.
 COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-deps test-short vet fmt-check bench fuzz sim-long clean
+.PHONY: all build run test test-deps test-short vet fmt-check conformance bench fuzz sim-long clean
 
 all: build
 
@@ -32,6 +32,12 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+## conformance: the conformance scripts against Apache Kafka 4.1.1 (one KRaft JVM, built from Maven
+## Central on first use) and Gregor side by side; prints per API matched/different/only-in-Kafka.
+## REWRITE=1 records Kafka's answers into cmd/gregor/testdata/conformance/*.txt.
+conformance:
+	$(GO) test -count=1 -v -timeout 10m -run '^TestConformance$$' ./cmd/gregor/conformance -kafka $(if $(REWRITE),-rewrite)
 
 ## bench: Gregor vs kfake side by side, produce/consume and transactions (writes docs/performance.md), then one pass of every Go micro-benchmark
 bench:

@@ -136,10 +136,11 @@ func (t *target) close() {
 func startGregor(t *testing.T) *target {
 	t.Helper()
 	dir := t.TempDir()
-	logf := func(format string, args ...any) {
-		if testing.Verbose() {
-			t.Logf("gregor: "+format, args...)
-		}
+	// The broker's log only with GREGOR_CONFORMANCE_LOG set: make
+	// conformance runs with -v for its table.
+	var logf func(string, ...any)
+	if os.Getenv("GREGOR_CONFORMANCE_LOG") != "" {
+		logf = func(format string, args ...any) { t.Logf("gregor: "+format, args...) }
 	}
 	n, err := runtime.Listen(runtime.Config{
 		Broker: engine.Config{
