@@ -71,6 +71,9 @@ func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
+				// As Kafka's FetchResponse.partitionResponse: an empty
+				// list, not null (cmd/gregor/testdata/conformance).
+				out.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 				f.errs = true
 				continue
 			}
@@ -183,7 +186,10 @@ func (f *fetch) fill() int {
 		out.AbortedTransactions = nil
 		off := s.req.FetchOffset
 		if off < start || off > hw {
+			// Kafka answers the offsets -1 with OFFSET_OUT_OF_RANGE; clients
+			// ask ListOffsets where to go.
 			out.ErrorCode = kerr.OffsetOutOfRange.Code
+			out.HighWatermark, out.LastStableOffset, out.LogStartOffset = -1, -1, -1
 			f.errs = true
 			continue
 		}

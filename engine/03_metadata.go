@@ -72,8 +72,9 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 				// As Kafka: clients give up on it instead of retrying.
 				mt.ErrorCode = kerr.InvalidTopicException.Code
 			} else if autoCreate {
+				// UNKNOWN_TOPIC_OR_PARTITION until it exists, as Kafka 4
+				// answers (clients retry it).
 				b.autoCreate(name)
-				mt.ErrorCode = kerr.LeaderNotAvailable.Code
 			}
 			resp.Topics = append(resp.Topics, mt)
 			continue

@@ -52,11 +52,14 @@ func (b *Broker) handleDeleteTopics(token uint64, r *kmsg.DeleteTopicsRequest) {
 		i := len(resp.Topics) - 1
 		tm, ok := b.meta.st.Topics[tg.name]
 		if !ok {
+			msg := "This server does not host this topic-partition."
 			if tg.byID {
 				resp.Topics[i].ErrorCode = kerr.UnknownTopicID.Code
+				msg = "This server does not host this topic ID."
 			} else {
 				resp.Topics[i].ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}
+			resp.Topics[i].ErrorMessage = &msg
 			continue
 		}
 		resp.Topics[i].TopicID = tm.ID

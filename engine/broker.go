@@ -183,7 +183,7 @@ func (c *Config) setDefaults() {
 		c.SnapshotChunkBytes = 1 << 20
 	}
 	if c.MaxMessageBytes == 0 {
-		c.MaxMessageBytes = 1 << 20
+		c.MaxMessageBytes = 1<<20 + 12 // Kafka's message.max.bytes: 1 MiB and a record batch's log overhead
 	}
 	if c.OffsetsTopicPartitions == 0 {
 		c.OffsetsTopicPartitions = 50

@@ -67,9 +67,15 @@ func oneOf(allowed ...string) func(string) error {
 var topicConfigs = []topicConfig{
 	{name: "cleanup.policy", typ: kmsg.ConfigTypeList, broker: "log.cleanup.policy", check: oneOf("delete", "compact"),
 		def: constDefault("delete"), doc: "delete: old segments are discarded by time or size; compact: the latest record of each key is kept."},
+	{name: "compression.gzip.level", typ: kmsg.ConfigTypeInt, broker: "compression.gzip.level", check: atLeast(-1),
+		def: constDefault("-1"), doc: "Accepted for compatibility: the gzip level when the topic recompresses (Gregor keeps the producer's batches)."},
+	{name: "compression.lz4.level", typ: kmsg.ConfigTypeInt, broker: "compression.lz4.level", check: atLeast(1),
+		def: constDefault("9"), doc: "Accepted for compatibility: the lz4 level when the topic recompresses."},
 	{name: "compression.type", typ: kmsg.ConfigTypeString, broker: "compression.type",
 		check: oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
 		def:   constDefault("producer"), doc: "The final compression of the topic's batches; producer keeps what the producer sent."},
+	{name: "compression.zstd.level", typ: kmsg.ConfigTypeInt, broker: "compression.zstd.level", check: atLeast(-131072),
+		def: constDefault("3"), doc: "Accepted for compatibility: the zstd level when the topic recompresses."},
 	{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, broker: "log.cleaner.delete.retention.ms", check: atLeast(0),
 		def: constDefault("86400000"), doc: "How long tombstones are kept on a compacted topic."},
 	{name: "file.delete.delay.ms", typ: kmsg.ConfigTypeLong, broker: "log.segment.delete.delay.ms", check: atLeast(0),
@@ -115,6 +121,10 @@ var topicConfigs = []topicConfig{
 		def: constDefault("1"), doc: "The in-sync replicas an acks=all write needs (NOT_ENOUGH_REPLICAS below); every write is committed by a raft majority in any case."},
 	{name: "preallocate", typ: kmsg.ConfigTypeBoolean, broker: "log.preallocate", def: constDefault("false"),
 		doc: "Accepted for compatibility."},
+	{name: "remote.log.copy.disable", typ: kmsg.ConfigTypeBoolean, def: constDefault("false"),
+		doc: "Accepted for compatibility (no tiered storage)."},
+	{name: "remote.log.delete.on.disable", typ: kmsg.ConfigTypeBoolean, def: constDefault("false"),
+		doc: "Accepted for compatibility (no tiered storage)."},
 	{name: "remote.storage.enable", typ: kmsg.ConfigTypeBoolean, def: constDefault("false"),
 		check: func(v string) error {
 			if v == "true" {
