@@ -409,7 +409,7 @@ func (n *Node) loop() {
 func (n *Node) handle(r clientRequest) {
 	n.nextToken++
 	n.responds[n.nextToken] = r.respond
-	n.broker.HandleClient(n.nextToken, r.req, r.clientID, r.host)
+	n.broker.HandleClient(n.nextToken, r.req, engine.Client{ID: r.clientID, Host: r.host})
 }
 
 func (n *Node) receive(payload []byte) {
