@@ -9,7 +9,11 @@ import (
 //
 // Behavior:
 //   - Brokers are the initial cluster, with addresses as registered in the
-//     metadata log (or configured, before a broker registers).
+//     metadata log (or configured, before a broker registers): of each,
+//     the address of the listener the request came through; a broker
+//     without a listener of that name is left out, and a partition it
+//     leads is answered LISTENER_NOT_FOUND with no leader (Kafka's
+//     behaviour).
 //   - The controller is the metadata group's raft leader.
 //   - A partition's leader and epoch are what its raft leader last reported
 //     to the metadata log; LEADER_NOT_AVAILABLE until one has.
@@ -26,9 +30,15 @@ func init() { regKey(kmsg.Metadata, 0, 12, (*Broker).handleMetadata) }
 
 func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	listed := map[int32]bool{}
 	for _, bi := range b.liveBrokers() {
+		host, port, ok := bi.endpoint(b.reqClient.listener)
+		if !ok {
+			continue
+		}
+		listed[bi.ID] = true
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port, mb.Rack = bi.ID, bi.Host, bi.Port, bi.rack()
+		mb.NodeID, mb.Host, mb.Port, mb.Rack = bi.ID, host, port, bi.rack()
 		resp.Brokers = append(resp.Brokers, mb)
 	}
 	cid := b.cfg.ClusterID
@@ -94,6 +104,9 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 			if mp.Leader < 0 {
 				mp.ErrorCode = kerr.LeaderNotAvailable.Code
 				mp.ISR = append([]int32(nil), pm.Replicas...)
+			} else if !listed[mp.Leader] {
+				// The leader has no listener of the client's name.
+				mp.Leader, mp.ErrorCode = -1, kerr.ListenerNotFound.Code
 			}
 			mt.Partitions = append(mt.Partitions, mp)
 		}

@@ -18,6 +18,9 @@ import (
 //     or TransactionStatePartitions partitions, min(3, brokers) replicas by
 //     default, compacted) and answers COORDINATOR_NOT_AVAILABLE until the
 //     partition has a leader. Other key types: INVALID_REQUEST.
+//   - The coordinator's address is that of the listener the request came
+//     through; a coordinator without a listener of that name (or not
+//     alive as this broker sees it): COORDINATOR_NOT_AVAILABLE.
 
 func init() { regKey(kmsg.FindCoordinator, 0, 6, (*Broker).handleFindCoordinator) }
 
@@ -39,9 +42,10 @@ func (b *Broker) handleFindCoordinator(token uint64, r *kmsg.FindCoordinatorRequ
 			c.ErrorCode = kerr.InvalidRequest.Code
 		}
 		if c.ErrorCode == 0 {
+			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			for _, bi := range b.liveBrokers() {
-				if bi.ID == c.NodeID {
-					c.Host, c.Port = bi.Host, bi.Port
+				if host, port, ok := bi.endpoint(b.reqClient.listener); ok && bi.ID == c.NodeID {
+					c.Host, c.Port, c.ErrorCode = host, port, 0
 				}
 			}
 		}

@@ -9,7 +9,8 @@ import (
 //
 // Behavior:
 //   - Any broker answers from its applied copy of the metadata log: the
-//     brokers with their registered addresses and racks, the controller
+//     brokers with their registered addresses (of the listener the request
+//     came through, leaving out brokers without it) and racks, the controller
 //     (the metadata group's raft leader, -1 while none is known) and the
 //     cluster id.
 //   - v1: only EndpointType 1 (brokers) is served; any other is
@@ -26,8 +27,12 @@ func (b *Broker) handleDescribeCluster(token uint64, r *kmsg.DescribeClusterRequ
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
 	}
 	for _, bi := range b.liveBrokers() {
+		host, port, ok := bi.endpoint(b.reqClient.listener)
+		if !ok {
+			continue
+		}
 		mb := kmsg.NewDescribeClusterResponseBroker()
-		mb.NodeID, mb.Host, mb.Port, mb.Rack = bi.ID, bi.Host, bi.Port, bi.rack()
+		mb.NodeID, mb.Host, mb.Port, mb.Rack = bi.ID, host, port, bi.rack()
 		resp.Brokers = append(resp.Brokers, mb)
 	}
 	b.respond(token, resp)

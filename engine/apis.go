@@ -59,14 +59,31 @@ func APIVersions() []APIVersion {
 	return v
 }
 
-// clientInfo is who sent the request being handled (Kafka's client id
-// and "/address", as group members are described).
-type clientInfo struct{ id, host string }
+// Client is who sent a request, as the edge (netwire, through the
+// runtime) knows it.
+type Client struct {
+	// ID is the client id of the request's header.
+	ID string
+	// Host is the client's address, without its port.
+	Host string
+	// Listener is the name of the listener the connection came through
+	// (upper case); Metadata, FindCoordinator and DescribeCluster answer
+	// with the brokers' addresses on that listener.
+	Listener string
+	// Principal is who the connection authenticated as, in Kafka's form
+	// ("User:alice"; "User:ANONYMOUS" without authentication). Nothing
+	// reads it yet: it is here for the authorizer.
+	Principal string
+}
 
-// HandleClient is Handle for a request whose sender is known: its header's
-// client id and its address (host only).
-func (b *Broker) HandleClient(token uint64, req kmsg.Request, clientID, host string) {
-	b.reqClient = clientInfo{clientID, "/" + host}
+// clientInfo is who sent the request being handled (Kafka's client id
+// and "/address", as group members are described; the listener and
+// principal as the edge gave them).
+type clientInfo struct{ id, host, listener, principal string }
+
+// HandleClient is Handle for a request whose sender is known.
+func (b *Broker) HandleClient(token uint64, req kmsg.Request, c Client) {
+	b.reqClient = clientInfo{c.ID, "/" + c.Host, c.Listener, c.Principal}
 	b.Handle(token, req)
 	b.reqClient = clientInfo{}
 }

@@ -10,12 +10,45 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// BrokerInfo names a broker and where its Kafka listener is reached.
+// BrokerInfo names a broker and where its Kafka listeners are reached.
 type BrokerInfo struct {
-	ID   int32
+	ID int32
+	// Host and Port are the broker's address for a client whose listener
+	// is unknown ("" in Client.Listener: the simulator, tests) or when
+	// Listeners is empty (a broker known only from the configuration,
+	// before it registers). The runtime sets them to its first listener's.
 	Host string
 	Port int32
 	Rack string
+	// Listeners are the broker's named listeners with their advertised
+	// addresses (Kafka's advertised.listeners), as it registered them.
+	// A client is told, of every broker, the address of the listener it
+	// came through, and nothing of a broker without that listener
+	// (Kafka's behaviour).
+	Listeners []Endpoint `json:",omitempty"`
+}
+
+// Endpoint is one advertised listener: its name (upper case, as Kafka's
+// listener names) and the address clients are told.
+type Endpoint struct {
+	Name string
+	Host string
+	Port int32
+}
+
+// endpoint is bi's address for a client that came through listener:
+// the listener of that name, or Host and Port when either side names no
+// listener; false when bi has listeners but not that one.
+func (bi BrokerInfo) endpoint(listener string) (host string, port int32, ok bool) {
+	if listener == "" || len(bi.Listeners) == 0 {
+		return bi.Host, bi.Port, true
+	}
+	for _, e := range bi.Listeners {
+		if e.Name == listener {
+			return e.Host, e.Port, true
+		}
+	}
+	return "", 0, false
 }
 
 // Unsafe knobs each disable one safety mechanism. They exist only so the

@@ -2,6 +2,9 @@ package netwire
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -28,7 +31,15 @@ type conn struct {
 	s      *Server
 	id     uint64
 	remote string
-	nc     net.Conn
+	nc     net.Conn // a *tls.Conn on SSL and SASL_SSL listeners
+	l      *Listener
+
+	// Owned by the reader goroutine: where the SASL exchange stands
+	// (sasl.go) and who the connection is (ConnInfo.Principal).
+	sasl      saslState
+	mech      string
+	exchange  saslExchange
+	principal string
 
 	slots  chan *slot
 	tokens chan struct{}
@@ -49,6 +60,16 @@ type slot struct {
 	answered atomic.Bool
 	done     chan struct{} // closed once resp is set
 	resp     kmsg.Response // nil: send nothing
+	// raw, when not nil, is a raw SASL token to send instead (after
+	// SaslHandshake v0): a 4-byte size and the bytes, no header.
+	raw []byte
+}
+
+// answer fills sl from the reader goroutine itself.
+func (sl *slot) answer(resp kmsg.Response) {
+	sl.resp = resp
+	sl.answered.Store(true)
+	close(sl.done)
 }
 
 func (c *conn) logf(format string, args ...any) {
@@ -85,6 +106,10 @@ func (c *conn) draining() bool {
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
 	defer close(c.slots)
+	if !c.handshake() {
+		c.close()
+		return
+	}
 	br := bufio.NewReaderSize(c.nc, readBufferBytes)
 	for {
 		select {
@@ -97,36 +122,115 @@ func (c *conn) readLoop() {
 		if c.draining() { // a frame may already sit in br; leave it
 			return
 		}
-		rq, err := readRequest(br, c.s.cfg.MaxFrameBytes, &c.s.table)
-		if err != nil {
-			if c.draining() {
+		if c.sasl == saslRawTokens {
+			if !c.rawToken(br) {
+				if !c.draining() {
+					c.close()
+				}
 				return
 			}
-			select {
-			case <-c.quit: // closed by us: nothing to report
-			default:
-				if !errors.Is(err, io.EOF) {
-					c.logf("closing: %v", err)
-				}
+			continue
+		}
+		maxFrame := c.s.cfg.MaxFrameBytes
+		if c.sasl != saslDone {
+			maxFrame = min(maxFrame, saslFrameBytesMax)
+		}
+		rq, err := readRequest(br, maxFrame, &c.s.table)
+		if err != nil {
+			if c.draining() {
+				return // the writer finishes what is owed
 			}
+			c.readFailed(err)
 			c.close()
 			return
 		}
 		sl := &slot{corr: rq.corr, key: rq.key, version: rq.version, done: make(chan struct{})}
 		c.slots <- sl // never blocks: slots has room for every token
-		if rq.key == apiVersionsKey {
+		switch {
+		case rq.key == apiVersionsKey:
 			resp := c.s.table.answerApiVersions(rq)
 			sl.version = resp.Version
-			sl.resp = resp
-			sl.answered.Store(true)
-			close(sl.done)
+			sl.answer(resp)
 			continue
+		case rq.key == saslHandshakeKey || rq.key == saslAuthenticateKey:
+			a := c.saslRequest(rq)
+			sl.answer(a.resp)
+			if a.close {
+				return // the writer sends the answer, then closes
+			}
+			continue
+		case c.sasl != saslDone:
+			c.logf("closing: %s before authentication", kmsg.NameForKey(rq.key))
+			c.close()
+			return
 		}
 		if !c.handle(rq, sl) {
 			c.close()
 			return
 		}
 	}
+}
+
+// readFailed logs why reading a frame failed, unless the connection was
+// closed or is draining (nothing to report) or the client just left.
+func (c *conn) readFailed(err error) {
+	if c.draining() {
+		return
+	}
+	select {
+	case <-c.quit: // closed by us: nothing to report
+	default:
+		if !errors.Is(err, io.EOF) {
+			c.logf("closing: %v", err)
+		}
+	}
+}
+
+// handshake runs the TLS handshake of an SSL or SASL_SSL connection,
+// bounded by tlsHandshakeTimeout, and sets the connection's starting
+// principal and SASL state. False: the connection must close.
+func (c *conn) handshake() bool {
+	c.principal = anonymous
+	if c.l.Protocol.SASL() {
+		c.sasl = saslNeedHandshake
+	} else {
+		c.sasl = saslDone
+	}
+	tc, ok := c.nc.(*tls.Conn)
+	if !ok {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tlsHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.readFailed(fmt.Errorf("TLS handshake: %w", err))
+		return false
+	}
+	if !c.l.Protocol.SASL() {
+		c.principal = certPrincipal(tc.ConnectionState())
+	}
+	return true
+}
+
+// rawToken reads one raw SASL token (after SaslHandshake v0) and queues
+// the answer; false: the exchange failed or the client left, close.
+func (c *conn) rawToken(br *bufio.Reader) bool {
+	tok, err := readFrame(br, saslFrameBytesMax)
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	out, err := c.saslStep(tok)
+	if err != nil {
+		return false // Kafka closes without an answer here
+	}
+	sl := &slot{key: -1, done: make(chan struct{}), raw: out}
+	if sl.raw == nil {
+		sl.raw = []byte{}
+	}
+	c.slots <- sl
+	sl.answer(nil)
+	return true
 }
 
 // handle calls the Handler, turning a panic into false.
@@ -137,7 +241,7 @@ func (c *conn) handle(rq request, sl *slot) (ok bool) {
 			ok = false
 		}
 	}()
-	info := &ConnInfo{ID: c.id, Remote: c.remote, ClientID: rq.clientID}
+	info := &ConnInfo{ID: c.id, Remote: c.remote, ClientID: rq.clientID, Listener: c.l.Name, Principal: c.principal}
 	c.s.h.Handle(info, rq.kreq, func(resp kmsg.Response) {
 		if !sl.answered.CompareAndSwap(false, true) {
 			c.logf("respond called twice for %s correlation id %d; ignored", kmsg.NameForKey(sl.key), sl.corr)
@@ -207,7 +311,10 @@ func (c *conn) writeLoop() {
 				return
 			}
 		}
-		if sl.resp != nil {
+		if sl.raw != nil {
+			buf = binary.BigEndian.AppendUint32(buf, uint32(len(sl.raw)))
+			buf = append(buf, sl.raw...)
+		} else if sl.resp != nil {
 			var err error
 			if buf, err = encodeResponse(buf, sl); err != nil {
 				c.logf("closing: %v", err)

@@ -87,21 +87,31 @@ type request struct {
 // errFrameSize reports a size prefix outside [0, MaxFrameBytes].
 var errFrameSize = errors.New("netwire: frame size out of range")
 
+// eagerFrameBytes: frames up to this size are allocated whole up front.
+const eagerFrameBytes = 1 << 20
+
 // readRequest reads one size-prefixed request frame from r and decodes it.
 // A clean end of stream before any byte of the frame is io.EOF; every other
 // error means the connection must be closed. It is the server's only parse
 // path and the fuzz target.
-// eagerFrameBytes: frames up to this size are allocated whole up front.
-const eagerFrameBytes = 1 << 20
-
 func readRequest(r io.Reader, maxFrameBytes int32, t *versionTable) (request, error) {
+	frame, err := readFrame(r, maxFrameBytes)
+	if err != nil {
+		return request{}, err
+	}
+	return parseRequest(frame, t)
+}
+
+// readFrame reads one size-prefixed frame and returns it without its
+// size. A clean end of stream before any byte is io.EOF.
+func readFrame(r io.Reader, maxFrameBytes int32) ([]byte, error) {
 	var sizeBuf [frameSizeBytes]byte
 	if _, err := io.ReadFull(r, sizeBuf[:]); err != nil {
-		return request{}, err
+		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 	if size < 0 || size > maxFrameBytes {
-		return request{}, fmt.Errorf("%w: %d not in [0, %d]", errFrameSize, size, maxFrameBytes)
+		return nil, fmt.Errorf("%w: %d not in [0, %d]", errFrameSize, size, maxFrameBytes)
 	}
 	// Frames up to eagerFrameBytes (nearly all of them) are read into a
 	// buffer of exactly their size. Larger ones are read through a
@@ -109,26 +119,24 @@ func readRequest(r io.Reader, maxFrameBytes int32, t *versionTable) (request, er
 	// large frame and sends nothing does not pin MaxFrameBytes of memory.
 	// The frame is never reused: kmsg's ReadFrom may alias byte slices
 	// (records) into it.
-	var frame []byte
 	if size <= eagerFrameBytes {
-		frame = make([]byte, size)
+		frame := make([]byte, size)
 		if _, err := io.ReadFull(r, frame); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return request{}, err
+			return nil, err
 		}
-	} else {
-		var err error
-		frame, err = io.ReadAll(io.LimitReader(r, int64(size)))
-		if err != nil {
-			return request{}, err
-		}
-		if len(frame) != int(size) {
-			return request{}, io.ErrUnexpectedEOF
-		}
+		return frame, nil
 	}
-	return parseRequest(frame, t)
+	frame, err := io.ReadAll(io.LimitReader(r, int64(size)))
+	if err != nil {
+		return nil, err
+	}
+	if len(frame) != int(size) {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return frame, nil
 }
 
 // parseRequest decodes a frame without its size prefix: the request header

@@ -2,6 +2,7 @@ package netwire
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -65,6 +66,16 @@ type ConnInfo struct {
 	Remote string
 	// ClientID is the client id from this request's header ("" when null).
 	ClientID string
+	// Listener is the name of the listener the connection came through.
+	Listener string
+	// Principal is who the connection is, in Kafka's form: "User:" and
+	// the SASL user name, or the subject of a verified TLS client
+	// certificate (RFC 2253, as Kafka's default principal builder), or
+	// "User:ANONYMOUS". It is fixed before the first request reaches the
+	// Handler (netwire answers the SASL exchange itself and passes
+	// nothing else on before it succeeds), so the authorizer can read it
+	// per request here.
+	Principal string
 }
 
 // Config configures a Server. Zero values take the defaults.
@@ -88,8 +99,14 @@ type Config struct {
 	// is supported from Min to Max and finalized at Level (a feature at
 	// level 0 is supported but not finalized, as Kafka leaves it out).
 	Features []Feature
+	// SASL configures SaslHandshake and SaslAuthenticate (sasl.go); it
+	// must be set for any SASL_PLAINTEXT or SASL_SSL listener. netwire
+	// answers both keys itself and adds them to the versions table.
+	SASL *SASLConfig
 	// Logf receives one line per notable event (closed connections,
-	// rejected frames, handler panics). nil discards.
+	// rejected frames, handler panics, failed handshakes and
+	// authentications, naming the client address and the reason). nil
+	// discards.
 	Logf func(format string, args ...any)
 }
 
@@ -103,7 +120,7 @@ type Server struct {
 	nextConnID atomic.Uint64
 
 	mu       sync.Mutex
-	ln       net.Listener
+	lns      []net.Listener
 	conns    map[uint64]*conn
 	closed   bool          // Close or Shutdown began: accept nothing more
 	quit     chan struct{} // closed with closed
@@ -130,7 +147,16 @@ func NewServer(cfg Config, h Handler) *Server {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	t, err := newVersionTable(cfg.Versions)
+	vs := cfg.Versions
+	for _, v := range vs {
+		if v.Key == saslHandshakeKey || v.Key == saslAuthenticateKey {
+			panic("netwire: Versions lists a SASL key; netwire answers them itself when Config.SASL is set")
+		}
+	}
+	if cfg.SASL != nil {
+		vs = append(slices.Clone(vs), saslVersions...)
+	}
+	t, err := newVersionTable(vs)
 	if err != nil {
 		panic(err)
 	}
@@ -143,21 +169,28 @@ func NewServer(cfg Config, h Handler) *Server {
 	return &Server{cfg: cfg, h: h, table: t, conns: make(map[uint64]*conn), quit: make(chan struct{})}
 }
 
-// Serve accepts connections on ln until ln is closed or the Server is
-// closed; then it returns ErrServerClosed (after Close or Shutdown) or the
-// listener's error. A Server serves one listener.
+// Serve is ServeListener for a PLAINTEXT listener named PLAINTEXT.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.ServeListener(ln, Listener{Name: "PLAINTEXT", Protocol: Plaintext})
+}
+
+// ServeListener accepts connections on ln, speaking l's security
+// protocol, until ln is closed or the Server is closed; then it returns
+// ErrServerClosed (after Close or Shutdown) or the listener's error. A
+// Server serves any number of listeners, each from its own
+// ServeListener call.
+func (s *Server) ServeListener(ln net.Listener, l Listener) error {
+	if err := l.check(s.cfg.SASL != nil); err != nil {
+		ln.Close()
+		return err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		ln.Close()
 		return ErrServerClosed
 	}
-	if s.ln != nil {
-		s.mu.Unlock()
-		return errors.New("netwire: Serve called twice")
-	}
-	s.ln = ln
+	s.lns = append(s.lns, ln)
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
@@ -184,18 +217,19 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		s.startConn(nc)
+		s.startConn(nc, &l)
 	}
 }
 
-// Addr returns the address being served, or nil before Serve.
+// Addr returns the address of the first listener served, or nil before
+// Serve.
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ln == nil {
+	if len(s.lns) == 0 {
 		return nil
 	}
-	return s.ln.Addr()
+	return s.lns[0].Addr()
 }
 
 // Close closes the listener and every connection at once, dropping
@@ -207,8 +241,10 @@ func (s *Server) Close() error {
 	if !s.closed {
 		s.closed = true
 		close(s.quit)
-		if s.ln != nil {
-			err = s.ln.Close()
+		for _, ln := range s.lns {
+			if e := ln.Close(); e != nil && !errors.Is(e, net.ErrClosed) && err == nil {
+				err = e
+			}
 		}
 	}
 	for _, c := range s.conns {
@@ -231,8 +267,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.closed {
 		s.closed = true
 		close(s.quit)
-		if s.ln != nil {
-			s.ln.Close()
+		for _, ln := range s.lns {
+			ln.Close()
 		}
 	}
 	s.draining = true
@@ -262,7 +298,7 @@ func (s *Server) isClosed() bool {
 
 // startConn registers nc and starts its reader and writer, or closes it if
 // the Server is closed or at MaxConns.
-func (s *Server) startConn(nc net.Conn) {
+func (s *Server) startConn(nc net.Conn, l *Listener) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -274,11 +310,15 @@ func (s *Server) startConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	if l.TLS != nil {
+		nc = tls.Server(nc, l.TLS) // the reader runs the handshake
+	}
 	c := &conn{
 		s:      s,
 		id:     s.nextConnID.Add(1),
 		remote: nc.RemoteAddr().String(),
 		nc:     nc,
+		l:      l,
 		slots:  make(chan *slot, s.cfg.MaxInFlightPerConn),
 		tokens: make(chan struct{}, s.cfg.MaxInFlightPerConn),
 		quit:   make(chan struct{}),

@@ -23,6 +23,15 @@ Runs one broker until SIGTERM or SIGINT. Every broker of a cluster gets the
 same --cluster string. Settings may also come from --config FILE, one
 name=value per line with the flag names (flags on the command line win).
 
+Listeners: --listen (and --advertise) make one PLAINTEXT listener; for
+several, or for TLS and SASL, use Kafka's form instead, for example
+  --listeners INTERNAL://10.0.0.1:9092,EXTERNAL://0.0.0.0:9093
+  --advertised-listeners EXTERNAL://kafka.example.com:9093
+  --listener-security-protocol-map INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL
+  --tls-cert broker.pem --tls-key broker.key --sasl-users users
+Clients are told the brokers' addresses on the listener they came in by.
+SIGHUP re-reads the certificate, key and users files.
+
 `
 
 // configLinesMax bounds a --config file, which is meant to be short.
@@ -51,6 +60,12 @@ type serveOptions struct {
 	numPartitions     int
 	defaultReplFactor int
 	log               logOptions
+	// sec are the listener, TLS and SASL flags (security.go); listenSet
+	// records that --listen was given.
+	sec       securityOptions
+	listenSet bool
+	// security is what nodeConfig made of sec.
+	security *serveSecurity
 }
 
 // logOptions are the log cleaner's and retention's intervals, flags of
@@ -153,23 +168,32 @@ func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.Int64Var(&o.txnIDExpiration, "transactional-id-expiration-ms", 7*24*60*60*1000,
 		"forget a transactional id with no transaction open and no change for this long (Kafka's transactional.id.expiration.ms)")
 	o.log.register(fs)
+	o.sec.register(fs)
 	return fs
 }
 
 // parseServe turns serve's arguments (and --config file) into a node
 // configuration. Errors name the flag at fault.
 func parseServe(args []string, stderr io.Writer) (runtime.Config, error) {
+	cfg, _, err := parseServeSecure(args, stderr)
+	return cfg, err
+}
+
+// parseServeSecure is parseServe that also returns what SIGHUP re-reads.
+func parseServeSecure(args []string, stderr io.Writer) (runtime.Config, *serveSecurity, error) {
 	var o serveOptions
 	fs := serveFlagSet(&o, stderr)
 	if err := parseFlagsOnly(fs, args); err != nil {
-		return runtime.Config{}, err
+		return runtime.Config{}, nil, err
 	}
 	if o.config != "" {
 		if err := applyConfigFile(fs, o.config); err != nil {
-			return runtime.Config{}, err
+			return runtime.Config{}, nil, err
 		}
 	}
-	return o.nodeConfig()
+	fs.Visit(func(f *flag.Flag) { o.listenSet = o.listenSet || f.Name == "listen" })
+	cfg, err := o.nodeConfig()
+	return cfg, o.security, err
 }
 
 // applyConfigFile sets every flag named in the file that the command line
@@ -235,10 +259,18 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 	if o.data == "" {
 		return runtime.Config{}, errors.New("--data is required")
 	}
-	if _, _, err := splitHostPort(o.listen); err != nil {
-		return runtime.Config{}, fmt.Errorf("--listen: %v", err)
+	sec, err := o.sec.build(o.listen, o.advertise, o.listenSet)
+	if err != nil {
+		return runtime.Config{}, err
 	}
-	advertise := o.advertise
+	o.security = sec
+	legacy := o.sec.listeners == ""
+	if legacy {
+		if _, _, err := splitHostPort(o.listen); err != nil {
+			return runtime.Config{}, fmt.Errorf("--listen: %v", err)
+		}
+	}
+	advertise := sec.listeners[0].Advertise
 	if advertise == "" {
 		advertise = o.listen
 	}
@@ -301,22 +333,42 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 	}
 	groupConfig(&bc, o.offsetsPartitions, o.groupDelayMs, o.offsetsRetentionMn)
 	o.log.apply(&bc)
-	return runtime.Config{
+	rc := runtime.Config{
 		Broker:      bc,
 		DataDir:     o.data,
 		KafkaListen: o.listen,
 		PeerListen:  peerListen,
 		Peers:       peerAddrs(members),
-	}, nil
+		SASL:        sec.sasl,
+	}
+	if !legacy {
+		rc.KafkaListen, rc.Listeners = "", sec.listeners
+	}
+	return rc, nil
 }
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
-	cfg, err := parseServe(args, stderr)
+	cfg, sec, err := parseServeSecure(args, stderr)
 	if err != nil {
 		return flagsFailed("gregor serve", err, stderr)
 	}
 	logger := log.New(stderr, fmt.Sprintf("broker %d: ", cfg.Broker.ID), log.LstdFlags|log.Lmicroseconds)
 	cfg.Logf = logger.Printf
+
+	// SIGHUP re-reads the TLS certificate and key and the users file;
+	// on an error the old ones stay.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer func() { signal.Stop(hup); close(hup) }()
+	go func() {
+		for range hup {
+			if err := sec.reload(); err != nil {
+				logger.Printf("SIGHUP: %v; keeping the previous certificates and users", err)
+			} else {
+				logger.Printf("SIGHUP: certificates and users re-read")
+			}
+		}
+	}()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -326,6 +378,11 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	fmt.Fprintf(stdout, "broker %d ready: kafka %s peer %s data %s\n", cfg.Broker.ID, node.KafkaAddr(), node.PeerAddr(), cfg.DataDir)
+	if len(cfg.Listeners) > 0 {
+		for _, l := range cfg.Listeners {
+			fmt.Fprintf(stdout, "broker %d listener %s (%s) on %s\n", cfg.Broker.ID, l.Name, l.Protocol, node.ListenerAddr(l.Name))
+		}
+	}
 	select {
 	case <-ctx.Done():
 		logger.Printf("stopping on signal")

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -46,8 +47,17 @@ type Config struct {
 	// DataDir holds the segments, with the WAL under DataDir/wal.
 	DataDir string
 	// KafkaListen is the Kafka listener address, e.g. "127.0.0.1:9092" or
-	// "127.0.0.1:0".
+	// "127.0.0.1:0", of the one PLAINTEXT listener named PLAINTEXT that
+	// the node serves when Listeners is empty.
 	KafkaListen string
+	// Listeners are the node's named Kafka listeners (Kafka's listeners,
+	// advertised.listeners and listener.security.protocol.map). When set,
+	// KafkaListen is ignored; the first listener's advertised address
+	// fills this broker's Cluster entry if its Port is 0.
+	Listeners []Listener
+	// SASL is the credential store and the mechanisms of SASL_PLAINTEXT
+	// and SASL_SSL listeners.
+	SASL *netwire.SASLConfig
 	// PeerListen is the inter-broker raft transport address.
 	PeerListen string
 	// Peers maps broker ids to their raft transport addresses. It may be
@@ -57,16 +67,32 @@ type Config struct {
 	Logf func(format string, args ...any)
 }
 
+// Listener is one named Kafka listener of a node.
+type Listener struct {
+	// Name is the listener's name, upper case (PLAINTEXT, INTERNAL, ...).
+	Name     string
+	Protocol netwire.SecurityProtocol
+	// Listen is the address to bind, e.g. "0.0.0.0:9093" or
+	// "127.0.0.1:0".
+	Listen string
+	// Advertise is the address clients of this listener are told;
+	// empty: the bound address. A port of 0 takes the bound port.
+	Advertise string
+	// TLS is the server configuration of SSL and SASL_SSL listeners.
+	TLS *tls.Config
+}
+
 // Node is one running broker: listeners, transport, storage and the
 // goroutine that owns the engine.Broker.
 type Node struct {
 	cfg Config
 
-	kafkaLn net.Listener
-	server  *netwire.Server
-	tr      *transport
-	wal     *etcdwal.WAL
-	broker  *engine.Broker
+	listeners []Listener     // cfg.Listeners, or the one KafkaListen stands for
+	kafkaLns  []net.Listener // one per listeners entry
+	server    *netwire.Server
+	tr        *transport
+	wal       *etcdwal.WAL
+	broker    *engine.Broker
 
 	reqs   chan clientRequest
 	peerIn chan []byte
@@ -75,6 +101,10 @@ type Node struct {
 	// peerHook, if set before Run, sees every peer payload on the owner
 	// goroutine before the Broker does (tests).
 	peerHook func(payload []byte)
+
+	// legacy: no Listeners were configured; the node serves KafkaListen
+	// as PLAINTEXT and registers no listener names (as before them).
+	legacy bool
 
 	// loop-owned
 	nextToken uint64
@@ -90,10 +120,9 @@ type Node struct {
 }
 
 type clientRequest struct {
-	req      kmsg.Request
-	respond  func(kmsg.Response)
-	clientID string
-	host     string // the client's address without its port
+	req     kmsg.Request
+	respond func(kmsg.Response)
+	client  engine.Client
 }
 
 type doRequest struct {
@@ -127,32 +156,64 @@ func Listen(cfg Config) (*Node, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("runtime: no data directory")
 	}
-	kln, err := net.Listen("tcp", cfg.KafkaListen)
-	if err != nil {
-		return nil, fmt.Errorf("runtime: kafka listener: %w", err)
+	listeners := slices.Clone(cfg.Listeners)
+	legacy := len(listeners) == 0
+	if legacy {
+		listeners = []Listener{{Name: "PLAINTEXT", Protocol: netwire.Plaintext, Listen: cfg.KafkaListen}}
+	}
+	var klns []net.Listener
+	closeAll := func() {
+		for _, ln := range klns {
+			ln.Close()
+		}
+	}
+	for _, l := range listeners {
+		if l.Protocol.SASL() && cfg.SASL == nil {
+			closeAll()
+			return nil, fmt.Errorf("runtime: listener %s is %s but no SASL configuration is given", l.Name, l.Protocol)
+		}
+		ln, err := net.Listen("tcp", l.Listen)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("runtime: kafka listener %s: %w", l.Name, err)
+		}
+		klns = append(klns, ln)
 	}
 	pln, err := net.Listen("tcp", cfg.PeerListen)
 	if err != nil {
-		kln.Close()
+		closeAll()
 		return nil, fmt.Errorf("runtime: peer listener: %w", err)
 	}
 	n := &Node{
-		cfg:      cfg,
-		kafkaLn:  kln,
-		reqs:     make(chan clientRequest, requestQueueMax),
-		peerIn:   make(chan []byte, peerInQueueMax),
-		dos:      make(chan doRequest),
-		responds: map[uint64]func(kmsg.Response){},
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		cfg:       cfg,
+		legacy:    legacy,
+		listeners: listeners,
+		kafkaLns:  klns,
+		reqs:      make(chan clientRequest, requestQueueMax),
+		peerIn:    make(chan []byte, peerInQueueMax),
+		dos:       make(chan doRequest),
+		responds:  map[uint64]func(kmsg.Response){},
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	n.tr = newTransport(pln, n.deliverPeer, cfg.Logf)
 	n.tr.setPeers(cfg.Peers)
 	return n, nil
 }
 
-// KafkaAddr is the Kafka listener's address, e.g. "127.0.0.1:40123".
-func (n *Node) KafkaAddr() string { return n.kafkaLn.Addr().String() }
+// KafkaAddr is the first Kafka listener's address, e.g.
+// "127.0.0.1:40123".
+func (n *Node) KafkaAddr() string { return n.kafkaLns[0].Addr().String() }
+
+// ListenerAddr is the bound address of the listener named name, or "".
+func (n *Node) ListenerAddr(name string) string {
+	for i, l := range n.listeners {
+		if l.Name == name {
+			return n.kafkaLns[i].Addr().String()
+		}
+	}
+	return ""
+}
 
 // PeerAddr is the raft transport listener's address.
 func (n *Node) PeerAddr() string { return n.tr.ln.Addr().String() }
@@ -175,7 +236,9 @@ func (n *Node) Dropped() uint64 { return n.tr.dropped.Load() }
 func (n *Node) Run() (err error) {
 	defer func() {
 		if err != nil {
-			n.kafkaLn.Close()
+			for _, ln := range n.kafkaLns {
+				ln.Close()
+			}
 			n.tr.close()
 			if n.wal != nil {
 				n.wal.Close()
@@ -228,37 +291,61 @@ func (n *Node) Run() (err error) {
 	for _, f := range n.cfg.Broker.Features() {
 		features = append(features, netwire.Feature{Name: f.Name, Min: f.Min, Max: f.Max, Level: f.Level})
 	}
-	n.server = netwire.NewServer(netwire.Config{Versions: versions, Features: features, Logf: n.cfg.Logf}, handler{n})
+	n.server = netwire.NewServer(netwire.Config{Versions: versions, Features: features, SASL: n.cfg.SASL, Logf: n.cfg.Logf}, handler{n})
 
 	go n.loop()
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		if err := n.server.Serve(n.kafkaLn); err != nil && !errors.Is(err, netwire.ErrServerClosed) {
-			n.cfg.Logf("runtime: broker %d: kafka server: %v", n.cfg.Broker.ID, err)
-		}
-	}()
+	for i, l := range n.listeners {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			nl := netwire.Listener{Name: l.Name, Protocol: l.Protocol, TLS: l.TLS}
+			if err := n.server.ServeListener(n.kafkaLns[i], nl); err != nil && !errors.Is(err, netwire.ErrServerClosed) {
+				n.cfg.Logf("runtime: broker %d: kafka listener %s: %v", n.cfg.Broker.ID, l.Name, err)
+			}
+		}()
+	}
 	n.tr.wg.Add(1)
 	go n.tr.serve()
 	return nil
 }
 
-// advertise fills this broker's Cluster entry from the Kafka listener
-// when its port is 0.
+// advertise fills this broker's Cluster entry: its listeners' advertised
+// addresses (ports of 0 taken from the bound ones), and its Host and
+// Port from the first listener when its Port is 0.
 func (n *Node) advertise() {
-	host, port, err := net.SplitHostPort(n.KafkaAddr())
-	if err != nil {
-		return
+	var eps []engine.Endpoint
+	for i, l := range n.listeners {
+		bound := n.kafkaLns[i].Addr().String()
+		host, port, err := net.SplitHostPort(bound)
+		if err != nil {
+			continue
+		}
+		if l.Advertise != "" {
+			h, p, err := net.SplitHostPort(l.Advertise)
+			if err == nil {
+				host = h
+				if p != "0" {
+					port = p
+				}
+			}
+		}
+		p, _ := strconv.Atoi(port)
+		eps = append(eps, engine.Endpoint{Name: l.Name, Host: host, Port: int32(p)})
 	}
-	p, _ := strconv.Atoi(port)
 	for i, bi := range n.cfg.Broker.Cluster {
-		if bi.ID != n.cfg.Broker.ID || bi.Port != 0 {
+		if bi.ID != n.cfg.Broker.ID {
+			continue
+		}
+		if !n.legacy {
+			n.cfg.Broker.Cluster[i].Listeners = eps
+		}
+		if bi.Port != 0 || len(eps) == 0 {
 			continue
 		}
 		if bi.Host == "" {
-			n.cfg.Broker.Cluster[i].Host = host
+			n.cfg.Broker.Cluster[i].Host = eps[0].Host
 		}
-		n.cfg.Broker.Cluster[i].Port = int32(p)
+		n.cfg.Broker.Cluster[i].Port = eps[0].Port
 	}
 }
 
@@ -306,7 +393,9 @@ func (n *Node) Stop() error {
 			n.server.Shutdown(ctx)
 			cancel()
 		} else {
-			n.kafkaLn.Close()
+			for _, ln := range n.kafkaLns {
+				ln.Close()
+			}
 		}
 		close(n.stop)
 		if n.broker != nil {
@@ -343,10 +432,9 @@ type handler struct{ n *Node }
 func (h handler) Handle(info *netwire.ConnInfo, req kmsg.Request, respond func(kmsg.Response)) {
 	cr := clientRequest{req: req, respond: respond}
 	if info != nil {
-		cr.clientID = info.ClientID
-		cr.host = info.Remote
+		cr.client = engine.Client{ID: info.ClientID, Host: info.Remote, Listener: info.Listener, Principal: info.Principal}
 		if host, _, err := net.SplitHostPort(info.Remote); err == nil {
-			cr.host = host
+			cr.client.Host = host
 		}
 	}
 	select {
@@ -409,7 +497,7 @@ func (n *Node) loop() {
 func (n *Node) handle(r clientRequest) {
 	n.nextToken++
 	n.responds[n.nextToken] = r.respond
-	n.broker.HandleClient(n.nextToken, r.req, r.clientID, r.host)
+	n.broker.HandleClient(n.nextToken, r.req, r.client)
 }
 
 func (n *Node) receive(payload []byte) {

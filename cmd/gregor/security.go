@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/gregor-streaming/gregor/engine/runtime"
+	"github.com/gregor-streaming/gregor/netwire"
+	"github.com/xdg-go/scram"
+)
+
+// securityOptions are serve's listener, TLS and SASL flags, Kafka's
+// names where Kafka has one.
+type securityOptions struct {
+	listeners   string // Kafka's listeners: NAME://host:port,...
+	advertised  string // Kafka's advertised.listeners
+	protocolMap string // Kafka's listener.security.protocol.map: NAME:PROTOCOL,...
+	tlsCert     string
+	tlsKey      string
+	tlsClientCA string
+	clientAuth  string // Kafka's ssl.client.auth
+	mechanisms  string // Kafka's sasl.enabled.mechanisms
+	users       string // the users file
+}
+
+const (
+	defaultSASLMechanisms = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+	// usersLinesMax bounds a --sasl-users file.
+	usersLinesMax = 100_000
+	// scramIterations is the PBKDF2 iteration count of credentials derived
+	// from the users file: Kafka's minimum and kafka-configs' default.
+	scramIterations = 4096
+	// scramSaltBytes is the length of their random salts.
+	scramSaltBytes = 24
+)
+
+func (o *securityOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.listeners, "listeners", "",
+		"Kafka listeners NAME://host:port,... (Kafka's listeners; replaces --listen); an empty host binds every interface")
+	fs.StringVar(&o.advertised, "advertised-listeners", "",
+		"addresses clients of each listener are told, NAME://host:port,... (Kafka's advertised.listeners; default the --listeners address)")
+	fs.StringVar(&o.protocolMap, "listener-security-protocol-map", "",
+		"NAME:PROTOCOL,... with PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (Kafka's listener.security.protocol.map); a listener named after a protocol speaks it")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) of SSL and SASL_SSL listeners; re-read on SIGHUP")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert; re-read on SIGHUP")
+	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "PEM CA certificates that client certificates must chain to")
+	fs.StringVar(&o.clientAuth, "ssl-client-auth", "none",
+		"client certificates on SSL listeners (not SASL_SSL ones): none, requested or required (Kafka's ssl.client.auth); the principal is the certificate's subject")
+	fs.StringVar(&o.mechanisms, "sasl-enabled-mechanisms", defaultSASLMechanisms,
+		"SASL mechanisms of SASL_PLAINTEXT and SASL_SSL listeners (Kafka's sasl.enabled.mechanisms)")
+	fs.StringVar(&o.users, "sasl-users", "",
+		"file of user:password lines, readable by its owner only; turned into salted SCRAM credentials at start and on SIGHUP (the passwords are not kept)")
+}
+
+// parseListenerURLs parses NAME://host:port,... into names and addresses
+// in order; names are upper-cased and must be unique.
+func parseListenerURLs(flagName, s string) ([]string, map[string]string, error) {
+	var names []string
+	addrs := map[string]string{}
+	for _, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		name, addr, ok := strings.Cut(entry, "://")
+		if !ok || name == "" {
+			return nil, nil, fmt.Errorf("--%s entry %q: want NAME://host:port", flagName, entry)
+		}
+		name = strings.ToUpper(name)
+		if _, _, err := splitHostPort(addr); err != nil {
+			return nil, nil, fmt.Errorf("--%s entry %q: %v", flagName, entry, err)
+		}
+		if _, dup := addrs[name]; dup {
+			return nil, nil, fmt.Errorf("--%s names listener %s twice", flagName, name)
+		}
+		names = append(names, name)
+		addrs[name] = addr
+	}
+	return names, addrs, nil
+}
+
+// serveSecurity is what the security flags give serve: the listeners,
+// the SASL configuration and what SIGHUP re-reads.
+type serveSecurity struct {
+	listeners []runtime.Listener
+	sasl      *netwire.SASLConfig
+	// reload re-reads the certificate files and the users file.
+	reload func() error
+}
+
+// build turns the flags into listeners. listen and advertise are the
+// legacy single-listener flags (listenSet: --listen was given); with
+// --listeners unset they make the one PLAINTEXT listener.
+func (o *securityOptions) build(listen, advertise string, listenSet bool) (*serveSecurity, error) {
+	sec := &serveSecurity{reload: func() error { return nil }}
+	if o.listeners == "" {
+		if o.advertised != "" || o.protocolMap != "" {
+			return nil, errors.New("--advertised-listeners and --listener-security-protocol-map need --listeners")
+		}
+		sec.listeners = []runtime.Listener{{Name: "PLAINTEXT", Protocol: netwire.Plaintext, Listen: listen, Advertise: advertise}}
+		return sec, nil
+	}
+	if listenSet || advertise != "" {
+		return nil, errors.New("--listen and --advertise are the single-listener form of --listeners: give one or the other")
+	}
+	names, binds, err := parseListenerURLs("listeners", o.listeners)
+	if err != nil {
+		return nil, err
+	}
+	adverts := map[string]string{}
+	if o.advertised != "" {
+		var anames []string
+		anames, adverts, err = parseListenerURLs("advertised-listeners", o.advertised)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range anames {
+			if _, ok := binds[n]; !ok {
+				return nil, fmt.Errorf("--advertised-listeners names %s, which --listeners does not", n)
+			}
+		}
+	}
+	protocols := map[string]netwire.SecurityProtocol{}
+	if o.protocolMap != "" {
+		for _, entry := range strings.Split(o.protocolMap, ",") {
+			name, proto, ok := strings.Cut(strings.TrimSpace(entry), ":")
+			if !ok {
+				return nil, fmt.Errorf("--listener-security-protocol-map entry %q: want NAME:PROTOCOL", entry)
+			}
+			p, err := netwire.ParseSecurityProtocol(proto)
+			if err != nil {
+				return nil, fmt.Errorf("--listener-security-protocol-map entry %q: %v", entry, err)
+			}
+			protocols[strings.ToUpper(name)] = p
+		}
+	}
+	var certs *netwire.CertFiles
+	var serverTLS = func() (*netwire.CertFiles, error) {
+		if certs != nil {
+			return certs, nil
+		}
+		if o.tlsCert == "" || o.tlsKey == "" {
+			return nil, errors.New("SSL and SASL_SSL listeners need --tls-cert and --tls-key")
+		}
+		c, err := netwire.LoadCertFiles(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert: %v", err)
+		}
+		certs = c
+		return c, nil
+	}
+	auth, err := netwire.ParseClientAuth(o.clientAuth)
+	if err != nil {
+		return nil, fmt.Errorf("--ssl-client-auth: %v", err)
+	}
+	needSASL := false
+	for _, name := range names {
+		p, ok := protocols[name]
+		if !ok {
+			if p, err = netwire.ParseSecurityProtocol(name); err != nil {
+				return nil, fmt.Errorf("listener %s: not in --listener-security-protocol-map and not a protocol name", name)
+			}
+		}
+		l := runtime.Listener{Name: name, Protocol: p, Listen: binds[name], Advertise: adverts[name]}
+		if l.Advertise == "" {
+			l.Advertise = l.Listen
+		}
+		if host, _, _ := splitHostPort(l.Advertise); host == "" || host == "0.0.0.0" || host == "::" {
+			return nil, fmt.Errorf("listener %s: clients need a concrete host; set it in --advertised-listeners", name)
+		}
+		if p.TLS() {
+			c, err := serverTLS()
+			if err != nil {
+				return nil, err
+			}
+			// As Kafka: ssl.client.auth applies to SSL listeners; SASL_SSL
+			// clients authenticate with SASL and are not asked for one.
+			la := auth
+			if p == netwire.SASLSSL {
+				la = netwire.ClientAuthNone
+			}
+			if l.TLS, err = netwire.ServerTLS(c, la, o.tlsClientCA); err != nil {
+				return nil, fmt.Errorf("--tls-client-ca: %v", err)
+			}
+		}
+		needSASL = needSASL || p.SASL()
+		sec.listeners = append(sec.listeners, l)
+	}
+	var users *usersFile
+	if needSASL {
+		var mechs []string
+		for _, m := range strings.Split(o.mechanisms, ",") {
+			m = strings.ToUpper(strings.TrimSpace(m))
+			if !slices.Contains([]string{netwire.MechanismPlain, netwire.MechanismSCRAMSHA256, netwire.MechanismSCRAMSHA512}, m) {
+				return nil, fmt.Errorf("--sasl-enabled-mechanisms: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", m)
+			}
+			mechs = append(mechs, m)
+		}
+		if o.users == "" {
+			return nil, errors.New("SASL listeners need --sasl-users")
+		}
+		users = &usersFile{path: o.users}
+		if err := users.load(); err != nil {
+			return nil, err
+		}
+		sec.sasl = &netwire.SASLConfig{Mechanisms: mechs, Credentials: users.credentials}
+	}
+	sec.reload = func() error {
+		var errs []error
+		if certs != nil {
+			errs = append(errs, certs.Reload())
+		}
+		if users != nil {
+			errs = append(errs, users.load())
+		}
+		return errors.Join(errs...)
+	}
+	return sec, nil
+}
+
+// usersFile is the --sasl-users store: SCRAM-SHA-256 and SCRAM-SHA-512
+// credentials per user, derived from the file's passwords with random
+// salts when it is read; the passwords themselves are not kept.
+//
+// NB: a stopgap until credentials live in the metadata group (issue 12
+// part 3, AlterUserScramCredentials): the file is per broker, so every
+// broker needs its own copy.
+type usersFile struct {
+	path  string
+	creds atomic.Pointer[map[string]scram.StoredCredentials] // "MECH user"
+}
+
+func (u *usersFile) credentials(mech, user string) (scram.StoredCredentials, bool) {
+	c, ok := (*u.creds.Load())[mech+" "+user]
+	return c, ok
+}
+
+// load reads the file again; on error the previous credentials stay.
+func (u *usersFile) load() error {
+	f, err := os.Open(u.path)
+	if err != nil {
+		return fmt.Errorf("--sasl-users: %v", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("--sasl-users %s: mode %v lets others read the passwords; chmod 600 it", u.path, st.Mode().Perm())
+	}
+	creds := map[string]scram.StoredCredentials{}
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		if line > usersLinesMax {
+			return fmt.Errorf("--sasl-users %s: more than %d lines", u.path, usersLinesMax)
+		}
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		user, pass, ok := strings.Cut(text, ":")
+		if !ok || user == "" || pass == "" {
+			return fmt.Errorf("--sasl-users %s line %d: want user:password", u.path, line)
+		}
+		for _, m := range []struct {
+			mech string
+			hash scram.HashGeneratorFcn
+		}{{netwire.MechanismSCRAMSHA256, scram.SHA256}, {netwire.MechanismSCRAMSHA512, scram.SHA512}} {
+			c, err := deriveSCRAM(m.hash, user, pass)
+			if err != nil {
+				return fmt.Errorf("--sasl-users %s line %d: %v", u.path, line, err)
+			}
+			creds[m.mech+" "+user] = c
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("--sasl-users %s: %v", u.path, err)
+	}
+	u.creds.Store(&creds)
+	return nil
+}
+
+// deriveSCRAM makes SCRAM credentials for user and pass with a random
+// salt and scramIterations.
+func deriveSCRAM(hash scram.HashGeneratorFcn, user, pass string) (scram.StoredCredentials, error) {
+	cl, err := hash.NewClient(user, pass, "")
+	if err != nil {
+		return scram.StoredCredentials{}, err
+	}
+	salt := make([]byte, scramSaltBytes)
+	rand.Read(salt)
+	return cl.GetStoredCredentialsWithError(scram.KeyFactors{Salt: string(salt), Iters: scramIterations})
+}
