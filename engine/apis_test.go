@@ -45,6 +45,8 @@ func TestAPIVersions(t *testing.T) {
 		{int16(kmsg.DeleteGroups), 0, 2},
 		{int16(kmsg.IncrementalAlterConfigs), 0, 1},
 		{int16(kmsg.OffsetDelete), 0, 0},
+		{int16(kmsg.DescribeUserSCRAMCredentials), 0, 0},
+		{int16(kmsg.AlterUserSCRAMCredentials), 0, 0},
 		{int16(kmsg.DescribeCluster), 0, 1},
 		{int16(kmsg.DescribeProducers), 0, 0},
 		{int16(kmsg.DescribeTransactions), 0, 0},

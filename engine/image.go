@@ -149,6 +149,7 @@ func (m *metaSM) loadImage() error {
 // this broker should host.
 func (m *metaSM) setState(applied uint64, st *metaState) {
 	m.st, m.applied = *st, applied
+	m.scramGen++
 	m.b.wantChanged = true
 	clear(m.b.want)
 	for _, t := range m.st.Topics {

@@ -2,14 +2,18 @@ package engine
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"testing"
 	"testing/cryptotest"
 
 	"github.com/gregor-streaming/gregor/engine/rsm"
 	"github.com/gregor-streaming/gregor/raftlog"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
@@ -20,6 +24,8 @@ func imageSeed() []byte {
 	m.apply(&metaCmd{CreateTopic: &createTopicCmd{Name: "t", Partitions: 2, Replication: 1, Assignment: [][]int32{{1}, {2}},
 		Configs: map[string]string{"retention.ms": "5"}}}, 3)
 	m.apply(&metaCmd{AllocateIDs: true}, 4)
+	m.apply(&metaCmd{SCRAM: &scramCmd{User: "alice", Upsert: []scramUpsertion{{Mechanism: scramSHA256,
+		Cred: SCRAMCredential{Salt: []byte("s"), Iterations: 4096, StoredKey: []byte("k1"), ServerKey: []byte("k2")}}}}}, 4)
 	b, err := encodeImage(4, &m.st)
 	if err != nil {
 		panic(err)
@@ -33,7 +39,8 @@ func TestImageRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if applied != 4 || len(st.Topics["t"].Partitions) != 2 || st.NextProducerID != 1+producerIDBlock || st.Brokers[1].Host != "h" {
+	if applied != 4 || len(st.Topics["t"].Partitions) != 2 || st.NextProducerID != 1+producerIDBlock || st.Brokers[1].Host != "h" ||
+		st.SCRAM["alice"][scramSHA256].Iterations != 4096 || string(st.SCRAM["alice"][scramSHA256].ServerKey) != "k2" {
 		t.Fatalf("decoded %d %+v", applied, st)
 	}
 	again, _ := encodeImage(applied, st)
@@ -46,6 +53,32 @@ func TestImageRoundTrip(t *testing.T) {
 		if _, _, err := decodeImage(bad); err == nil {
 			t.Fatalf("a flipped bit at byte %d went unnoticed", i)
 		}
+	}
+}
+
+// TestImageBeforeSCRAM reads an image written before SCRAM credentials
+// were part of the metadata state: it has none, and takes some.
+func TestImageBeforeSCRAM(t *testing.T) {
+	b := append(imageMagic[:], imageVersion, 7)
+	b = append(b, `{"Brokers":{"1":{"ID":1,"Host":"h","Port":9}},"Topics":{},"NextGroup":2,"NextProducerID":1}`...)
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	applied, st, err := decodeImage(b)
+	if err != nil || applied != 7 || st.SCRAM != nil || st.Brokers[1].Host != "h" {
+		t.Fatalf("decodeImage: %d %+v %v", applied, st, err)
+	}
+	m := newMetaSM(&Broker{cfg: Config{ID: 1}, want: map[raftlog.GroupID]wantReplica{}})
+	m.setState(applied, st)
+	if r := m.apply(&metaCmd{SCRAM: &scramCmd{User: "bob", Delete: []string{scramSHA512}}}, 8); !errors.Is(r.err, kerr.ResourceNotFound) {
+		t.Fatalf("deleting from an old image: %v", r.err)
+	}
+	m.apply(&metaCmd{SCRAM: &scramCmd{User: "bob", Upsert: []scramUpsertion{{Mechanism: scramSHA512, Cred: SCRAMCredential{Iterations: 4096}}}}}, 8)
+	if m.st.SCRAM["bob"][scramSHA512].Iterations != 4096 {
+		t.Fatal("no credential after the upsertion")
+	}
+	// An image without credentials still has no SCRAM key at all.
+	m.apply(&metaCmd{SCRAM: &scramCmd{User: "bob", Delete: []string{scramSHA512}}}, 9)
+	if out, _ := encodeImage(9, &m.st); bytes.Contains(out, []byte("SCRAM")) {
+		t.Fatalf("an image without credentials names them: %s", out)
 	}
 }
 

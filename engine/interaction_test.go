@@ -829,6 +829,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		return ""
 	}
+	if out, ok := c.runSCRAM(t, d); ok {
+		return out
+	}
 	if out, ok := c.runGroup(t, d); ok {
 		return out
 	}

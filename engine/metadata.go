@@ -57,6 +57,9 @@ type metaState struct {
 	// Recent remembers each proposer's latest applied proposals, so that
 	// a forwarded proposal the network delivered twice applies once.
 	Recent map[int32]*recentProposals `json:",omitempty"`
+	// SCRAM are the users' SCRAM credentials, by user then mechanism
+	// (scram.go). Images from before them have none.
+	SCRAM map[string]map[string]SCRAMCredential `json:",omitempty"`
 }
 
 // recentProposalsMax bounds the proposals remembered per broker: a
@@ -104,6 +107,7 @@ type metaCmd struct {
 	Register         *BrokerInfo          `json:"r,omitempty"`
 	AllocateIDs      bool                 `json:"a,omitempty"`
 	AlterConfigs     *alterConfigsCmd     `json:"ac,omitempty"`
+	SCRAM            *scramCmd            `json:"sc,omitempty"`
 }
 
 // alterConfigsCmd changes a topic's configs: with Replace, the configs
@@ -234,6 +238,8 @@ type metaSM struct {
 	pending rsm.Proposals[metaResult]
 	// imaged is the applied index of the last image written (image.go).
 	imaged uint64
+	// scramGen moves whenever st.SCRAM may have changed (scram.go).
+	scramGen uint64
 }
 
 func newMetaSM(b *Broker) *metaSM {
@@ -361,6 +367,8 @@ func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
 				}
 			}
 		}
+	case cmd.SCRAM != nil:
+		return m.applySCRAM(cmd.SCRAM)
 	case cmd.Leader != nil:
 		l := cmd.Leader
 		for _, t := range st.Topics {
