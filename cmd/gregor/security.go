@@ -56,7 +56,8 @@ func (o *securityOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.mechanisms, "sasl-enabled-mechanisms", defaultSASLMechanisms,
 		"SASL mechanisms of SASL_PLAINTEXT and SASL_SSL listeners (Kafka's sasl.enabled.mechanisms)")
 	fs.StringVar(&o.users, "sasl-users", "",
-		"file of user:password lines, readable by its owner only; turned into salted SCRAM credentials at start and on SIGHUP (the passwords are not kept)")
+		"bootstrap users: a file of user:password lines, readable by its owner only, turned into salted SCRAM credentials at start and on SIGHUP (the passwords are not kept); "+
+			"a user with credentials in the cluster (gregor user create) is looked up there only")
 }
 
 // parseListenerURLs parses NAME://host:port,... into names and addresses
@@ -200,14 +201,17 @@ func (o *securityOptions) build(listen, advertise string, listenSet bool) (*serv
 			}
 			mechs = append(mechs, m)
 		}
-		if o.users == "" {
-			return nil, errors.New("SASL listeners need --sasl-users")
+		sec.sasl = &netwire.SASLConfig{Mechanisms: mechs}
+		// Without a users file every user comes from the metadata group
+		// (gregor user create through another listener, or a cluster
+		// whose users exist already).
+		if o.users != "" {
+			users = &usersFile{path: o.users}
+			if err := users.load(); err != nil {
+				return nil, err
+			}
+			sec.sasl.Credentials = users.credentials
 		}
-		users = &usersFile{path: o.users}
-		if err := users.load(); err != nil {
-			return nil, err
-		}
-		sec.sasl = &netwire.SASLConfig{Mechanisms: mechs, Credentials: users.credentials}
 	}
 	sec.reload = func() error {
 		var errs []error
@@ -226,9 +230,10 @@ func (o *securityOptions) build(listen, advertise string, listenSet bool) (*serv
 // credentials per user, derived from the file's passwords with random
 // salts when it is read; the passwords themselves are not kept.
 //
-// NB: a stopgap until credentials live in the metadata group (issue 12
-// part 3, AlterUserScramCredentials): the file is per broker, so every
-// broker needs its own copy.
+// It is a bootstrap: the node asks it only about users the metadata
+// group has no credentials for (runtime.Node.credentials), so the first
+// administrator can log in before any user exists in the cluster. The
+// file is per broker.
 type usersFile struct {
 	path  string
 	creds atomic.Pointer[map[string]scram.StoredCredentials] // "MECH user"

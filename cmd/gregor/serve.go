@@ -30,7 +30,9 @@ several, or for TLS and SASL, use Kafka's form instead, for example
   --listener-security-protocol-map INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL
   --tls-cert broker.pem --tls-key broker.key --sasl-users users
 Clients are told the brokers' addresses on the listener they came in by.
-SIGHUP re-reads the certificate, key and users files.
+SCRAM users live in the cluster (gregor user create); --sasl-users is a
+bootstrap file for users the cluster does not have. SIGHUP re-reads the
+certificate, key and users files.
 
 `
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gregor-streaming/gregor/engine"
@@ -19,6 +20,7 @@ import (
 	"github.com/gregor-streaming/gregor/raftlog/etcdwal"
 	"github.com/gregor-streaming/gregor/raftlog/vfs"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/xdg-go/scram"
 )
 
 const (
@@ -55,8 +57,11 @@ type Config struct {
 	// KafkaListen is ignored; the first listener's advertised address
 	// fills this broker's Cluster entry if its Port is 0.
 	Listeners []Listener
-	// SASL is the credential store and the mechanisms of SASL_PLAINTEXT
-	// and SASL_SSL listeners.
+	// SASL is the mechanisms of SASL_PLAINTEXT and SASL_SSL listeners,
+	// and the bootstrap credential store (Credentials, may be nil). The
+	// node looks a user up in the metadata group's SCRAM credentials
+	// first; Credentials answers only for users the metadata does not
+	// know (see credentials).
 	SASL *netwire.SASLConfig
 	// PeerListen is the inter-broker raft transport address.
 	PeerListen string
@@ -109,6 +114,11 @@ type Node struct {
 	// loop-owned
 	nextToken uint64
 	responds  map[uint64]func(kmsg.Response)
+	scramGen  uint64 // the broker's SCRAMGeneration last published
+
+	// scram is the metadata's SCRAM credentials as last published by the
+	// loop: replaced whole, never changed, read by connection goroutines.
+	scram atomic.Pointer[scramTable]
 
 	stopOnce sync.Once
 	stop     chan struct{} // closed to stop the loop
@@ -291,7 +301,12 @@ func (n *Node) Run() (err error) {
 	for _, f := range n.cfg.Broker.Features() {
 		features = append(features, netwire.Feature{Name: f.Name, Min: f.Min, Max: f.Max, Level: f.Level})
 	}
-	n.server = netwire.NewServer(netwire.Config{Versions: versions, Features: features, SASL: n.cfg.SASL, Logf: n.cfg.Logf}, handler{n})
+	n.publishSCRAM()
+	var sasl *netwire.SASLConfig
+	if n.cfg.SASL != nil {
+		sasl = &netwire.SASLConfig{Mechanisms: n.cfg.SASL.Mechanisms, Credentials: n.credentials}
+	}
+	n.server = netwire.NewServer(netwire.Config{Versions: versions, Features: features, SASL: sasl, Logf: n.cfg.Logf}, handler{n})
 
 	go n.loop()
 	for i, l := range n.listeners {
@@ -480,6 +495,7 @@ func (n *Node) loop() {
 			}
 		}
 		err := n.broker.Process()
+		n.publishSCRAM()
 		for _, d := range dos {
 			close(d.done)
 		}
@@ -522,6 +538,52 @@ func (n *Node) flush() {
 		delete(n.responds, r.Token)
 		respond(r.Msg)
 	}
+}
+
+// scramTable is the metadata's SCRAM credentials in netwire's form, by
+// user then mechanism. A published table is never changed.
+type scramTable map[string]map[string]scram.StoredCredentials
+
+// publishSCRAM hands the SASL authenticator a new copy of the broker's
+// SCRAM credentials if they changed since the last one. It runs on the
+// loop, after NewBroker and after every Process: the engine stays
+// single-threaded and lock-free, and the connection goroutines read the
+// copy with one atomic load.
+func (n *Node) publishSCRAM() {
+	gen := n.broker.SCRAMGeneration()
+	if gen == n.scramGen && n.scram.Load() != nil {
+		return
+	}
+	n.scramGen = gen
+	t := scramTable{}
+	for user, mechs := range n.broker.SCRAMCredentials() {
+		m := make(map[string]scram.StoredCredentials, len(mechs))
+		for mech, c := range mechs {
+			m[mech] = scram.StoredCredentials{
+				KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: int(c.Iterations)},
+				StoredKey:  c.StoredKey, ServerKey: c.ServerKey,
+			}
+		}
+		t[user] = m
+	}
+	n.scram.Store(&t)
+}
+
+// credentials is netwire's credential lookup, on connection goroutines:
+// a user the metadata has credentials for is looked up there only (a
+// mechanism it lacks is refused); any other user in the bootstrap store
+// (Config.SASL.Credentials, gregor serve's --sasl-users), if there is one.
+func (n *Node) credentials(mech, user string) (scram.StoredCredentials, bool) {
+	if t := n.scram.Load(); t != nil {
+		if mechs, ok := (*t)[user]; ok {
+			c, ok := mechs[mech]
+			return c, ok
+		}
+	}
+	if n.cfg.SASL == nil || n.cfg.SASL.Credentials == nil {
+		return scram.StoredCredentials{}, false
+	}
+	return n.cfg.SASL.Credentials(mech, user)
 }
 
 // wallClock is engine.Clock on the real clock.
