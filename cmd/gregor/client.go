@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,15 +25,29 @@ const (
 )
 
 // clientOptions are the flags every client command (topic, produce,
-// consume) shares.
+// consume, user, ...) shares: where the cluster is, and how to reach it
+// securely (client_security.go).
 type clientOptions struct {
-	brokers string
-	timeout time.Duration
+	brokers       string
+	timeout       time.Duration
+	tls           bool
+	tlsCA         string
+	saslMechanism string
+	user          string
+	password      string
+	commandConfig string
 }
 
 func (o *clientOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.brokers, "brokers", brokersDefault, "comma-separated bootstrap brokers, host:port")
 	fs.DurationVar(&o.timeout, "timeout", clientTimeoutDefault, "how long to wait for the cluster before failing")
+	fs.BoolVar(&o.tls, "tls", false, "connect with TLS, trusting the system's CAs (implied by --tls-ca)")
+	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of the CA certificates to trust for the brokers' certificates; turns TLS on")
+	fs.StringVar(&o.saslMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default SCRAM-SHA-512 when --user is given)")
+	fs.StringVar(&o.user, "user", "", "SASL user name; turns SASL on")
+	fs.StringVar(&o.password, "password", "", "SASL password (visible to other local users in the process list: prefer --command-config)")
+	fs.StringVar(&o.commandConfig, "command-config", "",
+		"Kafka client.properties: security.protocol, ssl.truststore.location (PEM), sasl.mechanism, sasl.jaas.config's username and password; flags given win")
 }
 
 // seeds returns the bootstrap addresses, rejecting an empty list or a
@@ -63,12 +78,20 @@ func (o *clientOptions) newClient(ctx context.Context, opts ...kgo.Opt) (*kgo.Cl
 	if err != nil {
 		return nil, err
 	}
-	opts = append([]kgo.Opt{
+	sec, err := o.resolveSecurity()
+	if err != nil {
+		return nil, err
+	}
+	secOpts, err := sec.opts()
+	if err != nil {
+		return nil, err
+	}
+	opts = append(append([]kgo.Opt{
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID("gregor-cli"),
 		kgo.DialTimeout(min(o.timeout, 10*time.Second)),
 		kgo.RetryTimeout(o.timeout),
-	}, opts...)
+	}, secOpts...), opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
@@ -79,6 +102,13 @@ func (o *clientOptions) newClient(ctx context.Context, opts ...kgo.Opt) (*kgo.Cl
 		cl.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		var tlsErr *tls.CertificateVerificationError
+		switch {
+		case errors.Is(err, kerr.SaslAuthenticationFailed), errors.Is(err, kerr.UnsupportedSaslMechanism), errors.Is(err, kerr.IllegalSaslState):
+			return nil, fmt.Errorf("%s refused the authentication of user %q with %s: %v", strings.Join(seeds, ","), sec.user, sec.mechanism, err)
+		case errors.As(err, &tlsErr):
+			return nil, fmt.Errorf("TLS with %s: %v (is --tls-ca the cluster's CA?)", strings.Join(seeds, ","), err)
 		}
 		return nil, fmt.Errorf("no broker of %s answered within %s (is the cluster running? `gregor dev` starts one): %v",
 			strings.Join(seeds, ","), o.timeout, err)
