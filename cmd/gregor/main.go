@@ -25,6 +25,7 @@ commands:
   producers describe the producers of partitions and their open transactions
   txn       list or describe transactional ids, abort a hanging transaction
   records   delete a partition's records below an offset
+  user      create, delete or list SCRAM users
   produce   send lines of standard input as records
   consume   print records (partition, offset, key, value)
 
@@ -86,6 +87,7 @@ var commands = map[string]command{
 	"producers": producersCmd,
 	"txn":       txnCmd,
 	"records":   recordsCmd,
+	"user":      userCmd,
 	"produce":   produceCmd,
 	"consume":   consumeCmd,
 }
