@@ -268,6 +268,10 @@ func (c *txnCoordinator) later(fn func()) { c.b().effects = append(c.b().effects
 // its Complete state (or, under transactions v2, the next transaction's
 // Ongoing state when its first writes are already waiting). The id stays busy until then; if this coordinator
 // unloads first, its successor starts over from the prepared state.
+// txnCompleteRetryMs is how long a coordinator waits before it tries
+// again to complete a prepared transaction whose Complete record failed.
+const txnCompleteRetryMs = 100
+
 func (c *txnCoordinator) completeTxn(id string) {
 	v := c.ids[id]
 	if !c.loaded || v == nil || v.state != txnPrepareCommit && v.state != txnPrepareAbort {
@@ -310,9 +314,22 @@ func (c *txnCoordinator) completeTxn(id string) {
 			}
 		}
 		delete(c.busy, id)
-		c.change(id, next, func(int16) {
+		c.change(id, next, func(code int16) {
 			if c.loadSeq != loadSeq {
 				return // unloaded: the parked were answered
+			}
+			if code != 0 {
+				// The Complete record was not written (a new raft term of
+				// this same leader fails the proposals in flight, and the
+				// coordinator stays loaded): the transaction is still
+				// prepared, and nothing else would finish it. Try again,
+				// markers and all (they are idempotent); the parked wait.
+				c.b().after(txnCompleteRetryMs, func() {
+					if c.loadSeq == loadSeq {
+						c.completeTxn(id)
+					}
+				})
+				return
 			}
 			parked := c.parked[id]
 			delete(c.parked, id)
