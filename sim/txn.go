@@ -201,9 +201,10 @@ type txnWorld struct {
 	writers []*txnWriter
 	ids     []string // the writers' transactional ids
 	readers []*txnReader
-	eos     *eosWorld // the consume-transform-produce processors (eos.go), or nil
-	phase   bool      // the readers read to the end (after the final read)
-	polls   []txnPoll // the fetches that delivered two records or more (int-poll-skip)
+	eos     *eosWorld      // the consume-transform-produce processors (eos.go), or nil
+	phase   bool           // the readers read to the end (after the final read)
+	polls   []txnPoll      // the fetches that delivered two records or more (int-poll-skip)
+	noted   map[string]int // anomalies noted as they were read, by kind (note)
 }
 
 func newTxnWorld(w *World) *txnWorld {
@@ -609,7 +610,9 @@ func (r *txnReader) deliver(tp tpKey, off int64, v string, pid int64) bool {
 }
 
 // checkDelivered checks a record a read_committed consumer (who)
-// delivered against what is known of its transaction.
+// delivered against what is known of its transaction. It reports false,
+// and the run stops, for a value no producer wrote there; a record of an
+// aborted or open transaction is noted (note) and delivered.
 func (tw *txnWorld) checkDelivered(who string, tp tpKey, off int64, v string, pid int64) bool {
 	w := tw.w
 	ref, ok := tw.values[v]
@@ -620,15 +623,32 @@ func (tw *txnWorld) checkDelivered(who string, tp tpKey, off int64, v string, pi
 	t := tw.txns[ref.txn]
 	switch t.state {
 	case txnAborted:
-		w.fail(FailG1a, "%s %s: delivered %q at offset %d (producer %d) of transaction %s, %s",
+		tw.note(FailG1a, "%s %s: delivered %q at offset %d (producer %d) of transaction %s, %s",
 			who, tp, v, off, pid, t, t.outcome())
-		return false
 	case txnOpen:
-		w.fail(FailPrecommittedRead, "%s %s: delivered %q at offset %d (producer %d) of transaction %s before its producer sent EndTxn(commit) (%s)",
+		tw.note(FailPrecommittedRead, "%s %s: delivered %q at offset %d (producer %d) of transaction %s before its producer sent EndTxn(commit) (%s)",
 			who, tp, v, off, pid, t, t.outcome())
-		return false
 	}
 	return true
+}
+
+// note records an anomaly of a delivered record (G1a, precommitted-read)
+// without stopping the run, unlike World.fail: the consumer takes the
+// record as its application would, and the run goes on, so that the end
+// checks see it whole. A cycle (G1c) forms only after such reads: its
+// transactions read each other's records before they committed. At most
+// failuresPerCheck of each kind are kept.
+func (tw *txnWorld) note(kind, format string, args ...any) {
+	if tw.noted[kind] == failuresPerCheck {
+		return
+	}
+	if tw.noted == nil {
+		tw.noted = map[string]int{}
+	}
+	tw.noted[kind]++
+	f := Failure{Kind: kind, AtMillis: tw.w.now, Detail: fmt.Sprintf(format, args...)}
+	tw.w.failures = append(tw.w.failures, f)
+	tw.w.tracef("txn anomaly %s", f.Detail)
 }
 
 func (r *txnReader) onResponse(tok uint64, resp kmsg.Response) {
