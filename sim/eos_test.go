@@ -26,7 +26,7 @@ func TestEOSChecks(t *testing.T) {
 		var outs []string
 		for _, in := range ins {
 			o := in + eosOutputSeparator + "e9." + string(rune('0'+n))
-			ew.input[o] = in
+			ew.flows[0].input[o] = in
 			outs = append(outs, o)
 		}
 		addTxn(w, 3, n, out, state, outs...)
