@@ -37,6 +37,13 @@ package sim
 // delivered: eos-duplicate if in more, eos-lost if in none;
 // eos-uncommitted-input for an output of an input the reader never
 // delivered.
+//
+// The processors of e0 are one flow (eosFlow): a group, the topics it
+// subscribes to, its assignor and where each input's output goes. The
+// ping-pong processors of p0 (txnpingpong.go) are another, which reads tx
+// and pp and writes pp, each processor what the other reads, in
+// transactions that poll and produce several times before they commit;
+// its checks are the same, flow by flow.
 
 import (
 	"fmt"
@@ -116,6 +123,13 @@ type eosFlow struct {
 	protocol string   // the assignor its leader runs: range (per topic) or roundrobin
 	topics   []string // subscribed
 	inputs   []tpKey  // the subscribed topics' partitions, sorted
+	writes   string   // the topic it writes
+	// polls: a transaction reads and writes in up to this many polls
+	// (each drawn 1..polls); 1: it reads once, then writes.
+	polls int
+	// pollPause: a processor pauses up to this long after a fetch that
+	// read nothing, outside a transaction.
+	pollPause int64
 	// output returns where the output of processor e's input in goes and
 	// its value, or false for an input that has none.
 	output func(e *eosProcessor, in eosIn) (tpKey, string, bool)
@@ -130,18 +144,22 @@ type eosFlow struct {
 func newEOSWorld(tw *txnWorld) *eosWorld {
 	ew := &eosWorld{tw: tw}
 	if n := tw.w.opts.TxnProcessors; n > 0 {
-		f := ew.newFlow("e", eosGroup, eosProtocol, n, txnTopic)
+		f := ew.newFlow("e", eosGroup, eosProtocol, eosTopic, n, txnTopic)
 		f.output = func(e *eosProcessor, in eosIn) (tpKey, string, bool) {
 			return tpKey{eosTopic, in.tp.part % eosPartitions}, in.v + eosOutputSeparator + "e" + strconv.Itoa(e.c.idx) + "." + strconv.Itoa(e.n), true
 		}
 		f.processes = func(_ string, ref txnValue) bool { return ref.tp.topic == txnTopic }
 	}
+	if n := tw.w.opts.TxnPingPong; n > 0 {
+		ew.addPingPong(n)
+	}
 	return ew
 }
 
-// newFlow adds a flow of n processors subscribed to topics.
-func (ew *eosWorld) newFlow(name, group, protocol string, n int, topics ...string) *eosFlow {
-	f := &eosFlow{ew: ew, name: name, group: group, protocol: protocol, topics: topics, input: map[string]string{}}
+// newFlow adds a flow of n processors subscribed to topics, writing to
+// writes.
+func (ew *eosWorld) newFlow(name, group, protocol, writes string, n int, topics ...string) *eosFlow {
+	f := &eosFlow{ew: ew, name: name, group: group, protocol: protocol, writes: writes, topics: topics, polls: 1, pollPause: eosPollMillisMax, input: map[string]string{}}
 	for _, tp := range ew.tw.readTPs {
 		if slices.Contains(topics, tp.topic) {
 			f.inputs = append(f.inputs, tp)
@@ -190,14 +208,16 @@ type eosProcessor struct {
 	posGen, fetchGen int
 	next             int
 	n                int
-	// The transaction in flight: its inputs and offsets, and its steps.
-	txIn        []eosIn
-	txOffsets   map[tpKey]int64
-	txGen       int32
-	txMember    string
-	offsetsIn   bool // AddOffsetsToTxn acknowledged
-	offsetsDone bool // TxnOffsetCommit acknowledged
-	paused      bool
+	// The transaction in flight: its inputs and offsets, its polls (done
+	// and planned), and its steps.
+	txIn            []eosIn
+	txOffsets       map[tpKey]int64
+	txPoll, txPolls int
+	txGen           int32
+	txMember        string
+	offsetsIn       bool // AddOffsetsToTxn acknowledged
+	offsetsDone     bool // TxnOffsetCommit acknowledged
+	paused          bool
 
 	txns, commits, rebalances int
 }
@@ -550,6 +570,7 @@ func (e *eosProcessor) step() {
 		case t.state != txnOpen:
 			e.endTxn()
 		case e.txnProducer.step():
+		case e.pollAgain():
 		case !e.offsetsIn:
 			req := kmsg.NewPtrAddOffsetsToTxnRequest()
 			req.SetVersion(3)
@@ -655,7 +676,7 @@ func (e *eosProcessor) fetch() {
 }
 
 func (e *eosProcessor) onFetch(resp *kmsg.FetchResponse) {
-	c, tw := e.c, e.ew.tw
+	c, tw, w := e.c, e.ew.tw, e.w()
 	who := "eos processor c" + strconv.Itoa(c.idx)
 	if e.fetchGen != e.posGen || e.needOffsets {
 		// Sent under positions since dropped (a rebalance, an abort).
@@ -695,8 +716,14 @@ func (e *eosProcessor) onFetch(resp *kmsg.FetchResponse) {
 		c.backoff(backoffMillis)
 		return
 	}
-	if len(e.buf) == 0 {
-		c.backoff(c.w.rng.Int64N(eosPollMillisMax + 1))
+	if len(e.buf) == 0 && e.cur != nil {
+		// A poll of the transaction read nothing (the positions may
+		// have moved past aborted records and markers).
+		e.txPoll++
+		e.setOffsets()
+		w.tracef("eos txn %s poll %d: nothing, offsets %v", e.cur, e.txPoll, e.txOffsets)
+	} else if len(e.buf) == 0 {
+		c.backoff(c.w.rng.Int64N(e.f.pollPause + 1))
 		return
 	}
 	e.step()
@@ -707,9 +734,34 @@ func (e *eosProcessor) onFetch(resp *kmsg.FetchResponse) {
 // markers).
 func (e *eosProcessor) begin() {
 	w := e.w()
+	e.txIn = e.take()
+	e.setOffsets()
+	e.txGen, e.txMember = e.gen, e.member
+	e.offsetsIn, e.offsetsDone, e.paused = false, false, false
+	e.txPoll, e.txPolls = 1, 1
+	if e.f.polls > 1 {
+		e.txPolls += w.rng.IntN(e.f.polls)
+	}
+	e.n++
+	e.txns++
+	t := &txnRec{n: e.n, reads: e.txIn}
+	outTPs, byTP := e.outputs(e.txIn)
+	e.txnProducer.begin(t, outTPs, func(tp tpKey, _ int) []string { return byTP[tp] })
+	w.tracef("eos txn %s: %d records, offsets %v", t, len(e.txIn), e.txOffsets)
+	e.step()
+}
+
+// take takes up to eosBatchMax of the records read for the transaction.
+func (e *eosProcessor) take() []eosIn {
 	k := min(len(e.buf), eosBatchMax)
-	e.txIn = slices.Clone(e.buf[:k])
+	in := slices.Clone(e.buf[:k])
 	e.buf = e.buf[k:]
+	return in
+}
+
+// setOffsets sets the offsets the transaction commits: the positions,
+// but for the records read and left for the next transaction.
+func (e *eosProcessor) setOffsets() {
 	e.txOffsets = map[tpKey]int64{}
 	for _, tp := range e.assigned {
 		e.txOffsets[tp] = e.pos[tp]
@@ -717,14 +769,14 @@ func (e *eosProcessor) begin() {
 	for _, in := range e.buf { // left for the next transaction
 		e.txOffsets[in.tp] = min(e.txOffsets[in.tp], in.off)
 	}
-	e.txGen, e.txMember = e.gen, e.member
-	e.offsetsIn, e.offsetsDone, e.paused = false, false, false
-	e.n++
-	e.txns++
-	t := &txnRec{n: e.n, reads: e.txIn}
+}
+
+// outputs maps inputs to their outputs, by output partition (in order of
+// first use); it records each output's input.
+func (e *eosProcessor) outputs(ins []eosIn) ([]tpKey, map[tpKey][]string) {
 	var outTPs []tpKey
 	byTP := map[tpKey][]string{}
-	for _, in := range e.txIn {
+	for _, in := range ins {
 		out, o, ok := e.f.output(e, in)
 		if !ok {
 			continue
@@ -735,9 +787,37 @@ func (e *eosProcessor) begin() {
 		byTP[out] = append(byTP[out], o)
 		e.f.input[o] = in.v
 	}
-	e.txnProducer.begin(t, outTPs, func(tp tpKey, _ int) []string { return byTP[tp] })
-	w.tracef("eos txn %s: %d records, offsets %v", t, len(e.txIn), e.txOffsets)
+	return outTPs, byTP
+}
+
+// pollAgain takes the open transaction's next poll, once every batch so
+// far is acknowledged, if it has one left: the records read and not yet
+// taken, or else a fetch (whose answer steps again). It reports false
+// when the transaction reads no more: its polls are done, or a rebalance
+// or the liveness phase began.
+func (e *eosProcessor) pollAgain() bool {
+	if e.txPoll >= e.txPolls {
+		return false
+	}
+	if e.state != eosStable || e.c.stopping && !e.ew.finishing {
+		e.txPolls = e.txPoll
+		return false
+	}
+	if len(e.buf) == 0 {
+		e.fetch()
+		return true
+	}
+	w, t := e.w(), e.cur
+	in := e.take()
+	e.txPoll++
+	e.txIn = append(e.txIn, in...)
+	t.reads = e.txIn
+	e.setOffsets()
+	outTPs, byTP := e.outputs(in)
+	e.txnProducer.add(outTPs, func(tp tpKey) []string { return byTP[tp] })
+	w.tracef("eos txn %s poll %d: %d records, offsets %v", t, e.txPoll, len(in), e.txOffsets)
 	e.step()
+	return true
 }
 
 func (e *eosProcessor) onAddOffsets(code int16) {
@@ -895,7 +975,9 @@ func (ew *eosWorld) done() bool {
 // every partition they read: each partition assigned (in a stable
 // generation) to a processor whose committed offset is its last fetch's
 // high watermark, that one stable, and no transaction in flight anywhere
-// in the flow.
+// in the flow. A partition the flow also writes may have grown since
+// that fetch (another processor's transaction wrote it): its committed
+// offset must also reach the end of its committed log.
 func (f *eosFlow) done() bool {
 	for _, e := range f.procs {
 		if e.cur != nil || e.restarting {
@@ -906,7 +988,8 @@ func (f *eosFlow) done() bool {
 		ok := false
 		for _, e := range f.procs {
 			if e.state == eosStable && !e.needOffsets && slices.Contains(e.assigned, tp) && len(e.buf) == 0 &&
-				e.committed[tp] == e.pos[tp] && e.pos[tp] >= e.hw[tp] && e.lso[tp] == e.hw[tp] && haveKey(e.hw, tp) {
+				e.committed[tp] == e.pos[tp] && e.pos[tp] >= e.hw[tp] && e.lso[tp] == e.hw[tp] && haveKey(e.hw, tp) &&
+				(tp.topic != f.writes || e.pos[tp] >= f.ew.tw.w.check.log(tp).end) {
 				ok = true
 			}
 		}

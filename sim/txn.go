@@ -192,7 +192,7 @@ type txnActor interface {
 type txnWorld struct {
 	w       *World
 	tps     []tpKey // the tx topic's partitions: the writers' (and the processors' input)
-	outTPs  []tpKey // the processors' output topic's, if any
+	outTPs  []tpKey // the processors' output topics', if any (txo, pp)
 	readTPs []tpKey // what readers read: tps, then outTPs
 	txns    []*txnRec
 	values  map[string]txnValue
@@ -217,6 +217,13 @@ func newTxnWorld(w *World) *txnWorld {
 		for p := range eosPartitions {
 			tw.outTPs = append(tw.outTPs, tpKey{eosTopic, int32(p)})
 		}
+	}
+	if w.opts.TxnPingPong > 0 {
+		for p := range pingPongPartitions {
+			tw.outTPs = append(tw.outTPs, tpKey{pingPongTopic, int32(p)})
+		}
+	}
+	if len(tw.outTPs) > 0 {
 		tw.readTPs = append(slices.Clone(tw.tps), tw.outTPs...)
 		tw.eos = newEOSWorld(tw)
 	}
@@ -317,12 +324,16 @@ func txnTimer(c *client, gen uint64) (ok, timedOut bool) {
 	return true, timedOut
 }
 
-// topics lists the workload's topics: tx, and txo with processors.
+// topics lists the workload's topics: tx, then txo and pp with their
+// processors.
 func (tw *txnWorld) topics() []string {
-	if tw.eos != nil {
-		return []string{txnTopic, eosTopic}
+	var ts []string
+	for _, tp := range tw.readTPs {
+		if !slices.Contains(ts, tp.topic) {
+			ts = append(ts, tp.topic)
+		}
 	}
-	return []string{txnTopic}
+	return ts
 }
 
 // metadata asks a random broker for the workload's topics' leaders.
@@ -392,9 +403,10 @@ func (a *txnCreator) next() {
 	for _, name := range a.tw.topics() {
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic = name
-		rt.NumPartitions = txnPartitions
-		if name == eosTopic {
-			rt.NumPartitions = eosPartitions
+		for _, tp := range a.tw.readTPs {
+			if tp.topic == name {
+				rt.NumPartitions++
+			}
 		}
 		rt.ReplicationFactor = replicationFactor
 		req.Topics = append(req.Topics, rt)
