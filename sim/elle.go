@@ -31,12 +31,13 @@ package sim
 // needs one transaction's commit on p to precede the other's record, and
 // concurrent transactions, whose records interleave, get none.
 //
-// In this workload wr edges only enter processors' transactions, which
-// write txo alone, and ww edges join transactions writing one partition:
-// no path leads from a processor's transaction back to a writer's, so a
-// cycle with a wr edge (G1c) cannot form; the check is written for any
-// history (TestTxnCycles), and a workload whose transactions read what
-// transactions like them write would reach it.
+// In this workload e0's processors write txo, which no transaction
+// reads, but the ping-pong processors (txnpingpong.go) read pp, which the
+// other's transactions write, in transactions that poll again after they
+// wrote: wr edges run both ways between them, and a run whose
+// read_committed shows uncommitted records (lso-is-hw) makes G1c, T1
+// -wr-> T2 -wr-> T1, which a correct one cannot (TestG1cReached; the
+// synthetic histories of TestTxnCycles).
 
 import (
 	"cmp"

@@ -37,6 +37,13 @@ package sim
 // delivered: eos-duplicate if in more, eos-lost if in none;
 // eos-uncommitted-input for an output of an input the reader never
 // delivered.
+//
+// The processors of e0 are one flow (eosFlow): a group, the topics it
+// subscribes to, its assignor and where each input's output goes. The
+// ping-pong processors of p0 (txnpingpong.go) are another, which reads tx
+// and pp and writes pp, each processor what the other reads, in
+// transactions that poll and produce several times before they commit;
+// its checks are the same, flow by flow.
 
 import (
 	"fmt"
@@ -69,6 +76,9 @@ const (
 	waitEOSSync
 	waitEOSHeartbeat
 	waitEOSOffsetFetch
+	// eosProtocolRoundRobin: the ping-pong group's assignor (after the
+	// wait kinds, which count on iota).
+	eosProtocolRoundRobin = "roundrobin"
 )
 
 // Failure kinds of the processors.
@@ -96,15 +106,69 @@ const (
 // eosWorld is the processors' shared state.
 type eosWorld struct {
 	tw    *txnWorld
-	procs []*eosProcessor
-	input map[string]string // output value -> its input value
+	flows []*eosFlow
+	procs []*eosProcessor // every flow's
 	// finishing: after the final read, no faults, run to the end;
 	// stopped: done, the processors send nothing more.
 	finishing, stopped bool
 }
 
+// eosFlow is one kind of processor: the group its processors join, the
+// partitions the group assigns them, and where the output of each input
+// record goes.
+type eosFlow struct {
+	ew       *eosWorld
+	name     string // the transactional ids' and the output values' prefix
+	group    string
+	protocol string   // the assignor its leader runs: range (per topic) or roundrobin
+	topics   []string // subscribed
+	inputs   []tpKey  // the subscribed topics' partitions, sorted
+	writes   string   // the topic it writes
+	// polls: a transaction reads and writes in up to this many polls
+	// (each drawn 1..polls); 1: it reads once, then writes.
+	polls int
+	// pollPause: a processor pauses up to this long after a fetch that
+	// read nothing, outside a transaction.
+	pollPause int64
+	// output returns where the output of processor e's input in goes and
+	// its value, or false for an input that has none.
+	output func(e *eosProcessor, in eosIn) (tpKey, string, bool)
+	// processes reports whether the flow must process a value, written
+	// to ref.tp: each such one a reader delivered must be in the output
+	// of exactly one transaction it delivered.
+	processes func(v string, ref txnValue) bool
+	procs     []*eosProcessor
+	input     map[string]string // output value -> its input value
+}
+
 func newEOSWorld(tw *txnWorld) *eosWorld {
-	return &eosWorld{tw: tw, input: map[string]string{}}
+	ew := &eosWorld{tw: tw}
+	if n := tw.w.opts.TxnProcessors; n > 0 {
+		f := ew.newFlow("e", eosGroup, eosProtocol, eosTopic, n, txnTopic)
+		f.output = func(e *eosProcessor, in eosIn) (tpKey, string, bool) {
+			return tpKey{eosTopic, in.tp.part % eosPartitions}, in.v + eosOutputSeparator + "e" + strconv.Itoa(e.c.idx) + "." + strconv.Itoa(e.n), true
+		}
+		f.processes = func(_ string, ref txnValue) bool { return ref.tp.topic == txnTopic }
+	}
+	if n := tw.w.opts.TxnPingPong; n > 0 {
+		ew.addPingPong(n)
+	}
+	return ew
+}
+
+// newFlow adds a flow of n processors subscribed to topics, writing to
+// writes.
+func (ew *eosWorld) newFlow(name, group, protocol, writes string, n int, topics ...string) *eosFlow {
+	f := &eosFlow{ew: ew, name: name, group: group, protocol: protocol, writes: writes, topics: topics, polls: 1, pollPause: eosPollMillisMax, input: map[string]string{}}
+	for _, tp := range ew.tw.readTPs {
+		if slices.Contains(topics, tp.topic) {
+			f.inputs = append(f.inputs, tp)
+		}
+	}
+	slices.SortFunc(f.inputs, compareTPKey)
+	ew.flows = append(ew.flows, f)
+	f.procs = make([]*eosProcessor, n)
+	return f
 }
 
 // eosIn is one input record read and not yet committed.
@@ -117,6 +181,7 @@ type eosIn struct {
 // eosProcessor is one processor: slot A (group) and its producer (slot B).
 type eosProcessor struct {
 	ew *eosWorld
+	f  *eosFlow
 	a  *client
 	*txnProducer
 
@@ -143,14 +208,16 @@ type eosProcessor struct {
 	posGen, fetchGen int
 	next             int
 	n                int
-	// The transaction in flight: its inputs and offsets, and its steps.
-	txIn        []eosIn
-	txOffsets   map[tpKey]int64
-	txGen       int32
-	txMember    string
-	offsetsIn   bool // AddOffsetsToTxn acknowledged
-	offsetsDone bool // TxnOffsetCommit acknowledged
-	paused      bool
+	// The transaction in flight: its inputs and offsets, its polls (done
+	// and planned), and its steps.
+	txIn            []eosIn
+	txOffsets       map[tpKey]int64
+	txPoll, txPolls int
+	txGen           int32
+	txMember        string
+	offsetsIn       bool // AddOffsetsToTxn acknowledged
+	offsetsDone     bool // TxnOffsetCommit acknowledged
+	paused          bool
 
 	txns, commits, rebalances int
 }
@@ -162,17 +229,20 @@ func (w *World) addEOSClients() {
 	if ew == nil {
 		return
 	}
-	for k := range w.opts.TxnProcessors {
-		e := &eosProcessor{ew: ew, pos: map[tpKey]int64{}, committed: map[tpKey]int64{}, hw: map[tpKey]int64{}, lso: map[tpKey]int64{}}
-		e.a = tw.newClient(roleMember, func(c *client) txnActor { return eosSlotA{e} })
-		e.a.bg = true
-		b := tw.newClient(roleProducer, func(c *client) txnActor {
-			e.txnProducer = newTxnProducer(c, tw, "e"+strconv.Itoa(k), e)
-			return eosSlotB{e}
-		})
-		b.bg = true
-		ew.procs = append(ew.procs, e)
-		w.tracef("client %d and %d eos processor %q timeout %dms", e.a.idx, b.idx, e.id, e.timeoutMs)
+	for _, f := range ew.flows {
+		for k := range f.procs {
+			e := &eosProcessor{ew: ew, f: f, pos: map[tpKey]int64{}, committed: map[tpKey]int64{}, hw: map[tpKey]int64{}, lso: map[tpKey]int64{}}
+			e.a = tw.newClient(roleMember, func(c *client) txnActor { return eosSlotA{e} })
+			e.a.bg = true
+			b := tw.newClient(roleProducer, func(c *client) txnActor {
+				e.txnProducer = newTxnProducer(c, tw, f.name+strconv.Itoa(k), e)
+				return eosSlotB{e}
+			})
+			b.bg = true
+			f.procs[k] = e
+			ew.procs = append(ew.procs, e)
+			w.tracef("client %d and %d eos processor %q timeout %dms", e.a.idx, b.idx, e.id, e.timeoutMs)
+		}
 	}
 }
 
@@ -202,7 +272,7 @@ func (s eosSlotA) onResponse(tok uint64, resp kmsg.Response) {
 	}
 	switch r := resp.(type) {
 	case *kmsg.FindCoordinatorResponse:
-		node, code := findCoordinatorResult(r, eosGroup)
+		node, code := findCoordinatorResult(r, e.f.group)
 		if code != 0 || node < 1 || int(node) > len(e.w().nodes) {
 			c.backoff(backoffMillis)
 			return
@@ -242,7 +312,7 @@ func (e *eosProcessor) stepA() {
 		return
 	}
 	if e.coord == 0 {
-		c.request(c.randomBroker(), findCoordinatorRequest(w, eosGroup), waitTxnCoordinator)
+		c.request(c.randomBroker(), findCoordinatorRequest(w, e.f.group), waitTxnCoordinator)
 		return
 	}
 	switch e.state {
@@ -254,21 +324,21 @@ func (e *eosProcessor) stepA() {
 		}
 		e.revoke()
 		meta := kmsg.NewConsumerMemberMetadata()
-		meta.Topics = []string{txnTopic}
+		meta.Topics = e.f.topics
 		req := kmsg.NewPtrJoinGroupRequest()
 		req.SetVersion(5)
-		req.Group, req.MemberID, req.ProtocolType = eosGroup, e.member, eosProtocolType
+		req.Group, req.MemberID, req.ProtocolType = e.f.group, e.member, eosProtocolType
 		req.SessionTimeoutMillis = w.opts.SessionTimeoutMillis
 		req.RebalanceTimeoutMillis = w.opts.RebalanceTimeoutMillis
 		p := kmsg.NewJoinGroupRequestProtocol()
-		p.Name, p.Metadata = eosProtocol, meta.AppendTo(nil)
+		p.Name, p.Metadata = e.f.protocol, meta.AppendTo(nil)
 		req.Protocols = append(req.Protocols, p)
 		c.requestFor(e.coord, req, waitEOSJoin, int64(w.opts.RebalanceTimeoutMillis)+w.opts.ClientTimeoutMillis)
 	case eosSync:
 		req := kmsg.NewPtrSyncGroupRequest()
 		req.SetVersion(5)
-		req.Group, req.Generation, req.MemberID = eosGroup, e.gen, e.member
-		pt, pr := eosProtocolType, eosProtocol
+		req.Group, req.Generation, req.MemberID = e.f.group, e.gen, e.member
+		pt, pr := eosProtocolType, e.f.protocol
 		req.ProtocolType, req.Protocol = &pt, &pr
 		if e.leader {
 			req.GroupAssignment = e.assign()
@@ -281,37 +351,59 @@ func (e *eosProcessor) stepA() {
 		}
 		req := kmsg.NewPtrHeartbeatRequest()
 		req.SetVersion(3)
-		req.Group, req.Generation, req.MemberID = eosGroup, e.gen, e.member
+		req.Group, req.Generation, req.MemberID = e.f.group, e.gen, e.member
 		c.request(e.coord, req, waitEOSHeartbeat)
 	}
 }
 
-// assign is the leader's range assignment of the tx partitions.
+// assign is the leader's assignment of the flow's partitions to the
+// members, sorted by id: range (each topic's partitions split into
+// consecutive runs, the first members taking one more) or roundrobin
+// (every partition, sorted, to the next member in turn), as Kafka's
+// RangeAssignor and RoundRobinAssignor do.
 func (e *eosProcessor) assign() []kmsg.SyncGroupRequestGroupAssignment {
 	ids := make([]string, 0, len(e.members))
 	for _, m := range e.members {
 		ids = append(ids, m.MemberID)
 	}
 	slices.Sort(ids)
-	var out []kmsg.SyncGroupRequestGroupAssignment
-	tps := e.ew.tw.tps
-	per, extra := len(tps)/len(ids), len(tps)%len(ids)
-	start := 0
-	for i, id := range ids {
-		k := per
-		if i < extra {
-			k++
+	mine := make([][]tpKey, len(ids))
+	if e.f.protocol == eosProtocolRoundRobin {
+		for i, tp := range e.f.inputs {
+			mine[i%len(ids)] = append(mine[i%len(ids)], tp)
 		}
-		a := kmsg.NewConsumerMemberAssignment()
-		if k > 0 {
-			at := kmsg.NewConsumerMemberAssignmentTopic()
-			at.Topic = txnTopic
-			for _, tp := range tps[start : start+k] {
-				at.Partitions = append(at.Partitions, tp.part)
+	} else {
+		for _, topic := range e.f.topics {
+			var tps []tpKey
+			for _, tp := range e.f.inputs {
+				if tp.topic == topic {
+					tps = append(tps, tp)
+				}
 			}
-			a.Topics = append(a.Topics, at)
+			per, extra := len(tps)/len(ids), len(tps)%len(ids)
+			start := 0
+			for i := range ids {
+				k := per
+				if i < extra {
+					k++
+				}
+				mine[i] = append(mine[i], tps[start:start+k]...)
+				start += k
+			}
 		}
-		start += k
+	}
+	var out []kmsg.SyncGroupRequestGroupAssignment
+	for i, id := range ids {
+		a := kmsg.NewConsumerMemberAssignment()
+		for _, tp := range mine[i] {
+			if n := len(a.Topics); n == 0 || a.Topics[n-1].Topic != tp.topic {
+				at := kmsg.NewConsumerMemberAssignmentTopic()
+				at.Topic = tp.topic
+				a.Topics = append(a.Topics, at)
+			}
+			at := &a.Topics[len(a.Topics)-1]
+			at.Partitions = append(at.Partitions, tp.part)
+		}
 		sa := kmsg.NewSyncGroupRequestGroupAssignment()
 		sa.MemberID, sa.MemberAssignment = id, a.AppendTo(nil)
 		out = append(out, sa)
@@ -478,10 +570,11 @@ func (e *eosProcessor) step() {
 		case t.state != txnOpen:
 			e.endTxn()
 		case e.txnProducer.step():
+		case e.pollAgain():
 		case !e.offsetsIn:
 			req := kmsg.NewPtrAddOffsetsToTxnRequest()
 			req.SetVersion(3)
-			req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group = e.id, t.pid, t.epoch, eosGroup
+			req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group = e.id, t.pid, t.epoch, e.f.group
 			e.send(e.txnProducer.coord, req, waitAddOffsets)
 		case !e.offsetsDone:
 			e.txnOffsetCommit()
@@ -503,13 +596,16 @@ func (e *eosProcessor) step() {
 	if e.needOffsets {
 		req := kmsg.NewPtrOffsetFetchRequest()
 		req.SetVersion(7)
-		req.Group, req.RequireStable = eosGroup, true
-		rt := kmsg.NewOffsetFetchRequestTopic()
-		rt.Topic = txnTopic
+		req.Group, req.RequireStable = e.f.group, true
 		for _, tp := range e.assigned {
+			if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != tp.topic {
+				rt := kmsg.NewOffsetFetchRequestTopic()
+				rt.Topic = tp.topic
+				req.Topics = append(req.Topics, rt)
+			}
+			rt := &req.Topics[len(req.Topics)-1]
 			rt.Partitions = append(rt.Partitions, tp.part)
 		}
-		req.Topics = append(req.Topics, rt)
 		e.fetchGen = e.posGen
 		c.request(e.coord, req, waitEOSOffsetFetch)
 		return
@@ -580,7 +676,7 @@ func (e *eosProcessor) fetch() {
 }
 
 func (e *eosProcessor) onFetch(resp *kmsg.FetchResponse) {
-	c, tw := e.c, e.ew.tw
+	c, tw, w := e.c, e.ew.tw, e.w()
 	who := "eos processor c" + strconv.Itoa(c.idx)
 	if e.fetchGen != e.posGen || e.needOffsets {
 		// Sent under positions since dropped (a rebalance, an abort).
@@ -620,8 +716,14 @@ func (e *eosProcessor) onFetch(resp *kmsg.FetchResponse) {
 		c.backoff(backoffMillis)
 		return
 	}
-	if len(e.buf) == 0 {
-		c.backoff(c.w.rng.Int64N(eosPollMillisMax + 1))
+	if len(e.buf) == 0 && e.cur != nil {
+		// A poll of the transaction read nothing (the positions may
+		// have moved past aborted records and markers).
+		e.txPoll++
+		e.setOffsets()
+		w.tracef("eos txn %s poll %d: nothing, offsets %v", e.cur, e.txPoll, e.txOffsets)
+	} else if len(e.buf) == 0 {
+		c.backoff(c.w.rng.Int64N(e.f.pollPause + 1))
 		return
 	}
 	e.step()
@@ -632,9 +734,34 @@ func (e *eosProcessor) onFetch(resp *kmsg.FetchResponse) {
 // markers).
 func (e *eosProcessor) begin() {
 	w := e.w()
+	e.txIn = e.take()
+	e.setOffsets()
+	e.txGen, e.txMember = e.gen, e.member
+	e.offsetsIn, e.offsetsDone, e.paused = false, false, false
+	e.txPoll, e.txPolls = 1, 1
+	if e.f.polls > 1 {
+		e.txPolls += w.rng.IntN(e.f.polls)
+	}
+	e.n++
+	e.txns++
+	t := &txnRec{n: e.n, reads: e.txIn}
+	outTPs, byTP := e.outputs(e.txIn)
+	e.txnProducer.begin(t, outTPs, func(tp tpKey, _ int) []string { return byTP[tp] })
+	w.tracef("eos txn %s: %d records, offsets %v", t, len(e.txIn), e.txOffsets)
+	e.step()
+}
+
+// take takes up to eosBatchMax of the records read for the transaction.
+func (e *eosProcessor) take() []eosIn {
 	k := min(len(e.buf), eosBatchMax)
-	e.txIn = slices.Clone(e.buf[:k])
+	in := slices.Clone(e.buf[:k])
 	e.buf = e.buf[k:]
+	return in
+}
+
+// setOffsets sets the offsets the transaction commits: the positions,
+// but for the records read and left for the next transaction.
+func (e *eosProcessor) setOffsets() {
 	e.txOffsets = map[tpKey]int64{}
 	for _, tp := range e.assigned {
 		e.txOffsets[tp] = e.pos[tp]
@@ -642,25 +769,55 @@ func (e *eosProcessor) begin() {
 	for _, in := range e.buf { // left for the next transaction
 		e.txOffsets[in.tp] = min(e.txOffsets[in.tp], in.off)
 	}
-	e.txGen, e.txMember = e.gen, e.member
-	e.offsetsIn, e.offsetsDone, e.paused = false, false, false
-	e.n++
-	e.txns++
-	t := &txnRec{n: e.n, reads: e.txIn}
+}
+
+// outputs maps inputs to their outputs, by output partition (in order of
+// first use); it records each output's input.
+func (e *eosProcessor) outputs(ins []eosIn) ([]tpKey, map[tpKey][]string) {
 	var outTPs []tpKey
 	byTP := map[tpKey][]string{}
-	for _, in := range e.txIn {
-		out := tpKey{eosTopic, in.tp.part % eosPartitions}
+	for _, in := range ins {
+		out, o, ok := e.f.output(e, in)
+		if !ok {
+			continue
+		}
 		if _, ok := byTP[out]; !ok {
 			outTPs = append(outTPs, out)
 		}
-		o := in.v + eosOutputSeparator + "e" + strconv.Itoa(e.c.idx) + "." + strconv.Itoa(e.n)
 		byTP[out] = append(byTP[out], o)
-		e.ew.input[o] = in.v
+		e.f.input[o] = in.v
 	}
-	e.txnProducer.begin(t, outTPs, func(tp tpKey, _ int) []string { return byTP[tp] })
-	w.tracef("eos txn %s: %d records, offsets %v", t, len(e.txIn), e.txOffsets)
+	return outTPs, byTP
+}
+
+// pollAgain takes the open transaction's next poll, once every batch so
+// far is acknowledged, if it has one left: the records read and not yet
+// taken, or else a fetch (whose answer steps again). It reports false
+// when the transaction reads no more: its polls are done, or a rebalance
+// or the liveness phase began.
+func (e *eosProcessor) pollAgain() bool {
+	if e.txPoll >= e.txPolls {
+		return false
+	}
+	if e.state != eosStable || e.c.stopping && !e.ew.finishing {
+		e.txPolls = e.txPoll
+		return false
+	}
+	if len(e.buf) == 0 {
+		e.fetch()
+		return true
+	}
+	w, t := e.w(), e.cur
+	in := e.take()
+	e.txPoll++
+	e.txIn = append(e.txIn, in...)
+	t.reads = e.txIn
+	e.setOffsets()
+	outTPs, byTP := e.outputs(in)
+	e.txnProducer.add(outTPs, func(tp tpKey) []string { return byTP[tp] })
+	w.tracef("eos txn %s poll %d: %d records, offsets %v", t, e.txPoll, len(in), e.txOffsets)
 	e.step()
+	return true
 }
 
 func (e *eosProcessor) onAddOffsets(code int16) {
@@ -698,16 +855,19 @@ func (e *eosProcessor) txnOffsetCommit() {
 	}
 	req := kmsg.NewPtrTxnOffsetCommitRequest()
 	req.SetVersion(3)
-	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = e.id, eosGroup, t.pid, t.epoch
+	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = e.id, e.f.group, t.pid, t.epoch
 	req.Generation, req.MemberID = e.txGen, e.txMember
-	rt := kmsg.NewTxnOffsetCommitRequestTopic()
-	rt.Topic = txnTopic
 	for _, tp := range sortedTPKeys(e.txOffsets) {
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != tp.topic {
+			rt := kmsg.NewTxnOffsetCommitRequestTopic()
+			rt.Topic = tp.topic
+			req.Topics = append(req.Topics, rt)
+		}
+		rt := &req.Topics[len(req.Topics)-1]
 		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
 		rp.Partition, rp.Offset, rp.LeaderEpoch = tp.part, e.txOffsets[tp], -1
 		rt.Partitions = append(rt.Partitions, rp)
 	}
-	req.Topics = append(req.Topics, rt)
 	e.send(e.coord, req, waitTxnOffsetCommit)
 }
 
@@ -800,21 +960,36 @@ func (ew *eosWorld) finish() {
 	}
 }
 
-// done reports whether the processors have committed every tx
-// partition's end: each partition assigned (in a stable generation) to a
-// processor whose committed offset is its last fetch's high watermark,
-// that one stable, and no transaction in flight anywhere.
+// done reports whether every flow's processors have committed the end of
+// every partition they read.
 func (ew *eosWorld) done() bool {
-	for _, e := range ew.procs {
+	for _, f := range ew.flows {
+		if !f.done() {
+			return false
+		}
+	}
+	return true
+}
+
+// done reports whether the flow's processors have committed the end of
+// every partition they read: each partition assigned (in a stable
+// generation) to a processor whose committed offset is its last fetch's
+// high watermark, that one stable, and no transaction in flight anywhere
+// in the flow. A partition the flow also writes may have grown since
+// that fetch (another processor's transaction wrote it): its committed
+// offset must also reach the end of its committed log.
+func (f *eosFlow) done() bool {
+	for _, e := range f.procs {
 		if e.cur != nil || e.restarting {
 			return false
 		}
 	}
-	for _, tp := range ew.tw.tps {
+	for _, tp := range f.inputs {
 		ok := false
-		for _, e := range ew.procs {
+		for _, e := range f.procs {
 			if e.state == eosStable && !e.needOffsets && slices.Contains(e.assigned, tp) && len(e.buf) == 0 &&
-				e.committed[tp] == e.pos[tp] && e.pos[tp] >= e.hw[tp] && e.lso[tp] == e.hw[tp] && haveKey(e.hw, tp) {
+				e.committed[tp] == e.pos[tp] && e.pos[tp] >= e.hw[tp] && e.lso[tp] == e.hw[tp] && haveKey(e.hw, tp) &&
+				(tp.topic != f.writes || e.pos[tp] >= f.ew.tw.w.check.log(tp).end) {
 				ok = true
 			}
 		}
@@ -840,14 +1015,27 @@ func (ew *eosWorld) behind() string {
 	return strings.Join(s, "; ")
 }
 
-// check holds a reader that read tx and txo to the end to exactly-once
-// processing.
+// check holds a reader that read every partition to the end to
+// exactly-once processing, flow by flow.
 func (ew *eosWorld) check(r *txnReader) []Failure {
-	tw := ew.tw
+	var fs []Failure
+	for _, f := range ew.flows {
+		fs = append(fs, f.check(r)...)
+	}
+	return fs
+}
+
+// check holds a reader that read every partition to the end to the
+// flow's exactly-once processing: every value the flow processes that
+// the reader delivered is in the output of exactly one transaction the
+// reader delivered, and the reader delivered the input of every output
+// it delivered.
+func (f *eosFlow) check(r *txnReader) []Failure {
+	tw := f.ew.tw
 	outputs := map[string][]string{} // input -> outputs delivered
 	var outs []string
 	for v := range r.seen {
-		if in, ok := ew.input[v]; ok {
+		if in, ok := f.input[v]; ok {
 			outputs[in] = append(outputs[in], v)
 			outs = append(outs, v)
 		}
@@ -860,15 +1048,15 @@ func (ew *eosWorld) check(r *txnReader) []Failure {
 		}
 	}
 	for _, o := range outs {
-		in := ew.input[o]
+		in := f.input[o]
 		if _, ok := r.seen[in]; !ok {
-			fail(FailEOSUncommittedInput, "txn reader c%d delivered %q, the output of %q, which it never delivered (%s)",
-				r.c.idx, o, in, tw.txns[tw.values[in].txn].outcome())
+			fail(FailEOSUncommittedInput, "txn reader c%d delivered %q, the output of %q (group %s), which it never delivered (%s)",
+				r.c.idx, o, in, f.group, tw.txns[tw.values[in].txn].outcome())
 		}
 	}
 	var ins []string
 	for v := range r.seen {
-		if ref, ok := tw.values[v]; ok && ref.tp.topic == txnTopic {
+		if ref, ok := tw.values[v]; ok && f.processes(v, ref) {
 			ins = append(ins, v)
 		}
 	}
@@ -877,10 +1065,10 @@ func (ew *eosWorld) check(r *txnReader) []Failure {
 		switch o := outputs[in]; {
 		case len(o) > 1:
 			slices.Sort(o)
-			fail(FailEOSDuplicate, "txn reader c%d delivered %q in the output of %d transactions: %s", r.c.idx, in, len(o), strings.Join(o, ", "))
+			fail(FailEOSDuplicate, "txn reader c%d delivered %q in the output of %d transactions of group %s: %s", r.c.idx, in, len(o), f.group, strings.Join(o, ", "))
 		case len(o) == 0:
-			fail(FailEOSLost, "txn reader c%d delivered input %q (%s), and no output of it, after the processors committed every partition's end",
-				r.c.idx, in, tw.values[in].tp)
+			fail(FailEOSLost, "txn reader c%d delivered input %q (%s), and no output of it, after the processors of group %s committed every partition's end",
+				r.c.idx, in, tw.values[in].tp, f.group)
 		}
 	}
 	return fs

@@ -200,6 +200,9 @@ type Options struct {
 	// TxnProcessors consume-transform-produce processors (eos.go) read
 	// tx in a consumer group and write txo exactly once (0: none).
 	TxnProcessors int
+	// TxnPingPong processors (txnpingpong.go) read tx and pp and write
+	// pp, each what the others read (0: none).
+	TxnPingPong int
 }
 
 // NewOptions derives every option from seed ("swarm testing"): one seed
@@ -286,6 +289,8 @@ func NewOptions(seed uint64) Options {
 	// No processor one seed in four, two one in four, after everything
 	// above.
 	o.TxnProcessors = []int{0, 1, 1, 2}[rng.IntN(4)]
+	// Two ping-pong processors one seed in two, after everything above.
+	o.TxnPingPong = 2 * rng.IntN(2)
 	return o
 }
 
@@ -307,7 +312,8 @@ func (o Options) Validate() error {
 	case o.Groups > 0 && (o.GroupMembers < 1 || o.OffsetsPartitions < 1 || o.SessionTimeoutMillis < groupMinSessionMillis ||
 		o.RebalanceTimeoutMillis < 1 || o.GroupChaosEveryMillis < 1):
 		return fmt.Errorf("sim: group options out of range")
-	case o.TxnWriters < 0 || o.TxnReaders < 0 || o.TxnProcessors < 0 || o.TxnProcessors > 0 && o.TxnReaders == 0:
+	case o.TxnWriters < 0 || o.TxnReaders < 0 || o.TxnProcessors < 0 || o.TxnPingPong < 0 ||
+		(o.TxnProcessors > 0 || o.TxnPingPong > 0) && o.TxnReaders == 0:
 		return fmt.Errorf("sim: transactional options out of range")
 	}
 	if o.Mode != ModeAll {
@@ -423,5 +429,6 @@ func (o Options) String() string {
 	line("txn-writers", o.TxnWriters)
 	line("txn-readers", o.TxnReaders)
 	line("txn-processors", o.TxnProcessors)
+	line("txn-pingpong", o.TxnPingPong)
 	return sb.String()
 }

@@ -131,8 +131,8 @@ func TestCommitSeeds(t *testing.T) {
 // there and goes round 1..50, so it pays for the sweep only if the seeds
 // moved. The assertion is the same: some seed in 1..50 catches the knob.
 var knobFirstSeed = map[string]uint64{
-	UnsafeNoFencing:           31, // of 31, 47 at d0329e2 (6, 16, 40, 47 at 934e5d3)
-	UnsafeMarkerBeforePrepare: 21, // of 14, 21, 43 at d0329e2 (21, 41, 43 at 934e5d3)
+	UnsafeNoFencing:           47, // of 47 alone at 7170924 (31, 47 at d0329e2; 6, 16, 40, 47 at 934e5d3)
+	UnsafeMarkerBeforePrepare: 21, // of 14, 21, 43 at 7170924 and d0329e2 (21, 41, 43 at 934e5d3)
 }
 
 // TestUnsafeKnobsBite proves both directions: with each knob some seed in
@@ -157,8 +157,9 @@ func TestUnsafeKnobsBite(t *testing.T) {
 		UnsafeNoRevokeBeforeAssign: {FailSplitAssignment, FailZombieCommit},
 		// A read_committed reader delivers a record of an open
 		// transaction: one its writer later aborts, or has not yet
-		// decided to commit (the knob turns the workload on).
-		UnsafeLSOIsHW: {FailG1a, FailPrecommittedRead},
+		// decided to commit (the knob turns the workload on); two
+		// ping-pong transactions read each other's output (G1c).
+		UnsafeLSOIsHW: {FailG1a, FailPrecommittedRead, FailG1c},
 		// A fenced zombie's AddPartitionsToTxn or EndTxn lands in its
 		// successor's transaction: commits it early (precommitted-read,
 		// then G1a or fractured-read for what its producer then aborts),

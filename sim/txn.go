@@ -192,7 +192,7 @@ type txnActor interface {
 type txnWorld struct {
 	w       *World
 	tps     []tpKey // the tx topic's partitions: the writers' (and the processors' input)
-	outTPs  []tpKey // the processors' output topic's, if any
+	outTPs  []tpKey // the processors' output topics', if any (txo, pp)
 	readTPs []tpKey // what readers read: tps, then outTPs
 	txns    []*txnRec
 	values  map[string]txnValue
@@ -201,9 +201,10 @@ type txnWorld struct {
 	writers []*txnWriter
 	ids     []string // the writers' transactional ids
 	readers []*txnReader
-	eos     *eosWorld // the consume-transform-produce processors (eos.go), or nil
-	phase   bool      // the readers read to the end (after the final read)
-	polls   []txnPoll // the fetches that delivered two records or more (int-poll-skip)
+	eos     *eosWorld      // the consume-transform-produce processors (eos.go), or nil
+	phase   bool           // the readers read to the end (after the final read)
+	polls   []txnPoll      // the fetches that delivered two records or more (int-poll-skip)
+	noted   map[string]int // anomalies noted as they were read, by kind (note)
 }
 
 func newTxnWorld(w *World) *txnWorld {
@@ -216,6 +217,13 @@ func newTxnWorld(w *World) *txnWorld {
 		for p := range eosPartitions {
 			tw.outTPs = append(tw.outTPs, tpKey{eosTopic, int32(p)})
 		}
+	}
+	if w.opts.TxnPingPong > 0 {
+		for p := range pingPongPartitions {
+			tw.outTPs = append(tw.outTPs, tpKey{pingPongTopic, int32(p)})
+		}
+	}
+	if len(tw.outTPs) > 0 {
 		tw.readTPs = append(slices.Clone(tw.tps), tw.outTPs...)
 		tw.eos = newEOSWorld(tw)
 	}
@@ -316,12 +324,16 @@ func txnTimer(c *client, gen uint64) (ok, timedOut bool) {
 	return true, timedOut
 }
 
-// topics lists the workload's topics: tx, and txo with processors.
+// topics lists the workload's topics: tx, then txo and pp with their
+// processors.
 func (tw *txnWorld) topics() []string {
-	if tw.eos != nil {
-		return []string{txnTopic, eosTopic}
+	var ts []string
+	for _, tp := range tw.readTPs {
+		if !slices.Contains(ts, tp.topic) {
+			ts = append(ts, tp.topic)
+		}
 	}
-	return []string{txnTopic}
+	return ts
 }
 
 // metadata asks a random broker for the workload's topics' leaders.
@@ -391,9 +403,10 @@ func (a *txnCreator) next() {
 	for _, name := range a.tw.topics() {
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic = name
-		rt.NumPartitions = txnPartitions
-		if name == eosTopic {
-			rt.NumPartitions = eosPartitions
+		for _, tp := range a.tw.readTPs {
+			if tp.topic == name {
+				rt.NumPartitions++
+			}
 		}
 		rt.ReplicationFactor = replicationFactor
 		req.Topics = append(req.Topics, rt)
@@ -609,7 +622,9 @@ func (r *txnReader) deliver(tp tpKey, off int64, v string, pid int64) bool {
 }
 
 // checkDelivered checks a record a read_committed consumer (who)
-// delivered against what is known of its transaction.
+// delivered against what is known of its transaction. It reports false,
+// and the run stops, for a value no producer wrote there; a record of an
+// aborted or open transaction is noted (note) and delivered.
 func (tw *txnWorld) checkDelivered(who string, tp tpKey, off int64, v string, pid int64) bool {
 	w := tw.w
 	ref, ok := tw.values[v]
@@ -620,15 +635,32 @@ func (tw *txnWorld) checkDelivered(who string, tp tpKey, off int64, v string, pi
 	t := tw.txns[ref.txn]
 	switch t.state {
 	case txnAborted:
-		w.fail(FailG1a, "%s %s: delivered %q at offset %d (producer %d) of transaction %s, %s",
+		tw.note(FailG1a, "%s %s: delivered %q at offset %d (producer %d) of transaction %s, %s",
 			who, tp, v, off, pid, t, t.outcome())
-		return false
 	case txnOpen:
-		w.fail(FailPrecommittedRead, "%s %s: delivered %q at offset %d (producer %d) of transaction %s before its producer sent EndTxn(commit) (%s)",
+		tw.note(FailPrecommittedRead, "%s %s: delivered %q at offset %d (producer %d) of transaction %s before its producer sent EndTxn(commit) (%s)",
 			who, tp, v, off, pid, t, t.outcome())
-		return false
 	}
 	return true
+}
+
+// note records an anomaly of a delivered record (G1a, precommitted-read)
+// without stopping the run, unlike World.fail: the consumer takes the
+// record as its application would, and the run goes on, so that the end
+// checks see it whole. A cycle (G1c) forms only after such reads: its
+// transactions read each other's records before they committed. At most
+// failuresPerCheck of each kind are kept.
+func (tw *txnWorld) note(kind, format string, args ...any) {
+	if tw.noted[kind] == failuresPerCheck {
+		return
+	}
+	if tw.noted == nil {
+		tw.noted = map[string]int{}
+	}
+	tw.noted[kind]++
+	f := Failure{Kind: kind, AtMillis: tw.w.now, Detail: fmt.Sprintf(format, args...)}
+	tw.w.failures = append(tw.w.failures, f)
+	tw.w.tracef("txn anomaly %s", f.Detail)
 }
 
 func (r *txnReader) onResponse(tok uint64, resp kmsg.Response) {

@@ -289,6 +289,27 @@ func (p *txnProducer) begin(t *txnRec, tps []tpKey, values func(tp tpKey, k int)
 	w.tracef("txn %s begin on %d partitions", t, len(t.parts))
 }
 
+// add adds batches to the open transaction, every batch of which is
+// acknowledged: one to each of tps, with values(tp), in a round of their
+// own after the others. A partition the transaction already added needs
+// no AddPartitionsToTxn again.
+func (p *txnProducer) add(tps []tpKey, values func(tp tpKey) []string) {
+	t := p.cur
+	id := slices.Index(p.tw.txns, t)
+	round := 0
+	for _, part := range t.parts {
+		round = max(round, part.round+1)
+	}
+	for _, tp := range tps {
+		part := &txnPart{tp: tp, values: values(tp), round: round}
+		part.added = slices.ContainsFunc(t.parts, func(q *txnPart) bool { return q.tp == tp && q.added })
+		for _, v := range part.values {
+			p.tw.values[v] = txnValue{txn: id, tp: tp}
+		}
+		t.parts = append(t.parts, part)
+	}
+}
+
 // step takes the open transaction's next step; it reports false when
 // every batch is acknowledged (the caller decides).
 func (p *txnProducer) step() bool {
