@@ -102,6 +102,9 @@ func (o Options) ReplayCommand() string {
 	if o.Txn != txnByDefault {
 		s += fmt.Sprintf(" --txn=%t", o.Txn)
 	}
+	if o.TxnPingPong != NewOptions(o.Seed).TxnPingPong {
+		s += fmt.Sprintf(" --txn-pingpong %d", o.TxnPingPong)
+	}
 	return s
 }
 

@@ -432,3 +432,22 @@ func TestWALRotRefused(t *testing.T) {
 		t.Fatal("no broker refused a rotten WAL: the seed no longer reaches the injection")
 	}
 }
+
+// TestRegression_PreparedTxnStuckAfterFailedComplete: seed 59 (mode all,
+// 3 brokers, 20 s; without the ping-pong processors, which the seed drew
+// after it was found). An eos processor's offsets-only transaction wrote
+// its marker, and the coordinator's Complete record then failed
+// (NOT_COORDINATOR: a new raft term of the same leader fails the
+// proposals in flight) while the coordinator stayed loaded: nothing
+// finished the prepared transaction, and EndTxn and InitProducerId
+// answered CONCURRENT_TRANSACTIONS to the end of the run (a liveness
+// failure of the processors). The coordinator now retries the completion.
+func TestRegression_PreparedTxnStuckAfterFailedComplete(t *testing.T) {
+	o := NewOptions(59)
+	o.SafetyMillis = 20_000
+	o.TxnPingPong = 0
+	t.Logf("seed 59; replay: %s", o.ReplayCommand())
+	if r := Run(o, RunConfig{}); !r.OK() {
+		t.Fatal(r.Summary())
+	}
+}

@@ -21,7 +21,7 @@ const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|
                  [--unsafe ack-before-fsync|stale-read|no-dedupe|skip-apply-checkpoint|
                            no-generation-check|stale-offset-fetch|no-revoke-before-assign|
                            lso-is-hw|no-fencing|marker-before-prepare]
-                 [--wal-rot] [--disk-errors] [--txn=false] [--trace FILE] [--vis-dir DIR]
+                 [--wal-rot] [--disk-errors] [--txn=false] [--txn-pingpong N] [--trace FILE] [--vis-dir DIR]
        gregor sim --seeds 1-500 [same flags]
 
 Runs deterministic simulations (see docs/simulation.md). One seed derives
@@ -44,6 +44,7 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 	walRot := fs.Bool("wal-rot", false, "also rot synced WAL records of crashed brokers (off by default: a broker cannot repair its WAL)")
 	diskErrors := fs.Bool("disk-errors", false, "inject disk-full and I/O errors on writes and syncs (a third of the seeds draw them anyway)")
 	txn := fs.Bool("txn", false, "run the transactional workload, or not with --txn=false (default: on)")
+	pingPong := fs.Int("txn-pingpong", 0, "ping-pong processors of the transactional workload, 0 or 2 (default: derived from the seed)")
 	traceFile := fs.String("trace", "", "write the readable event trace to this file (- for stdout)")
 	visDir := fs.String("vis-dir", "", "where porcupine's visualisation goes (default: a temporary directory)")
 	if err := fs.Parse(args); err != nil {
@@ -59,8 +60,11 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 		o.WALRot = *walRot
 		o.DiskErrors = o.DiskErrors || *diskErrors
 		fs.Visit(func(f *flag.Flag) {
-			if f.Name == "txn" {
+			switch f.Name {
+			case "txn":
 				o.Txn = *txn
+			case "txn-pingpong":
+				o.TxnPingPong = *pingPong
 			}
 		})
 		if *brokers != 0 {
