@@ -101,8 +101,11 @@ type partition struct {
 	nextCompactCheck int64
 
 	// verifying holds, per producer id, the produce requests waiting
-	// behind a transaction verification in flight (00_produce.go).
-	verifying map[int64][]verifyWaiter
+	// behind a transaction verification in flight (00_produce.go);
+	// verifyingAdd the producers whose verification in flight also adds
+	// the partition (transactions v2).
+	verifying    map[int64][]verifyWaiter
+	verifyingAdd map[int64]bool
 	// markedWhileVerifying holds the producers a marker was proposed for
 	// while their verification was in flight: its answer is stale, and
 	// the batch must not follow the marker (Kafka's verification guard).
