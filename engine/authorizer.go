@@ -1,0 +1,113 @@
+package engine
+
+import (
+	"strings"
+)
+
+// The authorizer (issue 12 part 3): Kafka's StandardAuthorizer
+// semantics over the ACL bindings of the metadata group.
+//
+//   - Off unless Config.Authorizer (Kafka: authorizer.class.name set):
+//     then every request is allowed, as before ACLs existed.
+//   - A request handled without a client (Broker.Handle: the simulator,
+//     the engine's own tests) carries no principal and is not
+//     authorized; HandleClient always has one ("User:ANONYMOUS" at
+//     least). Broker-to-broker operations (peer.go) and raft never pass
+//     through the handlers.
+//   - A super user (Config.SuperUsers, Kafka's super.users) may do
+//     everything.
+//   - The bindings that apply to a resource are its type's literal
+//     bindings of that name, the literal "*", and the prefixed ones whose
+//     prefix starts the name. Of those, the ones for the principal (or
+//     "User:*") and host (or "*") decide: a DENY for the operation (or
+//     All) refuses; else an ALLOW for it (or All, or an operation that
+//     implies it: Describe by Read, Write, Delete and Alter;
+//     DescribeConfigs by AlterConfigs) allows; else refused.
+//   - A resource no binding applies to at all (whatever its principal,
+//     host or operation) is allowed only with
+//     Config.AllowEveryoneIfNoACLFound (allow.everyone.if.no.acl.found,
+//     default false).
+
+// authzConfig is what the authorizer needs of the broker's
+// configuration.
+type authzConfig struct {
+	superUsers           map[string]bool
+	allowEveryoneIfNoACL bool
+}
+
+// authorize decides one request: may principal, from host, do op on the
+// resource of type rtype named name, given the ACL bindings acls?
+// It is a pure function of its arguments.
+func authorize(acls []ACL, cfg authzConfig, principal, host string, op, rtype int8, name string) bool {
+	if cfg.superUsers[principal] {
+		return true
+	}
+	found, allowed := false, false
+	for i := range acls {
+		a := &acls[i]
+		if a.ResourceType != rtype || !aclResourceMatches(a, name) {
+			continue
+		}
+		found = true
+		if a.Principal != principal && a.Principal != aclWildcardPrincipal {
+			continue
+		}
+		if a.Host != host && a.Host != aclWildcardHost {
+			continue
+		}
+		switch a.Permission {
+		case permDeny:
+			if a.Operation == op || a.Operation == opAll {
+				return false
+			}
+		case permAllow:
+			if !allowed && aclOpImplies(a.Operation, op) {
+				allowed = true
+			}
+		}
+	}
+	if !found {
+		return cfg.allowEveryoneIfNoACL
+	}
+	return allowed
+}
+
+// aclResourceMatches: does binding a's pattern cover the name?
+func aclResourceMatches(a *ACL, name string) bool {
+	switch a.Pattern {
+	case patLiteral:
+		return a.Name == name || a.Name == aclWildcardResource
+	case patPrefixed:
+		return strings.HasPrefix(name, a.Name)
+	}
+	return false
+}
+
+// aclOpImplies: does an ALLOW of granted allow op?
+func aclOpImplies(granted, op int8) bool {
+	if granted == op || granted == opAll {
+		return true
+	}
+	switch op {
+	case opDescribe:
+		return granted == opRead || granted == opWrite || granted == opDelete || granted == opAlter
+	case opDescribeConfigs:
+		return granted == opAlterConfigs
+	}
+	return false
+}
+
+// authorized reports whether the client of the request being handled may
+// do op on the resource; always true when the authorizer is off or the
+// request came from no client.
+func (b *Broker) authorized(op, rtype int8, name string) bool {
+	if !b.cfg.Authorizer || b.reqClient.principal == "" {
+		return true
+	}
+	return authorize(b.meta.st.ACLs, b.authz, b.reqClient.principal, strings.TrimPrefix(b.reqClient.host, "/"), op, rtype, name)
+}
+
+// authorizedCluster is authorized on the Cluster resource.
+func (b *Broker) authorizedCluster(op int8) bool {
+	return b.authorized(op, resCluster, clusterResourceName)
+}
