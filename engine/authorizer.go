@@ -111,3 +111,21 @@ func (b *Broker) authorized(op, rtype int8, name string) bool {
 func (b *Broker) authorizedCluster(op int8) bool {
 	return b.authorized(op, resCluster, clusterResourceName)
 }
+
+// authorizer returns a check of op on resources of type rtype by name,
+// each name decided once. Call it while the request is being handled
+// (it reads Broker.reqClient), never from a later callback.
+func (b *Broker) authorizer(op, rtype int8) func(name string) bool {
+	if !b.cfg.Authorizer || b.reqClient.principal == "" {
+		return func(string) bool { return true }
+	}
+	seen := map[string]bool{}
+	return func(name string) bool {
+		ok, done := seen[name]
+		if !done {
+			ok = b.authorized(op, rtype, name)
+			seen[name] = ok
+		}
+		return ok
+	}
+}
