@@ -113,17 +113,18 @@ func (b *Broker) authorizedCluster(op int8) bool {
 }
 
 // authorizer returns a check of op on resources of type rtype by name,
-// each name decided once. Call it while the request is being handled
-// (it reads Broker.reqClient), never from a later callback.
+// each name decided once. It captures the principal of the request being
+// handled, so it may be called from the request's later callbacks too.
 func (b *Broker) authorizer(op, rtype int8) func(name string) bool {
 	if !b.cfg.Authorizer || b.reqClient.principal == "" {
 		return func(string) bool { return true }
 	}
+	principal, host := b.reqClient.principal, strings.TrimPrefix(b.reqClient.host, "/")
 	seen := map[string]bool{}
 	return func(name string) bool {
 		ok, done := seen[name]
 		if !done {
-			ok = b.authorized(op, rtype, name)
+			ok = authorize(b.meta.st.ACLs, b.authz, principal, host, op, rtype, name)
 			seen[name] = ok
 		}
 		return ok
