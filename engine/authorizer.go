@@ -130,3 +130,55 @@ func (b *Broker) authorizer(op, rtype int8) func(name string) bool {
 		return ok
 	}
 }
+
+// authorizeAny is Kafka's Authorizer.authorizeByResourceType: may the
+// principal do op (exactly, or All) on at least one resource of type
+// rtype? Yes for a super user; no if a DENY on the literal "*" covers
+// it; yes if some ALLOW is not covered by a DENY (a literal by the same
+// literal or a prefix of it, a prefix by a prefix of it); otherwise no.
+// InitProducerId without a transactional id asks it for Write on topics.
+func authorizeAny(acls []ACL, cfg authzConfig, principal, host string, op, rtype int8) bool {
+	if cfg.superUsers[principal] {
+		return true
+	}
+	var allows, denies []*ACL
+	for i := range acls {
+		a := &acls[i]
+		if a.ResourceType != rtype || (a.Operation != op && a.Operation != opAll) ||
+			(a.Principal != principal && a.Principal != aclWildcardPrincipal) || (a.Host != host && a.Host != aclWildcardHost) {
+			continue
+		}
+		if a.Permission == permDeny {
+			if a.Pattern == patLiteral && a.Name == aclWildcardResource {
+				return false
+			}
+			denies = append(denies, a)
+		} else {
+			allows = append(allows, a)
+		}
+	}
+	for _, al := range allows {
+		denied := false
+		for _, d := range denies {
+			switch {
+			case d.Pattern == patPrefixed && strings.HasPrefix(al.Name, d.Name):
+				denied = true
+			case d.Pattern == patLiteral && al.Pattern == patLiteral && d.Name == al.Name:
+				denied = true
+			}
+		}
+		if !denied {
+			return true
+		}
+	}
+	return false
+}
+
+// authorizedAny is authorizeAny for the client of the request being
+// handled.
+func (b *Broker) authorizedAny(op, rtype int8) bool {
+	if !b.cfg.Authorizer || b.reqClient.principal == "" {
+		return true
+	}
+	return authorizeAny(b.meta.st.ACLs, b.authz, b.reqClient.principal, strings.TrimPrefix(b.reqClient.host, "/"), op, rtype)
+}
