@@ -2,6 +2,9 @@ package engine
 
 import (
 	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The authorizer (issue 12 part 3): Kafka's StandardAuthorizer
@@ -181,4 +184,20 @@ func (b *Broker) authorizedAny(op, rtype int8) bool {
 		return true
 	}
 	return authorizeAny(b.meta.st.ACLs, b.authz, b.reqClient.principal, strings.TrimPrefix(b.reqClient.host, "/"), op, rtype)
+}
+
+// configAuthorized checks op (DescribeConfigs or AlterConfigs) on a
+// config resource as Kafka does: a topic's on the topic, a broker's (and
+// anything else) on the cluster. nil if allowed, else the error code.
+func (b *Broker) configAuthorized(op int8, typ kmsg.ConfigResourceType, name string) *kerr.Error {
+	if typ == kmsg.ConfigResourceTypeTopic {
+		if !b.authorized(op, resTopic, name) {
+			return kerr.TopicAuthorizationFailed
+		}
+		return nil
+	}
+	if !b.authorizedCluster(op) {
+		return kerr.ClusterAuthorizationFailed
+	}
+	return nil
 }
