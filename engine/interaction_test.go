@@ -30,7 +30,7 @@ import (
 //	produce topic=t partition=0 values=a,b [via=N] [pid=P epoch=E seq=S] [acks=-1]
 //	fetch topic=t partition=0 offset=0 [via=N] [max-wait-ms=0]
 //	list-offsets topic=t partition=0 ts=-1 [via=N]
-//	metadata [via=N]
+//	metadata [via=N] [topics=a;b]
 //	leaders
 //	log broker=N [topic=t partition=0]
 //	tick [n=1]
@@ -41,6 +41,10 @@ import (
 //	crash broker=N [seed=S]
 //	restart broker=N
 //	checkpoint broker=N
+//
+// Any command takes principal=User:x: its requests then come from that
+// client (HandleClient), which the authorizer checks when add-brokers
+// had authorizer [super-users=User:a;User:b] [allow-if-no-acl].
 func TestInteraction(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		// etcd/raft draws election jitter from crypto/rand: seed it, or
@@ -757,6 +761,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 	case "metadata":
 		req := kmsg.NewPtrMetadataRequest()
 		req.SetVersion(12)
+		for _, name := range splitArg(t, d, "topics") {
+			req.Topics = append(req.Topics, kmsg.MetadataRequestTopic{Topic: kmsg.StringPtr(name)})
+		}
 		resp, _ := c.call(int32(argInt(t, d, "via", 1)), req, 5)
 		m := resp.(*kmsg.MetadataResponse)
 		var sb strings.Builder
@@ -766,6 +773,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		sb.WriteString("\n")
 		for _, tp := range m.Topics {
+			if tp.ErrorCode != 0 {
+				fmt.Fprintf(&sb, "%s: %s\n", *tp.Topic, codeName(tp.ErrorCode))
+			}
 			for _, p := range tp.Partitions {
 				fmt.Fprintf(&sb, "%s-%d: leader %d epoch %d replicas %v isr %v %s\n", *tp.Topic, p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, codeName(p.ErrorCode))
 			}
