@@ -74,15 +74,27 @@ type ACL struct {
 // compareACL orders bindings by resource, then entry: the order
 // metaState.ACLs is kept in, and DescribeAcls answers in.
 func compareACL(a, b ACL) int {
-	return cmp.Or(
-		cmp.Compare(a.ResourceType, b.ResourceType),
-		cmp.Compare(a.Pattern, b.Pattern),
-		strings.Compare(a.Name, b.Name),
-		strings.Compare(a.Principal, b.Principal),
-		strings.Compare(a.Host, b.Host),
-		cmp.Compare(a.Operation, b.Operation),
-		cmp.Compare(a.Permission, b.Permission),
-	)
+	// Early returns, not cmp.Or: the authorizer's binary searches call it
+	// on every check, and cmp.Or would compare every field every time.
+	if c := cmp.Compare(a.ResourceType, b.ResourceType); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Pattern, b.Pattern); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Principal, b.Principal); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Host, b.Host); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Operation, b.Operation); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Permission, b.Permission)
 }
 
 // aclFilter selects bindings, as Kafka's AclBindingFilter: a nil string

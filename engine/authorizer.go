@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -39,37 +40,73 @@ type authzConfig struct {
 }
 
 // authorize decides one request: may principal, from host, do op on the
-// resource of type rtype named name, given the ACL bindings acls?
-// It is a pure function of its arguments.
+// resource of type rtype named name, given the ACL bindings acls, sorted
+// by compareACL (as metaState.ACLs is)? It is a pure function of its
+// arguments. The bindings that apply are found by binary search: the
+// literal name, the literal "*", and each prefix of the name among the
+// type's prefixed bindings, so a check costs O(len(name) log len(acls))
+// at worst, not a scan.
 func authorize(acls []ACL, cfg authzConfig, principal, host string, op, rtype int8, name string) bool {
 	if cfg.superUsers[principal] {
 		return true
 	}
-	found, allowed := false, false
-	for i := range acls {
-		a := &acls[i]
-		if a.ResourceType != rtype || !aclResourceMatches(a, name) {
-			continue
-		}
-		found = true
-		if a.Principal != principal && a.Principal != aclWildcardPrincipal {
-			continue
-		}
-		if a.Host != host && a.Host != aclWildcardHost {
-			continue
-		}
-		switch a.Permission {
-		case permDeny:
-			if a.Operation == op || a.Operation == opAll {
-				return false
+	found, allowed, denied := false, false, false
+	// first is the index of the first binding at or after (rtype, pat,
+	// n) in compareACL's order, within acls[lo:hi].
+	first := func(lo, hi int, pat int8, n string) int {
+		return lo + sort.Search(hi-lo, func(j int) bool {
+			a := &acls[lo+j]
+			if a.ResourceType != rtype {
+				return a.ResourceType > rtype
 			}
-		case permAllow:
-			if !allowed && aclOpImplies(a.Operation, op) {
-				allowed = true
+			if a.Pattern != pat {
+				return a.Pattern > pat
+			}
+			return a.Name >= n
+		})
+	}
+	// block looks at the bindings of one resource pattern, from i.
+	block := func(i int, pat int8, n string) {
+		for ; i < len(acls); i++ {
+			a := &acls[i]
+			if a.ResourceType != rtype || a.Pattern != pat || a.Name != n {
+				return
+			}
+			found = true
+			if a.Principal != principal && a.Principal != aclWildcardPrincipal {
+				continue
+			}
+			if a.Host != host && a.Host != aclWildcardHost {
+				continue
+			}
+			switch a.Permission {
+			case permDeny:
+				if a.Operation == op || a.Operation == opAll {
+					denied = true
+				}
+			case permAllow:
+				if aclOpImplies(a.Operation, op) {
+					allowed = true
+				}
 			}
 		}
 	}
-	if !found {
+	n := len(acls)
+	block(first(0, n, patLiteral, name), patLiteral, name)
+	if name != aclWildcardResource {
+		block(first(0, n, patLiteral, aclWildcardResource), patLiteral, aclWildcardResource)
+	}
+	// The type's prefixed bindings, if any: one search per prefix of the
+	// name among them.
+	lo := first(0, n, patPrefixed, "")
+	hi := first(lo, n, patPrefixed+1, "")
+	for l := 1; l <= len(name) && lo < hi && !denied; l++ {
+		block(first(lo, hi, patPrefixed, name[:l]), patPrefixed, name[:l])
+	}
+	switch {
+	case denied:
+		return false
+	case !found:
 		return cfg.allowEveryoneIfNoACL
 	}
 	return allowed
