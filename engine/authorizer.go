@@ -173,41 +173,51 @@ func (b *Broker) authorizer(op, rtype int8) func(name string) bool {
 
 // authorizeAny is Kafka's Authorizer.authorizeByResourceType: may the
 // principal do op (exactly, or All) on at least one resource of type
-// rtype? Yes for a super user; no if a DENY on the literal "*" covers
-// it; yes if some ALLOW is not covered by a DENY (a literal by the same
-// literal or a prefix of it, a prefix by a prefix of it); otherwise no.
+// rtype? As Kafka's default implementation: allowed if op is allowed on
+// a resource named "hardcode" (so for a super user, or when no binding
+// covers it and allow.everyone.if.no.acl.found is on); denied if a DENY
+// on the literal "*" applies; allowed if an ALLOW on the literal "*"
+// does; else allowed if some ALLOW is not dominated by a DENY (a literal
+// by the same literal or a prefix of it, a prefix by a prefix of it).
 // InitProducerId without a transactional id asks it for Write on topics.
 func authorizeAny(acls []ACL, cfg authzConfig, principal, host string, op, rtype int8) bool {
-	if cfg.superUsers[principal] {
+	if authorize(acls, cfg, principal, host, op, rtype, "hardcode") {
 		return true
 	}
-	var allows, denies []*ACL
+	var allows []*ACL
+	denyLiteral, denyPrefixed := map[string]bool{}, map[string]bool{}
+	wildcardAllow := false
 	for i := range acls {
 		a := &acls[i]
 		if a.ResourceType != rtype || (a.Operation != op && a.Operation != opAll) ||
 			(a.Principal != principal && a.Principal != aclWildcardPrincipal) || (a.Host != host && a.Host != aclWildcardHost) {
 			continue
 		}
-		if a.Permission == permDeny {
-			if a.Pattern == patLiteral && a.Name == aclWildcardResource {
-				return false
-			}
-			denies = append(denies, a)
-		} else {
+		switch {
+		case a.Permission == permDeny && a.Pattern == patLiteral && a.Name == aclWildcardResource:
+			return false
+		case a.Permission == permDeny && a.Pattern == patLiteral:
+			denyLiteral[a.Name] = true
+		case a.Permission == permDeny:
+			denyPrefixed[a.Name] = true
+		case a.Pattern == patLiteral && a.Name == aclWildcardResource:
+			wildcardAllow = true
+		default:
 			allows = append(allows, a)
 		}
 	}
+	if wildcardAllow {
+		return true
+	}
 	for _, al := range allows {
-		denied := false
-		for _, d := range denies {
-			switch {
-			case d.Pattern == patPrefixed && strings.HasPrefix(al.Name, d.Name):
-				denied = true
-			case d.Pattern == patLiteral && al.Pattern == patLiteral && d.Name == al.Name:
-				denied = true
-			}
+		if al.Pattern == patLiteral && denyLiteral[al.Name] {
+			continue
 		}
-		if !denied {
+		dominated := false
+		for l := 1; l <= len(al.Name) && !dominated; l++ {
+			dominated = denyPrefixed[al.Name[:l]]
+		}
+		if !dominated {
 			return true
 		}
 	}

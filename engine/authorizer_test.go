@@ -127,6 +127,49 @@ func TestAuthorizeMatchesReference(t *testing.T) {
 	})
 }
 
+// TestAuthorizeAnyMatchesWitnesses: authorizeAny (Kafka's
+// authorizeByResourceType) allows an operation on topics exactly when
+// authorize allows it on the probe "hardcode" (with implied operations)
+// or, counting only bindings of that very operation or All, on some
+// topic: a literal binding's name, or a name only a prefixed binding
+// covers (its prefix and a byte no generated name has). Without allow.everyone.if.no.acl.found: with
+// it, Kafka's probe may refuse while an uncovered name is open.
+func TestAuthorizeAnyMatchesWitnesses(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		acls := rapid.SliceOfN(genACL(), 0, 12).Draw(t, "acls")
+		slices.SortFunc(acls, compareACL)
+		acls = slices.Compact(acls)
+		cfg := authzConfig{}
+		witnesses := []string{"hardcode"}
+		for _, a := range acls {
+			witnesses = append(witnesses, a.Name, a.Name+"\x01")
+		}
+		for _, principal := range []string{"User:alice", "User:bob"} {
+			for _, host := range []string{"10.0.0.1", "10.0.0.2"} {
+				for _, op := range []int8{opWrite, opRead, opDescribe} {
+					// authorizeByResourceType matches the operation exactly
+					// (or All): no implied Describe, so the witnesses are
+					// asked without the ALLOWs that only imply it.
+					exact := acls
+					if op == opDescribe {
+						exact = slices.DeleteFunc(slices.Clone(acls), func(a ACL) bool {
+							return a.Permission == permAllow && a.Operation != opDescribe && a.Operation != opAll
+						})
+					}
+					// The probe is an ordinary check, implications and all.
+					want := authorize(acls, cfg, principal, host, op, resTopic, "hardcode")
+					for _, n := range witnesses[1:] {
+						want = want || authorize(exact, cfg, principal, host, op, resTopic, n)
+					}
+					if got := authorizeAny(acls, cfg, principal, host, op, resTopic); got != want {
+						t.Fatalf("authorizeAny(%s@%s op %d) = %v; authorize on some topic: %v", principal, host, op, got, want)
+					}
+				}
+			}
+		}
+	})
+}
+
 // TestAuthorizeExamples pins the rules that are easy to get wrong.
 func TestAuthorizeExamples(t *testing.T) {
 	cfg := authzConfig{superUsers: map[string]bool{"User:admin": true}}
