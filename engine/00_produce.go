@@ -70,9 +70,21 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	// Kafka's order: the transactional id first (the whole request),
+	// then Write on each topic, before whether it exists.
+	txnDenied := r.TransactionID != nil && !b.authorized(opWrite, resTransactionalID, *r.TransactionID)
+	mayWrite := b.authorizer(opWrite, resTopic)
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
+			if txnDenied {
+				out.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+				continue
+			}
+			if !mayWrite(rt.Topic) {
+				out.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				continue
+			}
 			if !acksOK {
 				out.ErrorCode = kerr.InvalidRequiredAcks.Code
 				continue

@@ -65,10 +65,14 @@ func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 	}
 	rep := b.newReply(token, resp)
 	f.rep = rep
+	mayRead := b.authorizer(opRead, resTopic)
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
 			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
+			if !mayRead(rt.Topic) {
+				p, kerrv = nil, kerr.TopicAuthorizationFailed
+			}
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
 				// As Kafka's FetchResponse.partitionResponse: an empty

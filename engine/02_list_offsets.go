@@ -3,6 +3,7 @@ package engine
 import (
 	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/gregor-streaming/gregor/engine/segment"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -39,10 +40,14 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	mayDo := b.authorizer(opDescribe, resTopic)
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
 			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
+			if !mayDo(rt.Topic) {
+				p, kerrv = nil, kerr.TopicAuthorizationFailed
+			}
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
 				continue

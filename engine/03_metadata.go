@@ -22,6 +22,11 @@ import (
 //     in Kafka, and the client retries. A topic that does not exist and
 //     whose name Kafka's rules refuse: INVALID_TOPIC_EXCEPTION (clients
 //     give up instead of retrying), else UNKNOWN_TOPIC_OR_PARTITION.
+//   - With the authorizer on, as Kafka: a topic the principal may not
+//     Describe is left out of an all-topics answer and answered
+//     TOPIC_AUTHORIZATION_FAILED when asked for (by id: with a null
+//     name); auto-creation needs Create on the cluster or the topic, else
+//     TOPIC_AUTHORIZATION_FAILED.
 //   - v10+ topic ids are returned. A topic given with a non-zero id (v10+)
 //     is looked up by id, whatever its name (null, or "" from the Java
 //     client); an unknown id is answered UNKNOWN_TOPIC_ID with a null name.
@@ -50,6 +55,7 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 	if all {
 		names = b.meta.topicNames()
 	}
+	askedByID := map[string]bool{}
 	byID := map[[16]byte]string{}
 	for _, t := range b.meta.st.Topics {
 		byID[t.ID] = t.Name
@@ -63,6 +69,7 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 		}
 		if name, ok := byID[rt.TopicID]; ok {
 			names = append(names, name)
+			askedByID[name] = true
 			continue
 		}
 		mt := kmsg.NewMetadataResponseTopic()
@@ -71,11 +78,32 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 		resp.Topics = append(resp.Topics, mt)
 	}
 	autoCreate := b.cfg.AutoCreateTopics && (r.Version < 4 || r.AllowAutoTopicCreation)
+	mayDescribe := b.authorizer(opDescribe, resTopic)
+	mayCreate := b.authorizer(opCreate, resTopic)
 	for _, name := range names {
 		mt := kmsg.NewMetadataResponseTopic()
 		n := name
 		mt.Topic = &n
+		if !mayDescribe(name) {
+			// As Kafka: listing all topics leaves it out; asked by
+			// name it is refused, by id refused without its name.
+			if all {
+				continue
+			}
+			if askedByID[name] {
+				mt.Topic, mt.TopicID = nil, b.meta.st.Topics[name].ID
+			}
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		t, ok := b.meta.st.Topics[name]
+		if !ok && autoCreate && validTopicName(name) == nil && !b.authorizedCluster(opCreate) && !mayCreate(name) {
+			// Auto-creation needs Create on the cluster or the topic.
+			mt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
 		if !ok {
 			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			if validTopicName(name) != nil {

@@ -53,6 +53,22 @@ func (b *Broker) handleOffsetCommit(token uint64, r *kmsg.OffsetCommitRequest) {
 			}
 		}
 	}
+	// Kafka's order: Read on the group (every partition refused), then
+	// Read on each topic (that topic's partitions refused, the others
+	// committed).
+	if !b.authorized(opRead, resGroup, r.Group) {
+		setAll(kerr.GroupAuthorizationFailed.Code)
+		b.respond(token, resp)
+		return
+	}
+	mayRead := b.authorizer(opRead, resTopic)
+	for ti, rt := range r.Topics {
+		if !mayRead(rt.Topic) {
+			for pi := range resp.Topics[ti].Partitions {
+				resp.Topics[ti].Partitions[pi].ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
+		}
+	}
 	code := b.commitOffsets(r, resp, func(code int16) {
 		setAll(code)
 		b.respond(token, resp)
@@ -106,6 +122,9 @@ func (b *Broker) commitOffsets(r *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCom
 	var recs []batch.Record
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
+			if resp.Topics[ti].Partitions[pi].ErrorCode != 0 {
+				continue // refused already (TOPIC_AUTHORIZATION_FAILED)
+			}
 			rec, code := commitRecord(r.Group, rt.Topic, rp.Partition, rp.Offset, rp.LeaderEpoch, r.Version >= 6, rp.Metadata, now)
 			if code != 0 {
 				resp.Topics[ti].Partitions[pi].ErrorCode = code

@@ -72,6 +72,11 @@ func (b *Broker) handleOffsetFetch(token uint64, r *kmsg.OffsetFetchRequest) {
 func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, requireStable bool, fn func(kmsg.OffsetFetchResponseGroup)) {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = rg.Group
+	// As Kafka: Describe on the group, else GROUP_AUTHORIZATION_FAILED;
+	// of the topics, the ones the principal may not Describe are left
+	// out of an all-topics answer and refused when named.
+	mayDescribe := b.authorizer(opDescribe, resTopic)
+	groupDenied := !b.authorized(opDescribe, resGroup, rg.Group)
 	// The requested partitions, answered with the code if it fails.
 	fill := func(code int16, c *coordinator) {
 		offs := map[offsetKey]storedOffset(nil)
@@ -79,6 +84,7 @@ func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, requireStabl
 			offs = c.store.offsets[rg.Group]
 		}
 		topics := rg.Topics
+		all := topics == nil
 		if topics == nil && code == 0 {
 			byTopic := map[string][]int32{}
 			var order []string
@@ -93,16 +99,22 @@ func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, requireStabl
 			}
 		}
 		for _, t := range topics {
+			denied := !mayDescribe(t.Topic)
+			if denied && all {
+				continue
+			}
 			rt := kmsg.NewOffsetFetchResponseGroupTopic()
 			rt.Topic = t.Topic
 			for _, part := range t.Partitions {
 				rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 				rp.Partition, rp.Offset, rp.LeaderEpoch = part, -1, -1
 				meta := ""
-				if o, ok := offs[offsetKey{t.Topic, part}]; ok && code == 0 {
+				if denied {
+					rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				} else if o, ok := offs[offsetKey{t.Topic, part}]; ok && code == 0 {
 					rp.Offset, rp.LeaderEpoch, meta = o.offset, o.leaderEpoch, o.metadata
 				}
-				if requireStable && code == 0 && c != nil && c.store.hasPending(rg.Group, t.Topic, part) {
+				if !denied && requireStable && code == 0 && c != nil && c.store.hasPending(rg.Group, t.Topic, part) {
 					rp.ErrorCode, rp.Offset, rp.LeaderEpoch = kerr.UnstableOffsetCommit.Code, -1, -1
 				}
 				rp.Metadata = &meta
@@ -112,6 +124,10 @@ func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, requireStabl
 		}
 		out.ErrorCode = code
 		fn(out)
+	}
+	if groupDenied {
+		fill(kerr.GroupAuthorizationFailed.Code, nil)
+		return
 	}
 	if rg.Group == "" {
 		fill(kerr.InvalidGroupID.Code, nil)

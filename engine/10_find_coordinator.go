@@ -36,8 +36,14 @@ func (b *Broker) handleFindCoordinator(token uint64, r *kmsg.FindCoordinatorRequ
 		switch r.CoordinatorType {
 		case 0:
 			c.NodeID, c.ErrorCode = b.coordinatorNode(offsetsTopic, key)
+			if !b.authorized(opDescribe, resGroup, key) {
+				c.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			}
 		case 1:
 			c.NodeID, c.ErrorCode = b.coordinatorNode(txnStateTopic, key)
+			if !b.authorized(opDescribe, resTransactionalID, key) {
+				c.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			}
 		default:
 			c.ErrorCode = kerr.InvalidRequest.Code
 		}

@@ -36,6 +36,10 @@ func (b *Broker) handleJoinGroup(token uint64, r *kmsg.JoinGroupRequest) {
 		resp.ErrorCode, resp.MemberID, resp.Generation = code, memberID, -1
 		b.respond(token, resp)
 	}
+	if !b.authorized(opRead, resGroup, r.Group) {
+		fail(kerr.GroupAuthorizationFailed.Code, r.MemberID)
+		return
+	}
 	if r.Group == "" {
 		fail(kerr.InvalidGroupID.Code, r.MemberID)
 		return

@@ -17,7 +17,11 @@ func init() { regKey(kmsg.Heartbeat, 0, 4, (*Broker).handleHeartbeat) }
 
 func (b *Broker) handleHeartbeat(token uint64, r *kmsg.HeartbeatRequest) {
 	resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
-	resp.ErrorCode = b.heartbeat(r)
+	if !b.authorized(opRead, resGroup, r.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+	} else {
+		resp.ErrorCode = b.heartbeat(r)
+	}
 	b.respond(token, resp)
 }
 

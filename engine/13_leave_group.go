@@ -18,6 +18,10 @@ func init() { regKey(kmsg.LeaveGroup, 0, 5, (*Broker).handleLeaveGroup) }
 func (b *Broker) handleLeaveGroup(token uint64, r *kmsg.LeaveGroupRequest) {
 	resp := r.ResponseKind().(*kmsg.LeaveGroupResponse)
 	defer b.respond(token, resp)
+	if !b.authorized(opRead, resGroup, r.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return
+	}
 	if r.Group == "" {
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 		return

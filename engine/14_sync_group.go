@@ -30,6 +30,10 @@ func (b *Broker) handleSyncGroup(token uint64, r *kmsg.SyncGroupRequest) {
 		resp.ErrorCode = code
 		b.respond(token, resp)
 	}
+	if !b.authorized(opRead, resGroup, r.Group) {
+		fail(kerr.GroupAuthorizationFailed.Code)
+		return
+	}
 	if r.Group == "" {
 		fail(kerr.InvalidGroupID.Code)
 		return

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -22,6 +23,11 @@ func (b *Broker) handleDescribeGroups(token uint64, r *kmsg.DescribeGroupsReques
 		dg := kmsg.NewDescribeGroupsResponseGroup()
 		dg.Group = id
 		dg.AuthorizedOperations = -2147483648
+		if !b.authorized(opDescribe, resGroup, id) {
+			dg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
 		c, code := b.coordinatorFor(id)
 		if code != 0 {
 			dg.ErrorCode = code

@@ -23,6 +23,12 @@ func init() { regKey(kmsg.ListGroups, 0, 5, (*Broker).handleListGroups) }
 
 func (b *Broker) handleListGroups(token uint64, r *kmsg.ListGroupsRequest) {
 	resp := r.ResponseKind().(*kmsg.ListGroupsResponse)
+	// As Kafka: Describe on the cluster lists every group; else the
+	// groups the principal may Describe.
+	mayDescribe := b.authorizer(opDescribe, resGroup)
+	if b.authorizedCluster(opDescribe) {
+		mayDescribe = func(string) bool { return true }
+	}
 	for _, id := range b.partIDs() {
 		p := b.parts[id]
 		if p.coord == nil || !p.leader || p.lost {
@@ -34,7 +40,7 @@ func (b *Broker) handleListGroups(token uint64, r *kmsg.ListGroupsRequest) {
 		}
 		for _, gid := range sortedGroupIDs(p.coord.groups) {
 			g := p.coord.groups[gid]
-			if g.state == gsDead {
+			if g.state == gsDead || !mayDescribe(gid) {
 				continue
 			}
 			state, typ, ptype := g.state.String(), "classic", g.protocolType

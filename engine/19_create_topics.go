@@ -46,6 +46,11 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 	for _, rt := range r.Topics {
 		seen[rt.Topic]++
 	}
+	// Create on the cluster allows every topic; else each needs its own.
+	mayCreate := b.authorizer(opCreate, resTopic)
+	if b.authorizedCluster(opCreate) {
+		mayCreate = func(string) bool { return true }
+	}
 	for _, rt := range r.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -62,6 +67,10 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 		}
 		if seen[rt.Topic] > 1 {
 			fail(kerr.InvalidRequest, "topic named more than once in the request")
+			continue
+		}
+		if !mayCreate(rt.Topic) {
+			fail(kerr.TopicAuthorizationFailed, "Authorization failed.")
 			continue
 		}
 		cmd, kerrv, msg := b.createTopicCmd(rt)

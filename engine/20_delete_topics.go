@@ -41,6 +41,7 @@ func (b *Broker) handleDeleteTopics(token uint64, r *kmsg.DeleteTopicsRequest) {
 			targets = append(targets, tg)
 		}
 	}
+	mayDelete := b.authorizer(opDelete, resTopic)
 	for _, tg := range targets {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		if tg.name != "" {
@@ -50,6 +51,10 @@ func (b *Broker) handleDeleteTopics(token uint64, r *kmsg.DeleteTopicsRequest) {
 		st.TopicID = tg.id
 		resp.Topics = append(resp.Topics, st)
 		i := len(resp.Topics) - 1
+		if tg.name != "" && !mayDelete(tg.name) {
+			resp.Topics[i].ErrorCode = kerr.TopicAuthorizationFailed.Code
+			continue
+		}
 		tm, ok := b.meta.st.Topics[tg.name]
 		if !ok {
 			msg := "This server does not host this topic-partition."

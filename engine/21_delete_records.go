@@ -38,6 +38,7 @@ func (b *Broker) handleDeleteRecords(token uint64, r *kmsg.DeleteRecordsRequest)
 		resp.Topics = append(resp.Topics, st)
 	}
 	var waiting []proposalRef
+	mayDo := b.authorizer(opDelete, resTopic)
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
@@ -47,6 +48,9 @@ func (b *Broker) handleDeleteRecords(token uint64, r *kmsg.DeleteRecordsRequest)
 				continue
 			}
 			p, kerrv := b.lookup(rt.Topic, rp.Partition)
+			if !mayDo(rt.Topic) {
+				p, kerrv = nil, kerr.TopicAuthorizationFailed
+			}
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
 				continue

@@ -38,7 +38,19 @@ func (b *Broker) handleInitProducerID(token uint64, r *kmsg.InitProducerIDReques
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if r.TransactionalID != nil {
+		if !b.authorized(opWrite, resTransactionalID, *r.TransactionalID) {
+			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			b.respond(token, resp)
+			return
+		}
 		b.initTransactional(token, r, resp)
+		return
+	}
+	// An idempotent producer: IdempotentWrite on the cluster, or Write on
+	// some topic (KIP-679), as Kafka.
+	if !b.authorizedCluster(opIdempotentWrite) && !b.authorizedAny(opWrite, resTopic) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		b.respond(token, resp)
 		return
 	}
 	b.allocateProducerID(func(id int64, err error) {

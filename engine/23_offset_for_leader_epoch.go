@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/twmb/franz-go/pkg/kmsg"
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
 
 // OffsetForLeaderEpoch, versions 2-4.
 //
@@ -22,6 +25,7 @@ func init() { regKey(kmsg.OffsetForLeaderEpoch, 2, 4, (*Broker).handleOffsetForL
 
 func (b *Broker) handleOffsetForLeaderEpoch(token uint64, r *kmsg.OffsetForLeaderEpochRequest) {
 	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	mayDo := b.authorizer(opDescribe, resTopic)
 	for _, rt := range r.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
@@ -30,6 +34,9 @@ func (b *Broker) handleOffsetForLeaderEpoch(token uint64, r *kmsg.OffsetForLeade
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
+			if !mayDo(rt.Topic) {
+				p, kerrv = nil, kerr.TopicAuthorizationFailed
+			}
 			if kerrv != nil {
 				sp.ErrorCode = kerrv.Code
 			} else {

@@ -38,6 +38,13 @@ func init() { regKey(kmsg.AddPartitionsToTxn, 0, 5, (*Broker).handleAddPartition
 func (b *Broker) handleAddPartitionsToTxn(token uint64, r *kmsg.AddPartitionsToTxnRequest) {
 	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	if r.Version >= 4 {
+		// Kafka's brokers send v4+ (ClusterAction); Gregor's verify
+		// between brokers travels as a peer operation.
+		if !b.authorizedCluster(opClusterAction) {
+			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+			b.respond(token, resp)
+			return
+		}
 		b.addPartitionsBatched(token, r, resp)
 		return
 	}
@@ -59,10 +66,20 @@ func (b *Broker) handleAddPartitionsToTxn(token uint64, r *kmsg.AddPartitionsToT
 		}
 		b.respond(token, resp)
 	}
+	if !b.authorized(opWrite, resTransactionalID, r.TransactionalID) {
+		answer(kerr.TransactionalIDAuthorizationFailed.Code)
+		return
+	}
+	// A topic without Write: TOPIC_AUTHORIZATION_FAILED, and the rest
+	// OPERATION_NOT_ATTEMPTED, as unknown topics are.
+	mayWrite := b.authorizer(opWrite, resTopic)
 	unknown := false
 	for ti, rt := range r.Topics {
 		for pi, p := range rt.Partitions {
-			if _, ok := b.meta.partition(rt.Topic, p); !ok || isInternalTopic(rt.Topic) && rt.Topic != offsetsTopic {
+			if !mayWrite(rt.Topic) {
+				resp.Topics[ti].Partitions[pi].ErrorCode = kerr.TopicAuthorizationFailed.Code
+				unknown = true
+			} else if _, ok := b.meta.partition(rt.Topic, p); !ok || isInternalTopic(rt.Topic) && rt.Topic != offsetsTopic {
 				resp.Topics[ti].Partitions[pi].ErrorCode = kerr.UnknownTopicOrPartition.Code
 				unknown = true
 			}

@@ -23,6 +23,14 @@ func (b *Broker) handleAddOffsetsToTxn(token uint64, r *kmsg.AddOffsetsToTxnRequ
 		resp.ErrorCode = code
 		b.respond(token, resp)
 	}
+	if !b.authorized(opWrite, resTransactionalID, r.TransactionalID) {
+		answer(kerr.TransactionalIDAuthorizationFailed.Code)
+		return
+	}
+	if !b.authorized(opRead, resGroup, r.Group) {
+		answer(kerr.GroupAuthorizationFailed.Code)
+		return
+	}
 	if r.Group == "" {
 		answer(kerr.InvalidGroupID.Code)
 		return

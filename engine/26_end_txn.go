@@ -46,6 +46,10 @@ func (b *Broker) handleEndTxn(token uint64, r *kmsg.EndTxnRequest) {
 		}
 		b.respond(token, resp)
 	}
+	if !b.authorized(opWrite, resTransactionalID, r.TransactionalID) {
+		answer(kerr.TransactionalIDAuthorizationFailed.Code, nil)
+		return
+	}
 	c, code := b.txnCoordinatorFor(r.TransactionalID)
 	if code != 0 {
 		answer(code, nil)

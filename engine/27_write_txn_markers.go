@@ -31,6 +31,8 @@ func init() { regKey(kmsg.WriteTxnMarkers, 0, 2, (*Broker).handleWriteTxnMarkers
 func (b *Broker) handleWriteTxnMarkers(token uint64, r *kmsg.WriteTxnMarkersRequest) {
 	resp := r.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	rep := b.newReply(token, resp)
+	// Only brokers (Kafka: ClusterAction on the cluster) write markers.
+	denied := !b.authorizedCluster(opClusterAction)
 	for _, m := range r.Markers {
 		sm := kmsg.NewWriteTxnMarkersResponseMarker()
 		sm.ProducerID = m.ProducerID
@@ -54,6 +56,10 @@ func (b *Broker) handleWriteTxnMarkers(token uint64, r *kmsg.WriteTxnMarkersRequ
 		for ti, t := range m.Topics {
 			for pi, part := range t.Partitions {
 				out := &resp.Markers[mi].Topics[ti].Partitions[pi]
+				if denied {
+					out.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+					continue
+				}
 				if m.ProducerID < 0 {
 					out.ErrorCode = kerr.InvalidProducerIDMapping.Code
 					continue

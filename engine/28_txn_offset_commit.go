@@ -61,6 +61,24 @@ func (b *Broker) handleTxnOffsetCommit(token uint64, r *kmsg.TxnOffsetCommitRequ
 		}
 		b.respond(token, resp)
 	}
+	// Kafka's order: Write on the transactional id, Read on the group,
+	// then Read on each topic (that topic refused, the rest committed).
+	if !b.authorized(opWrite, resTransactionalID, r.TransactionalID) {
+		answer(kerr.TransactionalIDAuthorizationFailed.Code)
+		return
+	}
+	if !b.authorized(opRead, resGroup, r.Group) {
+		answer(kerr.GroupAuthorizationFailed.Code)
+		return
+	}
+	mayRead := b.authorizer(opRead, resTopic)
+	for ti, rt := range r.Topics {
+		if !mayRead(rt.Topic) {
+			for pi := range resp.Topics[ti].Partitions {
+				resp.Topics[ti].Partitions[pi].ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
+		}
+	}
 	if code := b.txnOffsetCommit(r, resp, answer); code != 0 {
 		answer(code)
 	}
@@ -109,6 +127,9 @@ func (b *Broker) txnOffsetCommit(r *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnO
 	var recs []batch.Record
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
+			if resp.Topics[ti].Partitions[pi].ErrorCode != 0 {
+				continue // refused already (TOPIC_AUTHORIZATION_FAILED)
+			}
 			rec, code := commitRecord(r.Group, rt.Topic, rp.Partition, rp.Offset, rp.LeaderEpoch, r.Version >= 2, rp.Metadata, now)
 			if code != 0 {
 				resp.Topics[ti].Partitions[pi].ErrorCode = code

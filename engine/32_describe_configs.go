@@ -39,6 +39,11 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
 		var set map[string]string
 		var defaults map[string]string
+		if err := b.configAuthorized(opDescribeConfigs, rr.ResourceType, rr.ResourceName); err != nil {
+			res.ErrorCode, res.ErrorMessage = err.Code, kmsg.StringPtr("Authorization failed.")
+			resp.Resources = append(resp.Resources, res)
+			continue
+		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
 			t, ok := b.meta.st.Topics[rr.ResourceName]

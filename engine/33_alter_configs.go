@@ -87,6 +87,9 @@ func (b *Broker) changeConfigs(changes []configChange, validateOnly bool, done f
 		switch {
 		case c.err != nil:
 			continue
+		case b.configAuthorized(opAlterConfigs, c.typ, c.name) != nil:
+			c.err, c.msg = b.configAuthorized(opAlterConfigs, c.typ, c.name), "Authorization failed."
+			continue
 		case seen[[2]string{fmt.Sprint(c.typ), c.name}] > 1:
 			c.err, c.msg = kerr.InvalidRequest, "resource named more than once in the request"
 			continue

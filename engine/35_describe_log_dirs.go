@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -21,6 +22,14 @@ func init() { regKey(kmsg.DescribeLogDirs, 0, 4, (*Broker).handleDescribeLogDirs
 
 func (b *Broker) handleDescribeLogDirs(token uint64, r *kmsg.DescribeLogDirsRequest) {
 	resp := r.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !b.authorizedCluster(opDescribe) {
+		// As Kafka: v3+ says so; older versions answer no directories.
+		if r.Version >= 3 {
+			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		}
+		b.respond(token, resp)
+		return
+	}
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = cmp.Or(b.cfg.LogDir, "data")
 	dir.TotalBytes, dir.UsableBytes = -1, -1

@@ -21,6 +21,7 @@ func init() { regKey(kmsg.CreatePartitions, 0, 3, (*Broker).handleCreatePartitio
 func (b *Broker) handleCreatePartitions(token uint64, r *kmsg.CreatePartitionsRequest) {
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	rep := b.newReply(token, resp)
+	mayAlter := b.authorizer(opAlter, resTopic)
 	for _, rt := range r.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
@@ -32,6 +33,9 @@ func (b *Broker) handleCreatePartitions(token uint64, r *kmsg.CreatePartitionsRe
 		}
 		t, ok := b.meta.st.Topics[rt.Topic]
 		switch {
+		case !mayAlter(rt.Topic):
+			fail(kerr.TopicAuthorizationFailed, "Authorization failed.")
+			continue
 		case !ok:
 			fail(kerr.UnknownTopicOrPartition, fmt.Sprintf("topic %q does not exist", rt.Topic))
 			continue

@@ -24,6 +24,10 @@ func (b *Broker) handleDeleteGroups(token uint64, r *kmsg.DeleteGroupsRequest) {
 		out := &resp.Groups[i]
 		*out = kmsg.NewDeleteGroupsResponseGroup()
 		out.Group = id
+		if !b.authorized(opDelete, resGroup, id) {
+			out.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			continue
+		}
 		c, code := b.coordinatorFor(id)
 		if code != 0 {
 			out.ErrorCode = code

@@ -22,6 +22,11 @@ func (b *Broker) handleOffsetDelete(token uint64, r *kmsg.OffsetDeleteRequest) {
 		resp.ErrorCode = code
 		b.respond(token, resp)
 	}
+	if !b.authorized(opDelete, resGroup, r.Group) {
+		fail(kerr.GroupAuthorizationFailed.Code)
+		return
+	}
+	mayRead := b.authorizer(opRead, resTopic)
 	c, code := b.coordinatorFor(r.Group)
 	if code != 0 {
 		fail(code)
@@ -60,7 +65,9 @@ func (b *Broker) handleOffsetDelete(token uint64, r *kmsg.OffsetDeleteRequest) {
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			sp.Partition = rp.Partition
-			if subscribed[rt.Topic] {
+			if !mayRead(rt.Topic) {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if subscribed[rt.Topic] {
 				sp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			} else {
 				recs = append(recs, offsetCommitRecord(r.Group, rt.Topic, rp.Partition, nil))

@@ -28,6 +28,12 @@ func init() {
 
 func (b *Broker) handleDescribeUserSCRAMCredentials(token uint64, r *kmsg.DescribeUserSCRAMCredentialsRequest) {
 	resp := r.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if !b.authorizedCluster(opDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.ErrorMessage = kmsg.StringPtr("Authorization failed.")
+		b.respond(token, resp)
+		return
+	}
 	var names []string
 	dup := map[string]bool{}
 	if len(r.Users) == 0 {

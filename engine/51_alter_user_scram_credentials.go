@@ -47,6 +47,7 @@ type scramChange struct {
 func (b *Broker) handleAlterUserSCRAMCredentials(token uint64, r *kmsg.AlterUserSCRAMCredentialsRequest) {
 	resp := r.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
 	users := map[string]*scramChange{}
+	denied := !b.authorizedCluster(opAlter)
 	// name checks what every operation on a user must pass and returns
 	// the mechanism's name, or "" if the user's change is refused.
 	name := func(user string, code int8) (*scramChange, string) {
@@ -56,6 +57,10 @@ func (b *Broker) handleAlterUserSCRAMCredentials(token uint64, r *kmsg.AlterUser
 			users[user] = c
 		}
 		if c.err != nil {
+			return c, ""
+		}
+		if denied {
+			c.err = kerrMsg(kerr.ClusterAuthorizationFailed, "Authorization failed.")
 			return c, ""
 		}
 		mech, ok := scramMechanism(code)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -32,10 +33,14 @@ func (b *Broker) handleDescribeProducers(token uint64, r *kmsg.DescribeProducers
 		resp.Topics = append(resp.Topics, st)
 	}
 	rep := b.newReply(token, resp)
+	mayDo := b.authorizer(opRead, resTopic)
 	for ti, rt := range r.Topics {
 		for pi, part := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
 			p, kerrv := b.lookup(rt.Topic, part)
+			if !mayDo(rt.Topic) {
+				p, kerrv = nil, kerr.TopicAuthorizationFailed
+			}
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
 				continue

@@ -25,6 +25,9 @@ func (b *Broker) handleDescribeTransactions(token uint64, r *kmsg.DescribeTransa
 		st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
 		c, code := b.txnCoordinatorFor(id)
 		v := (*txnLogValue)(nil)
+		if !b.authorized(opDescribe, resTransactionalID, id) {
+			code = kerr.TransactionalIDAuthorizationFailed.Code
+		}
 		if code == 0 {
 			if v = c.ids[id]; v == nil {
 				code = kerr.TransactionalIDNotFound.Code

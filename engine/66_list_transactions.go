@@ -48,6 +48,7 @@ func (b *Broker) handleListTransactions(token uint64, r *kmsg.ListTransactionsRe
 		duration = r.DurationFilterMillis
 	}
 	now := b.nowMillis()
+	mayDescribe := b.authorizer(opDescribe, resTransactionalID)
 	for _, gid := range b.partIDs() {
 		p := b.parts[gid]
 		if p.txn == nil || !p.leader || p.lost {
@@ -63,7 +64,8 @@ func (b *Broker) handleListTransactions(token uint64, r *kmsg.ListTransactionsRe
 			case len(r.StateFilters) > 0 && !slices.Contains(states, v.state),
 				len(r.ProducerIDFilters) > 0 && !slices.Contains(r.ProducerIDFilters, v.producerID),
 				duration >= 0 && (v.startMs < 0 || v.state != txnOngoing && v.state != txnPrepareCommit && v.state != txnPrepareAbort || now-v.startMs < duration),
-				re != nil && !re.MatchString(id):
+				re != nil && !re.MatchString(id),
+				!mayDescribe(id): // as Kafka: only the ids the principal may Describe
 				continue
 			}
 			ts := kmsg.NewListTransactionsResponseTransactionState()

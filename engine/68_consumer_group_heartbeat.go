@@ -41,6 +41,10 @@ func (b *Broker) handleConsumerGroupHeartbeat(token uint64, r *kmsg.ConsumerGrou
 		resp.ErrorMessage = &msg
 		b.respond(token, resp)
 	}
+	if !b.authorized(opRead, resGroup, r.Group) {
+		fail(kerr.GroupAuthorizationFailed.Code, "")
+		return
+	}
 	if msg := invalidConsumerHeartbeat(r); msg != "" {
 		fail(kerr.InvalidRequest.Code, msg)
 		return

@@ -28,6 +28,9 @@ func (b *Broker) handleConsumerGroupDescribe(token uint64, r *kmsg.ConsumerGroup
 			dg.AuthorizedOperations = groupAllOperations
 		}
 		c, code := b.coordinatorFor(id)
+		if !b.authorized(opDescribe, resGroup, id) {
+			code = kerr.GroupAuthorizationFailed.Code
+		}
 		var g *group
 		if code == 0 {
 			g = c.groups[id]

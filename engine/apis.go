@@ -71,8 +71,8 @@ type Client struct {
 	// with the brokers' addresses on that listener.
 	Listener string
 	// Principal is who the connection authenticated as, in Kafka's form
-	// ("User:alice"; "User:ANONYMOUS" without authentication). Nothing
-	// reads it yet: it is here for the authorizer.
+	// ("User:alice"; "User:ANONYMOUS" without authentication; empty is
+	// taken as "User:ANONYMOUS"). The authorizer checks it.
 	Principal string
 }
 
@@ -83,6 +83,9 @@ type clientInfo struct{ id, host, listener, principal string }
 
 // HandleClient is Handle for a request whose sender is known.
 func (b *Broker) HandleClient(token uint64, req kmsg.Request, c Client) {
+	if c.Principal == "" {
+		c.Principal = "User:ANONYMOUS"
+	}
 	b.reqClient = clientInfo{c.ID, "/" + c.Host, c.Listener, c.Principal}
 	b.Handle(token, req)
 	b.reqClient = clientInfo{}

@@ -38,6 +38,9 @@ func TestAPIVersions(t *testing.T) {
 
 		{int16(kmsg.WriteTxnMarkers), 0, 2},
 		{int16(kmsg.TxnOffsetCommit), 0, 5},
+		{int16(kmsg.DescribeACLs), 0, 3},
+		{int16(kmsg.CreateACLs), 0, 3},
+		{int16(kmsg.DeleteACLs), 0, 3},
 		{int16(kmsg.DescribeConfigs), 0, 4},
 		{int16(kmsg.AlterConfigs), 0, 2},
 		{int16(kmsg.DescribeLogDirs), 0, 4},

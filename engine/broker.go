@@ -187,6 +187,16 @@ type Config struct {
 	GroupConsumerSessionTimeoutMs    int32
 	GroupConsumerHeartbeatIntervalMs int32
 
+	// Authorizer turns ACLs on (Kafka: authorizer.class.name set): every
+	// client request is then checked against the ACL bindings
+	// (authorizer.go). SuperUsers may do everything (super.users,
+	// principals such as "User:admin"); AllowEveryoneIfNoACLFound allows
+	// what no binding covers (allow.everyone.if.no.acl.found, default
+	// false).
+	Authorizer                bool
+	SuperUsers                []string
+	AllowEveryoneIfNoACLFound bool
+
 	Unsafe Unsafe
 }
 
@@ -352,6 +362,8 @@ type Broker struct {
 	creating map[string]bool
 	// reqClient is the sender of the request being handled.
 	reqClient clientInfo
+	// authz is the authorizer's view of the configuration.
+	authz authzConfig
 
 	registered bool
 }
@@ -392,6 +404,10 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		want:     map[raftlog.GroupID]wantReplica{},
 		calls:    map[uint64]*peerCall{},
 		prop:     rsm.Proposer{ID: cfg.ID, Boot: boot},
+		authz:    authzConfig{superUsers: map[string]bool{}, allowEveryoneIfNoACL: cfg.AllowEveryoneIfNoACLFound},
+	}
+	for _, u := range cfg.SuperUsers {
+		b.authz.superUsers[u] = true
 	}
 	b.meta = newMetaSM(b)
 	if err := b.meta.loadImage(); err != nil {

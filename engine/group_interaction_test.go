@@ -76,7 +76,7 @@ func (c *testCluster) groupVia(d *datadriven.TestData, group string) int32 {
 // send hands req to broker via and returns its token without waiting.
 func (c *testCluster) send(via int32, req kmsg.Request) uint64 {
 	c.token++
-	c.broker(via).b.Handle(c.token, req)
+	c.handle(c.broker(via).b, c.token, req)
 	c.stabilize()
 	return c.token
 }

@@ -26,6 +26,8 @@ func imageSeed() []byte {
 	m.apply(&metaCmd{AllocateIDs: true}, 4)
 	m.apply(&metaCmd{SCRAM: &scramCmd{User: "alice", Upsert: []scramUpsertion{{Mechanism: scramSHA256,
 		Cred: SCRAMCredential{Salt: []byte("s"), Iterations: 4096, StoredKey: []byte("k1"), ServerKey: []byte("k2")}}}}}, 4)
+	m.apply(&metaCmd{ACL: &aclCmd{Create: []ACL{{ResourceType: resTopic, Name: "t", Pattern: patLiteral,
+		Principal: "User:alice", Host: "*", Operation: opRead, Permission: permAllow}}}}, 4)
 	b, err := encodeImage(4, &m.st)
 	if err != nil {
 		panic(err)
@@ -40,7 +42,8 @@ func TestImageRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if applied != 4 || len(st.Topics["t"].Partitions) != 2 || st.NextProducerID != 1+producerIDBlock || st.Brokers[1].Host != "h" ||
-		st.SCRAM["alice"][scramSHA256].Iterations != 4096 || string(st.SCRAM["alice"][scramSHA256].ServerKey) != "k2" {
+		st.SCRAM["alice"][scramSHA256].Iterations != 4096 || string(st.SCRAM["alice"][scramSHA256].ServerKey) != "k2" ||
+		len(st.ACLs) != 1 || st.ACLs[0].Principal != "User:alice" || st.ACLs[0].Operation != opRead {
 		t.Fatalf("decoded %d %+v", applied, st)
 	}
 	again, _ := encodeImage(applied, st)
@@ -74,6 +77,14 @@ func TestImageBeforeSCRAM(t *testing.T) {
 	m.apply(&metaCmd{SCRAM: &scramCmd{User: "bob", Upsert: []scramUpsertion{{Mechanism: scramSHA512, Cred: SCRAMCredential{Iterations: 4096}}}}}, 8)
 	if m.st.SCRAM["bob"][scramSHA512].Iterations != 4096 {
 		t.Fatal("no credential after the upsertion")
+	}
+	// An image from before ACLs has none, and one without them still has
+	// no ACLs key at all.
+	if st.ACLs != nil {
+		t.Fatalf("ACLs from an image without them: %v", st.ACLs)
+	}
+	if out, _ := encodeImage(8, &m.st); bytes.Contains(out, []byte("ACLs")) {
+		t.Fatal("an image without ACLs has an ACLs key")
 	}
 	// An image without credentials still has no SCRAM key at all.
 	m.apply(&metaCmd{SCRAM: &scramCmd{User: "bob", Delete: []string{scramSHA512}}}, 9)

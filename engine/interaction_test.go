@@ -30,7 +30,7 @@ import (
 //	produce topic=t partition=0 values=a,b [via=N] [pid=P epoch=E seq=S] [acks=-1]
 //	fetch topic=t partition=0 offset=0 [via=N] [max-wait-ms=0]
 //	list-offsets topic=t partition=0 ts=-1 [via=N]
-//	metadata [via=N]
+//	metadata [via=N] [topics=a;b]
 //	leaders
 //	log broker=N [topic=t partition=0]
 //	tick [n=1]
@@ -41,8 +41,15 @@ import (
 //	crash broker=N [seed=S]
 //	restart broker=N
 //	checkpoint broker=N
+//
+// Any command takes principal=User:x: its requests then come from that
+// client (HandleClient), which the authorizer checks when add-brokers
+// had authorizer [super-users=User:a;User:b] [allow-if-no-acl].
 func TestInteraction(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
+		if strings.Contains(path, "testdata/rapid/") {
+			t.Skip("a failure file of a rapid property test, not a transcript")
+		}
 		// etcd/raft draws election jitter from crypto/rand: seed it, or
 		// elections (and so the transcripts) differ from run to run.
 		cryptotest.SetGlobalRandom(t, 1)
@@ -90,6 +97,13 @@ type testCluster struct {
 	wrapFS func(tb *testBroker) vfs.FS
 	// groups is the state of the group commands (group_interaction_test.go).
 	groups groupScript
+	// authz is the authorizer configuration of add-brokers' authorizer
+	// and super-users arguments (acl_test.go).
+	authz *authzConfig
+	// principal, set by a command's principal= argument, sends its
+	// requests as that client (HandleClient from 127.0.0.1); without it
+	// they are sent with no client and are not authorized.
+	principal string
 }
 
 func (c *testCluster) cfg(id int32) Config {
@@ -100,6 +114,12 @@ func (c *testCluster) cfg(id int32) Config {
 	// Few coordinator partitions and no initial rebalance delay keep the
 	// group transcripts (group_*.txt) short.
 	cfg := Config{ID: id, Cluster: cl, TickMillis: 100, OffsetsTopicPartitions: 3, TransactionStatePartitions: 3, GroupInitialRebalanceDelayMs: -1}
+	if c.authz != nil {
+		cfg.Authorizer, cfg.AllowEveryoneIfNoACLFound = true, c.authz.allowEveryoneIfNoACL
+		for u := range c.authz.superUsers {
+			cfg.SuperUsers = append(cfg.SuperUsers, u)
+		}
+	}
 	if c.tune != nil {
 		c.tune(&cfg)
 	}
@@ -195,12 +215,22 @@ func (c *testCluster) call(via int32, req kmsg.Request, maxTicks int) (kmsg.Resp
 	if tb.down {
 		c.t.Fatalf("broker %d is down", via)
 	}
-	tb.b.Handle(tok, req)
+	c.handle(tb.b, tok, req)
 	c.stabilize()
 	for i := 0; !c.answered[tok] && i < maxTicks; i++ {
 		c.tick(1)
 	}
 	return c.responses[tok], c.answered[tok]
+}
+
+// handle gives req to broker b, as the client of principal= if the
+// command named one.
+func (c *testCluster) handle(b *Broker, tok uint64, req kmsg.Request) {
+	if c.principal != "" {
+		b.HandleClient(tok, req, Client{ID: "test", Host: "127.0.0.1", Principal: c.principal})
+		return
+	}
+	b.Handle(tok, req)
 }
 
 func (c *testCluster) leaderOf(topic string, part int32) int32 {
@@ -266,9 +296,17 @@ func argStr(t *testing.T, d *datadriven.TestData, key, def string) string {
 
 func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 	c.t = t
+	c.principal = argStr(t, d, "principal", "")
+	defer func() { c.principal = "" }()
 	switch d.Cmd {
 	case "add-brokers":
 		n := argInt(t, d, "n", 3)
+		if d.HasArg("authorizer") {
+			c.authz = &authzConfig{superUsers: map[string]bool{}, allowEveryoneIfNoACL: d.HasArg("allow-if-no-acl")}
+			for _, u := range splitArg(t, d, "super-users") {
+				c.authz.superUsers[u] = true
+			}
+		}
 		c.cut = map[[2]int32]bool{}
 		c.responses, c.answered = map[uint64]kmsg.Response{}, map[uint64]bool{}
 		if d.HasArg("txn-expiry-ms") || d.HasArg("txn-version") || d.HasArg("segment-bytes") || d.HasArg("retention-check-ms") || d.HasArg("cleaner-ms") {
@@ -726,6 +764,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 	case "metadata":
 		req := kmsg.NewPtrMetadataRequest()
 		req.SetVersion(12)
+		for _, name := range splitArg(t, d, "topics") {
+			req.Topics = append(req.Topics, kmsg.MetadataRequestTopic{Topic: kmsg.StringPtr(name)})
+		}
 		resp, _ := c.call(int32(argInt(t, d, "via", 1)), req, 5)
 		m := resp.(*kmsg.MetadataResponse)
 		var sb strings.Builder
@@ -735,6 +776,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		sb.WriteString("\n")
 		for _, tp := range m.Topics {
+			if tp.ErrorCode != 0 {
+				fmt.Fprintf(&sb, "%s: %s\n", *tp.Topic, codeName(tp.ErrorCode))
+			}
 			for _, p := range tp.Partitions {
 				fmt.Fprintf(&sb, "%s-%d: leader %d epoch %d replicas %v isr %v %s\n", *tp.Topic, p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, codeName(p.ErrorCode))
 			}
@@ -828,6 +872,9 @@ func (c *testCluster) run(t *testing.T, d *datadriven.TestData) string {
 			return fmt.Sprintf("error: %v\n", err)
 		}
 		return ""
+	}
+	if out, ok := c.runACL(t, d); ok {
+		return out
 	}
 	if out, ok := c.runSCRAM(t, d); ok {
 		return out

@@ -60,6 +60,9 @@ type metaState struct {
 	// SCRAM are the users' SCRAM credentials, by user then mechanism
 	// (scram.go). Images from before them have none.
 	SCRAM map[string]map[string]SCRAMCredential `json:",omitempty"`
+	// ACLs are the ACL bindings, sorted by compareACL, no two equal
+	// (acl.go). Images from before them have none.
+	ACLs []ACL `json:",omitempty"`
 }
 
 // recentProposalsMax bounds the proposals remembered per broker: a
@@ -108,6 +111,7 @@ type metaCmd struct {
 	AllocateIDs      bool                 `json:"a,omitempty"`
 	AlterConfigs     *alterConfigsCmd     `json:"ac,omitempty"`
 	SCRAM            *scramCmd            `json:"sc,omitempty"`
+	ACL              *aclCmd              `json:"acl,omitempty"`
 }
 
 // alterConfigsCmd changes a topic's configs: with Replace, the configs
@@ -222,6 +226,8 @@ type leaderCmd struct {
 type metaResult struct {
 	err         error
 	producerIDs int64 // AllocateIDs: first id of the block
+	// deletedACLs: ACL, the bindings each filter of Delete removed.
+	deletedACLs [][]ACL
 }
 
 // opMeta is the one operation of the metadata log (rsm.Header.Op); the
@@ -369,6 +375,8 @@ func (m *metaSM) apply(cmd *metaCmd, index uint64) metaResult {
 		}
 	case cmd.SCRAM != nil:
 		return m.applySCRAM(cmd.SCRAM)
+	case cmd.ACL != nil:
+		return m.applyACL(cmd.ACL)
 	case cmd.Leader != nil:
 		l := cmd.Leader
 		for _, t := range st.Topics {

@@ -26,6 +26,7 @@ commands:
   txn       list or describe transactional ids, abort a hanging transaction
   records   delete a partition's records below an offset
   user      create, delete or list SCRAM users
+  acl       create, list or delete ACLs (kafka-acls.sh style)
   produce   send lines of standard input as records
   consume   print records (partition, offset, key, value)
 
@@ -88,6 +89,7 @@ var commands = map[string]command{
 	"txn":       txnCmd,
 	"records":   recordsCmd,
 	"user":      userCmd,
+	"acl":       aclCmd,
 	"produce":   produceCmd,
 	"consume":   consumeCmd,
 }

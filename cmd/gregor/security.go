@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/gregor-streaming/gregor/engine"
 	"github.com/gregor-streaming/gregor/engine/runtime"
 	"github.com/gregor-streaming/gregor/netwire"
 	"github.com/xdg-go/scram"
@@ -28,6 +29,11 @@ type securityOptions struct {
 	clientAuth  string // Kafka's ssl.client.auth
 	mechanisms  string // Kafka's sasl.enabled.mechanisms
 	users       string // the users file
+	// ACLs: Kafka's authorizer.class.name (set or not), super.users and
+	// allow.everyone.if.no.acl.found.
+	authorizer    bool
+	superUsers    string
+	allowEveryone bool
 }
 
 const (
@@ -58,6 +64,32 @@ func (o *securityOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.users, "sasl-users", "",
 		"bootstrap users: a file of user:password lines, readable by its owner only, turned into salted SCRAM credentials at start and on SIGHUP (the passwords are not kept); "+
 			"a user with credentials in the cluster (gregor user create) is looked up there only")
+	fs.BoolVar(&o.authorizer, "authorizer", false,
+		"check every client request against the cluster's ACLs (Kafka: authorizer.class.name set); off, every client may do everything")
+	fs.StringVar(&o.superUsers, "super-users", "",
+		"principals the authorizer allows everything, User:name;User:other (Kafka's super.users)")
+	fs.BoolVar(&o.allowEveryone, "allow-everyone-if-no-acl-found", false,
+		"with --authorizer, allow what no ACL covers (Kafka's allow.everyone.if.no.acl.found)")
+}
+
+// applyAuthorizer sets the authorizer's part of the broker's
+// configuration.
+func (o *securityOptions) applyAuthorizer(c *engine.Config) error {
+	var supers []string
+	for _, p := range strings.Split(o.superUsers, ";") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if typ, name, ok := strings.Cut(p, ":"); !ok || typ == "" || name == "" {
+			return fmt.Errorf("--super-users entry %q: want Type:name, as User:admin", p)
+		}
+		supers = append(supers, p)
+	}
+	if !o.authorizer && (len(supers) > 0 || o.allowEveryone) {
+		return errors.New("--super-users and --allow-everyone-if-no-acl-found need --authorizer")
+	}
+	c.Authorizer, c.SuperUsers, c.AllowEveryoneIfNoACLFound = o.authorizer, supers, o.allowEveryone
+	return nil
 }
 
 // parseListenerURLs parses NAME://host:port,... into names and addresses

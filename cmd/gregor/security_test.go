@@ -10,10 +10,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -208,6 +210,21 @@ func TestServeSecureListeners(t *testing.T) {
 	conn.Close()
 }
 
+// TestServeAuthorizerFlags: --authorizer, --super-users and
+// --allow-everyone-if-no-acl-found reach the broker's configuration;
+// without them the authorizer is off.
+func TestServeAuthorizerFlags(t *testing.T) {
+	base := []string{"--id", "1", "--data", "d", "--cluster", testCluster}
+	cfg, err := parseServe(base, io.Discard)
+	if err != nil || cfg.Broker.Authorizer || cfg.Broker.SuperUsers != nil {
+		t.Fatalf("no flags: %v, authorizer %v super users %v", err, cfg.Broker.Authorizer, cfg.Broker.SuperUsers)
+	}
+	cfg, err = parseServe(append(base, "--authorizer", "--super-users", "User:admin; User:ops", "--allow-everyone-if-no-acl-found"), io.Discard)
+	if err != nil || !cfg.Broker.Authorizer || !slices.Equal(cfg.Broker.SuperUsers, []string{"User:admin", "User:ops"}) || !cfg.Broker.AllowEveryoneIfNoACLFound {
+		t.Fatalf("flags: %v, %+v", err, cfg.Broker)
+	}
+}
+
 func TestServeSecurityFlagErrors(t *testing.T) {
 	users := filepath.Join(t.TempDir(), "users")
 	os.WriteFile(users, []byte("alice:x\n"), 0o644)
@@ -226,6 +243,8 @@ func TestServeSecurityFlagErrors(t *testing.T) {
 		{[]string{"--listeners", "X://1.2.3.4:1", "--listener-security-protocol-map", "X:TLS"}, "unknown security protocol"},
 		{[]string{"--advertised-listeners", "X://1.2.3.4:1"}, "need --listeners"},
 		{[]string{"--listeners", "PLAINTEXT://1.2.3.4:1", "--advertised-listeners", "OTHER://1.2.3.4:1"}, "names OTHER, which --listeners does not"},
+		{[]string{"--super-users", "User:admin"}, "need --authorizer"},
+		{[]string{"--authorizer", "--super-users", "User:admin;admin"}, `entry "admin": want Type:name`},
 	} {
 		var stdout, stderr strings.Builder
 		code := run(append(append([]string{"serve"}, base...), tc.args...), &stdout, &stderr)

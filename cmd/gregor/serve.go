@@ -34,6 +34,9 @@ SCRAM users live in the cluster (gregor user create); --sasl-users is a
 bootstrap file for users the cluster does not have. SIGHUP re-reads the
 certificate, key and users files.
 
+ACLs: --authorizer checks every client request against the cluster's ACLs
+(gregor acl, or kafka-acls.sh); --super-users User:admin may do everything.
+
 `
 
 // configLinesMax bounds a --config file, which is meant to be short.
@@ -335,6 +338,9 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 	}
 	groupConfig(&bc, o.offsetsPartitions, o.groupDelayMs, o.offsetsRetentionMn)
 	o.log.apply(&bc)
+	if err := o.sec.applyAuthorizer(&bc); err != nil {
+		return runtime.Config{}, err
+	}
 	rc := runtime.Config{
 		Broker:      bc,
 		DataDir:     o.data,

@@ -22,8 +22,9 @@ import (
 
 // startSecureCluster starts three brokers from gregor serve's flags, each
 // with a PLAINTEXT listener INTERNAL and a SASL_SSL listener SECURE, and
-// the bootstrap user admin in their --sasl-users files.
-func startSecureCluster(t *testing.T, pki *testPKI) []*runtime.Node {
+// the bootstrap user admin in their --sasl-users files; extra are more
+// serve flags.
+func startSecureCluster(t *testing.T, pki *testPKI, extra ...string) []*runtime.Node {
 	t.Helper()
 	_, certFile, keyFile := pki.issue("broker", "broker")
 	users := filepath.Join(t.TempDir(), "users")
@@ -38,12 +39,12 @@ func startSecureCluster(t *testing.T, pki *testPKI) []*runtime.Node {
 	})
 	var ms []clusterMember
 	for id := int32(1); id <= 3; id++ {
-		cfg, _, err := parseServeSecure([]string{
+		cfg, _, err := parseServeSecure(append([]string{
 			"--id", fmt.Sprint(id), "--data", t.TempDir(), "--cluster", "1=127.0.0.1:0/127.0.0.1:0,2=127.0.0.1:0/127.0.0.1:0,3=127.0.0.1:0/127.0.0.1:0",
 			"--listeners", "INTERNAL://127.0.0.1:0,SECURE://127.0.0.1:0",
 			"--listener-security-protocol-map", "INTERNAL:PLAINTEXT,SECURE:SASL_SSL",
 			"--tls-cert", certFile, "--tls-key", keyFile, "--sasl-users", users,
-		}, os.Stderr)
+		}, extra...), os.Stderr)
 		if err != nil {
 			t.Fatal(err)
 		}
