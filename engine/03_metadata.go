@@ -37,7 +37,7 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	listed := map[int32]bool{}
 	for _, bi := range b.liveBrokers() {
-		host, port, ok := bi.endpoint(b.reqClient.listener)
+		host, port, ok := b.endpointFor(bi)
 		if !ok {
 			continue
 		}

@@ -50,7 +50,7 @@ func (b *Broker) handleFindCoordinator(token uint64, r *kmsg.FindCoordinatorRequ
 		if c.ErrorCode == 0 {
 			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			for _, bi := range b.liveBrokers() {
-				if host, port, ok := bi.endpoint(b.reqClient.listener); ok && bi.ID == c.NodeID {
+				if host, port, ok := b.endpointFor(bi); ok && bi.ID == c.NodeID {
 					c.Host, c.Port, c.ErrorCode = host, port, 0
 				}
 			}

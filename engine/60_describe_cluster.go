@@ -27,7 +27,7 @@ func (b *Broker) handleDescribeCluster(token uint64, r *kmsg.DescribeClusterRequ
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
 	}
 	for _, bi := range b.liveBrokers() {
-		host, port, ok := bi.endpoint(b.reqClient.listener)
+		host, port, ok := b.endpointFor(bi)
 		if !ok {
 			continue
 		}

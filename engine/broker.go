@@ -51,6 +51,28 @@ func (bi BrokerInfo) endpoint(listener string) (host string, port int32, ok bool
 	return "", 0, false
 }
 
+// endpointFor is bi's address for the client of the request being
+// handled. A broker that has not registered its listeners yet is left out
+// when this broker has named listeners (the cluster uses them): its
+// Host and Port are its first listener's, which may not be the client's
+// (a TLS client told a PLAINTEXT address fails its handshake there).
+func (b *Broker) endpointFor(bi BrokerInfo) (host string, port int32, ok bool) {
+	if l := b.reqClient.listener; l != "" && len(bi.Listeners) == 0 && b.namedListeners() {
+		return "", 0, false
+	}
+	return bi.endpoint(b.reqClient.listener)
+}
+
+// namedListeners reports whether this broker serves named listeners.
+func (b *Broker) namedListeners() bool {
+	for _, bi := range b.cfg.Cluster {
+		if bi.ID == b.cfg.ID {
+			return len(bi.Listeners) > 0
+		}
+	}
+	return false
+}
+
 // Unsafe knobs each disable one safety mechanism. They exist only so the
 // simulator can prove its checkers catch the anomalies that follow; never
 // set them outside a simulation.

@@ -114,12 +114,12 @@ func TestUserCommandSASLSSL(t *testing.T) {
 	mustGregor("user", "create", "bob", "--mechanism", "SCRAM-SHA-256", "--iterations", "8192", "--command-config", adminConf)
 	mustGregor("topic", "create", "secure", "--partitions", "1", "--replication-factor", "3", "--command-config", adminConf)
 
-	out = mustGregor("user", "list", "--command-config", adminConf)
-	for _, want := range []string{"alice  SCRAM-SHA-512  4096", "bob    SCRAM-SHA-256  8192"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("user list: no %q in\n%s", want, out)
-		}
-	}
+	// Describe reads the answering broker's applied state, which may lag
+	// the broker that applied the change (as a KRaft broker's does).
+	waitFor(t, "user list to show alice and bob", func() (bool, string) {
+		out = mustGregor("user", "list", "--command-config", adminConf)
+		return strings.Contains(out, "alice  SCRAM-SHA-512  4096") && strings.Contains(out, "bob    SCRAM-SHA-256  8192"), out
+	})
 	if strings.Contains(out, "admin") {
 		t.Errorf("user list shows the bootstrap admin, who is not in the metadata:\n%s", out)
 	}
@@ -191,10 +191,11 @@ func TestUserCommandSASLSSL(t *testing.T) {
 	if err != nil || altered.Error() != nil {
 		t.Fatalf("kadm AlterUserSCRAMs: %v %v", err, altered.Error())
 	}
-	described, err := adm.DescribeUserSCRAMs(ctx, "carol", "nobody")
-	if err != nil || fmt.Sprint(described["carol"].CredInfos) != "[SCRAM-SHA-512=iterations=5000]" || !errors.Is(described["nobody"].Err, kerr.ResourceNotFound) {
-		t.Fatalf("kadm DescribeUserSCRAMs: %v %+v", err, described)
-	}
+	waitFor(t, "kadm DescribeUserSCRAMs to show carol", func() (bool, string) {
+		described, err := adm.DescribeUserSCRAMs(ctx, "carol", "nobody")
+		ok := err == nil && fmt.Sprint(described["carol"].CredInfos) == "[SCRAM-SHA-512=iterations=5000]" && errors.Is(described["nobody"].Err, kerr.ResourceNotFound)
+		return ok, fmt.Sprintf("%v %+v", err, described)
+	})
 	eventually("carol", scram.Auth{User: "carol", Pass: "carol-secret"}.AsSha512Mechanism(), true)
 
 	// Delete alice: her authentication fails on every broker.
@@ -203,10 +204,12 @@ func TestUserCommandSASLSSL(t *testing.T) {
 		t.Errorf("delete alice: %q", out)
 	}
 	eventually("alice once deleted", alice, false)
-	code, out, errOut := gregor("user", "list", "alice", "--command-config", adminConf)
-	if code != exitError || !strings.Contains(out, "not found") || !strings.Contains(errOut, "RESOURCE_NOT_FOUND") {
-		t.Errorf("list a deleted user: exit %d, %q, %q", code, out, errOut)
-	}
+	var code int
+	var errOut string
+	waitFor(t, "user list to miss the deleted alice", func() (bool, string) {
+		code, out, errOut = gregor("user", "list", "alice", "--command-config", adminConf)
+		return code == exitError && strings.Contains(out, "not found") && strings.Contains(errOut, "RESOURCE_NOT_FOUND"), fmt.Sprintf("exit %d, %q, %q", code, out, errOut)
+	})
 	code, _, errOut = gregor("user", "delete", "alice", "--mechanism", "SCRAM-SHA-512", "--command-config", adminConf)
 	if code != exitError || !strings.Contains(errOut, "RESOURCE_NOT_FOUND") {
 		t.Errorf("delete a deleted user: exit %d, %q", code, errOut)
