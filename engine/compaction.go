@@ -46,8 +46,12 @@ import (
 //     step whose clock is past the horizon;
 //   - a batch left with no record is dropped, unless it is the last batch
 //     of its producer (the producer's sequence must be rebuildable from
-//     the log) or ends at to-1 (segments keep their end): then it keeps
-//     its last record.
+//     the log) or ends at to-1 (segments keep their end): then it is kept
+//     empty, its header alone (offsets, producer fields), as Kafka's
+//     cleaner keeps a producer's last batch. It must not keep a record:
+//     each is superseded (or a tombstone past its horizon), and one kept
+//     would outlive its key's tombstone and bring a deleted key back
+//     (TestRegression_CompactionResurrectsDeletedKey).
 //
 // Batches keep their offsets, so a compacted log has gaps: a fetch in a
 // gap answers from the next batch, as Kafka does. Nothing in the active
@@ -200,7 +204,7 @@ func (p *partition) cleanBatch(b []byte, st compactStep, latest map[string]int64
 		return b, h.MaxTimestamp, true, nil
 	}
 	recs, err := batch.Records(b)
-	if err != nil || len(recs) == 0 {
+	if err != nil {
 		return b, h.MaxTimestamp, true, nil // never drop what cannot be read
 	}
 	isAborted := h.Transactional() && inAborted(aborted, h.ProducerID, h.BaseOffset)
@@ -224,7 +228,9 @@ func (p *partition) cleanBatch(b []byte, st compactStep, latest map[string]int64
 		if h.LastOffset() != st.to-1 && !(h.Idempotent() && ok && last == h.BaseOffset) {
 			return nil, 0, false, nil
 		}
-		keep = recs[len(recs)-1:]
+		if len(recs) == 0 {
+			return b, h.MaxTimestamp, true, nil // kept empty before
+		}
 	}
 	horizon := int64(-1)
 	if !h.HasDeleteHorizon() {

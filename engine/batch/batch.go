@@ -193,7 +193,7 @@ func Split(records []byte) ([][]byte, error) {
 // batch every record parses, offsetDeltas increase up to lastOffsetDelta
 // and the records fill the batch exactly. It accepts what the broker itself
 // writes (control batches, LogAppendTime, batches the log cleaner rewrote
-// with fewer records than offsets); Validate adds the rules for batches
+// with fewer records than offsets, or none); Validate adds the rules for batches
 // that come from clients.
 //
 // NB: a compressed batch (gzip, snappy, lz4, zstd) is checked up to its
@@ -220,8 +220,9 @@ func validate(b []byte, strict bool) (Header, error) {
 	}
 	// Kafka's LogValidator.validateBatch: INVALID_RECORD for a count that
 	// disagrees with the offset range. A cleaned batch keeps its offset
-	// range with fewer records.
-	if h.NumRecords <= 0 && !h.Control() {
+	// range with fewer records, or none (Keep); a client's has one at
+	// least.
+	if h.NumRecords < 0 || strict && h.NumRecords == 0 && !h.Control() {
 		return h, fmt.Errorf("batch: record count %d: %w", h.NumRecords, kerr.InvalidRecord)
 	}
 	if h.NumRecords < 0 || h.LastOffsetDelta < 0 || int64(h.NumRecords) > int64(h.LastOffsetDelta)+1 ||

@@ -12,17 +12,20 @@ import (
 // offset, lastOffsetDelta, producer id, epoch and base sequence, leader
 // epoch, attributes and codec), so the batch covers the same offsets and
 // the producer's sequence numbers still add up; the records keep their
-// offsets, timestamps, keys, values and headers. At least one record must
-// be kept: a batch with none is dropped, not kept empty. A deleteHorizon >= 0 sets
-// the KIP-534 flag and stores it in FirstTimestamp (record timestamps are
-// written relative to it, so they do not change); a batch that has a
-// horizon keeps it. The result is deterministic: every replica that keeps
-// the same records of the same batch writes the same bytes.
+// offsets, timestamps, keys, values and headers. With no record kept, the
+// result is the header alone (NumRecords 0, no compression, the batch's
+// MaxTimestamp), as Kafka's cleaner keeps a producer's last batch: the
+// cleaner keeps such a batch only where its offsets or producer fields
+// must stay. A deleteHorizon >= 0 sets the KIP-534 flag and stores it in
+// FirstTimestamp (record timestamps are written relative to it, so they
+// do not change); a batch that has a horizon keeps it. The result is
+// deterministic: every replica that keeps the same records of the same
+// batch writes the same bytes.
 func Keep(b []byte, h Header, keep []DecodedRecord, deleteHorizon int64) ([]byte, error) {
-	if len(keep) == 0 {
-		return nil, fmt.Errorf("batch: keep: no record kept of the batch at %d (drop it instead)", h.BaseOffset)
-	}
 	attrs := uint16(h.Attributes)
+	if len(keep) == 0 {
+		attrs &^= attrCompressionMask // nothing to compress
+	}
 	first := h.FirstTimestamp
 	switch {
 	case h.HasDeleteHorizon():
@@ -31,7 +34,7 @@ func Keep(b []byte, h Header, keep []DecodedRecord, deleteHorizon int64) ([]byte
 		first = deleteHorizon
 	}
 	maxTS := h.MaxTimestamp
-	if !h.LogAppendTime() {
+	if !h.LogAppendTime() && len(keep) > 0 {
 		maxTS = -1
 		for _, r := range keep {
 			maxTS = max(maxTS, r.Timestamp)
@@ -61,9 +64,11 @@ func Keep(b []byte, h Header, keep []DecodedRecord, deleteHorizon int64) ([]byte
 		body = binary.AppendVarint(body, int64(len(rec)))
 		body = append(body, rec...)
 	}
-	body, err := Compress(h.Compression(), body)
-	if err != nil {
-		return nil, err
+	if len(keep) > 0 {
+		var err error
+		if body, err = Compress(h.Compression(), body); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]byte, HeaderBytes, HeaderBytes+len(body))
 	copy(out, b[:HeaderBytes])
