@@ -102,6 +102,9 @@ func (o Options) ReplayCommand() string {
 	if o.Txn != txnByDefault {
 		s += fmt.Sprintf(" --txn=%t", o.Txn)
 	}
+	if o.Lifecycle != lifecycleByDefault {
+		s += fmt.Sprintf(" --lifecycle=%t", o.Lifecycle)
+	}
 	return s
 }
 
@@ -195,6 +198,9 @@ func (w *World) run() {
 	if w.txn != nil && !w.setupTxn() {
 		return
 	}
+	if w.life != nil && !w.setupLifecycle() {
+		return
+	}
 
 	// Delivery modes per partition, then the workload clients.
 	tps := w.allTPs()
@@ -262,6 +268,9 @@ func (w *World) run() {
 	if w.txn != nil {
 		w.addTxnClients()
 	}
+	if w.life != nil {
+		w.addLifeClients()
+	}
 	for _, c := range w.clients[1:] {
 		c.kick()
 	}
@@ -326,6 +335,12 @@ func (w *World) run() {
 	for _, tp := range tps {
 		if got, want := w.final[tp], w.check.log(tp).values; !slices.Equal(got, want) {
 			w.fail(FailDivergence, "%s: the final read (%d records) differs from the canonical log (%d records)", tp, len(got), len(want))
+			return
+		}
+	}
+	if w.life != nil {
+		w.runLifePhase()
+		if w.stopped {
 			return
 		}
 	}

@@ -413,14 +413,14 @@ func BenchmarkWorld3x12(b *testing.B) {
 
 // TestWALRotRefused: with --wal-rot, seed 34 (20 s; seed 9 before the
 // group workload moved the seeds, seed 18 before its KIP-848 group did;
-// seed 34 has one classic group), with the transactional workload off so
-// that its changes do not move the seed, flips a bit in a crashed broker's
-// synced WAL. The broker must refuse to start (memwal's
+// seed 34 has one classic group), with the transactional and lifecycle
+// workloads off so that their changes do not move the seed, flips a bit
+// in a crashed broker's synced WAL. The broker must refuse to start (memwal's
 // ErrCorrupt, as etcdwal refuses a CRC mismatch), never serve what it
 // had, and the cluster must pass every check without it.
 func TestWALRotRefused(t *testing.T) {
 	o := NewOptions(34)
-	o.SafetyMillis, o.WALRot, o.Txn = spreadSafetyMillis, true, false
+	o.SafetyMillis, o.WALRot, o.Txn, o.Lifecycle = spreadSafetyMillis, true, false, false
 	t.Logf("replay: %s", o.ReplayCommand())
 	var trace strings.Builder
 	r := Run(o, RunConfig{Trace: &trace, VisualizeDir: t.TempDir()})

@@ -21,7 +21,8 @@ const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|
                  [--unsafe ack-before-fsync|stale-read|no-dedupe|skip-apply-checkpoint|
                            no-generation-check|stale-offset-fetch|no-revoke-before-assign|
                            lso-is-hw|no-fencing|marker-before-prepare]
-                 [--wal-rot] [--disk-errors] [--txn=false] [--trace FILE] [--vis-dir DIR]
+                 [--wal-rot] [--disk-errors] [--txn=false] [--lifecycle=false]
+                 [--trace FILE] [--vis-dir DIR]
        gregor sim --seeds 1-500 [same flags]
 
 Runs deterministic simulations (see docs/simulation.md). One seed derives
@@ -46,6 +47,7 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 	walRot := fs.Bool("wal-rot", false, "also rot synced WAL records of crashed brokers (off by default: a broker cannot repair its WAL)")
 	diskErrors := fs.Bool("disk-errors", false, "inject disk-full and I/O errors on writes and syncs (a third of the seeds draw them anyway)")
 	txn := fs.Bool("txn", false, "run the transactional workload, or not with --txn=false (default: on)")
+	lifecycle := fs.Bool("lifecycle", false, "run the lifecycle workload (compaction, retention, DeleteRecords), or not with --lifecycle=false (default: on)")
 	traceFile := fs.String("trace", "", "write the readable event trace to this file (- for stdout)")
 	visDir := fs.String("vis-dir", "", "where porcupine's visualisation goes (default: a temporary directory)")
 	if err := fs.Parse(args); err != nil {
@@ -63,6 +65,9 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 		fs.Visit(func(f *flag.Flag) {
 			if f.Name == "txn" {
 				o.Txn = *txn
+			}
+			if f.Name == "lifecycle" {
+				o.Lifecycle = *lifecycle
 			}
 		})
 		if *brokers != 0 {
