@@ -95,8 +95,9 @@ import (
 // lifecycleByDefault: whether NewOptions turns the lifecycle workload on.
 const lifecycleByDefault = true
 
-// lifecycleOn reports whether the run has the lifecycle workload.
-func (o Options) lifecycleOn() bool { return o.Lifecycle }
+// lifecycleOn reports whether the run has the lifecycle workload:
+// Lifecycle, or the knob only it catches.
+func (o Options) lifecycleOn() bool { return o.Lifecycle || o.Unsafe == UnsafeCompactActive }
 
 // The lifecycle workload's bounds.
 const (

@@ -51,6 +51,9 @@ const (
 	// transaction's markers before its PrepareCommit or PrepareAbort
 	// record is written.
 	UnsafeMarkerBeforePrepare = "marker-before-prepare"
+	// UnsafeCompactActive makes the log cleaner drop each key's latest
+	// record too (lifecycle.go catches it).
+	UnsafeCompactActive = "compact-active"
 )
 
 // Limits of a world.
@@ -209,7 +212,7 @@ type Options struct {
 	// bytes and retention check interval; the delete-policy topic's
 	// retention.ms and retention.bytes (-1: none); and how often its admin
 	// sends DeleteRecords. It runs when Lifecycle is set
-	// (lifecycleByDefault, --lifecycle).
+	// (lifecycleByDefault, --lifecycle) or with compact-active.
 	Lifecycle                    bool
 	LifeSegmentBytes             int64
 	LifeKeys                     int
@@ -388,10 +391,12 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{NoFencing: true}, nil
 	case UnsafeMarkerBeforePrepare:
 		return engine.Unsafe{MarkerBeforePrepare: true}, nil
+	case UnsafeCompactActive:
+		return engine.Unsafe{CompactLatest: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
 		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch,
-		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare)
+		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeCompactActive)
 }
 
 // String lists every option, one "option name value" line each, in a

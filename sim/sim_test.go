@@ -172,10 +172,14 @@ func TestUnsafeKnobsBite(t *testing.T) {
 		// a processor's output without its offsets or the reverse
 		// (eos-duplicate, eos-lost).
 		UnsafeMarkerBeforePrepare: {FailFracturedRead, FailEOSDuplicate, FailEOSLost, FailG1a, FailPrecommittedRead},
+		// The cleaner drops a key's latest record: a reader misses it
+		// with no newer record of its key, or the final pass reads an
+		// older value (the knob turns the lifecycle workload on).
+		UnsafeCompactActive: {FailAckedRecordGone, FailCompactedState},
 	}
 	for _, knob := range []string{UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint,
 		UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch, UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW,
-		UnsafeNoFencing, UnsafeMarkerBeforePrepare} {
+		UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeCompactActive} {
 		t.Run(knob, func(t *testing.T) {
 			for i := range uint64(baselineSeeds) {
 				s := 1 + (max(knobFirstSeed[knob], 1)-1+i)%baselineSeeds

@@ -20,7 +20,7 @@ const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|
                  [--brokers 3|5] [--time 45s]
                  [--unsafe ack-before-fsync|stale-read|no-dedupe|skip-apply-checkpoint|
                            no-generation-check|stale-offset-fetch|no-revoke-before-assign|
-                           lso-is-hw|no-fencing|marker-before-prepare]
+                           lso-is-hw|no-fencing|marker-before-prepare|compact-active]
                  [--wal-rot] [--disk-errors] [--txn=false] [--lifecycle=false]
                  [--trace FILE] [--vis-dir DIR]
        gregor sim --seeds 1-500 [same flags]
