@@ -917,11 +917,11 @@ func (a *lifeAdmin) onTimer(gen uint64) {
 func (lw *lifeWorld) committed(off int64, r *lifeRec, how string) bool {
 	lp := lw.parts[r.tp]
 	if o, ok := lp.at[off]; ok && o != r {
-		lw.w.fail(FailOffsetReused, "%s: offset %d holds %s (%s) and held %s", r.tp, off, r, how, o)
+		lw.w.fail(FailOffsetReused, "lifecycle %s: offset %d holds %s (%s) and held %s", r.tp, off, r, how, o)
 		return false
 	}
 	if r.off >= 0 && r.off != off {
-		lw.w.fail(linearizability.AnomalyDuplicate, "%s: %s at offset %d (%s) and at offset %d", r.tp, r, off, how, r.off)
+		lw.w.fail(linearizability.AnomalyDuplicate, "lifecycle %s: %s at offset %d (%s) and at offset %d", r.tp, r, off, how, r.off)
 		return false
 	}
 	if r.off < 0 {

@@ -193,8 +193,10 @@ func TestUnsafeKnobsBite(t *testing.T) {
 					if r.Has(k) {
 						t.Logf("caught by seed %d: %s\nreplay: %s", s, r.Summary(), o.ReplayCommand())
 						// Duplicates come from idempotent producers: those of
-						// exactly-once partitions and the transactional writers.
-						if d := r.Failures[0].Detail; knob == UnsafeNoDedupe && !strings.Contains(d, "exactly-once") && !strings.Contains(d, "txn reader") {
+						// exactly-once partitions, the transactional writers and
+						// the lifecycle workload's.
+						if d := r.Failures[0].Detail; knob == UnsafeNoDedupe && !strings.Contains(d, "exactly-once") && !strings.Contains(d, "txn reader") &&
+							!strings.Contains(d, "lifecycle") {
 							t.Errorf("duplicate outside exactly-once and the transactional workload: %s", r.Failures[0])
 						}
 						return
