@@ -17,8 +17,9 @@ package sim
 //     until it is acknowledged or the producer id is refused) and one
 //     plain (never retries), write batches of 1-3 records to a random
 //     partition of either topic: on lc, keys from a small key space
-//     (LifeKeys) and one record in lifeTombstoneOneIn a tombstone (null
-//     value); on ld, no key. Every record carries a unique id in its
+//     (LifeKeys, the low ones far more often than the high ones, which
+//     stay deleted a while) and one record in lifeTombstoneOneIn a
+//     tombstone (null value); on ld, no key. Every record carries a unique id in its
 //     "id" header (its value too, unless it is a tombstone);
 //   - a reader reads every partition in passes, each from the log start
 //     (ListOffsets -2) to the high watermark, a Fetch at a time;
@@ -29,8 +30,9 @@ package sim
 // They run through the safety phase and its faults (client cuts too) and
 // stop in the liveness phase. The lifecycle phase, after the final read:
 // the producers finish their batches (the idempotent one retries), the
-// cleaner gets its backoff and 200 ms more, then the reader reads every
-// partition once more from the log start to the high watermark.
+// cleaner gets delete.retention.ms and two backoffs more (at most
+// lifeSettleMillisMax), so that tombstones can go, then the reader reads
+// every partition once more from the log start to the high watermark.
 //
 // Checks, as the answers come:
 //
@@ -106,11 +108,11 @@ const (
 	lifeCompactPartitions = 1
 	lifeDeletePartitions  = 1
 	lifeRecordsMax        = 3
-	lifeTombstoneOneIn    = 5
+	lifeTombstoneOneIn    = 4
 	lifeThinkMillisMax    = 300    // a producer's pause between batches
 	lifePollMillisMax     = 250    // the reader's pause between requests
 	lifePhaseMillis       = 20_000 // bound on each step of the lifecycle phase
-	lifeSettleMillisMax   = 2_500  // the cleaner's time after the last write
+	lifeSettleMillisMax   = 6_000  // the cleaner's time after the last write
 	lifeIDHeader          = "id"
 	lifeDeleteLatestOneIn = 6 // DeleteRecords to -1 (the high watermark)
 )
@@ -469,7 +471,10 @@ func (p *lifeProducer) newBatch() *lifeBatch {
 		lw.n++
 		r := &lifeRec{id: "l" + strconv.Itoa(p.c.idx) + "." + strconv.Itoa(lw.n), tp: b.tp, off: -1}
 		if lw.parts[b.tp].compact {
-			r.key = "k" + strconv.Itoa(w.rng.IntN(w.opts.LifeKeys))
+			// Skewed: low keys often, high ones rarely, so that some
+			// keys stay deleted long enough for their tombstones to go.
+			u := w.rng.Float64()
+			r.key = "k" + strconv.Itoa(int(u*u*float64(w.opts.LifeKeys)))
 			r.tomb = w.rng.IntN(lifeTombstoneOneIn) == 0
 		}
 		lw.recs[r.id] = r
@@ -1147,7 +1152,7 @@ func (w *World) runLifePhase() {
 		return
 	}
 	o := w.opts
-	settle := min(lifeSettleMillisMax, o.LifeCleanerBackoffMillis+200)
+	settle := min(lifeSettleMillisMax, o.LifeDeleteRetentionMillis+2*o.LifeCleanerBackoffMillis+200)
 	w.runUntil(w.now+settle, nil)
 	if w.stopped {
 		return
