@@ -30,9 +30,10 @@ package sim
 // They run through the safety phase and its faults (client cuts too) and
 // stop in the liveness phase. The lifecycle phase, after the final read:
 // the producers finish their batches (the idempotent one retries), the
-// cleaner gets delete.retention.ms and two backoffs more (at most
-// lifeSettleMillisMax), so that tombstones can go, then the reader reads
-// every partition once more from the log start to the high watermark.
+// cleaner gets delete.retention.ms and two backoffs (at most
+// lifeSettleMillisMax) from the last write, so that tombstones can go,
+// then the reader reads every partition once more from the log start to
+// the high watermark.
 //
 // Checks, as the answers come:
 //
@@ -187,6 +188,10 @@ type lifeWorld struct {
 	ticks     int64 // orders acknowledgements before sends
 	phase     bool  // the lifecycle phase: the final pass
 	n         int   // records made
+	// lastWrite is when the producers last wrote: the later of their
+	// last acknowledgement and the time one first saw the liveness phase
+	// (no new batch after it).
+	lastWrite int64
 
 	// stats
 	dropsSuperseded, dropsTombstone, deletes, deleteAcks int
@@ -487,6 +492,9 @@ func (p *lifeProducer) step() {
 	c, w := p.c, p.c.w
 	if w.stopped {
 		return
+	}
+	if c.stopping && p.lw.lastWrite == 0 {
+		p.lw.lastWrite = w.now
 	}
 	if c.stopping && p.cur == nil {
 		c.wait = waitNothing
@@ -944,6 +952,9 @@ func (lw *lifeWorld) committed(off int64, r *lifeRec, how string) bool {
 // acked takes a producer's acknowledged batch at base.
 func (lw *lifeWorld) acked(b *lifeBatch, base int64) bool {
 	t := lw.tick()
+	if lw.lastWrite > 0 {
+		lw.lastWrite = max(lw.lastWrite, lw.w.now)
+	}
 	lp := lw.parts[b.tp]
 	for i, r := range b.recs {
 		if !lw.committed(base+int64(i), r, "acknowledged") {
@@ -1151,11 +1162,18 @@ func (w *World) runLifePhase() {
 		w.fail(FailLiveness, "a lifecycle producer still had a batch to write %dms after the final read", lifePhaseMillis)
 		return
 	}
+	// The settling counts from the last write: the liveness phase and the
+	// final read took part of it already.
 	o := w.opts
 	settle := min(lifeSettleMillisMax, o.LifeDeleteRetentionMillis+2*o.LifeCleanerBackoffMillis+200)
-	w.runUntil(w.now+settle, nil)
-	if w.stopped {
-		return
+	if lw.lastWrite == 0 {
+		lw.lastWrite = w.now
+	}
+	if until := lw.lastWrite + settle; until > w.now {
+		w.runUntil(until, nil)
+		if w.stopped {
+			return
+		}
 	}
 	r := lw.reader
 	for _, tp := range lw.tps {
