@@ -146,7 +146,7 @@ type lifeRec struct {
 }
 
 func (r *lifeRec) String() string {
-	s := fmt.Sprintf("%s", r.id)
+	s := r.id
 	if r.key != "" {
 		s += " key " + r.key
 	}
@@ -458,7 +458,6 @@ type lifeProducer struct {
 	epoch int16
 	seqs  map[tpKey]int32
 	cur   *lifeBatch
-	acked int
 }
 
 // idle reports whether the producer has nothing left to get written.
@@ -604,7 +603,6 @@ func (p *lifeProducer) onResponse(tok uint64, resp kmsg.Response) {
 			if !p.lw.acked(b, part.BaseOffset) {
 				return
 			}
-			p.acked += len(b.recs)
 			if p.idem {
 				p.seqs[b.tp] = batch.IncrementSequence(b.seq, int32(len(b.recs)))
 			}
