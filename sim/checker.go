@@ -143,6 +143,9 @@ func (c *checker) current(n *node, group uint64) string {
 // read with segment.ErrCorrupt: that is the rot detected, not a
 // violation, and the replica is skipped until it replaces its state.
 func (c *checker) verify(n *node, k tpKey, s *replicaSeen, hw int64, rotten bool, group uint64) bool {
+	if c.w.life.compacted(k.topic) {
+		return c.verifyCompacted(n, k, s, hw, rotten, group)
+	}
 	l := c.log(k)
 	ok := true
 	_, err := n.b.ReplicaBatches(k.topic, k.part, s.verified, func(b []byte, base, last int64) error {
@@ -183,6 +186,10 @@ func (c *checker) verify(n *node, k tpKey, s *replicaSeen, hw int64, rotten bool
 		}
 		for _, r := range recs {
 			c.appendValue(l, r.Offset, string(r.Value))
+		}
+		if !c.w.life.canonical(k, recs) {
+			ok = false
+			return nil
 		}
 		l.batches = append(l.batches, canonBatch{base: base, last: last, data: bytes.Clone(b)})
 		l.end = last + 1

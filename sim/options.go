@@ -51,6 +51,9 @@ const (
 	// transaction's markers before its PrepareCommit or PrepareAbort
 	// record is written.
 	UnsafeMarkerBeforePrepare = "marker-before-prepare"
+	// UnsafeCompactActive makes the log cleaner drop each key's latest
+	// record too (lifecycle.go catches it).
+	UnsafeCompactActive = "compact-active"
 )
 
 // Limits of a world.
@@ -203,6 +206,29 @@ type Options struct {
 	// TxnPingPong processors (txnpingpong.go) read tx and pp and write
 	// pp, each what the others read (0: none).
 	TxnPingPong int
+
+	// The lifecycle workload (lifecycle.go), drawn after everything
+	// above: a compacted topic and a delete-policy topic with segments of
+	// LifeSegmentBytes; LifeKeys keys; the compacted topic's
+	// delete.retention.ms, min.cleanable.dirty.ratio and
+	// min.compaction.lag.ms; the brokers' cleaner backoff, step and round
+	// bytes and retention check interval; the delete-policy topic's
+	// retention.ms and retention.bytes (-1: none); and how often its admin
+	// sends DeleteRecords. It runs when Lifecycle is set
+	// (lifecycleByDefault, --lifecycle) or with compact-active.
+	Lifecycle                    bool
+	LifeSegmentBytes             int64
+	LifeKeys                     int
+	LifeDeleteRetentionMillis    int64
+	LifeDirtyRatio               float64
+	LifeMinCompactionLagMillis   int64
+	LifeCleanerBackoffMillis     int64
+	LifeCleanerStepBytes         int64
+	LifeCleanerRoundBytes        int64
+	LifeRetentionCheckMillis     int64
+	LifeRetentionMillis          int64
+	LifeRetentionBytes           int64
+	LifeDeleteRecordsEveryMillis int64
 }
 
 // NewOptions derives every option from seed ("swarm testing"): one seed
@@ -291,6 +317,20 @@ func NewOptions(seed uint64) Options {
 	o.TxnProcessors = []int{0, 1, 1, 2}[rng.IntN(4)]
 	// Two ping-pong processors one seed in two, after everything above.
 	o.TxnPingPong = 2 * rng.IntN(2)
+	// The lifecycle workload, after everything above.
+	o.Lifecycle = lifecycleByDefault
+	o.LifeSegmentBytes = pick(300, 500, 1_000)
+	o.LifeKeys = int(pick(4, 8, 16))
+	o.LifeDeleteRetentionMillis = pick(500, 2_000, 5_000)
+	o.LifeDirtyRatio = []float64{0.01, 0.1, 0.3}[rng.IntN(3)]
+	o.LifeMinCompactionLagMillis = pick(0, 0, 500)
+	o.LifeCleanerBackoffMillis = pick(100, 300, 1_000)
+	o.LifeCleanerStepBytes = pick(300, 1_000, 4_000)
+	o.LifeCleanerRoundBytes = pick(2_000, 8_000, 128<<20)
+	o.LifeRetentionCheckMillis = pick(200, 1_000)
+	o.LifeRetentionMillis = pick(-1, 3_000, 10_000)
+	o.LifeRetentionBytes = pick(-1, 2_000, 6_000)
+	o.LifeDeleteRecordsEveryMillis = pick(1_000, 4_000)
 	return o
 }
 
@@ -315,6 +355,11 @@ func (o Options) Validate() error {
 	case o.TxnWriters < 0 || o.TxnReaders < 0 || o.TxnProcessors < 0 || o.TxnPingPong < 0 ||
 		(o.TxnProcessors > 0 || o.TxnPingPong > 0) && o.TxnReaders == 0:
 		return fmt.Errorf("sim: transactional options out of range")
+	case o.lifecycleOn() && (o.LifeSegmentBytes < 14 || o.LifeKeys < 1 || o.LifeDeleteRetentionMillis < 0 || o.LifeDirtyRatio < 0 ||
+		o.LifeDirtyRatio > 1 || o.LifeMinCompactionLagMillis < 0 || o.LifeCleanerBackoffMillis < 1 || o.LifeCleanerStepBytes < 1 ||
+		o.LifeCleanerRoundBytes < 1 || o.LifeRetentionCheckMillis < 1 || o.LifeRetentionMillis < -1 || o.LifeRetentionBytes < -1 ||
+		o.LifeDeleteRecordsEveryMillis < 1):
+		return fmt.Errorf("sim: lifecycle options out of range")
 	}
 	if o.Mode != ModeAll {
 		if _, err := linearizability.ParseMode(o.Mode); err != nil {
@@ -352,10 +397,12 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{NoFencing: true}, nil
 	case UnsafeMarkerBeforePrepare:
 		return engine.Unsafe{MarkerBeforePrepare: true}, nil
+	case UnsafeCompactActive:
+		return engine.Unsafe{CompactLatest: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
 		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch,
-		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare)
+		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeCompactActive)
 }
 
 // String lists every option, one "option name value" line each, in a
@@ -430,5 +477,18 @@ func (o Options) String() string {
 	line("txn-readers", o.TxnReaders)
 	line("txn-processors", o.TxnProcessors)
 	line("txn-pingpong", o.TxnPingPong)
+	line("lifecycle", onOff(o.lifecycleOn()))
+	line("life-segment-bytes", o.LifeSegmentBytes)
+	line("life-keys", o.LifeKeys)
+	line("life-delete-retention-ms", o.LifeDeleteRetentionMillis)
+	line("life-dirty-ratio", o.LifeDirtyRatio)
+	line("life-min-compaction-lag-ms", o.LifeMinCompactionLagMillis)
+	line("life-cleaner-backoff-ms", o.LifeCleanerBackoffMillis)
+	line("life-cleaner-step-bytes", o.LifeCleanerStepBytes)
+	line("life-cleaner-round-bytes", o.LifeCleanerRoundBytes)
+	line("life-retention-check-ms", o.LifeRetentionCheckMillis)
+	line("life-retention-ms", o.LifeRetentionMillis)
+	line("life-retention-bytes", o.LifeRetentionBytes)
+	line("life-delete-records-ms", o.LifeDeleteRecordsEveryMillis)
 	return sb.String()
 }

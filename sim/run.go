@@ -105,6 +105,9 @@ func (o Options) ReplayCommand() string {
 	if o.TxnPingPong != NewOptions(o.Seed).TxnPingPong {
 		s += fmt.Sprintf(" --txn-pingpong %d", o.TxnPingPong)
 	}
+	if o.Lifecycle != lifecycleByDefault {
+		s += fmt.Sprintf(" --lifecycle=%t", o.Lifecycle)
+	}
 	return s
 }
 
@@ -198,6 +201,9 @@ func (w *World) run() {
 	if w.txn != nil && !w.setupTxn() {
 		return
 	}
+	if w.life != nil && !w.setupLifecycle() {
+		return
+	}
 
 	// Delivery modes per partition, then the workload clients.
 	tps := w.allTPs()
@@ -265,6 +271,9 @@ func (w *World) run() {
 	if w.txn != nil {
 		w.addTxnClients()
 	}
+	if w.life != nil {
+		w.addLifeClients()
+	}
 	for _, c := range w.clients[1:] {
 		c.kick()
 	}
@@ -329,6 +338,12 @@ func (w *World) run() {
 	for _, tp := range tps {
 		if got, want := w.final[tp], w.check.log(tp).values; !slices.Equal(got, want) {
 			w.fail(FailDivergence, "%s: the final read (%d records) differs from the canonical log (%d records)", tp, len(got), len(want))
+			return
+		}
+	}
+	if w.life != nil {
+		w.runLifePhase()
+		if w.stopped {
 			return
 		}
 	}

@@ -131,8 +131,8 @@ func TestCommitSeeds(t *testing.T) {
 // there and goes round 1..50, so it pays for the sweep only if the seeds
 // moved. The assertion is the same: some seed in 1..50 catches the knob.
 var knobFirstSeed = map[string]uint64{
-	UnsafeNoFencing:           47, // of 47 alone at 7170924 (31, 47 at d0329e2; 6, 16, 40, 47 at 934e5d3)
-	UnsafeMarkerBeforePrepare: 21, // of 14, 21, 43 at 7170924 and d0329e2 (21, 41, 43 at 934e5d3)
+	UnsafeNoFencing:           31, // of 31, 34, 35 at 4080f5c (6, 16, 40, 47 at 934e5d3)
+	UnsafeMarkerBeforePrepare: 3,  // of 3, 12 at 4080f5c (21, 41, 43 at 934e5d3)
 }
 
 // TestUnsafeKnobsBite proves both directions: with each knob some seed in
@@ -173,10 +173,14 @@ func TestUnsafeKnobsBite(t *testing.T) {
 		// a processor's output without its offsets or the reverse
 		// (eos-duplicate, eos-lost).
 		UnsafeMarkerBeforePrepare: {FailFracturedRead, FailEOSDuplicate, FailEOSLost, FailG1a, FailPrecommittedRead},
+		// The cleaner drops a key's latest record: a reader misses it
+		// with no newer record of its key, or the final pass reads an
+		// older value (the knob turns the lifecycle workload on).
+		UnsafeCompactActive: {FailAckedRecordGone, FailCompactedState},
 	}
 	for _, knob := range []string{UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint,
 		UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch, UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW,
-		UnsafeNoFencing, UnsafeMarkerBeforePrepare} {
+		UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeCompactActive} {
 		t.Run(knob, func(t *testing.T) {
 			for i := range uint64(baselineSeeds) {
 				s := 1 + (max(knobFirstSeed[knob], 1)-1+i)%baselineSeeds
@@ -190,8 +194,10 @@ func TestUnsafeKnobsBite(t *testing.T) {
 					if r.Has(k) {
 						t.Logf("caught by seed %d: %s\nreplay: %s", s, r.Summary(), o.ReplayCommand())
 						// Duplicates come from idempotent producers: those of
-						// exactly-once partitions and the transactional writers.
-						if d := r.Failures[0].Detail; knob == UnsafeNoDedupe && !strings.Contains(d, "exactly-once") && !strings.Contains(d, "txn reader") {
+						// exactly-once partitions, the transactional writers and
+						// the lifecycle workload's.
+						if d := r.Failures[0].Detail; knob == UnsafeNoDedupe && !strings.Contains(d, "exactly-once") && !strings.Contains(d, "txn reader") &&
+							!strings.Contains(d, "lifecycle") {
 							t.Errorf("duplicate outside exactly-once and the transactional workload: %s", r.Failures[0])
 						}
 						return
@@ -414,14 +420,14 @@ func BenchmarkWorld3x12(b *testing.B) {
 
 // TestWALRotRefused: with --wal-rot, seed 34 (20 s; seed 9 before the
 // group workload moved the seeds, seed 18 before its KIP-848 group did;
-// seed 34 has one classic group), with the transactional workload off so
-// that its changes do not move the seed, flips a bit in a crashed broker's
-// synced WAL. The broker must refuse to start (memwal's
+// seed 34 has one classic group), with the transactional and lifecycle
+// workloads off so that their changes do not move the seed, flips a bit
+// in a crashed broker's synced WAL. The broker must refuse to start (memwal's
 // ErrCorrupt, as etcdwal refuses a CRC mismatch), never serve what it
 // had, and the cluster must pass every check without it.
 func TestWALRotRefused(t *testing.T) {
 	o := NewOptions(34)
-	o.SafetyMillis, o.WALRot, o.Txn = spreadSafetyMillis, true, false
+	o.SafetyMillis, o.WALRot, o.Txn, o.Lifecycle = spreadSafetyMillis, true, false, false
 	t.Logf("replay: %s", o.ReplayCommand())
 	var trace strings.Builder
 	r := Run(o, RunConfig{Trace: &trace, VisualizeDir: t.TempDir()})

@@ -162,6 +162,7 @@ type World struct {
 
 	groups *groupWorld // the group workload's state and checks (group.go)
 	txn    *txnWorld   // the transactional workload (txn.go), or nil
+	life   *lifeWorld  // the lifecycle workload (lifecycle.go), or nil
 }
 
 // rotRecord is one replica with injected bit rot in its files.
@@ -213,6 +214,9 @@ func newWorld(opts Options, traceOut io.Writer) (*World, error) {
 	if opts.txnOn() && (opts.TxnWriters > 0 || opts.TxnReaders > 0) {
 		w.txn = newTxnWorld(w)
 	}
+	if opts.lifecycleOn() {
+		w.life = newLifeWorld(w)
+	}
 	for i := 1; i <= opts.Brokers; i++ {
 		n := &node{id: int32(i), wal: memwal.New(), fs: vfs.NewMem(), clock: &brokerClock{w: w}}
 		if opts.ClockSkewMillis > 0 {
@@ -255,6 +259,9 @@ func (w *World) config(id int32) engine.Config {
 	}
 	if w.txn != nil {
 		cfg.TransactionStatePartitions = txnStatePartitions
+	}
+	if w.life != nil {
+		w.life.tune(&cfg)
 	}
 	return cfg
 }
@@ -808,13 +815,13 @@ func (w *World) step() bool {
 		w.tracef("response c%d tok %d", e.client, e.token)
 		w.respBuf = e.resp.AppendTo(w.respBuf[:0])
 		w.traceBytes(w.respBuf)
-		if a := w.txnActor(e.client); a != nil {
+		if a := w.actor(e.client); a != nil {
 			a.onResponse(e.token, e.resp)
 		} else {
 			w.clients[e.client].onResponse(e.token, e.resp)
 		}
 	case evClient:
-		if a := w.txnActor(e.client); a != nil {
+		if a := w.actor(e.client); a != nil {
 			a.onTimer(e.gen)
 		} else {
 			w.clients[e.client].onTimer(e.gen)

@@ -20,8 +20,9 @@ const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|
                  [--brokers 3|5] [--time 45s]
                  [--unsafe ack-before-fsync|stale-read|no-dedupe|skip-apply-checkpoint|
                            no-generation-check|stale-offset-fetch|no-revoke-before-assign|
-                           lso-is-hw|no-fencing|marker-before-prepare]
-                 [--wal-rot] [--disk-errors] [--txn=false] [--txn-pingpong N] [--trace FILE] [--vis-dir DIR]
+                           lso-is-hw|no-fencing|marker-before-prepare|compact-active]
+                 [--wal-rot] [--disk-errors] [--txn=false] [--txn-pingpong N] [--lifecycle=false]
+                 [--trace FILE] [--vis-dir DIR]
        gregor sim --seeds 1-500 [same flags]
 
 Runs deterministic simulations (see docs/simulation.md). One seed derives
@@ -45,6 +46,7 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 	diskErrors := fs.Bool("disk-errors", false, "inject disk-full and I/O errors on writes and syncs (a third of the seeds draw them anyway)")
 	txn := fs.Bool("txn", false, "run the transactional workload, or not with --txn=false (default: on)")
 	pingPong := fs.Int("txn-pingpong", 0, "ping-pong processors of the transactional workload, 0 or 2 (default: derived from the seed)")
+	lifecycle := fs.Bool("lifecycle", false, "run the lifecycle workload (compaction, retention, DeleteRecords), or not with --lifecycle=false (default: on)")
 	traceFile := fs.String("trace", "", "write the readable event trace to this file (- for stdout)")
 	visDir := fs.String("vis-dir", "", "where porcupine's visualisation goes (default: a temporary directory)")
 	if err := fs.Parse(args); err != nil {
@@ -65,6 +67,8 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 				o.Txn = *txn
 			case "txn-pingpong":
 				o.TxnPingPong = *pingPong
+			case "lifecycle":
+				o.Lifecycle = *lifecycle
 			}
 		})
 		if *brokers != 0 {

@@ -378,6 +378,34 @@ func TestRecordsDecompress(t *testing.T) {
 	}
 }
 
+// TestKeepNone: a batch the cleaner keeps with no record is its header
+// alone, covering the same offsets with the same producer fields, which
+// the broker reads back (ValidateStructure, Records) and a producer may
+// not send (Validate).
+func TestKeepNone(t *testing.T) {
+	b := Build(BuildOptions{BaseOffset: 40, ProducerID: 7, ProducerEpoch: 2, BaseSequence: 5, FirstTimestamp: 1000},
+		[]Record{{Key: []byte("k"), Value: []byte("v")}, {Key: []byte("k"), TimestampDelta: 4}})
+	h, _ := ReadHeader(b)
+	kept, err := Keep(b, h, nil, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh, err := ValidateStructure(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != HeaderBytes || kh.NumRecords != 0 || kh.BaseOffset != 40 || kh.LastOffset() != 41 || kh.ProducerID != 7 ||
+		kh.ProducerEpoch != 2 || kh.BaseSequence != 5 || kh.LastSequence() != 6 || kh.MaxTimestamp != h.MaxTimestamp || kh.FirstTimestamp != 1000 {
+		t.Fatalf("header %+v (%d bytes), from %+v", kh, len(kept), h)
+	}
+	if recs, err := Records(kept); err != nil || len(recs) != 0 {
+		t.Fatalf("records %v, %v", recs, err)
+	}
+	if _, err := Validate(kept); !errors.Is(err, kerr.InvalidRecord) {
+		t.Fatalf("a producer's batch with no record: err = %v", err)
+	}
+}
+
 // TestKeepDeleteHorizon: the horizon goes into FirstTimestamp and the flag
 // is set, while every record keeps its timestamp.
 func TestKeepDeleteHorizon(t *testing.T) {
