@@ -425,6 +425,7 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		replicas: map[raftlog.GroupID]replica{},
 		want:     map[raftlog.GroupID]wantReplica{},
 		calls:    map[uint64]*peerCall{},
+		callSeq:  boot << 32, // ids unique across restarts (peer.go)
 		prop:     rsm.Proposer{ID: cfg.ID, Boot: boot},
 		authz:    authzConfig{superUsers: map[string]bool{}, allowEveryoneIfNoACL: cfg.AllowEveryoneIfNoACLFound},
 	}

@@ -42,6 +42,9 @@ var errPeerRefused = errors.New("engine: peer refused the request")
 var errPeerTimeout = errors.New("engine: peer request timed out")
 
 type peerCall struct {
+	to    uint64
+	group raftlog.GroupID
+	op    byte
 	fn    func(body []byte, err error)
 	timer *timer
 }
@@ -54,7 +57,7 @@ func (b *Broker) callPeer(to int32, group raftlog.GroupID, op byte, body []byte,
 	msg := []byte{peerRequest, op}
 	msg = binary.AppendUvarint(msg, id)
 	msg = append(msg, body...)
-	c := &peerCall{fn: fn}
+	c := &peerCall{to: uint64(to), group: group, op: op, fn: fn}
 	c.timer = b.after(timeoutMs, func() {
 		if _, ok := b.calls[id]; ok {
 			delete(b.calls, id)
@@ -89,9 +92,14 @@ func (b *Broker) onPeer(m raftlog.PeerMsg) {
 			b.host.SendPeer(m.From, m.Group, resp)
 		})
 	case peerResponse:
+		// Call ids start from the boot number (NewBroker), so a late
+		// answer to an earlier incarnation's call is not taken for this
+		// one's; and an answer must come from the broker, group and op
+		// asked (TestRegression_PeerResponseAcrossRestart: a restarted
+		// broker installed another partition's checkpoint).
 		c, ok := b.calls[id]
-		if !ok || len(body) == 0 {
-			return // timed out already, or a duplicate
+		if !ok || len(body) == 0 || c.to != m.From || c.group != m.Group || c.op != op {
+			return // timed out already, a duplicate, or not this call's
 		}
 		delete(b.calls, id)
 		c.timer.stop()

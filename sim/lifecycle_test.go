@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -370,8 +369,9 @@ func TestLifecycleWorkload(t *testing.T) {
 // TestRegression_PeerResponseAcrossRestart: an engine bug seed 143 (mode
 // exactly-once, 5 brokers, 20 s: a TestSeeds spread seed) hit once the
 // lifecycle workload moved the seeds (at the commit that adds this test);
-// open (engine/peer.go, outside what this workload's branch fixes),
-// skipped unless GREGOR_OPEN_BUGS=1. Replay:
+// fixed in engine/peer.go as suggested below. Merged with the ping-pong
+// processors the seed no longer reaches it; engine's test of the same
+// name reproduces it directly (and failed before the fix). Replay:
 //
 //	go run ./cmd/gregor sim --seed 143 --mode exactly-once --brokers 5 --time 20s
 //
@@ -395,9 +395,6 @@ func TestLifecycleWorkload(t *testing.T) {
 // group and op could still be taken (opStateChunk's, since compaction let
 // a chunk start past the offset asked for, would leave a silent gap).
 func TestRegression_PeerResponseAcrossRestart(t *testing.T) {
-	if os.Getenv("GREGOR_OPEN_BUGS") == "" {
-		t.Skip("open engine bug (engine/peer.go); GREGOR_OPEN_BUGS=1 runs it")
-	}
 	o := NewOptions(143)
 	o.Mode, o.SafetyMillis = modeNames[143%len(modeNames)], spreadSafetyMillis
 	t.Logf("seed 143; replay: %s", o.ReplayCommand())
