@@ -1471,9 +1471,11 @@ func compactionOf(small, big []byte) error {
 	case hs.PartitionLeaderEpoch != hb.PartitionLeaderEpoch || hs.Magic != hb.Magic || hs.ProducerID != hb.ProducerID ||
 		hs.ProducerEpoch != hb.ProducerEpoch || hs.BaseSequence != hb.BaseSequence:
 		return fmt.Errorf("header fields differ")
-	case hs.Attributes&^ignore != hb.Attributes&^ignore || hb.HasDeleteHorizon() && !hs.HasDeleteHorizon():
+	case hs.Attributes&^ignore != hb.Attributes&^ignore || hb.HasDeleteHorizon() && !hs.HasDeleteHorizon() && hs.NumRecords > 0:
+		// Kafka's empty batch (writeEmptyHeader) carries no horizon and
+		// both timestamps set to the batch's max timestamp.
 		return fmt.Errorf("attributes %#x against %#x", hs.Attributes, hb.Attributes)
-	case hs.HasDeleteHorizon() == hb.HasDeleteHorizon() && hs.FirstTimestamp != hb.FirstTimestamp:
+	case hs.NumRecords > 0 && hs.HasDeleteHorizon() == hb.HasDeleteHorizon() && hs.FirstTimestamp != hb.FirstTimestamp:
 		return fmt.Errorf("first timestamp %d against %d", hs.FirstTimestamp, hb.FirstTimestamp)
 	}
 	rs, err := batch.Records(small)
