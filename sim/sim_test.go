@@ -172,8 +172,8 @@ func TestCommitSeeds(t *testing.T) {
 // there and goes round 1..50, so it pays for the sweep only if the seeds
 // moved. The assertion is the same: some seed in 1..50 catches the knob.
 var knobFirstSeed = map[string]uint64{
-	UnsafeNoFencing:           31, // of 31, 34, 35 at 4080f5c (6, 16, 40, 47 at 934e5d3)
-	UnsafeMarkerBeforePrepare: 3,  // of 3, 12 at 4080f5c (21, 41, 43 at 934e5d3)
+	UnsafeNoFencing:           34, // caught at 34 with both workloads merged (0746d8c); 31, 34, 35 at 4080f5c; 47 at 7170924
+	UnsafeMarkerBeforePrepare: 5,  // caught at 5 with both workloads merged (0746d8c); 3, 12 at 4080f5c; 21 at 7170924
 }
 
 // TestUnsafeKnobsBite proves both directions: with each knob some seed in
