@@ -101,13 +101,14 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				out.ErrorCode = kerrv.Code
 				continue
 			}
-			if isr, need := len(p.isr()), b.topicPolicy(rt.Topic).minISR; r.Acks == -1 && isr < need {
+			pol := b.topicPolicy(rt.Topic)
+			if isr, need := len(p.isr()), pol.minISR; r.Acks == -1 && isr < need {
 				out.ErrorCode = kerr.NotEnoughReplicas.Code
 				msg := fmt.Sprintf("%d in-sync replicas, min.insync.replicas is %d", isr, need)
 				out.ErrorMessage = &msg
 				continue
 			}
-			h, batches, err := b.validateProduce(rt.Topic, rp.Records)
+			h, batches, err := b.validateProduce(pol, rp.Records)
 			if err != nil {
 				out.ErrorCode = errCode(err)
 				msg := err.Error()
@@ -123,7 +124,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 					}
 					return
 				}
-				appendTime := b.stampLogAppendTime(rt.Topic, batches)
+				appendTime := b.stampLogAppendTime(pol, batches)
 				seq, ok := p.propose(rp.Records, func(res produceResult) {
 					if rep.sent {
 						// Answered already (acks=0): the response may be being
@@ -176,8 +177,8 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 // timestamp (Kafka's LogAppendTime), before they are proposed: the entry
 // carries it, so every replica stores the same bytes. It returns the time
 // for the response, or -1 for CreateTime.
-func (b *Broker) stampLogAppendTime(topic string, batches [][]byte) int64 {
-	if !b.topicPolicy(topic).logAppendTime {
+func (b *Broker) stampLogAppendTime(pol *topicPolicy, batches [][]byte) int64 {
+	if !pol.logAppendTime {
 		return -1
 	}
 	now := b.nowMillis()
@@ -190,9 +191,8 @@ func (b *Broker) stampLogAppendTime(topic string, batches [][]byte) int64 {
 // validateProduce checks one partition's record set and returns its first
 // batch's header (an idempotent or transactional producer sends one) and
 // its batches (sub-slices of records).
-func (b *Broker) validateProduce(topic string, records []byte) (batch.Header, [][]byte, error) {
-	pol := b.topicPolicy(topic)
-	maxBatch := b.topicMaxMessageBytes(topic)
+func (b *Broker) validateProduce(pol *topicPolicy, records []byte) (batch.Header, [][]byte, error) {
+	maxBatch := b.maxMessageBytes(pol)
 	if limit := max(maxBatch, int(b.cfg.MaxMessageBytes)); len(records) > limit {
 		return batch.Header{}, nil, fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(records), limit)
 	}

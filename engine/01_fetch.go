@@ -185,7 +185,6 @@ func (f *fetch) fill() int {
 		if f.b.cfg.Unsafe.LSOIsHW {
 			lso = hw
 		}
-		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = hw, lso, start
 		out.RecordBatches = []byte{}
 		out.AbortedTransactions = nil
 		off := s.req.FetchOffset
@@ -197,6 +196,7 @@ func (f *fetch) fill() int {
 			f.errs = true
 			continue
 		}
+		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = hw, lso, start
 		end := hw
 		if f.req.IsolationLevel == 1 {
 			end = lso

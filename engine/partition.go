@@ -100,12 +100,10 @@ type partition struct {
 	compacting       bool
 	nextCompactCheck int64
 
-	// verifying holds, per producer id, the produce requests waiting
-	// behind a transaction verification in flight (00_produce.go);
-	// verifyingAdd the producers whose verification in flight also adds
-	// the partition (transactions v2).
-	verifying    map[int64][]verifyWaiter
-	verifyingAdd map[int64]bool
+	// verifying holds, per producer id, the transaction verification in
+	// flight: whether it also adds the partition (transactions v2) and
+	// the produce requests waiting behind it (00_produce.go).
+	verifying map[int64]*verification
 	// markedWhileVerifying holds the producers a marker was proposed for
 	// while their verification was in flight: its answer is stale, and
 	// the batch must not follow the marker (Kafka's verification guard).

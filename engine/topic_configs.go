@@ -338,10 +338,10 @@ func (b *Broker) topicPolicy(topic string) *topicPolicy {
 	return t.policy
 }
 
-// topicMaxMessageBytes is the topic's max.message.bytes, or the broker's.
-func (b *Broker) topicMaxMessageBytes(topic string) int {
-	if n := b.topicPolicy(topic).maxMessageBytes; n > 0 {
-		return n
+// maxMessageBytes is a topic's max.message.bytes, or the broker's.
+func (b *Broker) maxMessageBytes(pol *topicPolicy) int {
+	if pol.maxMessageBytes > 0 {
+		return pol.maxMessageBytes
 	}
 	return int(b.cfg.MaxMessageBytes)
 }

@@ -109,7 +109,7 @@ func controlType(b []byte) (commit bool, coordEpoch int32, ok bool) {
 // proposeMarker proposes a marker on this leader; fn gets the marker's
 // offset (-1 when nothing was open) or the error.
 func (p *partition) proposeMarker(m txnMarker, fn func(produceResult)) (uint64, bool) {
-	if _, verifying := p.verifying[m.pid]; verifying && !p.verifyingAdd[m.pid] && !p.producers.HasOpenTxn(m.pid) {
+	if v := p.verifying[m.pid]; v != nil && !v.add && !p.producers.HasOpenTxn(m.pid) {
 		if p.markedWhileVerifying == nil {
 			p.markedWhileVerifying = map[int64]bool{}
 		}
@@ -219,8 +219,8 @@ func (p *partition) serveMarker(body []byte, fn func(code int16)) {
 // transaction's first writes got INVALID_TXN_STATE.
 func (p *partition) whenVerified(txnID *string, h batch.Header, topic string, add bool, then func(code int16)) {
 	pid := h.ProducerID
-	if queue, verifying := p.verifying[pid]; verifying {
-		p.verifying[pid] = append(queue, verifyWaiter{epoch: h.ProducerEpoch, then: then,
+	if inFlight := p.verifying[pid]; inFlight != nil {
+		inFlight.queue = append(inFlight.queue, verifyWaiter{epoch: h.ProducerEpoch, then: then,
 			again: func() { p.whenVerified(txnID, h, topic, add, then) }})
 		return
 	}
@@ -229,20 +229,14 @@ func (p *partition) whenVerified(txnID *string, h batch.Header, topic string, ad
 		return
 	}
 	if p.verifying == nil {
-		p.verifying = map[int64][]verifyWaiter{}
+		p.verifying = map[int64]*verification{}
 	}
-	p.verifying[pid] = nil
-	if add {
-		if p.verifyingAdd == nil {
-			p.verifyingAdd = map[int64]bool{}
-		}
-		p.verifyingAdd[pid] = true
-	}
+	inFlight := &verification{add: add}
+	p.verifying[pid] = inFlight
 	v := txnVerify{id: *txnID, pid: pid, epoch: h.ProducerEpoch, topic: topic, part: p.index, add: add}
 	p.b.verifyTxn(v, func(code int16) {
-		queue := p.verifying[pid]
+		queue := inFlight.queue
 		delete(p.verifying, pid)
-		delete(p.verifyingAdd, pid)
 		if p.markedWhileVerifying[pid] && code == 0 {
 			code = kerr.InvalidTxnState.Code
 		}
@@ -256,6 +250,12 @@ func (p *partition) whenVerified(txnID *string, h batch.Header, topic string, ad
 			}
 		}
 	})
+}
+
+// verification is a producer's transaction verification in flight.
+type verification struct {
+	add   bool // it also adds the partition (transactions v2)
+	queue []verifyWaiter
 }
 
 // verifyWaiter is a produce waiting behind a verification in flight.
