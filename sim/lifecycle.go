@@ -193,6 +193,8 @@ type lifeWorld struct {
 	// (no new batch after it).
 	lastWrite int64
 
+	finalFrom int64 // the tick at which the final pass began
+
 	// stats
 	dropsSuperseded, dropsTombstone, deletes, deleteAcks int
 }
@@ -743,6 +745,15 @@ func (r *lifeReader) onResponse(tok uint64, resp kmsg.Response) {
 		lw.onMetadata(c, m)
 		r.step()
 		return
+	}
+	if cur.final && r.sentTick < lw.finalFrom {
+		// Sent before the final pass began: its answer would move the
+		// final cursor (a fetch at the high watermark would end the pass
+		// with nothing read). Regression: seed 115.
+		r.pause()
+		return
+	}
+	switch m := resp.(type) {
 	case *kmsg.ListOffsetsResponse:
 		var ps []kmsg.ListOffsetsResponseTopicPartition
 		for _, t := range m.Topics {
@@ -1176,6 +1187,7 @@ func (w *World) runLifePhase() {
 		}
 	}
 	r := lw.reader
+	lw.finalFrom = lw.tick()
 	for _, tp := range lw.tps {
 		*r.cur[tp] = lifeCursor{pos: -1, last: -1, final: true}
 	}

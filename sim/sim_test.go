@@ -115,11 +115,6 @@ func TestSeeds(t *testing.T) {
 // the next session's first task (the session's closing note has the
 // details); TestOpenBugs runs them with GREGOR_OPEN_BUGS=1.
 var openBugSeeds = map[uint64]string{
-	// compacted-state: lc/0 key k0 reads as nothing from the log start;
-	// its latest acknowledged record is at offset 134 (no tombstone of it
-	// expired). A record the cleaner should have kept is gone, or the
-	// check misses a newer unacknowledged write.
-	115: "compaction: a key's latest acknowledged record missing after the final pass",
 	// G1a, eos-duplicate, precommitted-read on pp/1 offset 102: a
 	// read_committed fetch delivered a record of an open transaction,
 	// after broker 1's storage failed (checkpoint.tmp I/O error) on every
