@@ -120,11 +120,6 @@ var openBugSeeds = map[uint64]string{
 	// expired). A record the cleaner should have kept is gone, or the
 	// check misses a newer unacknowledged write.
 	115: "compaction: a key's latest acknowledged record missing after the final pass",
-	// G1a, eos-duplicate, precommitted-read on pp/1 offset 102: a
-	// read_committed fetch delivered a record of an open transaction,
-	// after broker 1's storage failed (checkpoint.tmp I/O error) on every
-	// partition at 11347 ms and recovered at 12254 ms.
-	172: "transactions: an open transaction's record read as committed after a storage failure",
 }
 
 // TestOpenBugs runs the open-bug seeds of TestSeeds; each must pass once
