@@ -80,6 +80,13 @@ func (b *Broker) handleEndTxn(token uint64, r *kmsg.EndTxnRequest) {
 		return
 	}
 	next := cur.clone()
+	// Kafka's clientTransactionVersion: 2 when this end bumps the epoch,
+	// which makes the markers refuse to end a later transaction open at
+	// their epoch (txnCoordinator.marker).
+	next.clientTxnVersion = 0
+	if bump {
+		next.clientTxnVersion = 2
+	}
 	switch cur.state {
 	case txnOngoing:
 		next.state = txnPrepareAbort

@@ -13,7 +13,11 @@ import (
 //     it applies: the control batch takes the next offset, or nothing is
 //     written when the producer has no transaction open there (a marker
 //     sent again is answered with success).
-//   - A marker of an epoch older than the producer's: INVALID_PRODUCER_EPOCH.
+//   - A marker of an epoch older than the producer's: INVALID_PRODUCER_EPOCH;
+//     from v2, one of TransactionVersion 2 (whose epoch the coordinator
+//     bumped) of the producer's epoch while it has a transaction open
+//     there too, as Kafka's ProducerAppendInfo (that transaction is a
+//     later one).
 //   - Not the leader: NOT_LEADER_OR_FOLLOWER; unknown partition:
 //     UNKNOWN_TOPIC_OR_PARTITION; leadership lost while waiting:
 //     NOT_LEADER_OR_FOLLOWER (the marker may still apply: markers are
@@ -52,7 +56,10 @@ func (b *Broker) handleWriteTxnMarkers(token uint64, r *kmsg.WriteTxnMarkersRequ
 	var waiting []proposalRef
 	now := b.nowMillis()
 	for mi, m := range r.Markers {
-		marker := txnMarker{pid: m.ProducerID, epoch: m.ProducerEpoch, commit: m.Committed, coordEpoch: m.CoordinatorEpoch, timestampMs: now}
+		// Kafka's coordinator bumps the epoch at every transactions-v2
+		// end (TransactionVersion, v2+).
+		marker := txnMarker{pid: m.ProducerID, epoch: m.ProducerEpoch, commit: m.Committed, coordEpoch: m.CoordinatorEpoch, timestampMs: now,
+			bumped: m.TransactionVersion >= 2}
 		for ti, t := range m.Topics {
 			for pi, part := range t.Partitions {
 				out := &resp.Markers[mi].Topics[ti].Partitions[pi]

@@ -278,7 +278,7 @@ func (c *txnCoordinator) completeTxn(id string) {
 		return
 	}
 	commit := v.state == txnPrepareCommit
-	m := txnMarker{pid: v.producerID, epoch: v.producerEpoch, commit: commit, coordEpoch: int32(c.p.term), timestampMs: c.b().nowMillis()}
+	m := c.marker(v)
 	c.busy[id] = true
 	loadSeq := c.loadSeq
 	left := 0
@@ -351,6 +351,22 @@ func (c *txnCoordinator) completeTxn(id string) {
 			})
 		}
 	}
+}
+
+// marker is the marker that ends v's prepared transaction, from this
+// coordinator (its epoch is the partition's raft term). It is bumped
+// (txnMarker.bumped) when v's ClientTransactionVersion is 2, which EndTxn
+// v5 writes with the epoch bump of its prepare record (bumpAtEnd) and a
+// fencing abort keeps (fenceAndAbort bumps the epoch too), unless the
+// epoch is exhausted: bumpAtEnd and fenceAndAbort leave an exhausted
+// epoch as it is, so the marker may be of its transaction's own epoch,
+// and it is taken as not bumped, as before transactions v2 (it ends
+// whatever is open at its epoch). So is a fencing abort's marker when the
+// id's producer never ended a transaction with v5.
+func (c *txnCoordinator) marker(v *txnLogValue) txnMarker {
+	return txnMarker{pid: v.producerID, epoch: v.producerEpoch, commit: v.state == txnPrepareCommit,
+		coordEpoch: int32(c.p.term), timestampMs: c.b().nowMillis(),
+		bumped: v.clientTxnVersion >= 2 && !txnEpochExhausted(v.producerEpoch)}
 }
 
 // sendMarker has partition (topic, part)'s leader write m, retrying until

@@ -106,6 +106,7 @@ func TestTxnEndAtExhaustedEpoch(t *testing.T) {
 // and what decodes re-encodes to the same bytes.
 func FuzzTxnPeerBodies(f *testing.F) {
 	f.Add(txnMarker{pid: 7, epoch: 2, commit: true, coordEpoch: 3, timestampMs: 1}.encode())
+	f.Add(txnMarker{pid: 7, epoch: 2, commit: true, coordEpoch: 3, timestampMs: 1, bumped: true}.encode())
 	f.Add(txnVerify{id: "app", pid: 7, epoch: 2, topic: "t", part: 1}.encode())
 	f.Add(txnVerify{id: "app", pid: 7, epoch: 2, topic: "t", part: 1, add: true}.encode())
 	f.Add([]byte{})

@@ -26,7 +26,10 @@ import (
 // One of an epoch older than the producer's is refused with
 // INVALID_PRODUCER_EPOCH, one from a coordinator older than the last
 // marker's with TRANSACTION_COORDINATOR_FENCED, as Kafka's
-// ProducerAppendInfo does.
+// ProducerAppendInfo does; so is one whose epoch the coordinator bumped
+// for the end (txnMarker.bumped) while a transaction of that same epoch
+// is open here: that is the producer's next transaction, and the marker a
+// late copy of the previous one's.
 
 // Control record types (the record key's second int16).
 const (
@@ -41,6 +44,14 @@ type txnMarker struct {
 	commit      bool
 	coordEpoch  int32
 	timestampMs int64
+	// bumped: the coordinator bumped the producer epoch to end this
+	// transaction (transactions v2, a fencing abort), so its batches are
+	// of an older epoch than the marker's, and a transaction open at the
+	// marker's epoch is a later one, which the marker must not end
+	// (producers.State.Marker; TestRegression_LateMarkerEndsNextTxn).
+	// Encoded as a trailing byte 1, absent when false, so that entries
+	// written before it read as they were.
+	bumped bool
 }
 
 var errBadMarker = errors.New("engine: corrupt transaction marker entry")
@@ -54,7 +65,11 @@ func (m txnMarker) encode() []byte {
 	}
 	b = append(b, c)
 	b = binary.AppendVarint(b, int64(m.coordEpoch))
-	return binary.AppendVarint(b, m.timestampMs)
+	b = binary.AppendVarint(b, m.timestampMs)
+	if m.bumped {
+		b = append(b, 1)
+	}
+	return b
 }
 
 func decodeMarker(b []byte) (txnMarker, error) {
@@ -65,6 +80,9 @@ func decodeMarker(b []byte) (txnMarker, error) {
 	c := r.bytes(1)
 	m.coordEpoch = int32(r.varint())
 	m.timestampMs = r.varint()
+	if r.err == nil && len(r.b) == 1 && r.b[0] == 1 {
+		m.bumped, r.b = true, r.b[1:]
+	}
 	if r.err != nil || len(r.b) != 0 || len(c) != 1 || c[0] > 1 || m.pid < 0 {
 		return txnMarker{}, errBadMarker
 	}
@@ -125,7 +143,7 @@ func (p *partition) applyMarker(body []byte, index uint64, epoch int32) produceR
 	if err != nil {
 		return produceResult{err: err}
 	}
-	write, err := p.producers.Marker(m.pid, m.epoch, m.coordEpoch)
+	write, err := p.producers.Marker(m.pid, m.epoch, m.coordEpoch, m.bumped)
 	if err != nil {
 		return produceResult{err: err}
 	}
@@ -153,13 +171,15 @@ func (p *partition) applyMarker(body []byte, index uint64, epoch int32) produceR
 }
 
 // noteMarker ends the transaction a stored marker ends (apply and
-// recovery).
+// recovery). A stored marker passed applyMarker's checks when it was
+// written, bumped or not; the control batch does not say which, and
+// without it the checks only accept more.
 func (p *partition) noteMarker(b []byte, h batch.Header, base int64) {
 	commit, coordEpoch, ok := controlType(b)
 	if !ok || !h.Idempotent() {
 		return
 	}
-	if write, err := p.producers.Marker(h.ProducerID, h.ProducerEpoch, coordEpoch); write && err == nil {
+	if write, err := p.producers.Marker(h.ProducerID, h.ProducerEpoch, coordEpoch, false); write && err == nil {
 		p.producers.EndTxn(h.ProducerID, h.ProducerEpoch, coordEpoch, commit, base)
 	}
 }

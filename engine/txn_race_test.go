@@ -154,6 +154,120 @@ func TestRegression_VerifiedBatchAfterFencingMarker(t *testing.T) {
 	}
 }
 
+// TestRegression_LateMarkerEndsNextTxn: an engine bug the simulator
+// found at seed 172 (go run ./cmd/gregor sim --seed 172 --mode
+// at-least-once --brokers 5 --time 20s --disk-errors). It failed with
+// precommitted-read, G1a and eos-duplicate on pp/1 at offset 102: a
+// read_committed fetch delivered the records of transaction w38.8 while
+// it was open, and they stayed committed after its producer crashed and
+// the coordinator aborted it. (The storage failure of broker 1 earlier in
+// that run had nothing to do with it.) Under transactions v2 (EndTxn v5)
+// the coordinator bumps the producer epoch to end a transaction, so the
+// marker carries the epoch the producer's next transaction then writes
+// with. The coordinator's peer request that had pp/1's leader write the
+// commit marker of w38.7 (epoch 9) reached the leader twice (the network
+// duplicated it; a delayed request and its retry do the same): the first
+// copy wrote the marker and completed w38.7, the producer began w38.8 at
+// epoch 9 and wrote offsets 102-106, and then the second copy arrived.
+// The partition took it as a marker of the open transaction (same
+// producer, same epoch, a transaction open) and appended a commit marker
+// at 107: w38.8 committed before its producer asked. Kafka refuses a
+// transactions-v2 marker whose epoch is not above the producer's while a
+// transaction is open (ProducerAppendInfo.checkProducerEpoch, the
+// marker's TransactionVersion).
+//
+// Fixed: a marker says whether the coordinator bumped the epoch for it
+// (txnMarker.bumped, from the prepare record's ClientTransactionVersion,
+// which EndTxn now writes); such a marker finding a transaction open at
+// its own epoch is refused with INVALID_PRODUCER_EPOCH and appends
+// nothing.
+//
+//	go test ./engine/ -run TestRegression_LateMarkerEndsNextTxn -v
+func TestRegression_LateMarkerEndsNextTxn(t *testing.T) {
+	c := &testCluster{t: t}
+	cryptotest.SetGlobalRandom(t, 1)
+	c.run(t, cmd("add-brokers n=3"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=3"))
+	leader := c.leaderOf("t", 0)
+	c.run(t, cmd("find-coordinator group=x type=1"))
+	c.tick(30)
+	id := ""
+	for _, cand := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		if c.txnCoordinatorOf(cand) != leader {
+			id = cand
+			break
+		}
+	}
+	coord := c.txnCoordinatorOf(id)
+	if got := c.run(t, cmd("init-producer-id txn="+id)); !strings.Contains(got, "pid 1 epoch 0") {
+		t.Fatalf("init: %s", got)
+	}
+	if got := c.run(t, cmd("add-partitions txn="+id+" pid=1 epoch=0 partitions=t:0")); !strings.Contains(got, "t:0 ok") {
+		t.Fatalf("add partitions: %s", got)
+	}
+	if got := c.run(t, cmd("produce pid=1 epoch=0 seq=0 txn txn-id="+id+" values=first")); !strings.Contains(got, "offset 0") {
+		t.Fatalf("the first transaction's batch: %s", got)
+	}
+
+	// The first transaction commits (transactions v2: the epoch goes to
+	// 1, the marker carries it); a copy is kept of every marker request
+	// the coordinator sends the leader.
+	var copies [][]byte
+	c.observe = func(payload []byte) {
+		from, envs, err := raftlog.DecodeBatch(payload)
+		if err != nil || int32(from) != coord {
+			return
+		}
+		var markers []raftlog.Envelope
+		for _, e := range envs {
+			if len(e.Peer) >= 2 && e.Peer[0] == peerRequest && e.Peer[1] == opWriteMarker {
+				markers = append(markers, raftlog.Envelope{Group: e.Group, Peer: slices.Clone(e.Peer)})
+			}
+		}
+		if len(markers) > 0 {
+			copies = append(copies, raftlog.EncodeBatch(from, markers))
+		}
+	}
+	if got := c.run(t, cmd("end-txn txn="+id+" pid=1 epoch=0 commit v=5")); !strings.Contains(got, "next pid 1 epoch 1") {
+		t.Fatalf("end the first transaction: %s", got)
+	}
+	c.tick(5)
+	c.observe = nil
+	if len(copies) == 0 {
+		t.Fatal("no marker request from the coordinator to the leader")
+	}
+	if got := c.run(t, cmd("describe-txns ids="+id)); !strings.Contains(got, "CompleteCommit") {
+		t.Fatalf("the first transaction did not complete: %s", got)
+	}
+
+	// The next transaction writes at epoch 1; then the marker request
+	// arrives again.
+	if got := c.run(t, cmd("add-partitions txn="+id+" pid=1 epoch=1 partitions=t:0")); !strings.Contains(got, "t:0 ok") {
+		t.Fatalf("add partitions to the next transaction: %s", got)
+	}
+	if got := c.run(t, cmd("produce pid=1 epoch=1 seq=0 txn txn-id="+id+" values=next")); !strings.Contains(got, "offset 2") {
+		t.Fatalf("the next transaction's batch: %s", got)
+	}
+	for _, p := range copies {
+		if err := c.broker(leader).b.Receive(p); err != nil {
+			t.Fatal(err)
+		}
+		c.stabilize()
+	}
+	c.tick(5)
+
+	if got := c.run(t, cmd("describe-producers topic=t partition=0")); !strings.Contains(got, "epoch 1 seq 0 coord") || !strings.Contains(got, "txn 2;") {
+		t.Errorf("the next transaction is not open at offset 2: %s", got)
+	}
+	got := c.run(t, cmd("fetch topic=t isolation=committed"))
+	if strings.Contains(got, "next") || !strings.Contains(got, "lso=2") {
+		t.Errorf("read_committed fetch after the late marker: %s, want the last stable offset at 2 and nothing of the open transaction", strings.TrimSpace(got))
+	}
+	if got := c.run(t, cmd("fetch topic=t")); strings.Contains(got, "3:COMMIT") {
+		t.Errorf("the late marker was appended: %s", strings.TrimSpace(got))
+	}
+}
+
 // TestRegression_FencedProducerGetsSuccessorsEpoch: an engine bug in
 // InitProducerId's KIP-360 path (initTransactional), fixed by remembering
 // the bump a producer asked for itself (txnCoordinator.bumped), found reading the

@@ -31,8 +31,7 @@ func (b *Broker) unsafeFencedOK(cur *txnLogValue, pid int64, epoch int16) bool {
 // new producer's InitProducerId), the transaction is half committed.
 // answer gets the request's outcome.
 func (c *txnCoordinator) unsafeMarkersFirst(id string, next *txnLogValue, answer func(code int16)) {
-	b := c.b()
-	m := txnMarker{pid: next.producerID, epoch: next.producerEpoch, commit: next.state == txnPrepareCommit, coordEpoch: int32(c.p.term), timestampMs: b.nowMillis()}
+	m := c.marker(next)
 	loadSeq := c.loadSeq
 	c.busy[id] = true
 	prepare := func() {

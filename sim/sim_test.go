@@ -110,17 +110,10 @@ func TestSeeds(t *testing.T) {
 }
 
 // openBugSeeds are CI seeds that fail on an engine bug not fixed yet, each
-// with what fails. They appeared when the lifecycle workload (simcompact) and the ping-pong processors landed together and moved every
-// seed's course; each workload alone passed every CI seed. Fixing them is
-// the next session's first task (the session's closing note has the
-// details); TestOpenBugs runs them with GREGOR_OPEN_BUGS=1.
-var openBugSeeds = map[uint64]string{
-	// G1a, eos-duplicate, precommitted-read on pp/1 offset 102: a
-	// read_committed fetch delivered a record of an open transaction,
-	// after broker 1's storage failed (checkpoint.tmp I/O error) on every
-	// partition at 11347 ms and recovered at 12254 ms.
-	172: "transactions: an open transaction's record read as committed after a storage failure",
-}
+// with what fails; TestSeeds skips them and TestOpenBugs runs them with
+// GREGOR_OPEN_BUGS=1. Empty: 115 and 172 were fixed
+// (TestRegression_StaleFetchEndsFinalPass, TestRegression_LateMarkerEndsNextTxn).
+var openBugSeeds = map[uint64]string{}
 
 // TestOpenBugs runs the open-bug seeds of TestSeeds; each must pass once
 // its bug is fixed (and come off the list).

@@ -274,12 +274,23 @@ func (s *State) BeginTxn(pid, offset int64) {
 // instead of opening a transaction no marker will end). A marker that
 // changes nothing is not written, which makes a coordinator's resent
 // markers idempotent.
-func (s *State) Marker(pid int64, epoch int16, coordEpoch int32) (write bool, err error) {
+//
+// bumped says the coordinator bumped the producer's epoch to end the
+// transaction (transactions v2, KIP-890, or a fencing abort): the
+// transaction's batches are of an older epoch than the marker's. A
+// transaction open here at the marker's own epoch is then a later one,
+// begun after this marker's transaction completed, and the marker is a
+// late copy (a duplicate or delayed request, a resend): it is refused
+// with INVALID_PRODUCER_EPOCH, as Kafka's ProducerAppendInfo refuses a
+// transactions-v2 marker whose epoch is not above the producer's while a
+// transaction is open. Writing it would end the later transaction with
+// the earlier one's outcome, a commit its producer never asked for.
+func (s *State) Marker(pid int64, epoch int16, coordEpoch int32, bumped bool) (write bool, err error) {
 	p, ok := s.producers[pid]
 	if !ok {
 		return true, nil
 	}
-	if epoch < p.epoch {
+	if epoch < p.epoch || bumped && epoch == p.epoch && p.txnFirst >= 0 {
 		return false, kerr.InvalidProducerEpoch
 	}
 	if coordEpoch < p.coordEpoch {

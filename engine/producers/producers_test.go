@@ -216,30 +216,30 @@ func TestTransactions(t *testing.T) {
 	if f, ok := s.FirstUnstable(); !ok || f != 10 {
 		t.Fatalf("FirstUnstable = %d %v, want 10", f, ok)
 	}
-	if _, err := s.Marker(1, -1, 0); err != kerr.InvalidProducerEpoch {
+	if _, err := s.Marker(1, -1, 0, false); err != kerr.InvalidProducerEpoch {
 		t.Fatalf("a marker of an older epoch: %v", err)
 	}
-	if open, err := s.Marker(1, 0, 0); !open || err != nil {
+	if open, err := s.Marker(1, 0, 0, false); !open || err != nil {
 		t.Fatalf("Marker = %v %v", open, err)
 	}
 	s.EndTxn(1, 0, 3, false, 13)
-	if open, _ := s.Marker(1, 0, 0); open {
+	if open, _ := s.Marker(1, 0, 0, false); open {
 		t.Fatal("a resent marker finds the transaction still open")
 	}
 	// A marker that fences is written even with nothing open: for a
 	// producer not seen here, and for a newer epoch; a late write of the
 	// older epoch is then refused.
-	if write, err := s.Marker(1, 1, 3); !write || err != nil {
+	if write, err := s.Marker(1, 1, 3, false); !write || err != nil {
 		t.Fatalf("a marker of a newer epoch, nothing open: %v %v", write, err)
 	}
-	if write, err := s.Marker(99, 0, 0); !write || err != nil {
+	if write, err := s.Marker(99, 0, 0, false); !write || err != nil {
 		t.Fatalf("a marker for an unknown producer: %v %v", write, err)
 	}
 	s.EndTxn(99, 4, 3, false, 100)
 	if v := s.Check(99, 3, 0, 0); v.Err != kerr.InvalidProducerEpoch {
 		t.Fatalf("a write of an older epoch after a fencing marker: %+v", v)
 	}
-	if write, _ := s.Marker(99, 4, 3); write {
+	if write, _ := s.Marker(99, 4, 3, false); write {
 		t.Fatal("a resent fencing marker is written again")
 	}
 	if _, ok := s.FirstUnstable(); !ok {
@@ -255,10 +255,22 @@ func TestTransactions(t *testing.T) {
 	if e, _ := s.Epoch(2); e != 1 {
 		t.Fatalf("epoch %d after a bumped marker", e)
 	}
+	if write, err := s.Marker(2, 1, 3, true); write || err != nil {
+		t.Fatalf("the bumped marker resent, nothing open: %v %v, want nothing written", write, err)
+	}
 	// A marker from an older coordinator than the last one is fenced.
 	s.Record(2, 1, 0, 0, 15, 0)
 	s.BeginTxn(2, 15)
-	if _, err := s.Marker(2, 1, 2); err != kerr.TransactionCoordinatorFenced {
+	// The next transaction is open at the epoch the bumped marker
+	// carried: a late copy of that marker must not end it. A marker of
+	// that epoch that did not bump (transactions v1) does.
+	if write, err := s.Marker(2, 1, 3, true); write || err != kerr.InvalidProducerEpoch {
+		t.Fatalf("a late bumped marker, the next transaction open at its epoch: %v %v, want INVALID_PRODUCER_EPOCH", write, err)
+	}
+	if write, err := s.Marker(2, 1, 3, false); !write || err != nil {
+		t.Fatalf("a marker of the open transaction's epoch, not bumped: %v %v", write, err)
+	}
+	if _, err := s.Marker(2, 1, 2, false); err != kerr.TransactionCoordinatorFenced {
 		t.Fatalf("a marker of coordinator epoch 2 after 3: %v", err)
 	}
 	s.EndTxn(2, 1, 3, true, 16)

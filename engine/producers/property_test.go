@@ -250,7 +250,7 @@ func FuzzDecode(f *testing.F) {
 			s.Check(pid, e, 0, 0)
 			s.Record(pid, e, 0, 0, 0, 0)
 			s.BeginTxn(pid, 0)
-			if open, err := s.Marker(pid, e, 1<<30); open && err == nil {
+			if open, err := s.Marker(pid, e, 1<<30, false); open && err == nil {
 				s.EndTxn(pid, e, 1<<30, false, 1<<40)
 			}
 			s.Describe()
