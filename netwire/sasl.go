@@ -3,9 +3,11 @@ package netwire
 import (
 	"bytes"
 	"crypto/hmac"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,7 +36,9 @@ import (
 //     the user name is refused, as Kafka does.
 //   - SCRAM-SHA-256 and SCRAM-SHA-512 (RFC 5802, 7677) by
 //     github.com/xdg-go/scram's server conversation, against the stored
-//     credentials: two round trips.
+//     credentials: two round trips. A client-final nonce that ends with
+//     the server's but carries a prefix (librdkafka 2.0) is accepted, as
+//     Kafka accepts it, and checked here (finalWithPrefix).
 //   - A failed exchange: SASL_AUTHENTICATION_FAILED with a message that
 //     names the mechanism and never a password, then the connection is
 //     closed; the log line names the client address, the user and the
@@ -111,10 +115,11 @@ func (cfg *SASLConfig) newExchange(mech string) saslExchange {
 		if mech == MechanismSCRAMSHA512 {
 			hash = scram.SHA512
 		}
-		x := &scramExchange{}
+		x := &scramExchange{hash: hash}
 		srv, err := hash.NewServer(func(user string) (scram.StoredCredentials, error) {
 			x.name = user
 			if c, ok := cfg.Credentials(mech, user); ok {
+				x.cred = c
 				return c, nil
 			}
 			return scram.StoredCredentials{}, fmt.Errorf("no %s credentials for user %q", mech, user)
@@ -132,12 +137,27 @@ func (cfg *SASLConfig) newExchange(mech string) saslExchange {
 type scramExchange struct {
 	conv *scram.ServerConversation
 	name string
+	hash scram.HashGeneratorFcn
+	cred scram.StoredCredentials
+	// c1, s1: the first messages, for the final step of a client whose
+	// nonce carries a prefix (finalWithPrefix).
+	c1, s1 string
+	steps  int
 }
 
 func (x *scramExchange) step(msg []byte) ([]byte, bool, error) {
+	x.steps++
+	if x.steps == 2 {
+		if resp, ok, err := x.finalWithPrefix(string(msg)); ok {
+			return resp, err == nil, err
+		}
+	}
 	resp, err := x.conv.Step(string(msg))
 	if err != nil {
 		return nil, false, err
+	}
+	if x.steps == 1 {
+		x.c1, x.s1 = string(msg), resp
 	}
 	if x.conv.Done() {
 		if !x.conv.Valid() {
@@ -152,6 +172,83 @@ func (x *scramExchange) step(msg []byte) ([]byte, bool, error) {
 }
 
 func (x *scramExchange) user() string { return x.name }
+
+// finalWithPrefix checks a client-final-message whose nonce is not the
+// server's but ends with it, which Kafka accepts (ScramSaslServer checks
+// nonce().endsWith(the server's)) and librdkafka 2.0 sends (its client
+// nonce, then the whole server nonce). xdg-go/scram wants the nonce equal,
+// so this one case is checked here, the same way: channel binding "n",
+// proof against the stored key over the AuthMessage as the client built
+// it. ok is false for any other message (the library takes it).
+func (x *scramExchange) finalWithPrefix(c2 string) (resp []byte, ok bool, err error) {
+	snonce, found := strings.CutPrefix(strings.SplitN(x.s1, ",", 2)[0], "r=")
+	if x.s1 == "" || !found || snonce == "" {
+		return nil, false, nil
+	}
+	fields := strings.Split(c2, ",")
+	if len(fields) < 3 {
+		return nil, false, nil
+	}
+	nonce, found := strings.CutPrefix(fields[1], "r=")
+	if !found || nonce == snonce || !strings.HasSuffix(nonce, snonce) {
+		return nil, false, nil
+	}
+	// The gs2 header and the bare first message, as the library split
+	// them: "n,," (or "n,a=...,") and the rest.
+	gs2, bare, err := splitGS2(x.c1)
+	if err != nil || !strings.HasPrefix(gs2, "n,") {
+		return nil, true, errors.New("channel binding is not supported")
+	}
+	cbind, found := strings.CutPrefix(fields[0], "c=")
+	if want := base64.StdEncoding.EncodeToString([]byte(gs2)); !found || cbind != want {
+		return nil, true, errors.New("channel binding mismatch")
+	}
+	last := fields[len(fields)-1]
+	proofB64, found := strings.CutPrefix(last, "p=")
+	if !found {
+		return nil, true, errors.New("client-final-message without a proof")
+	}
+	proof, err := base64.StdEncoding.DecodeString(proofB64)
+	if err != nil {
+		return nil, true, errors.New("proof is not base64")
+	}
+	auth := []byte(bare + "," + x.s1 + "," + strings.TrimSuffix(c2, ","+last))
+	mac := hmac.New(x.hash, []byte(x.cred.StoredKey))
+	mac.Write(auth)
+	sig := mac.Sum(nil)
+	if len(proof) != len(sig) {
+		return nil, true, errors.New("proof invalid")
+	}
+	key := make([]byte, len(sig))
+	for i := range sig {
+		key[i] = proof[i] ^ sig[i]
+	}
+	h := x.hash()
+	h.Write(key)
+	if !hmac.Equal(h.Sum(nil), []byte(x.cred.StoredKey)) {
+		return nil, true, errors.New("proof invalid")
+	}
+	if a := x.conv.AuthzID(); a != "" && a != x.conv.Username() {
+		return nil, true, fmt.Errorf("authorization id %q differs from the user name", a)
+	}
+	mac = hmac.New(x.hash, []byte(x.cred.ServerKey))
+	mac.Write(auth)
+	return []byte("v=" + base64.StdEncoding.EncodeToString(mac.Sum(nil))), true, nil
+}
+
+// splitGS2 splits a client-first-message into its gs2 header (the first
+// two fields and their commas) and the bare message.
+func splitGS2(c1 string) (gs2, bare string, err error) {
+	i := strings.IndexByte(c1, ',')
+	if i < 0 {
+		return "", "", errors.New("no gs2 header")
+	}
+	j := strings.IndexByte(c1[i+1:], ',')
+	if j < 0 {
+		return "", "", errors.New("no gs2 header")
+	}
+	return c1[:i+j+2], c1[i+j+2:], nil
+}
 
 // plainExchange checks a PLAIN message: authzid NUL authcid NUL passwd.
 type plainExchange struct {

@@ -239,7 +239,7 @@ func benchStartGregor(parent string, verbose bool, stderr io.Writer) (brokers []
 		}
 		return log.New(stderr, fmt.Sprintf("broker %d: ", id), log.Lmicroseconds).Printf
 	}
-	nodes, err := startDev(devOptions{brokers: 3, data: dir, autoCreate: true}, logf)
+	nodes, err := startDev(devOptions{brokers: 3, data: dir, autoCreate: true}, nil, logf)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, fmt.Errorf("bench: gregor cluster: %w", err)

@@ -36,10 +36,11 @@ type clientOptions struct {
 	user          string
 	password      string
 	commandConfig string
+	props         map[string]string // commandConfig's, once read
 }
 
 func (o *clientOptions) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.brokers, "brokers", brokersDefault, "comma-separated bootstrap brokers, host:port")
+	fs.StringVar(&o.brokers, "brokers", "", "comma-separated bootstrap brokers, host:port (default bootstrap.servers of --command-config, or "+brokersDefault+")")
 	fs.DurationVar(&o.timeout, "timeout", clientTimeoutDefault, "how long to wait for the cluster before failing")
 	fs.BoolVar(&o.tls, "tls", false, "connect with TLS, trusting the system's CAs (implied by --tls-ca)")
 	fs.StringVar(&o.tlsCA, "tls-ca", "", "PEM file of the CA certificates to trust for the brokers' certificates; turns TLS on")
@@ -47,14 +48,26 @@ func (o *clientOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.user, "user", "", "SASL user name; turns SASL on")
 	fs.StringVar(&o.password, "password", "", "SASL password (visible to other local users in the process list: prefer --command-config)")
 	fs.StringVar(&o.commandConfig, "command-config", "",
-		"Kafka client.properties: security.protocol, ssl.truststore.location (PEM), sasl.mechanism, sasl.jaas.config's username and password; flags given win")
+		"Kafka client.properties: bootstrap.servers, security.protocol, ssl.truststore.location (PEM), sasl.mechanism, sasl.jaas.config's username and password "+
+			"(or librdkafka's ssl.ca.location, sasl.mechanisms, sasl.username, sasl.password); flags given win")
 }
 
 // seeds returns the bootstrap addresses, rejecting an empty list or a
 // malformed address before any connection is tried.
 func (o *clientOptions) seeds() ([]string, error) {
+	brokers := o.brokers
+	if brokers == "" {
+		props, err := o.commandProps()
+		if err != nil {
+			return nil, err
+		}
+		brokers = brokersDefault
+		if b := props["bootstrap.servers"]; b != "" {
+			brokers = b
+		}
+	}
 	var out []string
-	for _, s := range strings.Split(o.brokers, ",") {
+	for _, s := range strings.Split(brokers, ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue

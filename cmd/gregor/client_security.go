@@ -42,7 +42,7 @@ func (o *clientOptions) resolveSecurity() (clientSecurity, error) {
 	s := clientSecurity{tls: o.tls || o.tlsCA != "", tlsCA: o.tlsCA, mechanism: strings.ToUpper(o.saslMechanism), user: o.user, password: o.password}
 	saslOn := s.mechanism != "" || s.user != "" || s.password != ""
 	if o.commandConfig != "" {
-		props, err := readProperties(o.commandConfig)
+		props, err := o.commandProps()
 		if err != nil {
 			return s, err
 		}
@@ -65,11 +65,25 @@ func (o *clientOptions) resolveSecurity() (clientSecurity, error) {
 		if t, ok := props["ssl.truststore.type"]; ok && !strings.EqualFold(t, "PEM") {
 			return s, bad("ssl.truststore.type", "%q: gregor reads PEM trust stores only", t)
 		}
-		if loc := props["ssl.truststore.location"]; loc != "" && s.tlsCA == "" {
-			s.tlsCA = loc
+		// The Java client's names, then librdkafka's (kcat.conf).
+		for _, k := range []string{"ssl.truststore.location", "ssl.ca.location"} {
+			if loc := props[k]; loc != "" && s.tlsCA == "" {
+				s.tlsCA = loc
+			}
 		}
-		if m := props["sasl.mechanism"]; m != "" && s.mechanism == "" {
-			s.mechanism = strings.ToUpper(m)
+		for _, k := range []string{"sasl.mechanism", "sasl.mechanisms"} {
+			if m := props[k]; m != "" && s.mechanism == "" {
+				if strings.Contains(m, ",") {
+					return s, bad(k, "%q: name one mechanism", m)
+				}
+				s.mechanism = strings.ToUpper(strings.TrimSpace(m))
+			}
+		}
+		if s.user == "" {
+			s.user = props["sasl.username"]
+		}
+		if s.password == "" {
+			s.password = props["sasl.password"]
 		}
 		if jaas, ok := props["sasl.jaas.config"]; ok {
 			opts, err := parseJAAS(jaas)
@@ -99,6 +113,19 @@ func (o *clientOptions) resolveSecurity() (clientSecurity, error) {
 		return s, errors.New("SASL needs --user and --password (or sasl.jaas.config's username and password in --command-config)")
 	}
 	return s, nil
+}
+
+// commandProps reads --command-config once (nil without one).
+func (o *clientOptions) commandProps() (map[string]string, error) {
+	if o.commandConfig == "" || o.props != nil {
+		return o.props, nil
+	}
+	props, err := readProperties(o.commandConfig)
+	if err != nil {
+		return nil, err
+	}
+	o.props = props
+	return props, nil
 }
 
 // opts turns the settings into franz-go options.

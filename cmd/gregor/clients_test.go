@@ -38,7 +38,7 @@ func startLiveCluster(t *testing.T, tune ...func(*devOptions)) *liveCluster {
 	for _, f := range tune {
 		f(&o)
 	}
-	nodes, err := startDev(o, func(id int32) func(string, ...any) {
+	nodes, err := startDev(o, nil, func(id int32) func(string, ...any) {
 		return func(f string, a ...any) { t.Logf("broker %d: "+f, append([]any{id}, a...)...) }
 	})
 	if err != nil {

@@ -26,6 +26,13 @@ broker N's data under <data>/N. Stops on SIGTERM or SIGINT.
 --print-commands prints the gregor serve lines that run the same cluster as
 separate processes, and exits.
 
+--secure runs every broker with SASL_SSL (SCRAM-SHA-512, SCRAM-SHA-256 and
+PLAIN) and ACLs on, as a Kafka team would in production: a CA and a broker
+certificate, the super user admin (its password printed once when it is
+made, or --admin-password), and client.properties (the Java tools, gregor
+--command-config) and kcat.conf (kcat -F) are written under <data>/secure
+and kept across restarts; --fresh makes them again.
+
 `
 
 const (
@@ -36,6 +43,11 @@ const (
 	// ports sit by default (9092 -> 19092).
 	devPeerPortOffset = 10000
 	devDataDefault    = "data/dev"
+	// With --secure, broker N's SSL listener (client certificates) and
+	// SASL_PLAINTEXT listener (--sasl-plaintext) sit this far above its
+	// SASL_SSL one (9092 -> 9102, 9112).
+	devSSLPortOffset       = 10
+	devSASLPlainPortOffset = 20
 )
 
 // devOptions are dev's flags. A basePort of 0 (tests) puts every listener
@@ -50,6 +62,9 @@ type devOptions struct {
 	autoCreate    bool
 	groupDelayMs  int
 	txnVersion    int
+	secure        bool
+	adminPassword string
+	saslPlaintext bool
 	log           logOptions
 }
 
@@ -68,6 +83,10 @@ func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	fs.IntVar(&o.groupDelayMs, "group-initial-rebalance-delay-ms", 0,
 		"how long the first rebalance of an empty group waits for more members (Kafka's group.initial.rebalance.delay.ms)")
 	fs.IntVar(&o.txnVersion, "transaction-version", txnVersionDefault, txnVersionUsage)
+	fs.BoolVar(&o.secure, "secure", false, "SASL_SSL with SCRAM, ACLs and a super user admin; certificates and client files under <data>/secure")
+	fs.BoolVar(&o.saslPlaintext, "sasl-plaintext", false,
+		"with --secure: also a SASL_PLAINTEXT listener per broker at base-port+20.. (SCRAM sends no password, but the traffic is not encrypted; for clients without TLS)")
+	fs.StringVar(&o.adminPassword, "admin-password", "", "with --secure: the password of the super user admin (default: the stored one, or a new one printed once)")
 	o.log.register(fs)
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
@@ -95,6 +114,20 @@ func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	if o.groupDelayMs < 0 {
 		return o, fmt.Errorf("--group-initial-rebalance-delay-ms %d: must not be negative", o.groupDelayMs)
 	}
+	if o.saslPlaintext && !o.secure {
+		return o, errors.New("--sasl-plaintext needs --secure")
+	}
+	if o.secure && o.basePort != 0 && o.basePort+devSASLPlainPortOffset+o.brokers-1 > 65535 {
+		return o, fmt.Errorf("--base-port %d: with --secure the listeners up to base-port+%d must fit in 1-65535", o.basePort, devSASLPlainPortOffset+o.brokers-1)
+	}
+	if o.adminPassword != "" {
+		if !o.secure {
+			return o, errors.New("--admin-password needs --secure")
+		}
+		if err := checkDevPassword(o.adminPassword); err != nil {
+			return o, err
+		}
+	}
 	return o, nil
 }
 
@@ -119,19 +152,39 @@ func (o devOptions) members() []clusterMember {
 	return ms
 }
 
+// secureListeners are broker id's listener addresses with --secure.
+func (o devOptions) secureListeners(id int32) devListeners {
+	at := func(offset int) string {
+		if o.basePort == 0 {
+			return "127.0.0.1:0"
+		}
+		return "127.0.0.1:" + strconv.Itoa(o.basePort+offset+int(id)-1)
+	}
+	l := devListeners{saslSSL: at(0), ssl: at(devSSLPortOffset)}
+	if o.saslPlaintext {
+		l.saslPlain = at(devSASLPlainPortOffset)
+	}
+	return l
+}
+
 func (o devOptions) brokerDir(id int32) string {
 	return filepath.Join(o.data, strconv.Itoa(int(id)))
 }
 
 // serveCommands is the gregor serve command line of each broker of the
 // dev cluster, one per line.
-func (o devOptions) serveCommands() string {
+func (o devOptions) serveCommands(sec *devSecure) string {
 	ms := o.members()
 	cluster := formatCluster(ms)
 	var b strings.Builder
 	for _, m := range ms {
-		fmt.Fprintf(&b, "gregor serve --id %d --data %s --listen %s --peer-listen %s --cluster %s",
-			m.ID, shellQuote(o.brokerDir(m.ID)), m.KafkaAddr, m.PeerAddr, cluster)
+		fmt.Fprintf(&b, "gregor serve --id %d --data %s", m.ID, shellQuote(o.brokerDir(m.ID)))
+		if sec != nil {
+			b.WriteString(sec.serveFlags(o.secureListeners(m.ID)))
+		} else {
+			fmt.Fprintf(&b, " --listen %s", m.KafkaAddr)
+		}
+		fmt.Fprintf(&b, " --peer-listen %s --cluster %s", m.PeerAddr, cluster)
 		if o.autoCreate {
 			b.WriteString(" --auto-create-topics")
 		}
@@ -161,7 +214,7 @@ func shellQuote(s string) string {
 // startDev starts the dev cluster and returns its nodes, sorted by id.
 // Listeners open first, so ephemeral ports are known before any broker is
 // configured.
-func startDev(o devOptions, logf func(id int32) func(string, ...any)) (nodes []*runtime.Node, err error) {
+func startDev(o devOptions, sec *devSecure, logf func(id int32) func(string, ...any)) (nodes []*runtime.Node, err error) {
 	defer func() {
 		if err != nil {
 			stopDev(nodes)
@@ -180,13 +233,25 @@ func startDev(o devOptions, logf func(id int32) func(string, ...any)) (nodes []*
 		bc := engine.Config{ID: m.ID, AutoCreateTopics: o.autoCreate, TransactionVersion: int16(o.txnVersion)}
 		groupConfig(&bc, 50, o.groupDelayMs, 7*24*60)
 		o.log.apply(&bc)
-		n, err := runtime.Listen(runtime.Config{
+		rc := runtime.Config{
 			Broker:      bc,
 			DataDir:     o.brokerDir(m.ID),
 			KafkaListen: m.KafkaAddr,
 			PeerListen:  m.PeerAddr,
 			Logf:        logf(m.ID),
-		})
+		}
+		if sec != nil {
+			so := sec.options(o.secureListeners(m.ID))
+			ss, err := so.build("", "", false)
+			if err == nil {
+				err = so.applyAuthorizer(&rc.Broker)
+			}
+			if err != nil {
+				return nodes, fmt.Errorf("--secure: %v", err)
+			}
+			rc.Listeners, rc.SASL = ss.listeners, ss.sasl
+		}
+		n, err := runtime.Listen(rc)
 		if err != nil {
 			return nodes, fmt.Errorf("broker %d: %v", m.ID, err)
 		}
@@ -219,8 +284,16 @@ func devCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return flagsFailed("gregor dev", err, stderr)
 	}
+	var sec *devSecure
+	if o.secure {
+		sec = newDevSecure(o.data)
+		if err := sec.prepare(o.fresh, o.adminPassword); err != nil {
+			fmt.Fprintf(stderr, "gregor dev: --secure: %v\n", err)
+			return exitError
+		}
+	}
 	if o.printCommands {
-		fmt.Fprint(stdout, o.serveCommands())
+		fmt.Fprint(stdout, o.serveCommands(sec))
 		return exitOK
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -228,10 +301,21 @@ func devCmd(args []string, stdout, stderr io.Writer) int {
 	logf := func(id int32) func(string, ...any) {
 		return log.New(stderr, fmt.Sprintf("broker %d: ", id), log.LstdFlags|log.Lmicroseconds).Printf
 	}
-	nodes, err := startDev(o, logf)
+	nodes, err := startDev(o, sec, logf)
 	if err != nil {
 		fmt.Fprintf(stderr, "gregor dev: %v\n", err)
 		return exitError
+	}
+	if sec != nil {
+		var addrs []string
+		for _, n := range nodes {
+			addrs = append(addrs, n.KafkaAddr())
+		}
+		if err := sec.writeClientFiles(addrs); err != nil {
+			stopDev(nodes)
+			fmt.Fprintf(stderr, "gregor dev: --secure: %v\n", err)
+			return exitError
+		}
 	}
 	// "Ready" means clients can use the cluster: every broker knows the
 	// controller (the metadata group has a leader), so a Metadata request
@@ -241,7 +325,25 @@ func devCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, n := range nodes {
 		c := n.Config()
-		fmt.Fprintf(stdout, "broker %d ready: kafka %s data %s\n", c.Broker.ID, n.KafkaAddr(), c.DataDir)
+		if sec == nil {
+			fmt.Fprintf(stdout, "broker %d ready: kafka %s data %s\n", c.Broker.ID, n.KafkaAddr(), c.DataDir)
+			continue
+		}
+		fmt.Fprintf(stdout, "broker %d ready: kafka %s (SASL_SSL), %s (SSL, client certificate)", c.Broker.ID, n.KafkaAddr(), n.ListenerAddr("SSL"))
+		if a := n.ListenerAddr("SASL_PLAINTEXT"); a != "" {
+			fmt.Fprintf(stdout, ", %s (SASL_PLAINTEXT)", a)
+		}
+		fmt.Fprintf(stdout, " data %s\n", c.DataDir)
+	}
+	if sec != nil {
+		fmt.Fprintf(stdout, "secure: SASL_SSL, %s, ACLs on; CA %s\n", devMechanism, sec.caCert)
+		if sec.newPassword {
+			fmt.Fprintf(stdout, "secure: super user %s, password %s (shown once; it is in the files below)\n", devAdminUser, sec.password)
+		} else {
+			fmt.Fprintf(stdout, "secure: super user %s, password as before (in the files below)\n", devAdminUser)
+		}
+		fmt.Fprintf(stdout, "secure: clients: %s (Java tools, gregor --command-config), %s (kcat -F); client certificate %s, key %s\n",
+			sec.clientProps, sec.kcatConf, sec.adminCert, sec.adminKey)
 	}
 	select {
 	case <-ctx.Done():

@@ -15,7 +15,7 @@ import (
 // checks a franz-go client sees its three brokers.
 func TestDevClusterMetadata(t *testing.T) {
 	o := devOptions{brokers: 3, data: t.TempDir(), autoCreate: true}
-	nodes, err := startDev(o, func(id int32) func(string, ...any) {
+	nodes, err := startDev(o, nil, func(id int32) func(string, ...any) {
 		return func(f string, a ...any) { t.Logf("broker %d: "+f, append([]any{id}, a...)...) }
 	})
 	if err != nil {
