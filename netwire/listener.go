@@ -154,6 +154,61 @@ func (c *CertFiles) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, erro
 	return c.cert, nil
 }
 
+// GetClientCertificate is tls.Config.GetClientCertificate: the
+// certificate a TLS client presents, whatever the server asks for.
+func (c *CertFiles) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.cert, nil
+}
+
+// loadCAPool reads the PEM certificates of file into a pool; what is
+// the CA for (client, peer) prefixes the errors.
+func loadCAPool(what, file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("netwire: %s CA: %w", what, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("netwire: %s CA %s: no PEM certificate in it", what, file)
+	}
+	return pool, nil
+}
+
+// PeerTLS is the mutual TLS of the inter-broker raft transport: both
+// sides present certs (re-read by Reload for new connections) and
+// require the other side's certificate to chain to a CA in caFile. The
+// server requires a client certificate (its extended key usage must
+// allow client authentication); the client verifies the server's
+// certificate against the host it dials, which the caller sets as
+// ServerName per connection (an IP address matches an IP SAN). Both
+// refuse anything below TLS 1.2.
+func PeerTLS(certs *CertFiles, caFile string) (server, client *tls.Config, err error) {
+	if certs == nil {
+		return nil, nil, errors.New("netwire: peer TLS needs a certificate and key")
+	}
+	if caFile == "" {
+		return nil, nil, errors.New("netwire: peer TLS needs a CA file to verify peers' certificates")
+	}
+	pool, err := loadCAPool("peer", caFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	server = &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: certs.GetCertificate,
+		ClientCAs:      pool,
+		ClientAuth:     tls.RequireAndVerifyClientCert,
+	}
+	client = &tls.Config{
+		MinVersion:           tls.VersionTLS12,
+		GetClientCertificate: certs.GetClientCertificate,
+		RootCAs:              pool,
+	}
+	return server, client, nil
+}
+
 // ServerTLS is the TLS configuration of a listener serving certs, asking
 // for client certificates as auth says and verifying them against the
 // PEM certificates in clientCAFile (required unless auth is none).
@@ -165,13 +220,9 @@ func ServerTLS(certs *CertFiles, auth ClientAuth, clientCAFile string) (*tls.Con
 	if clientCAFile == "" {
 		return nil, errors.New("netwire: client certificate authentication needs a CA file to verify them")
 	}
-	pem, err := os.ReadFile(clientCAFile)
+	pool, err := loadCAPool("client", clientCAFile)
 	if err != nil {
-		return nil, fmt.Errorf("netwire: client CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("netwire: client CA %s: no PEM certificate in it", clientCAFile)
+		return nil, err
 	}
 	cfg.ClientCAs = pool
 	cfg.ClientAuth = tls.VerifyClientCertIfGiven

@@ -648,3 +648,121 @@ func TestSASLSCRAMNoncePrefix(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerTLS: PeerTLS's configurations accept each other when both
+// certificates come from the CA, and refuse a client or a server whose
+// certificate comes from another CA, or a server that does not name the
+// host dialled; a Reload changes what both sides present; bad inputs
+// are errors naming the file.
+func TestPeerTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, other := newTestCA(t, "cluster CA"), newTestCA(t, "other CA")
+	caFile := filepath.Join(dir, "ca.pem")
+	os.WriteFile(caFile, ca.pem, 0o600)
+	peerTLS := func(issuer *testCA, name string) (server, client *tls.Config, certs *CertFiles) {
+		t.Helper()
+		certFile, keyFile := writePEM(t, dir, name, issuer.issue(t, pkix.Name{CommonName: name}))
+		certs, err := LoadCertFiles(certFile, keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		server, client, err = PeerTLS(certs, caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return server, client, certs
+	}
+	// handshake runs one handshake over loopback TCP (net.Pipe would
+	// block on the TLS 1.3 session tickets nobody reads) and returns each
+	// side's error and the common name each side saw.
+	handshake := func(server, client *tls.Config, serverName string) (serverErr, clientErr error, serverSaw, clientSaw string) {
+		t.Helper()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		type result struct {
+			err error
+			cn  string
+		}
+		done := make(chan result, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			tc := tls.Server(c, server)
+			if err := tc.Handshake(); err != nil {
+				done <- result{err: err}
+				return
+			}
+			done <- result{cn: tc.ConnectionState().PeerCertificates[0].Subject.CommonName}
+		}()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		cfg := client.Clone()
+		cfg.ServerName = serverName
+		tc := tls.Client(c, cfg)
+		if clientErr = tc.Handshake(); clientErr == nil {
+			clientSaw = tc.ConnectionState().PeerCertificates[0].Subject.CommonName
+		} else {
+			c.Close()
+		}
+		r := <-done
+		return r.err, clientErr, r.cn, clientSaw
+	}
+
+	srvB, cliB, certsB := peerTLS(ca, "b")
+	if srvB.MinVersion < tls.VersionTLS12 || cliB.MinVersion < tls.VersionTLS12 || srvB.ClientAuth != tls.RequireAndVerifyClientCert {
+		t.Fatalf("server min version %x client auth %v, client min version %x", srvB.MinVersion, srvB.ClientAuth, cliB.MinVersion)
+	}
+	srvA, cliA, _ := peerTLS(ca, "a")
+	if serr, cerr, ssaw, csaw := handshake(srvB, cliA, "127.0.0.1"); serr != nil || cerr != nil || ssaw != "a" || csaw != "b" {
+		t.Fatalf("peers of one CA: server %v saw %q, client %v saw %q", serr, ssaw, cerr, csaw)
+	}
+	srvM, cliM, _ := peerTLS(other, "mallory")
+	if serr, _, _, _ := handshake(srvB, cliM, "127.0.0.1"); serr == nil || !strings.Contains(serr.Error(), "unknown authority") {
+		t.Errorf("a client with another CA's certificate: server %v, want unknown authority", serr)
+	}
+	if _, cerr, _, _ := handshake(srvM, cliA, "127.0.0.1"); cerr == nil || !strings.Contains(cerr.Error(), "unknown authority") {
+		t.Errorf("a server with another CA's certificate: client %v, want unknown authority", cerr)
+	}
+	if _, cerr, _, _ := handshake(srvA, cliB, "localhost"); cerr == nil || !strings.Contains(cerr.Error(), "localhost") {
+		t.Errorf("a server certificate not naming the host dialled: client %v", cerr)
+	}
+
+	// Reload: b presents its renewed certificate as server and as client.
+	writePEM(t, dir, "b", ca.issue(t, pkix.Name{CommonName: "b-renewed"}))
+	if err := certsB.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, csaw := handshake(srvB, cliA, "127.0.0.1"); csaw != "b-renewed" {
+		t.Errorf("after Reload the server presents %q", csaw)
+	}
+	if _, _, ssaw, _ := handshake(srvA, cliB, "127.0.0.1"); ssaw != "b-renewed" {
+		t.Errorf("after Reload the client presents %q", ssaw)
+	}
+
+	for _, tc := range []struct {
+		certs  *CertFiles
+		caFile string
+		want   string
+	}{
+		{nil, caFile, "needs a certificate and key"},
+		{certsB, "", "needs a CA file"},
+		{certsB, filepath.Join(dir, "missing.pem"), filepath.Join(dir, "missing.pem")},
+		{certsB, filepath.Join(dir, "b.key"), "peer CA " + filepath.Join(dir, "b.key") + ": no PEM certificate"},
+	} {
+		if _, _, err := PeerTLS(tc.certs, tc.caFile); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("PeerTLS(%v, %q): %v, want %q", tc.certs != nil, tc.caFile, err, tc.want)
+		}
+	}
+}

@@ -34,6 +34,12 @@ type securityOptions struct {
 	authorizer    bool
 	superUsers    string
 	allowEveryone bool
+
+	// The raft peer transport's mutual TLS: on with peerCA; the
+	// certificate and key default to tlsCert and tlsKey.
+	peerCA   string
+	peerCert string
+	peerKey  string
 }
 
 const (
@@ -59,6 +65,11 @@ func (o *securityOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "PEM CA certificates that client certificates must chain to")
 	fs.StringVar(&o.clientAuth, "ssl-client-auth", "none",
 		"client certificates on SSL listeners (not SASL_SSL ones): none, requested or required (Kafka's ssl.client.auth); the principal is the certificate's subject")
+	fs.StringVar(&o.peerCA, "peer-tls-ca", "",
+		"PEM CA certificates of the cluster: makes the raft peer transport mutual TLS, every broker's peer certificate must chain to them (without it the peer port is plain TCP and unauthenticated)")
+	fs.StringVar(&o.peerCert, "peer-tls-cert", "",
+		"PEM certificate (chain) this broker presents to its peers, as server and as client; it must name the host of its peer address in --cluster (default --tls-cert); re-read on SIGHUP")
+	fs.StringVar(&o.peerKey, "peer-tls-key", "", "PEM private key of --peer-tls-cert (default --tls-key); re-read on SIGHUP")
 	fs.StringVar(&o.mechanisms, "sasl-enabled-mechanisms", defaultSASLMechanisms,
 		"SASL mechanisms of SASL_PLAINTEXT and SASL_SSL listeners (Kafka's sasl.enabled.mechanisms)")
 	fs.StringVar(&o.users, "sasl-users", "",
@@ -117,19 +128,66 @@ func parseListenerURLs(flagName, s string) ([]string, map[string]string, error) 
 }
 
 // serveSecurity is what the security flags give serve: the listeners,
-// the SASL configuration and what SIGHUP re-reads.
+// the SASL configuration, the peer transport's TLS and what SIGHUP
+// re-reads.
 type serveSecurity struct {
 	listeners []runtime.Listener
 	sasl      *netwire.SASLConfig
+	// peer is the raft transport's mutual TLS; nil: plain TCP.
+	peer *runtime.PeerTLS
 	// reload re-reads the certificate files and the users file.
 	reload func() error
 }
 
-// build turns the flags into listeners. listen and advertise are the
-// legacy single-listener flags (listenSet: --listen was given); with
-// --listeners unset they make the one PLAINTEXT listener.
+// peerTLS makes the raft transport's mutual TLS from --peer-tls-ca and
+// the peer certificate and key (--peer-tls-cert and --peer-tls-key,
+// else --tls-cert and --tls-key). Without --peer-tls-ca it is nil, and
+// a peer certificate given without it is an error rather than silently
+// unused.
+func (o *securityOptions) peerTLS() (*runtime.PeerTLS, *netwire.CertFiles, error) {
+	if o.peerCA == "" {
+		if o.peerCert != "" || o.peerKey != "" {
+			return nil, nil, errors.New("--peer-tls-cert and --peer-tls-key need --peer-tls-ca, the CA that every broker's peer certificate chains to")
+		}
+		return nil, nil, nil
+	}
+	if (o.peerCert == "") != (o.peerKey == "") {
+		return nil, nil, errors.New("--peer-tls-cert and --peer-tls-key go together")
+	}
+	certFile, keyFile, flagName := o.peerCert, o.peerKey, "--peer-tls-cert"
+	if certFile == "" {
+		certFile, keyFile, flagName = o.tlsCert, o.tlsKey, "--tls-cert (the peer certificate by default)"
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, nil, errors.New("--peer-tls-ca needs this broker's peer certificate and key: --peer-tls-cert and --peer-tls-key, or --tls-cert and --tls-key")
+	}
+	certs, err := netwire.LoadCertFiles(certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", flagName, err)
+	}
+	server, client, err := netwire.PeerTLS(certs, o.peerCA)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--peer-tls-ca: %v", err)
+	}
+	return &runtime.PeerTLS{Server: server, Client: client}, certs, nil
+}
+
+// build turns the flags into listeners and the peer transport's TLS.
+// listen and advertise are the legacy single-listener flags (listenSet:
+// --listen was given); with --listeners unset they make the one
+// PLAINTEXT listener.
 func (o *securityOptions) build(listen, advertise string, listenSet bool) (*serveSecurity, error) {
-	sec := &serveSecurity{reload: func() error { return nil }}
+	peer, peerCerts, err := o.peerTLS()
+	if err != nil {
+		return nil, err
+	}
+	reloadPeer := func() error {
+		if peerCerts == nil {
+			return nil
+		}
+		return peerCerts.Reload()
+	}
+	sec := &serveSecurity{peer: peer, reload: reloadPeer}
 	if o.listeners == "" {
 		if o.advertised != "" || o.protocolMap != "" {
 			return nil, errors.New("--advertised-listeners and --listener-security-protocol-map need --listeners")
@@ -246,7 +304,7 @@ func (o *securityOptions) build(listen, advertise string, listenSet bool) (*serv
 		}
 	}
 	sec.reload = func() error {
-		var errs []error
+		errs := []error{reloadPeer()}
 		if certs != nil {
 			errs = append(errs, certs.Reload())
 		}

@@ -228,11 +228,22 @@ func TestServeAuthorizerFlags(t *testing.T) {
 func TestServeSecurityFlagErrors(t *testing.T) {
 	users := filepath.Join(t.TempDir(), "users")
 	os.WriteFile(users, []byte("alice:x\n"), 0o644)
+	pki := newTestPKI(t, "gregor test CA")
+	_, cert, key := pki.issue("broker", "broker-1")
 	base := []string{"--id", "1", "--data", "d", "--cluster", testCluster}
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"--peer-tls-ca", pki.caFile}, "--peer-tls-ca needs this broker's peer certificate and key"},
+		{[]string{"--peer-tls-ca", pki.caFile, "--tls-cert", cert}, "--peer-tls-ca needs this broker's peer certificate and key"},
+		{[]string{"--peer-tls-cert", cert, "--peer-tls-key", key}, "--peer-tls-cert and --peer-tls-key need --peer-tls-ca"},
+		{[]string{"--peer-tls-key", key}, "--peer-tls-cert and --peer-tls-key need --peer-tls-ca"},
+		{[]string{"--peer-tls-ca", pki.caFile, "--peer-tls-cert", cert}, "--peer-tls-cert and --peer-tls-key go together"},
+		{[]string{"--peer-tls-ca", "/does/not/exist.pem", "--tls-cert", cert, "--tls-key", key}, "--peer-tls-ca: netwire: peer CA: open /does/not/exist.pem"},
+		{[]string{"--peer-tls-ca", key, "--tls-cert", cert, "--tls-key", key}, "no PEM certificate in it"},
+		{[]string{"--peer-tls-ca", pki.caFile, "--peer-tls-cert", "/no/peer.crt", "--peer-tls-key", key}, "--peer-tls-cert: netwire: certificate /no/peer.crt"},
+		{[]string{"--peer-tls-ca", pki.caFile, "--tls-cert", "/no/broker.crt", "--tls-key", key}, "--tls-cert (the peer certificate by default): netwire: certificate /no/broker.crt"},
 		{[]string{"--listeners", "A://1.2.3.4:1"}, "listener A: not in --listener-security-protocol-map"},
 		{[]string{"--listeners", "PLAINTEXT://1.2.3.4:1", "--listen", "1.2.3.4:2"}, "give one or the other"},
 		{[]string{"--listeners", "PLAINTEXT://1.2.3.4:1,plaintext://1.2.3.4:2"}, "names listener PLAINTEXT twice"},
@@ -251,5 +262,83 @@ func TestServeSecurityFlagErrors(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("serve %q: exit %d, stderr %q; want exit %d and %q", tc.args, code, stderr.String(), exitUsage, tc.want)
 		}
+	}
+}
+
+// TestServePeerTLS: --peer-tls-ca turns on the peer transport's mutual
+// TLS, with --tls-cert and --tls-key by default, --peer-tls-cert and
+// --peer-tls-key when given, also from a --config file; the broker's
+// peer port then speaks TLS with that certificate, and SIGHUP's reload
+// makes new handshakes present a renewed one.
+func TestServePeerTLS(t *testing.T) {
+	pki := newTestPKI(t, "gregor cluster CA")
+	_, cert, key := pki.issue("broker", "broker-1")
+	_, peerCert, peerKey := pki.issue("peer", "broker-1-peer")
+	base := []string{"--id", "1", "--data", t.TempDir(), "--cluster", "1=127.0.0.1:0/127.0.0.1:0"}
+
+	cfg, err := parseServe(base, io.Discard)
+	if err != nil || cfg.PeerTLS != nil {
+		t.Fatalf("without --peer-tls-ca: %v, peer TLS %v", err, cfg.PeerTLS)
+	}
+	cfg, err = parseServe(append(base, "--tls-cert", cert, "--tls-key", key), io.Discard)
+	if err != nil || cfg.PeerTLS != nil {
+		t.Fatalf("--tls-cert alone: %v, peer TLS %v; want plain TCP peers", err, cfg.PeerTLS)
+	}
+
+	conf := filepath.Join(t.TempDir(), "gregor.conf")
+	os.WriteFile(conf, []byte("peer-tls-ca="+pki.caFile+"\ntls-cert="+cert+"\ntls-key="+key+"\n"), 0o600)
+	// presents dials node's peer port trusting the CA and returns the
+	// common name of the certificate it presents.
+	presents := func(node *runtime.Node) string {
+		t.Helper()
+		client, _, _ := pki.issue("client", "broker-2")
+		conn, err := tls.Dial("tcp", node.PeerAddr(), &tls.Config{RootCAs: pki.pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{client}})
+		if err != nil {
+			t.Fatalf("peer port: %v", err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+	}
+	for _, tc := range []struct {
+		args   []string
+		file   string // the certificate's name for pki.issue
+		wantCN string
+	}{
+		{[]string{"--peer-tls-ca", pki.caFile, "--tls-cert", cert, "--tls-key", key}, "broker", "broker-1"},
+		{[]string{"--peer-tls-ca", pki.caFile, "--tls-cert", cert, "--tls-key", key, "--peer-tls-cert", peerCert, "--peer-tls-key", peerKey}, "peer", "broker-1-peer"},
+		{[]string{"--config", conf}, "broker", "broker-1"},
+	} {
+		cfg, sec, err := parseServeSecure(append(slices.Clone(base), tc.args...), io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if cfg.PeerTLS == nil || cfg.PeerTLS.Server.ClientAuth != tls.RequireAndVerifyClientCert || cfg.PeerTLS.Client.RootCAs == nil {
+			t.Fatalf("%q: peer TLS %+v; want client certificates required and verified", tc.args, cfg.PeerTLS)
+		}
+		cfg.DataDir = t.TempDir()
+		cfg.Broker.TickMillis, cfg.Broker.ElectionTicks = 10, 20
+		cfg.Logf = func(f string, a ...any) { t.Logf("broker 1: "+f, a...) }
+		node, err := runtime.Start(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cn := presents(node); cn != tc.wantCN {
+			t.Errorf("%q: the peer port presents %q, want %q", tc.args, cn, tc.wantCN)
+		}
+		if _, err := tls.Dial("tcp", node.PeerAddr(), &tls.Config{RootCAs: newTestPKI(t, "another CA").pool, ServerName: "127.0.0.1"}); err == nil {
+			t.Errorf("%q: a client trusting another CA verified the peer port", tc.args)
+		}
+		// SIGHUP: the renewed certificate is presented from then on.
+		pki.issue(tc.file, tc.wantCN+"-renewed")
+		if err := sec.reload(); err != nil {
+			t.Fatal(err)
+		}
+		if cn := presents(node); cn != tc.wantCN+"-renewed" {
+			t.Errorf("%q: after reload the peer port presents %q", tc.args, cn)
+		}
+		if err := node.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		pki.issue(tc.file, tc.wantCN) // back to the original for the next case
 	}
 }

@@ -31,8 +31,17 @@ several, or for TLS and SASL, use Kafka's form instead, for example
   --tls-cert broker.pem --tls-key broker.key --sasl-users users
 Clients are told the brokers' addresses on the listener they came in by.
 SCRAM users live in the cluster (gregor user create); --sasl-users is a
-bootstrap file for users the cluster does not have. SIGHUP re-reads the
-certificate, key and users files.
+bootstrap file for users the cluster does not have.
+
+Peer transport: --peer-tls-ca ca.pem makes the raft transport between
+brokers mutual TLS: each broker presents --peer-tls-cert/--peer-tls-key
+(default --tls-cert/--tls-key), which must chain to that CA, name the
+host of its peer address in --cluster and allow both server and client
+authentication; a peer without such a certificate is refused. Give every
+broker the same CA. Without --peer-tls-ca the peer port is plain TCP and
+anyone who reaches it is a peer: keep it on a private network.
+
+SIGHUP re-reads the certificate, key and users files.
 
 ACLs: --authorizer checks every client request against the cluster's ACLs
 (gregor acl, or kafka-acls.sh); --super-users User:admin may do everything.
@@ -347,6 +356,7 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 		KafkaListen: o.listen,
 		PeerListen:  peerListen,
 		Peers:       peerAddrs(members),
+		PeerTLS:     sec.peer,
 		SASL:        sec.sasl,
 	}
 	if !legacy {
@@ -363,8 +373,9 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	logger := log.New(stderr, fmt.Sprintf("broker %d: ", cfg.Broker.ID), log.LstdFlags|log.Lmicroseconds)
 	cfg.Logf = logger.Printf
 
-	// SIGHUP re-reads the TLS certificate and key and the users file;
-	// on an error the old ones stay.
+	// SIGHUP re-reads the TLS certificates and keys (listeners' and
+	// peer transport's) and the users file; on an error the old ones
+	// stay.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer func() { signal.Stop(hup); close(hup) }()

@@ -43,12 +43,26 @@ type cluster struct {
 
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, clusterOptions{})
+}
+
+// clusterOptions adjust the nodes of a test cluster.
+type clusterOptions struct {
+	// config, if set, adjusts broker id's configuration before Listen.
+	config func(id int32, cfg *Config)
+	// node, if set, sees broker id's node after Listen and before Run
+	// (to set peerHook).
+	node func(id int32, n *Node)
+}
+
+func startClusterWith(t *testing.T, n int, opts clusterOptions) *cluster {
+	t.Helper()
 	c := &cluster{t: t, cfgs: map[int32]Config{}, nodes: map[int32]*Node{}}
 	var brokers []engine.BrokerInfo
 	peers := map[int32]string{}
 	for i := range int32(n) {
 		id := i + 1
-		node, err := Listen(Config{
+		cfg := Config{
 			Broker: engine.Config{
 				ID:            id,
 				TickMillis:    testTickMillis,
@@ -58,9 +72,16 @@ func startCluster(t *testing.T, n int) *cluster {
 			KafkaListen: "127.0.0.1:0",
 			PeerListen:  "127.0.0.1:0",
 			Logf:        func(f string, a ...any) { t.Logf("b%d: "+f, append([]any{id}, a...)...) },
-		})
+		}
+		if opts.config != nil {
+			opts.config(id, &cfg)
+		}
+		node, err := Listen(cfg)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if opts.node != nil {
+			opts.node(id, node)
 		}
 		host, port, _ := net.SplitHostPort(node.KafkaAddr())
 		p, _ := strconv.Atoi(port)

@@ -65,6 +65,10 @@ type Config struct {
 	SASL *netwire.SASLConfig
 	// PeerListen is the inter-broker raft transport address.
 	PeerListen string
+	// PeerTLS, if set, makes the raft transport mutual TLS: the peer
+	// listener serves PeerTLS.Server and dials use PeerTLS.Client. nil:
+	// plain TCP, anyone who reaches the peer port is a peer.
+	PeerTLS *PeerTLS
 	// Peers maps broker ids to their raft transport addresses. It may be
 	// completed after Listen with SetPeers (ephemeral ports).
 	Peers map[int32]string
@@ -85,6 +89,17 @@ type Listener struct {
 	Advertise string
 	// TLS is the server configuration of SSL and SASL_SSL listeners.
 	TLS *tls.Config
+}
+
+// PeerTLS is the raft transport's mutual TLS; netwire.PeerTLS makes
+// both configurations from a certificate and a CA. Server must require
+// and verify client certificates (Listen refuses it otherwise); Client
+// should present one and verify the server's. Neither side goes below
+// TLS 1.2. When Client.ServerName is empty each dial sets it to the host
+// of the peer's address, so a peer's certificate must name the host
+// (DNS name or IP address) the others dial it by.
+type PeerTLS struct {
+	Server, Client *tls.Config
 }
 
 // Node is one running broker: listeners, transport, storage and the
@@ -189,10 +204,27 @@ func Listen(cfg Config) (*Node, error) {
 		}
 		klns = append(klns, ln)
 	}
+	var peerServer, peerClient *tls.Config
+	if cfg.PeerTLS != nil {
+		if cfg.PeerTLS.Server == nil || cfg.PeerTLS.Client == nil {
+			closeAll()
+			return nil, errors.New("runtime: peer TLS needs both a server and a client configuration")
+		}
+		if cfg.PeerTLS.Server.ClientAuth != tls.RequireAndVerifyClientCert {
+			closeAll()
+			return nil, errors.New("runtime: peer TLS: the server configuration must require and verify client certificates")
+		}
+		peerServer, peerClient = cfg.PeerTLS.Server.Clone(), cfg.PeerTLS.Client.Clone()
+		peerServer.MinVersion = max(peerServer.MinVersion, tls.VersionTLS12)
+		peerClient.MinVersion = max(peerClient.MinVersion, tls.VersionTLS12)
+	}
 	pln, err := net.Listen("tcp", cfg.PeerListen)
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("runtime: peer listener: %w", err)
+	}
+	if peerServer != nil {
+		pln = tls.NewListener(pln, peerServer)
 	}
 	n := &Node{
 		cfg:       cfg,
@@ -207,6 +239,7 @@ func Listen(cfg Config) (*Node, error) {
 		done:      make(chan struct{}),
 	}
 	n.tr = newTransport(pln, n.deliverPeer, cfg.Logf)
+	n.tr.clientTLS = peerClient
 	n.tr.setPeers(cfg.Peers)
 	return n, nil
 }

@@ -2,6 +2,8 @@ package runtime
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -19,7 +21,8 @@ const (
 	// dial attempts to an unreachable peer, doubling while failures repeat.
 	peerDialBackoffMin = 10 * time.Millisecond
 	peerDialBackoffMax = time.Second
-	// peerDialTimeout bounds one dial attempt.
+	// peerDialTimeout bounds one dial attempt, its TLS handshake
+	// included, and the TLS handshake of an accepted connection.
 	peerDialTimeout = 2 * time.Second
 	// peerWriteTimeout bounds one write to a peer: a stuck peer must not
 	// hold its queue forever.
@@ -33,10 +36,21 @@ const (
 // connection per peer, dialled lazily and redialled with backoff, each fed
 // by a bounded queue; and an accept loop whose connections read frames and
 // hand each payload to deliver.
+//
+// With mutual TLS (PeerTLS) the listener is a tls.NewListener, each
+// accepted connection completes its handshake (the peer's certificate
+// verified) before a byte of it is read as a frame, and dials are TLS
+// with clientTLS.
 type transport struct {
 	ln      net.Listener
 	deliver func(payload []byte)
 	logf    func(string, ...any)
+	// clientTLS, if set, makes dials TLS; ServerName is set per dial
+	// from the peer address's host when it is empty.
+	clientTLS *tls.Config
+	// ctx is cancelled by close, ending dials under way.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	addrs  map[int32]string
@@ -47,13 +61,16 @@ type transport struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 
-	dropped atomic.Uint64 // payloads dropped: queue full or peer unreachable
-	sent    atomic.Uint64 // payloads written
+	dropped  atomic.Uint64 // payloads dropped: queue full or peer unreachable
+	sent     atomic.Uint64 // payloads written
+	received atomic.Uint64 // payloads read from accepted connections and delivered
+	refused  atomic.Uint64 // accepted connections whose TLS handshake failed
 }
 
 func newTransport(ln net.Listener, deliver func([]byte), logf func(string, ...any)) *transport {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &transport{
-		ln: ln, deliver: deliver, logf: logf,
+		ln: ln, deliver: deliver, logf: logf, ctx: ctx, cancel: cancel,
 		addrs: map[int32]string{}, peers: map[int32]*peerSender{}, conns: map[net.Conn]struct{}{},
 		quit: make(chan struct{}),
 	}
@@ -131,6 +148,10 @@ func (t *transport) serve() {
 }
 
 // readConn reads frames from one accepted connection until it fails.
+// A TLS connection first completes its handshake, within
+// peerDialTimeout: one that fails (no certificate, one not from the
+// cluster's CA, not TLS at all, silence) is closed with one log line
+// naming the remote address, and nothing it sent is read as a frame.
 func (t *transport) readConn(c net.Conn) {
 	defer t.wg.Done()
 	defer func() {
@@ -139,6 +160,17 @@ func (t *transport) readConn(c net.Conn) {
 		t.mu.Unlock()
 		c.Close()
 	}()
+	if tc, ok := c.(*tls.Conn); ok {
+		tc.SetDeadline(time.Now().Add(peerDialTimeout))
+		if err := tc.Handshake(); err != nil {
+			t.refused.Add(1)
+			if !t.isClosed() && !errors.Is(err, net.ErrClosed) && !errors.Is(err, io.EOF) {
+				t.logf("runtime: peer connection from %s: refused: %v", c.RemoteAddr(), err)
+			}
+			return
+		}
+		tc.SetDeadline(time.Time{})
+	}
 	r := bufio.NewReaderSize(c, peerBufferBytes)
 	for {
 		payload, err := readFrame(r, frameBytesMax)
@@ -148,6 +180,7 @@ func (t *transport) readConn(c net.Conn) {
 			}
 			return
 		}
+		t.received.Add(1)
 		t.deliver(payload)
 	}
 }
@@ -180,6 +213,7 @@ func (t *transport) close() error {
 	}
 	t.closed = true
 	close(t.quit)
+	t.cancel()
 	err := t.ln.Close()
 	for c := range t.conns {
 		c.Close()
@@ -226,15 +260,24 @@ func (p *peerSender) closeConn() {
 
 // run dials the peer, then writes queued payloads, flushing whenever the
 // queue runs dry. After a failure it drops what is queued (raft resends
-// fresher messages) and redials with backoff.
+// fresher messages) and redials, with backoff after a failed dial or a
+// connection that failed within peerDialBackoffMax of being made (with
+// TLS 1.3 a peer refuses our certificate after our side of the
+// handshake is done, so the refusal shows as a failed write: it must
+// not become a tight redial loop).
 func (p *peerSender) run() {
 	defer p.t.wg.Done()
 	var backoff time.Duration
+	var lastTLSErr string // the last handshake failure logged
 	for {
 		c, err := p.dial()
 		if err != nil {
 			if p.t.isClosed() {
 				return
+			}
+			if errors.As(err, new(handshakeError)) && err.Error() != lastTLSErr {
+				lastTLSErr = err.Error()
+				p.t.logf("runtime: peer %d: %v; redialling with backoff", p.id, err)
 			}
 			p.dropQueued()
 			backoff = min(max(2*backoff, peerDialBackoffMin), peerDialBackoffMax)
@@ -247,7 +290,8 @@ func (p *peerSender) run() {
 			c.Close()
 			return
 		}
-		backoff = 0
+		lastTLSErr = ""
+		connected := time.Now()
 		err = p.write(c)
 		p.closeConn()
 		if p.t.isClosed() {
@@ -255,16 +299,55 @@ func (p *peerSender) run() {
 		}
 		p.t.logf("runtime: peer %d: %v; redialling", p.id, err)
 		p.dropQueued()
+		if time.Since(connected) >= peerDialBackoffMax {
+			backoff = 0
+			continue
+		}
+		backoff = min(max(2*backoff, peerDialBackoffMin), peerDialBackoffMax)
+		if !p.t.sleep(backoff) {
+			return
+		}
 	}
 }
 
+// handshakeError is a dial whose TCP connection was made and whose TLS
+// handshake failed.
+type handshakeError struct{ err error }
+
+func (e handshakeError) Error() string { return "TLS handshake: " + e.err.Error() }
+func (e handshakeError) Unwrap() error { return e.err }
+
+// dial connects to the peer, and with clientTLS completes the TLS
+// handshake, verifying the peer's certificate against the host of its
+// address; all within peerDialTimeout, and ended early by close.
 func (p *peerSender) dial() (net.Conn, error) {
 	addr := p.t.addr(p.id)
 	if addr == "" {
 		return nil, errors.New("runtime: no address")
 	}
-	d := net.Dialer{Timeout: peerDialTimeout}
-	return d.Dial("tcp", addr)
+	ctx, cancel := context.WithTimeout(p.t.ctx, peerDialTimeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil || p.t.clientTLS == nil {
+		return c, err
+	}
+	cfg := p.t.clientTLS
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		cfg = cfg.Clone()
+		cfg.ServerName = host
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.Close()
+		return nil, handshakeError{err}
+	}
+	return tc, nil
 }
 
 // write sends queued payloads on c until a write fails or the transport
