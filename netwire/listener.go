@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -200,6 +201,19 @@ func PeerTLS(certs *CertFiles, caFile string) (server, client *tls.Config, err e
 		GetCertificate: certs.GetCertificate,
 		ClientCAs:      pool,
 		ClientAuth:     tls.RequireAndVerifyClientCert,
+		// A peer is a broker: its certificate serves as well. A client
+		// certificate the same CA signed (gregor dev --secure's admin.pem)
+		// is not one.
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("netwire: peer sent no certificate")
+			}
+			leaf := cs.PeerCertificates[0]
+			if len(leaf.ExtKeyUsage) == 0 || slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) || slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageAny) {
+				return nil
+			}
+			return fmt.Errorf("netwire: peer certificate %q is not a broker's: it is not valid for serving (extended key usage serverAuth)", leaf.Subject)
+		},
 	}
 	client = &tls.Config{
 		MinVersion:           tls.VersionTLS12,

@@ -735,6 +735,28 @@ func TestPeerTLS(t *testing.T) {
 	if _, cerr, _, _ := handshake(srvM, cliA, "127.0.0.1"); cerr == nil || !strings.Contains(cerr.Error(), "unknown authority") {
 		t.Errorf("a server with another CA's certificate: client %v, want unknown authority", cerr)
 	}
+	// A client certificate of the same CA (no serverAuth) is not a peer.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(9999), Subject: pkix.Name{CommonName: "admin"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminCert, adminKey := writePEM(t, dir, "admin", tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key})
+	adminCerts, err := LoadCertFiles(adminCert, adminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cliAdmin, err := PeerTLS(adminCerts, caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if serr, _, _, _ := handshake(srvB, cliAdmin, "127.0.0.1"); serr == nil || !strings.Contains(serr.Error(), "not a broker's") {
+		t.Errorf("a client-only certificate of the cluster CA: server %v, want refused as not a broker's", serr)
+	}
 	if _, cerr, _, _ := handshake(srvA, cliB, "localhost"); cerr == nil || !strings.Contains(cerr.Error(), "localhost") {
 		t.Errorf("a server certificate not naming the host dialled: client %v", cerr)
 	}

@@ -249,7 +249,7 @@ func startDev(o devOptions, sec *devSecure, logf func(id int32) func(string, ...
 			if err != nil {
 				return nodes, fmt.Errorf("--secure: %v", err)
 			}
-			rc.Listeners, rc.SASL = ss.listeners, ss.sasl
+			rc.Listeners, rc.SASL, rc.PeerTLS = ss.listeners, ss.sasl, ss.peer
 		}
 		n, err := runtime.Listen(rc)
 		if err != nil {

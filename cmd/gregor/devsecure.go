@@ -325,11 +325,12 @@ func (s *devSecure) options(l devListeners) securityOptions {
 		users:       s.users,
 		authorizer:  true,
 		superUsers:  devSuperUsers,
+		peerCA:      s.caCert, // the broker certificate serves the peer transport too
 	}
 }
 
 // serveFlags is options as gregor serve flags (--print-commands).
 func (s *devSecure) serveFlags(l devListeners) string {
-	return fmt.Sprintf(" --listeners %s --tls-cert %s --tls-key %s --tls-client-ca %s --ssl-client-auth required --sasl-users %s --authorizer --super-users '%s'",
-		l.flag(), shellQuote(s.cert), shellQuote(s.key), shellQuote(s.caCert), shellQuote(s.users), devSuperUsers)
+	return fmt.Sprintf(" --listeners %s --tls-cert %s --tls-key %s --tls-client-ca %s --ssl-client-auth required --sasl-users %s --authorizer --super-users '%s' --peer-tls-ca %s",
+		l.flag(), shellQuote(s.cert), shellQuote(s.key), shellQuote(s.caCert), shellQuote(s.users), devSuperUsers, shellQuote(s.caCert))
 }

@@ -128,6 +128,21 @@ func TestDevSecure(t *testing.T) {
 		t.Error("a client without a certificate reached the SSL listener")
 	}
 
+	// The raft transport is mutual TLS with the broker certificate; admin's
+	// client certificate, of the same CA, is not a broker's.
+	if nodes[0].Config().PeerTLS == nil {
+		t.Fatal("the secure dev cluster's peer transport is not TLS")
+	}
+	pc, err := tls.Dial("tcp", nodes[0].PeerAddr(), &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}})
+	if err == nil {
+		pc.SetDeadline(time.Now().Add(5 * time.Second))
+		_, err = pc.Read(make([]byte, 1))
+		pc.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("admin's client certificate on the peer port: %v, want a refusal", err)
+	}
+
 	// A restart keeps the CA and the password; --fresh makes new ones.
 	again := newDevSecure(data)
 	if err := again.prepare(false, ""); err != nil {
@@ -175,7 +190,7 @@ func TestDevSecureFlags(t *testing.T) {
 	}
 	first := strings.SplitN(stdout.String(), "\n", 2)[0]
 	for _, want := range []string{"--listeners SASL_SSL://127.0.0.1:9092,SSL://127.0.0.1:9102,SASL_PLAINTEXT://127.0.0.1:9112",
-		"--ssl-client-auth required", "--authorizer", "--super-users 'User:admin;User:CN=admin'", filepath.Join(data, "secure", "users")} {
+		"--ssl-client-auth required", "--authorizer", "--peer-tls-ca", "--super-users 'User:admin;User:CN=admin'", filepath.Join(data, "secure", "users")} {
 		if !strings.Contains(first, want) {
 			t.Errorf("broker 1's serve line lacks %q:\n%s", want, first)
 		}
