@@ -241,6 +241,25 @@ func TestTLSListener(t *testing.T) {
 		}
 	}
 	rlogs.waitLine(t, "certificate")
+	// An expired client certificate of the right CA: refused, one log
+	// line with the client's address and the reason.
+	ekey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	eder, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+		SerialNumber: big.NewInt(7777), Subject: pkix.Name{CommonName: "late"},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, ca.cert, &ekey.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := tls.Certificate{Certificate: [][]byte{eder}, PrivateKey: ekey}
+	if rc, err := dialTLS(t, rs, &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{expired}}); err == nil {
+		rc.send(metadataReq(12, "x"))
+		rc.expectClosed()
+	}
+	if line := rlogs.waitLine(t, "expired"); !strings.Contains(line, "127.0.0.1:") {
+		t.Errorf("the refusal's log line names no client address: %q", line)
+	}
 	rc, err = dialTLS(t, rs, &tls.Config{RootCAs: ca.pool, Certificates: []tls.Certificate{client}})
 	if err != nil {
 		t.Fatal(err)
