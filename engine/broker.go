@@ -329,6 +329,10 @@ type Env struct {
 	// that leader and follower fsyncs overlap (see raftlog.Config). It
 	// must not block. Nil sends everything through Outbox after the sync.
 	SendEarly func([]raftlog.Outgoing)
+	// Nanotime, if set, is a monotonic clock in nanoseconds for the
+	// latency histograms of Stats (raftlog.Config.Now); the simulator
+	// leaves it nil.
+	Nanotime func() int64
 }
 
 // Response is a Kafka response for the request handed in with Token. A nil
@@ -406,6 +410,7 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		CheckpointBytes:      cfg.CheckpointBytes,
 		UnsafeAckBeforeFsync: cfg.Unsafe.AckBeforeFsync,
 		SendEarly:            env.SendEarly,
+		Now:                  env.Nanotime,
 	}, env.WAL)
 	if err != nil {
 		return nil, err

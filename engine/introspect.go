@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/gregor-streaming/gregor/engine/segment"
+	"github.com/gregor-streaming/gregor/raftlog"
 )
 
 // ReplicaState is one partition replica as its broker sees it, for the
@@ -87,3 +88,49 @@ func (b *Broker) MetadataLeader() uint64 { return b.meta.lead }
 
 // Topics lists the topics in this broker's applied metadata, sorted.
 func (b *Broker) Topics() []string { return b.meta.topicNames() }
+
+// RaftStats is the raft host's counters and histograms (raftlog.Stats).
+func (b *Broker) RaftStats() raftlog.Stats { return b.host.Stats() }
+
+// PartitionStats is one hosted replica for the metrics: its offsets, the
+// bytes of its segments and, on the leader, how many replicas are in
+// sync.
+type PartitionStats struct {
+	Topic         string
+	Partition     int32
+	Leader        bool
+	Replicas      int
+	InSync        int // on the leader; 0 elsewhere
+	HighWatermark int64
+	StartOffset   int64
+	SizeBytes     int64
+}
+
+// PartitionStats lists the hosted replicas, sorted by topic and partition.
+func (b *Broker) PartitionStats() []PartitionStats {
+	out := make([]PartitionStats, 0, len(b.parts))
+	for _, id := range b.partIDs() {
+		p := b.parts[id]
+		ps := PartitionStats{Topic: p.topic, Partition: p.index, Leader: p.leader, Replicas: len(p.replicas),
+			HighWatermark: p.highWatermark(), StartOffset: p.startOffset()}
+		if p.leader {
+			ps.InSync = len(p.isr())
+		}
+		if p.log != nil {
+			for _, s := range p.log.Segments() {
+				ps.SizeBytes += s.Size
+			}
+		}
+		out = append(out, ps)
+	}
+	slices.SortFunc(out, func(a, b PartitionStats) int {
+		if a.Topic != b.Topic {
+			if a.Topic < b.Topic {
+				return -1
+			}
+			return 1
+		}
+		return int(a.Partition - b.Partition)
+	})
+	return out
+}

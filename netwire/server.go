@@ -232,6 +232,14 @@ func (s *Server) Addr() net.Addr {
 	return s.lns[0].Addr()
 }
 
+// Connections reports how many client connections are open and how many
+// were accepted since the server started.
+func (s *Server) Connections() (open int, accepted uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns), s.nextConnID.Load()
+}
+
 // Close closes the listener and every connection at once, dropping
 // responses not yet written, and waits for netwire's goroutines to end.
 // Respond calls that arrive later are ignored.

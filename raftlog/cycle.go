@@ -114,6 +114,8 @@ func (h *Host) cycle() (bool, error) {
 		return false, nil
 	}
 	h.cycles++
+	h.stats.Cycles++
+	cycleStart := h.now()
 	// A snapshot reaches the state machine before the WAL records it: the
 	// state machine makes what it applied durable (raft is about to drop
 	// those entries) and fetches the snapshot's state itself; a crash in
@@ -143,6 +145,9 @@ func (h *Host) cycle() (bool, error) {
 			h.stallErr = err
 			return false, nil
 		}
+	}
+	if h.cfg.Now != nil {
+		h.notePersisted(rds, cycleStart)
 	}
 	for _, r := range rds {
 		if err := h.handleReady(r.g, r.rd); err != nil {
@@ -219,11 +224,18 @@ func (h *Host) sendEarly(rds []readyGroup) {
 }
 
 func (h *Host) appendWAL(recs [][]byte, sync bool) error {
+	start := h.now()
 	if err := h.wal.Append(recs); err != nil {
 		return fmt.Errorf("raftlog: wal append: %w", err)
 	}
+	h.stats.WALAppends++
 	for _, r := range recs {
 		h.walBytes += int64(len(r))
+		h.stats.WALBytes += uint64(len(r))
+	}
+	written := h.now()
+	if h.cfg.Now != nil {
+		h.stats.WALAppend.Observe(written - start)
 	}
 	if !sync {
 		h.unsynced = true
@@ -231,6 +243,10 @@ func (h *Host) appendWAL(recs [][]byte, sync bool) error {
 	}
 	if err := h.wal.Sync(); err != nil {
 		return fmt.Errorf("raftlog: wal sync: %w", err)
+	}
+	h.stats.WALSyncs++
+	if h.cfg.Now != nil {
+		h.stats.WALSync.Observe(h.now() - written)
 	}
 	h.unsynced = false
 	return nil
@@ -272,14 +288,27 @@ func (h *Host) handleReady(g *group, rd raft.Ready) error {
 			term = rd.HardState.GetTerm()
 		}
 		if lead != g.lead || term != g.term {
+			if lead != g.lead {
+				h.stats.LeaderChanges++
+				g.pending = g.pending[:0] // a new leader may rewrite the tail
+			}
 			g.lead, g.term = lead, term
 			g.sm.LeaderChanged(lead, term)
 		}
 	}
+	if rd.SoftState != nil && (rd.SoftState.RaftState == raft.StateCandidate || rd.SoftState.RaftState == raft.StatePreCandidate) {
+		h.stats.Campaigns++
+	}
 	for _, m := range rd.Messages {
 		to := m.GetTo()
 		h.outbox[to] = append(h.outbox[to], Envelope{Group: g.id, Msg: m})
+		h.stats.MessagesSent++
+		if m.GetType() == pb.MessageType_MsgAppResp && g.appReceived != 0 {
+			h.stats.FollowerAck.Observe(h.now() - g.appReceived)
+			g.appReceived = 0
+		}
 		if m.GetType() == pb.MessageType_MsgSnap {
+			h.stats.SnapshotsSent++
 			// Treat a sent snapshot as delivered: if it was lost, the
 			// follower rejects the next append and the leader sends another.
 			g.rn.ReportSnapshot(to, raft.SnapshotFinish)
@@ -307,10 +336,14 @@ func (h *Host) handleReady(g *group, rd raft.Ready) error {
 				g.rn.ApplyConfChange(&cc)
 			}
 		}
+		committed := h.now()
 		if len(normal) > 0 {
 			if err := g.sm.Apply(normal); err != nil {
 				return fmt.Errorf("raftlog: group %d apply: %w", g.id, err)
 			}
+		}
+		if len(g.pending) > 0 {
+			h.noteApplied(g, rd.CommittedEntries[len(rd.CommittedEntries)-1].GetIndex(), committed)
 		}
 	}
 	g.rn.Advance(rd)

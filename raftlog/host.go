@@ -69,6 +69,9 @@ type Config struct {
 	// checkers catch the lost acknowledged writes that follow. Never set it
 	// in production.
 	UnsafeAckBeforeFsync bool
+	// Now, if set, is a monotonic clock in nanoseconds for the stage and
+	// latency histograms of Stats; nil leaves them empty (the simulator).
+	Now func() int64
 }
 
 func (c *Config) setDefaults() {
@@ -110,6 +113,10 @@ type group struct {
 	quiesced   bool
 	quietTicks int // consecutive ticks a leader has found the group idle
 	logger     raft.Logger
+	// Stage timing (stats.go): a leader's entries between WAL sync and
+	// apply, oldest first; a follower's oldest unacknowledged append.
+	pending     []pendingEntry
+	appReceived int64
 }
 
 func (g *group) logf(format string, args ...any) { g.logger.Warningf(format, args...) }
@@ -147,6 +154,7 @@ type Host struct {
 	checkpointRetryCycle uint64
 	// peerIn holds broker-to-broker messages received, for PeerInbox.
 	peerIn []PeerMsg
+	stats  Stats
 	// lastHeard is the tick at which each peer broker was last heard from
 	// (any payload, beats included): broker-level liveness that lets whole
 	// groups stay quiet while their leader's broker is alive.
@@ -316,7 +324,15 @@ func (h *Host) Propose(id GroupID, data []byte) error {
 		return fmt.Errorf("raftlog: no group %d", id)
 	}
 	g.quiesced = false
-	return g.rn.Propose(data)
+	return h.countDropped(g.rn.Propose(data))
+}
+
+// countDropped counts a proposal raft refused.
+func (h *Host) countDropped(err error) error {
+	if errors.Is(err, raft.ErrProposalDropped) {
+		h.stats.ProposalsDropped++
+	}
+	return err
 }
 
 // ErrNotLeader is returned by ProposeAsLeader when raft on this host does
@@ -339,7 +355,7 @@ func (h *Host) ProposeAsLeader(id GroupID, data []byte) error {
 		return ErrNotLeader
 	}
 	g.quiesced = false
-	return g.rn.Propose(data)
+	return h.countDropped(g.rn.Propose(data))
 }
 
 // ReadIndex asks group id for a linearizable read point; the answer arrives
@@ -420,10 +436,16 @@ func (h *Host) Receive(payload []byte) error {
 			continue
 		}
 		g.quiesced = false
+		h.stats.MessagesReceived++
+		if e.Msg.GetType() == pb.MessageType_MsgApp && g.appReceived == 0 {
+			g.appReceived = h.now()
+		}
 		err := g.rn.Step(e.Msg)
 		switch {
 		case err == nil:
-		case errors.Is(err, raft.ErrProposalDropped), errors.Is(err, raft.ErrStepPeerNotFound), errors.Is(err, raft.ErrStepLocalMsg):
+		case errors.Is(err, raft.ErrProposalDropped):
+			h.stats.ProposalsDropped++
+		case errors.Is(err, raft.ErrStepPeerNotFound), errors.Is(err, raft.ErrStepLocalMsg):
 			// Normal raft outcomes for a remote message, among them a
 			// forwarded proposal that arrived after leadership moved: the
 			// proposer times out and retries. The rest of the payload is

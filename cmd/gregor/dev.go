@@ -48,6 +48,9 @@ const (
 	// SASL_SSL one (9092 -> 9102, 9112).
 	devSSLPortOffset       = 10
 	devSASLPlainPortOffset = 20
+	// Broker N's admin listener (Prometheus /metrics) is this far above
+	// its Kafka port (9092 -> 9122).
+	devAdminPortOffset = 30
 )
 
 // devOptions are dev's flags. A basePort of 0 (tests) puts every listener
@@ -117,8 +120,8 @@ func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	if o.saslPlaintext && !o.secure {
 		return o, errors.New("--sasl-plaintext needs --secure")
 	}
-	if o.secure && o.basePort != 0 && o.basePort+devSASLPlainPortOffset+o.brokers-1 > 65535 {
-		return o, fmt.Errorf("--base-port %d: with --secure the listeners up to base-port+%d must fit in 1-65535", o.basePort, devSASLPlainPortOffset+o.brokers-1)
+	if o.basePort != 0 && o.basePort+devAdminPortOffset+o.brokers-1 > 65535 {
+		return o, fmt.Errorf("--base-port %d: the listeners up to base-port+%d (the metrics) must fit in 1-65535", o.basePort, devAdminPortOffset+o.brokers-1)
 	}
 	if o.adminPassword != "" {
 		if !o.secure {
@@ -167,6 +170,14 @@ func (o devOptions) secureListeners(id int32) devListeners {
 	return l
 }
 
+// adminListen is broker id's admin (metrics) listener address.
+func (o devOptions) adminListen(id int32) string {
+	if o.basePort == 0 {
+		return "127.0.0.1:0"
+	}
+	return "127.0.0.1:" + strconv.Itoa(o.basePort+devAdminPortOffset+int(id)-1)
+}
+
 func (o devOptions) brokerDir(id int32) string {
 	return filepath.Join(o.data, strconv.Itoa(int(id)))
 }
@@ -184,7 +195,7 @@ func (o devOptions) serveCommands(sec *devSecure) string {
 		} else {
 			fmt.Fprintf(&b, " --listen %s", m.KafkaAddr)
 		}
-		fmt.Fprintf(&b, " --peer-listen %s --cluster %s", m.PeerAddr, cluster)
+		fmt.Fprintf(&b, " --peer-listen %s --admin-listen %s --cluster %s", m.PeerAddr, o.adminListen(m.ID), cluster)
 		if o.autoCreate {
 			b.WriteString(" --auto-create-topics")
 		}
@@ -238,6 +249,7 @@ func startDev(o devOptions, sec *devSecure, logf func(id int32) func(string, ...
 			DataDir:     o.brokerDir(m.ID),
 			KafkaListen: m.KafkaAddr,
 			PeerListen:  m.PeerAddr,
+			AdminListen: o.adminListen(m.ID),
 			Logf:        logf(m.ID),
 		}
 		if sec != nil {
@@ -326,14 +338,14 @@ func devCmd(args []string, stdout, stderr io.Writer) int {
 	for _, n := range nodes {
 		c := n.Config()
 		if sec == nil {
-			fmt.Fprintf(stdout, "broker %d ready: kafka %s data %s\n", c.Broker.ID, n.KafkaAddr(), c.DataDir)
+			fmt.Fprintf(stdout, "broker %d ready: kafka %s data %s metrics http://%s/metrics\n", c.Broker.ID, n.KafkaAddr(), c.DataDir, n.AdminAddr())
 			continue
 		}
 		fmt.Fprintf(stdout, "broker %d ready: kafka %s (SASL_SSL), %s (SSL, client certificate)", c.Broker.ID, n.KafkaAddr(), n.ListenerAddr("SSL"))
 		if a := n.ListenerAddr("SASL_PLAINTEXT"); a != "" {
 			fmt.Fprintf(stdout, ", %s (SASL_PLAINTEXT)", a)
 		}
-		fmt.Fprintf(stdout, " data %s\n", c.DataDir)
+		fmt.Fprintf(stdout, " data %s metrics http://%s/metrics\n", c.DataDir, n.AdminAddr())
 	}
 	if sec != nil {
 		fmt.Fprintf(stdout, "secure: SASL_SSL, %s, ACLs on; CA %s\n", devMechanism, sec.caCert)

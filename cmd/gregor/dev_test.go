@@ -70,9 +70,9 @@ func TestDevPrintCommands(t *testing.T) {
 	}
 	const cluster = "1=127.0.0.1:9092/127.0.0.1:19092,2=127.0.0.1:9093/127.0.0.1:19093,3=127.0.0.1:9094/127.0.0.1:19094"
 	want := "" +
-		"gregor serve --id 1 --data /srv/gregor/1 --listen 127.0.0.1:9092 --peer-listen 127.0.0.1:19092 --cluster " + cluster + " --auto-create-topics --group-initial-rebalance-delay-ms 0\n" +
-		"gregor serve --id 2 --data /srv/gregor/2 --listen 127.0.0.1:9093 --peer-listen 127.0.0.1:19093 --cluster " + cluster + " --auto-create-topics --group-initial-rebalance-delay-ms 0\n" +
-		"gregor serve --id 3 --data /srv/gregor/3 --listen 127.0.0.1:9094 --peer-listen 127.0.0.1:19094 --cluster " + cluster + " --auto-create-topics --group-initial-rebalance-delay-ms 0\n"
+		"gregor serve --id 1 --data /srv/gregor/1 --listen 127.0.0.1:9092 --peer-listen 127.0.0.1:19092 --admin-listen 127.0.0.1:9122 --cluster " + cluster + " --auto-create-topics --group-initial-rebalance-delay-ms 0\n" +
+		"gregor serve --id 2 --data /srv/gregor/2 --listen 127.0.0.1:9093 --peer-listen 127.0.0.1:19093 --admin-listen 127.0.0.1:9123 --cluster " + cluster + " --auto-create-topics --group-initial-rebalance-delay-ms 0\n" +
+		"gregor serve --id 3 --data /srv/gregor/3 --listen 127.0.0.1:9094 --peer-listen 127.0.0.1:19094 --admin-listen 127.0.0.1:9124 --cluster " + cluster + " --auto-create-topics --group-initial-rebalance-delay-ms 0\n"
 	if stdout.String() != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", stdout.String(), want)
 	}
@@ -94,7 +94,7 @@ func TestDevPrintCommands(t *testing.T) {
 func TestDevPrintCommandsQuotesData(t *testing.T) {
 	var stdout, stderr strings.Builder
 	run([]string{"dev", "--print-commands", "--data", "my data", "--base-port", "7000", "--brokers", "1"}, &stdout, &stderr)
-	want := "gregor serve --id 1 --data 'my data/1' --listen 127.0.0.1:7000 --peer-listen 127.0.0.1:17000 --cluster 1=127.0.0.1:7000/127.0.0.1:17000 --auto-create-topics --group-initial-rebalance-delay-ms 0\n"
+	want := "gregor serve --id 1 --data 'my data/1' --listen 127.0.0.1:7000 --peer-listen 127.0.0.1:17000 --admin-listen 127.0.0.1:7030 --cluster 1=127.0.0.1:7000/127.0.0.1:17000 --auto-create-topics --group-initial-rebalance-delay-ms 0\n"
 	if stdout.String() != want {
 		t.Fatalf("got %q, want %q (stderr %q)", stdout.String(), want, stderr.String())
 	}

@@ -69,7 +69,9 @@ func produceFrom(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if o.keys && o.keySep == "" {
 		return fail(exitUsage, "--key-separator is empty")
 	}
-	opts := []kgo.Opt{kgo.DefaultProduceTopic(o.topic), kgo.RecordDeliveryTimeout(o.client.timeout)}
+	// As Kafka's console producer: a topic the cluster may auto-create
+	// (auto.create.topics.enable) is created by producing to it.
+	opts := []kgo.Opt{kgo.DefaultProduceTopic(o.topic), kgo.RecordDeliveryTimeout(o.client.timeout), kgo.AllowAutoTopicCreation()}
 	switch o.acks {
 	case "all", "-1":
 		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))

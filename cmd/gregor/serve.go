@@ -53,14 +53,15 @@ const configLinesMax = 1000
 
 // serveOptions are serve's flags.
 type serveOptions struct {
-	id         int
-	data       string
-	listen     string
-	advertise  string
-	peerListen string
-	cluster    string
-	config     string
-	autoCreate bool
+	id          int
+	data        string
+	listen      string
+	advertise   string
+	peerListen  string
+	adminListen string
+	cluster     string
+	config      string
+	autoCreate  bool
 	// producerExpiryMs is Kafka's producer.id.expiration.ms.
 	producerExpiryMs int64
 	// Group coordination, Kafka's names.
@@ -163,6 +164,7 @@ func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:9092", "Kafka listener address")
 	fs.StringVar(&o.advertise, "advertise", "", "Kafka address clients are told to use (default --listen)")
 	fs.StringVar(&o.peerListen, "peer-listen", "", "inter-broker raft transport listener (default this broker's peer address in --cluster)")
+	fs.StringVar(&o.adminListen, "admin-listen", "", "admin HTTP listener serving Prometheus /metrics, host:port (default none)")
 	fs.StringVar(&o.cluster, "cluster", "", "initial brokers: id=host:kafkaport/peerhost:peerport,... (the same on every broker)")
 	fs.StringVar(&o.config, "config", "", "file of name=value lines with the same names as these flags")
 	fs.BoolVar(&o.autoCreate, "auto-create-topics", false, "create unknown topics on Metadata and Produce")
@@ -302,6 +304,11 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 	if _, _, err := splitHostPort(peerListen); err != nil {
 		return runtime.Config{}, fmt.Errorf("--peer-listen: %v", err)
 	}
+	if o.adminListen != "" {
+		if _, _, err := splitHostPort(o.adminListen); err != nil {
+			return runtime.Config{}, fmt.Errorf("--admin-listen: %v", err)
+		}
+	}
 	if o.producerExpiryMs <= 0 {
 		return runtime.Config{}, fmt.Errorf("--producer-id-expiration-ms %d: must be positive", o.producerExpiryMs)
 	}
@@ -358,6 +365,7 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 		Peers:       peerAddrs(members),
 		PeerTLS:     sec.peer,
 		SASL:        sec.sasl,
+		AdminListen: o.adminListen,
 	}
 	if !legacy {
 		rc.KafkaListen, rc.Listeners = "", sec.listeners
@@ -397,6 +405,9 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	fmt.Fprintf(stdout, "broker %d ready: kafka %s peer %s data %s\n", cfg.Broker.ID, node.KafkaAddr(), node.PeerAddr(), cfg.DataDir)
+	if a := node.AdminAddr(); a != "" {
+		fmt.Fprintf(stdout, "broker %d metrics: http://%s/metrics\n", cfg.Broker.ID, a)
+	}
 	if len(cfg.Listeners) > 0 {
 		for _, l := range cfg.Listeners {
 			fmt.Fprintf(stdout, "broker %d listener %s (%s) on %s\n", cfg.Broker.ID, l.Name, l.Protocol, node.ListenerAddr(l.Name))

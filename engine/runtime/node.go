@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -72,6 +73,9 @@ type Config struct {
 	// Peers maps broker ids to their raft transport addresses. It may be
 	// completed after Listen with SetPeers (ephemeral ports).
 	Peers map[int32]string
+	// AdminListen, if set, is the address of the admin HTTP listener
+	// serving /metrics (Prometheus text format), e.g. "127.0.0.1:0".
+	AdminListen string
 	// Logf receives notable events; nil discards.
 	Logf func(format string, args ...any)
 }
@@ -111,6 +115,10 @@ type Node struct {
 	kafkaLns  []net.Listener // one per listeners entry
 	server    *netwire.Server
 	tr        *transport
+	metrics   *nodeMetrics
+	started0  time.Time    // Run's start: the zero of Env.Nanotime
+	adminLn   net.Listener // nil without Config.AdminListen
+	admin     *http.Server
 	wal       *etcdwal.WAL
 	broker    *engine.Broker
 
@@ -148,6 +156,7 @@ type clientRequest struct {
 	req     kmsg.Request
 	respond func(kmsg.Response)
 	client  engine.Client
+	at      time.Time // handed to the node
 }
 
 type doRequest struct {
@@ -187,9 +196,13 @@ func Listen(cfg Config) (*Node, error) {
 		listeners = []Listener{{Name: "PLAINTEXT", Protocol: netwire.Plaintext, Listen: cfg.KafkaListen}}
 	}
 	var klns []net.Listener
+	var adminLn net.Listener
 	closeAll := func() {
 		for _, ln := range klns {
 			ln.Close()
+		}
+		if adminLn != nil {
+			adminLn.Close()
 		}
 	}
 	for _, l := range listeners {
@@ -218,6 +231,14 @@ func Listen(cfg Config) (*Node, error) {
 		peerServer.MinVersion = max(peerServer.MinVersion, tls.VersionTLS12)
 		peerClient.MinVersion = max(peerClient.MinVersion, tls.VersionTLS12)
 	}
+	if cfg.AdminListen != "" {
+		aln, err := net.Listen("tcp", cfg.AdminListen)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("runtime: admin listener: %w", err)
+		}
+		adminLn = aln
+	}
 	pln, err := net.Listen("tcp", cfg.PeerListen)
 	if err != nil {
 		closeAll()
@@ -237,7 +258,9 @@ func Listen(cfg Config) (*Node, error) {
 		responds:  map[uint64]func(kmsg.Response){},
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+		adminLn:   adminLn,
 	}
+	n.metrics = newNodeMetrics(n)
 	n.tr = newTransport(pln, n.deliverPeer, cfg.Logf)
 	n.tr.clientTLS = peerClient
 	n.tr.setPeers(cfg.Peers)
@@ -292,7 +315,7 @@ func (n *Node) Run() (err error) {
 	if n.started {
 		return errors.New("runtime: Run called twice")
 	}
-	n.started = true
+	n.started, n.started0 = true, time.Now()
 	n.advertise()
 	if err := os.MkdirAll(n.cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("runtime: data directory: %w", err)
@@ -319,6 +342,7 @@ func (n *Node) Run() (err error) {
 				n.tr.send(int32(o.To), o.Payload)
 			}
 		},
+		Nanotime: func() int64 { return int64(time.Since(n.started0)) },
 	})
 	if err != nil {
 		return fmt.Errorf("runtime: broker %d: %w", n.cfg.Broker.ID, err)
@@ -354,6 +378,9 @@ func (n *Node) Run() (err error) {
 	}
 	n.tr.wg.Add(1)
 	go n.tr.serve()
+	if n.adminLn != nil {
+		n.serveAdmin()
+	}
 	return nil
 }
 
@@ -445,6 +472,11 @@ func (n *Node) Stop() error {
 				ln.Close()
 			}
 		}
+		if n.admin != nil {
+			n.admin.Close()
+		} else if n.adminLn != nil {
+			n.adminLn.Close()
+		}
 		close(n.stop)
 		if n.broker != nil {
 			<-n.done // the loop runs exactly when the broker was built
@@ -478,7 +510,7 @@ func (n *Node) deliverPeer(payload []byte) {
 type handler struct{ n *Node }
 
 func (h handler) Handle(info *netwire.ConnInfo, req kmsg.Request, respond func(kmsg.Response)) {
-	cr := clientRequest{req: req, respond: respond}
+	cr := clientRequest{req: req, respond: respond, at: time.Now()}
 	if info != nil {
 		cr.client = engine.Client{ID: info.ClientID, Host: info.Remote, Listener: info.Listener, Principal: info.Principal}
 		if host, _, err := net.SplitHostPort(info.Remote); err == nil {
@@ -545,7 +577,11 @@ func (n *Node) loop() {
 
 func (n *Node) handle(r clientRequest) {
 	n.nextToken++
-	n.responds[n.nextToken] = r.respond
+	n.metrics.queued.Observe(time.Since(r.at).Seconds())
+	n.responds[n.nextToken] = func(resp kmsg.Response) {
+		n.metrics.observe(r.req, time.Since(r.at))
+		r.respond(resp)
+	}
 	n.broker.HandleClient(n.nextToken, r.req, r.client)
 }
 
