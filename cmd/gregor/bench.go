@@ -74,6 +74,7 @@ type benchOptions struct {
 	warmup      time.Duration
 	json        bool
 	noCreate    bool
+	metrics     string // brokers' /metrics to scrape around the run
 }
 
 // benchBrokersFlag registers --brokers, the cluster a measuring mode runs
@@ -109,6 +110,7 @@ func benchFlags(fs *flag.FlagSet, o *benchOptions) func() []string {
 	fs.DurationVar(&o.warmup, "warmup", 0, "send for this long before measuring")
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.BoolVar(&o.noCreate, "no-create", false, "do not create the topic")
+	fs.StringVar(&o.metrics, "metrics", "", "Gregor brokers' admin addresses (host:port or /metrics URLs, comma separated): print the produce path's stages as the brokers measured them during the run (warm-up included)")
 	return brokers
 }
 
@@ -200,11 +202,27 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 				mode, p.Elapsed.Seconds(), p.RecordsPerSec, p.MBPerSec, p.P99ms)
 		}
 	}
+	urls := benchMetricsURLs(o.metrics)
+	stages := make([]stageHist, len(benchStages))
+	if len(urls) > 0 {
+		if err := benchScrape(urls, stages, -1); err != nil {
+			fmt.Fprintf(stderr, "gregor bench %s: %v\n", mode, err)
+			return exitError
+		}
+	}
 	res, err := benchRun(ctx, o, progress)
 	if progress != nil {
 		fmt.Fprintln(stdout)
 	}
-	return benchPrintResult(stdout, stderr, "gregor bench "+mode, o.json, res, res.Records > 0, err, benchPrintSummary)
+	code := benchPrintResult(stdout, stderr, "gregor bench "+mode, o.json, res, res.Records > 0, err, benchPrintSummary)
+	if len(urls) > 0 && code == exitOK {
+		if err := benchScrape(urls, stages, +1); err != nil {
+			fmt.Fprintf(stderr, "gregor bench %s: %v\n", mode, err)
+			return exitError
+		}
+		benchPrintStages(stdout, stages)
+	}
+	return code
 }
 
 // benchPrintResult prints a finished run and returns the command's exit code:
