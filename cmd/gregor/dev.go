@@ -331,9 +331,14 @@ func devCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	// "Ready" means clients can use the cluster: every broker knows the
 	// controller (the metadata group has a leader), so a Metadata request
-	// made right after the lines appear names one.
+	// made right after the lines appear names one; with --secure (named
+	// listeners) every broker also lists every other (waitListed).
 	if !waitController(nodes, devReadyMax) {
 		fmt.Fprintf(stderr, "gregor dev: no controller elected within %v; starting anyway\n", devReadyMax)
+	} else if sec != nil {
+		if err := sec.waitListed(nodes, devReadyMax); err != nil {
+			fmt.Fprintf(stderr, "gregor dev: %v; starting anyway\n", err)
+		}
 	}
 	for _, n := range nodes {
 		c := n.Config()

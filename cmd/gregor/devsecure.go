@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,6 +19,10 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gregor-streaming/gregor/engine/runtime"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // The secure dev cluster (gregor dev --secure): a CA and a broker
@@ -333,4 +338,49 @@ func (s *devSecure) options(l devListeners) securityOptions {
 func (s *devSecure) serveFlags(l devListeners) string {
 	return fmt.Sprintf(" --listeners %s --tls-cert %s --tls-key %s --tls-client-ca %s --ssl-client-auth required --sasl-users %s --authorizer --super-users '%s' --peer-tls-ca %s",
 		l.flag(), shellQuote(s.cert), shellQuote(s.key), shellQuote(s.caCert), shellQuote(s.users), devSuperUsers, shellQuote(s.caCert))
+}
+
+// waitListed waits until every broker's Metadata answer lists all the
+// brokers, asked on its SSL listener with admin's certificate. With named
+// listeners a broker tells clients of another only once that one's
+// registration (its listeners) is in the metadata log, a few ticks after
+// the controller is elected: until then each broker lists itself alone,
+// and a partition another leads is answered LISTENER_NOT_FOUND, which
+// kafkajs's createTopics does not retry. Ready waits for it.
+func (s *devSecure) waitListed(nodes []*runtime.Node, max time.Duration) error {
+	caPEM, err := os.ReadFile(s.caCert)
+	if err != nil {
+		return err
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	pair, err := tls.LoadX509KeyPair(s.adminCert, s.adminKey)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), max)
+	defer cancel()
+	for _, n := range nodes {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(n.ListenerAddr("SSL")),
+			kgo.DialTLSConfig(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}}))
+		if err != nil {
+			return err
+		}
+		listed := 0
+		for listed < len(nodes) && ctx.Err() == nil {
+			req := kmsg.NewPtrMetadataRequest()
+			req.Topics = []kmsg.MetadataRequestTopic{}
+			if resp, err := req.RequestWith(ctx, cl.SeedBrokers()[0]); err == nil {
+				listed = len(resp.Brokers)
+			}
+			if listed < len(nodes) {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		cl.Close()
+		if listed < len(nodes) {
+			return fmt.Errorf("broker %d lists %d of the %d brokers after %v", n.Config().Broker.ID, listed, len(nodes), max)
+		}
+	}
+	return nil
 }

@@ -53,7 +53,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * check in GroupCheck; txn ..., TxnCheck; streams-wordcount ..., the
  * Kafka Streams application StreamsWordCount; connect-worker ..., a Kafka
  * Connect distributed worker, ConnectWorker; mirror-maker ..., MirrorMaker
- * 2, MirrorMaker2)
+ * 2, MirrorMaker2; secure ..., SASL_SSL with a client.properties file,
+ * SecureCheck)
  */
 public final class JavaClientCheck {
     static final Map<String, Object> summary = new LinkedHashMap<>();
@@ -76,6 +77,10 @@ public final class JavaClientCheck {
         }
         if (args.length > 0 && args[0].equals("read-compacted")) {
             LogAdminCheck.readCompacted(args);
+            return;
+        }
+        if (args.length > 0 && args[0].equals("secure")) {
+            SecureCheck.main(args);
             return;
         }
         if (args.length > 0 && args[0].equals("streams-wordcount")) {
