@@ -36,9 +36,11 @@ func init() { regKey(kmsg.Metadata, 0, 12, (*Broker).handleMetadata) }
 func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	listed := map[int32]bool{}
+	unregistered := map[int32]bool{} // live, but no listeners known yet
 	for _, bi := range b.liveBrokers() {
 		host, port, ok := b.endpointFor(bi)
 		if !ok {
+			unregistered[bi.ID] = len(bi.Listeners) == 0
 			continue
 		}
 		listed[bi.ID] = true
@@ -127,6 +129,14 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 			mp.ISR = append([]int32(nil), pm.ISR...)
 			if pm.Leader >= 0 && !b.brokerAlive(pm.Leader) {
 				// Its broker is gone: a new leader reports itself shortly.
+				mp.Leader = -1
+			}
+			if mp.Leader >= 0 && unregistered[mp.Leader] {
+				// Its broker has not registered its listeners yet (a
+				// cluster starting): as Kafka, whose leaders are always
+				// registered brokers, the leader is not available yet.
+				// Clients retry this one; kafkajs does not retry
+				// LISTENER_NOT_FOUND.
 				mp.Leader = -1
 			}
 			if mp.Leader < 0 {
