@@ -2,8 +2,11 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +68,13 @@ func TestMetricsScrape(t *testing.T) {
 		}
 		return ""
 	}
+	all := map[string]*dto.MetricFamily{}
+	for _, id := range c.ids() {
+		for n, f := range scrape(id) {
+			all[n] = f
+		}
+	}
+	dashboardNames(t, all)
 	var produces, commits, acks uint64
 	var hw float64
 	leaders := 0
@@ -128,5 +138,43 @@ func TestMetricsScrape(t *testing.T) {
 	if resp, err := hc.Get("http://" + addr + "/metrics"); err == nil {
 		resp.Body.Close()
 		t.Errorf("broker %d still serves /metrics after Stop", id)
+	}
+}
+
+// dashboardNames checks that every metric docs/grafana-dashboard.json
+// queries is one a broker exports (fams, a scrape), so the dashboard
+// follows renames.
+func dashboardNames(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
+	raw, err := os.ReadFile("../../docs/grafana-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	name := regexp.MustCompile(`\b((?:gregor|go|process)_[a-z0-9_]+)`)
+	seen := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range name.FindAllStringSubmatch(tg.Expr, -1) {
+				n := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m[1], "_bucket"), "_count"), "_sum")
+				seen++
+				if fams[n] == nil {
+					t.Errorf("dashboard panel %q queries %s, which no broker exports", p.Title, m[1])
+				}
+			}
+		}
+	}
+	if seen < 10 {
+		t.Errorf("the dashboard queries only %d metrics", seen)
 	}
 }
