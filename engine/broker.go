@@ -359,7 +359,8 @@ type Broker struct {
 
 	parts map[raftlog.GroupID]*partition
 	// replicas is every state machine hosted here, of every kind, by group.
-	replicas map[raftlog.GroupID]replica
+	replicas     map[raftlog.GroupID]replica
+	replicaOrder []raftlog.GroupID // sorted keys of replicas; nil when stale (replicaIDs)
 	// want is the partition replicas the applied metadata places here;
 	// reconcileReplicas makes parts follow it.
 	want map[raftlog.GroupID]wantReplica

@@ -661,6 +661,14 @@ func (p *partition) tick() {
 func (p *partition) isrLagTicks() int64 { return int64(3 * p.b.cfg.ElectionTicks) }
 
 func (p *partition) trackISR() {
+	if p.b.host.IsQuiesced(p.group) {
+		// A leader quiesces only with every follower's broker alive and
+		// at its last index, and wakes when one falls silent: all in sync.
+		for _, r := range p.replicas {
+			p.caughtUp[r] = p.b.ticks
+		}
+		return
+	}
 	st, ok := p.b.host.Status(p.group)
 	if !ok || !st.Leader {
 		return

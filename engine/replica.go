@@ -31,12 +31,17 @@ func (m *metaSM) startReads()       {}
 
 // replicaIDs lists every hosted replica's group, sorted.
 func (b *Broker) replicaIDs() []raftlog.GroupID {
-	ids := make([]raftlog.GroupID, 0, len(b.replicas))
-	for id := range b.replicas {
-		ids = append(ids, id)
+	if b.replicaOrder == nil || len(b.replicaOrder) != len(b.replicas) {
+		ids := make([]raftlog.GroupID, 0, len(b.replicas))
+		for id := range b.replicas {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		b.replicaOrder = ids
 	}
-	slices.Sort(ids)
-	return ids
+	// Callers may host or unhost replicas while ranging: they range over
+	// this slice, which the next change replaces rather than edits.
+	return b.replicaOrder
 }
 
 // hostReplica starts group id on this broker with state machine r.
@@ -45,6 +50,7 @@ func (b *Broker) hostReplica(id raftlog.GroupID, voters []uint64, r replica, cam
 		return err
 	}
 	b.replicas[id] = r
+	b.replicaOrder = nil
 	return nil
 }
 
@@ -54,5 +60,6 @@ func (b *Broker) unhostReplica(id raftlog.GroupID) error {
 		return err
 	}
 	delete(b.replicas, id)
+	b.replicaOrder = nil
 	return nil
 }

@@ -93,7 +93,10 @@ func (h *Host) cycle() (bool, error) {
 	var recs [][]byte
 	for _, id := range h.ids {
 		g := h.groups[id]
-		if !g.rn.HasReady() {
+		// A quiesced group has no Ready: it quiesced with none, and every
+		// call that could give it one (a message, a proposal, a read, a
+		// transfer) wakes it first. Skipping it keeps idle groups free.
+		if g.quiesced || !g.rn.HasReady() {
 			continue
 		}
 		rd := g.rn.Ready()
@@ -369,7 +372,7 @@ func (h *Host) HasReady() bool {
 		return false // the next Process retries the WAL; no point spinning
 	}
 	for _, id := range h.ids {
-		if h.groups[id].rn.HasReady() {
+		if g := h.groups[id]; !g.quiesced && g.rn.HasReady() {
 			return true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 )
 
 // StateMachine is what a group applies its committed entries to. Every
@@ -117,6 +118,9 @@ type group struct {
 	// apply, oldest first; a follower's oldest unacknowledged append.
 	pending     []pendingEntry
 	appReceived int64
+	// While quiesced: its role and leader, read once (shouldWake).
+	sleepKnown, sleepLeader bool
+	sleepLead               uint64
 }
 
 func (g *group) logf(format string, args ...any) { g.logger.Warningf(format, args...) }
@@ -396,16 +400,19 @@ func (h *Host) Status(id GroupID) (Status, bool) {
 	if !ok {
 		return Status{}, false
 	}
-	st := g.rn.Status()
+	// BasicStatus and WithProgress, not Status: Status copies every
+	// follower's Progress, in-flight window included, which an idle
+	// broker's per-tick ISR check paid for each group it leads.
+	st := g.rn.BasicStatus()
 	s := Status{
 		Lead: st.Lead, Term: st.HardState.GetTerm(), Commit: st.HardState.GetCommit(),
 		Applied: st.Applied, Leader: st.RaftState == raft.StateLeader, Voters: g.voters, Quiesced: g.quiesced,
 	}
 	if s.Leader {
-		s.Progress = map[uint64]uint64{}
-		for id, pr := range st.Progress {
+		s.Progress = make(map[uint64]uint64, len(g.voters))
+		g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 			s.Progress[id] = pr.Match
-		}
+		})
 	}
 	return s, true
 }

@@ -29,9 +29,15 @@ func (h *Host) alive(peer uint64) bool {
 }
 
 func (h *Host) shouldWake(g *group) bool {
-	st := g.rn.BasicStatus()
-	if st.RaftState != raft.StateLeader {
-		return st.Lead == raft.None || !h.alive(st.Lead)
+	// Nothing steps a quiesced group, so its role and leader stay as they
+	// were when it slept: read them once (BasicStatus copies the whole
+	// hard and soft state, which every idle group paid at every tick).
+	if !g.sleepKnown {
+		st := g.rn.BasicStatus()
+		g.sleepLeader, g.sleepLead, g.sleepKnown = st.RaftState == raft.StateLeader, st.Lead, true
+	}
+	if !g.sleepLeader {
+		return g.sleepLead == raft.None || !h.alive(g.sleepLead)
 	}
 	for _, v := range g.voters {
 		if v != h.cfg.ID && !h.alive(v) {
@@ -67,13 +73,19 @@ func (h *Host) maybeQuiesce(g *group) bool {
 	if g.quietTicks < h.quiesceAfterTicks() {
 		return false
 	}
-	g.quiesced, g.quietTicks = true, 0
+	g.quiesced, g.quietTicks, g.sleepKnown = true, 0, false
 	for _, v := range g.voters {
 		if v != h.cfg.ID {
 			h.outbox[v] = append(h.outbox[v], Envelope{Group: g.id, Term: st.HardState.GetTerm(), Commit: commit})
 		}
 	}
 	return true
+}
+
+// IsQuiesced reports whether group id is quiesced here.
+func (h *Host) IsQuiesced(id GroupID) bool {
+	g, ok := h.groups[id]
+	return ok && g.quiesced
 }
 
 // Quiesced counts the groups currently not ticking.
@@ -106,7 +118,7 @@ func (h *Host) quiesceFollower(g *group, from uint64, e Envelope) {
 	last, _ := g.storage.LastIndex()
 	if st.RaftState == raft.StateFollower && st.Lead == from && st.HardState.GetTerm() == e.Term &&
 		commit >= e.Commit && last == commit && !g.rn.HasReady() {
-		g.quiesced = true
+		g.quiesced, g.sleepKnown = true, false
 		return
 	}
 	g.quiesced = false
