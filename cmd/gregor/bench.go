@@ -182,6 +182,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return benchProfileCmd(rest, stdout, stderr)
 	case "txn":
 		return benchTxnCmd(rest, stdout, stderr)
+	case "kfake-server": // not in the usage: the suite's kfake process
+		return benchKfakeServerCmd(rest, stdout, stderr)
 	case "produce", "consume", "e2e":
 	default:
 		fmt.Fprintf(stderr, "gregor bench: unknown mode %q\n\n%s", mode, benchUsage)

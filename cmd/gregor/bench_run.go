@@ -34,6 +34,7 @@ type benchResult struct {
 	Latency       benchLatency `json:"latency"`
 	Errors        uint64       `json:"errors"`
 	FirstError    string       `json:"first_error,omitempty"`
+	Acked         int64        `json:"-"` // produce: every record acknowledged, warm-up included (the suite's CPU per record)
 }
 
 // benchProgress is one line of live progress.
@@ -378,6 +379,7 @@ func benchProduce(ctx context.Context, o benchOptions, res *benchResult, progres
 		h       benchHist
 		claimed atomic.Int64
 		stopped atomic.Bool
+		all     atomic.Int64 // acknowledged, warm-up included
 	)
 	// Records sent in the warm-up and unsampled measured records share
 	// these two markers instead of a time each.
@@ -390,6 +392,7 @@ func benchProduce(ctx context.Context, o benchOptions, res *benchResult, progres
 			c.fail(err)
 			return
 		}
+		all.Add(1)
 		if acked != nil {
 			acked.Add(1)
 		}
@@ -479,6 +482,7 @@ func benchProduce(ctx context.Context, o benchOptions, res *benchResult, progres
 	}
 	// Every promise has run once Flush returns: the run ends here.
 	c.add(0, 0, time.Since(start))
+	res.Acked = all.Load()
 	err := c.fill(res, o.warmup, &h, "send to acknowledgement")
 	return errors.Join(err, flushErr)
 }
