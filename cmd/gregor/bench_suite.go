@@ -85,7 +85,7 @@ const benchSuiteFixedLoadDefault = 20.0
 // benchSuiteKafkaWarmupDefault is how long the suite produces to Kafka
 // before measuring it: a JVM compiles its hot paths over the first tens
 // of seconds, and a broker in service has long done so.
-const benchSuiteKafkaWarmupDefault = 20 * time.Second
+const benchSuiteKafkaWarmupDefault = 30 * time.Second
 
 type benchSuiteOptions struct {
 	runs           int
@@ -165,7 +165,7 @@ type benchSamples struct {
 	// At the fixed load (--fixed-load), linger 0.
 	fixedMB, fixedP50, fixedP99, fixedP999, fixedCPU []float64
 	// At Gregor RF=3's half rate, linger 0.
-	sameP50, sameP99 []float64
+	sameRate, sameP50, sameP99 []float64
 }
 
 // benchMedian is the median of xs (the mean of the middle two when even);
@@ -358,7 +358,7 @@ func benchSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (str
 		benchSystemNames(systems), o.runs, o.duration, o.warmup)
 	// One unmeasured produce and consume per system first: connections,
 	// page cache, and Kafka's JIT compiler: on this machine Kafka's produce
-	// rate rose about fourfold over its first 20 s of load.
+	// rate rose fivefold to sevenfold over its first 30-35 s of load.
 	for si, s := range systems {
 		opt := base
 		opt.brokers, opt.rf, opt.mode, opt.warmup = s.brokers, s.rf, "produce", 0
@@ -432,6 +432,7 @@ func benchSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (str
 			// same load, so the latencies compare (for Gregor RF=3 it is
 			// the run just made).
 			if si == 0 {
+				x.sameRate = append(x.sameRate, r.RecordsPerSec)
 				x.sameP50 = append(x.sameP50, r.Latency.P50ms)
 				x.sameP99 = append(x.sameP99, r.Latency.P99ms)
 			} else {
@@ -441,6 +442,7 @@ func benchSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (str
 				if err != nil {
 					return "", err
 				}
+				x.sameRate = append(x.sameRate, r.RecordsPerSec)
 				x.sameP50 = append(x.sameP50, r.Latency.P50ms)
 				x.sameP99 = append(x.sameP99, r.Latency.P99ms)
 			}
@@ -571,6 +573,7 @@ func benchFormat(o benchSuiteOptions, m benchMachine, loadEnd string, systems []
 		row("CPU s per million records at "+load, "%.2f", medOf(func(x benchSamples) []float64 { return x.fixedCPU }), true)
 	}
 	same := fmt.Sprintf("Gregor RF=3's half rate (%.0f records/s), linger 0", s[rf3].halfRate)
+	row("at "+same+": achieved records/s", "%.0f", medOf(func(x benchSamples) []float64 { return x.sameRate }), false)
 	row("produce p50 at "+same+", ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.sameP50 }), true)
 	row("produce p99 at "+same+", ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.sameP99 }), true)
 	row("half rate (own max / 2), records/s", "%.0f", func(x benchSamples) float64 { return x.halfRate }, false)

@@ -101,7 +101,7 @@ func TestBenchSuiteFormat(t *testing.T) {
 			produce: []float64{produce}, produceMB: []float64{produce / 1e4}, produceP99: x, consume: []float64{2 * produce},
 			consumeMB: x, halfRate: produce / 2, halfP50: x, halfP99: x, halfP999: x, half0P50: x, half0P99: x,
 			produceCPU: []float64{cpu}, consumeCPU: []float64{cpu}, fixedMB: []float64{20}, fixedP50: []float64{p50},
-			fixedP99: []float64{2 * p50}, fixedP999: x, fixedCPU: []float64{cpu}, sameP50: x, sameP99: x,
+			fixedP99: []float64{2 * p50}, fixedP999: x, fixedCPU: []float64{cpu}, sameRate: x, sameP50: x, sameP99: x,
 		}
 	}
 	systems := []benchSystem{{name: "Gregor RF=3", key: "rf3"}, {name: "Gregor RF=1", key: "rf1"}, {name: "Kafka RF=3", key: "kafka"}, {name: "kfake", key: "kfake"}}
