@@ -39,9 +39,11 @@ fmt-check:
 conformance:
 	$(GO) test -count=1 -v -timeout 10m -run '^TestConformance$$' ./cmd/gregor/conformance -kafka $(if $(REWRITE),-rewrite)
 
-## bench: Gregor vs kfake side by side, produce/consume and transactions (writes docs/performance.md), then one pass of every Go micro-benchmark
+## bench: Gregor vs Apache Kafka 4.1.1 (3-node KRaft, fetched from Maven Central on first use; needs java and mvn,
+## else no Kafka column) vs kfake side by side: produce/consume, latency at a fixed load, CPU per record; then
+## transactions (both write docs/performance.md), then one pass of every Go micro-benchmark
 bench:
-	$(GO) run ./cmd/gregor bench suite --write docs/performance.md
+	$(GO) run ./cmd/gregor bench suite --kafka=true --write docs/performance.md
 	$(GO) run ./cmd/gregor bench suite --txn --write docs/performance.md
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 $(PKGS)
 

@@ -28,8 +28,9 @@ e2e      produces and consumes at once; latency is from send to receipt,
 txn      transactional producers (begin, N records, commit) and a
          read_committed consumer: transactions/s, records/s, EndTxn
          latency and the time from EndTxn to visibility (bench txn -h).
-suite    starts a 3-broker Gregor cluster and franz-go's kfake in this
-         process and prints the side-by-side table (see docs/performance.md).
+suite    starts a 3-broker Gregor cluster, Apache Kafka (3 KRaft nodes, if
+         java is installed) and franz-go's kfake, each in processes of its
+         own, and prints the side-by-side table (see docs/performance.md).
 profile  writes CPU and allocation profiles of the produce and fetch paths
          of an in-process Gregor cluster under load.
 
@@ -184,6 +185,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return benchProfileCmd(rest, stdout, stderr)
 	case "txn":
 		return benchTxnCmd(rest, stdout, stderr)
+	case "kfake-server": // not in the usage: the suite's kfake process
+		return benchKfakeServerCmd(rest, stdout, stderr)
 	case "produce", "consume", "e2e":
 	default:
 		fmt.Fprintf(stderr, "gregor bench: unknown mode %q\n\n%s", mode, benchUsage)

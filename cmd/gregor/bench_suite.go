@@ -19,29 +19,37 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const benchSuiteUsage = `usage: gregor bench suite [flags]
 
-Starts, in this process, a 3-broker Gregor cluster on ephemeral loopback
-ports with its data (real files, fsync on) in a temporary directory, and
-franz-go's kfake (in memory, one broker, no replication, no fsync). With the
-same franz-go producer settings (defaults plus acks=all) it measures, for
-Gregor RF=3, Gregor RF=1 and kfake, --runs times each and interleaved:
-produce at full speed, consume of what was produced, and produce latency at
-half of the target's own median maximum rate; then Gregor RF=3 with
---many-partitions partitions. It prints one Markdown table of medians and
-the ratios Gregor/kfake, and with --write replaces the generated section of
-that file (between the bench:begin and bench:end markers).
+Starts, each in processes of its own (children of this one, stopped when
+it ends): a 3-broker Gregor cluster (gregor dev, ephemeral loopback ports,
+data with fsync on in a temporary directory); Apache Kafka, a 3-node KRaft
+cluster on loopback (default flush settings, so no fsync; replication 3,
+min.insync.replicas=2; needs java, and mvn once to fetch the broker from
+Maven Central into cmd/gregor/testdata/kafka/target/lib; without them, or
+with --kafka=false, there is no Kafka column); and franz-go's kfake (in
+memory, one broker, no replication, no fsync). This process is the load
+generator. With the same franz-go producer settings (defaults plus
+acks=all) it measures, for Gregor RF=3, Gregor RF=1, Kafka RF=3 and kfake,
+--runs times each and interleaved: produce at full speed, consume of what
+was produced, produce latency with linger 0 at --fixed-load MB/s, at half
+of Gregor RF=3's maximum and at half of the system's own maximum; and the
+CPU seconds the system's processes used per million records (from
+/proc/<pid>/stat); then Gregor RF=3 with --many-partitions partitions. It
+prints one Markdown table of medians and the ratios of Gregor to Kafka and
+to kfake, and with --write replaces the generated section of that file
+(between the bench:begin and bench:end markers).
 
-With --txn it measures transactions instead, and only them: for each of
---records-per-txn's sizes, Gregor RF=3, Gregor RF=1 and kfake, --runs times
-each and interleaved, one ` + "`gregor bench txn`" + ` run (one transactional
-producer, one read_committed consumer); --write then replaces the section
-between the bench-txn:begin and bench-txn:end markers. It is a separate run
-so that either table can be regenerated without the other, each with the
-machine's load of its own run.
+With --txn it measures transactions instead, and only them (no Kafka
+column): for each of --records-per-txn's sizes, Gregor RF=3, Gregor RF=1
+and kfake, --runs times each and interleaved, one ` + "`gregor bench txn`" + ` run (one
+transactional producer, one read_committed consumer); --write then
+replaces the section between the bench-txn:begin and bench-txn:end
+markers. It is a separate run so that either table can be regenerated
+without the other, each with the machine's load of its own run.
 
 `
 
@@ -65,7 +73,19 @@ const (
 	benchTargetConsume    = 0.5
 	benchTargetP99ms      = 5.0 // at half of Gregor's own max rate
 	benchTargetMany       = 1.0 // 256 partitions / 6 partitions
+	// Issue 13: RF=3 produce at the fixed load, linger 0.
+	benchTargetFixedP50ms = 2.0
+	benchTargetFixedP99ms = 10.0
 )
+
+// benchSuiteFixedLoadDefault is the fixed load, in MB/s (10^6 bytes) of
+// record values, at which every system's latency is measured.
+const benchSuiteFixedLoadDefault = 20.0
+
+// benchSuiteKafkaWarmupDefault is how long the suite produces to Kafka
+// before measuring it: a JVM compiles its hot paths over the first tens
+// of seconds, and a broker in service has long done so.
+const benchSuiteKafkaWarmupDefault = 30 * time.Second
 
 type benchSuiteOptions struct {
 	runs           int
@@ -80,6 +100,9 @@ type benchSuiteOptions struct {
 	verbose        bool
 	txn            bool
 	txnSizes       []int // records per transaction
+	kafka          bool
+	kafkaWarmup    time.Duration
+	fixedLoad      float64 // MB/s; 0: skip
 	args           []string
 }
 
@@ -95,8 +118,11 @@ func parseBenchSuite(args []string, stderr io.Writer) (benchSuiteOptions, error)
 	fs.IntVar(&o.producers, "producers", 1, "producer clients")
 	fs.StringVar(&o.data, "data", "", "directory to create the brokers' temporary data directory in (default: the system temp dir)")
 	fs.StringVar(&o.write, "write", "", "Markdown file whose generated section to replace with the results")
-	fs.BoolVar(&o.verbose, "v", false, "print each run and the brokers' logs to stderr")
+	fs.BoolVar(&o.verbose, "v", false, "print each run, and where the systems' logs are, to stderr")
 	fs.BoolVar(&o.txn, "txn", false, "measure transactions (only) instead")
+	fs.BoolVar(&o.kafka, "kafka", true, "also measure Apache Kafka (a 3-node KRaft cluster; needs java, and mvn the first time)")
+	fs.DurationVar(&o.kafkaWarmup, "kafka-warmup", benchSuiteKafkaWarmupDefault, "unmeasured produce against Kafka before its first run (its JIT compiler)")
+	fs.Float64Var(&o.fixedLoad, "fixed-load", benchSuiteFixedLoadDefault, "MB/s at which to measure every system's produce latency (0: skip)")
 	sizes := fs.String("records-per-txn", "1,10,100", "with --txn: the transaction sizes, comma separated")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
@@ -111,6 +137,9 @@ func parseBenchSuite(args []string, stderr io.Writer) (benchSuiteOptions, error)
 	if o.runs < 1 || o.duration <= 0 || o.partitions < 1 || o.manyPartitions < 0 || o.producers < 1 {
 		return o, errors.New("--runs, --duration, --partitions and --producers must be positive")
 	}
+	if o.fixedLoad < 0 || (o.fixedLoad > 0 && o.recordSize < 1) {
+		return o, errors.New("--fixed-load must not be negative, and needs a positive --record-size")
+	}
 	return o, nil
 }
 
@@ -120,6 +149,7 @@ type benchSystem struct {
 	key     string // topic name part
 	brokers []string
 	rf      int
+	pids    []int // its processes, for their CPU time
 }
 
 // benchSamples are one system's results over the runs.
@@ -130,6 +160,12 @@ type benchSamples struct {
 	halfP50, halfP99, halfP999     []float64
 	half0P50, half0P99             []float64 // linger 0
 	many                           []float64
+	// CPU seconds per million records of the system's processes.
+	produceCPU, consumeCPU []float64
+	// At the fixed load (--fixed-load), linger 0.
+	fixedMB, fixedP50, fixedP99, fixedP999, fixedCPU []float64
+	// At Gregor RF=3's half rate, linger 0.
+	sameRate, sameP50, sameP99 []float64
 }
 
 // benchMedian is the median of xs (the mean of the middle two when even);
@@ -264,35 +300,21 @@ func benchDataParent(data string) string {
 	return data
 }
 
-// benchStartSystems starts the Gregor cluster and kfake, and returns the
-// three systems every suite table compares: Gregor RF=3, Gregor RF=1 (two
-// topics on the same cluster) and kfake. It reads the machine first, so
-// the report's load average is the one from before the systems add any.
-func benchStartSystems(o benchSuiteOptions, stderr io.Writer) (benchMachine, []benchSystem, func(), error) {
-	parent := benchDataParent(o.data)
-	machine := readBenchMachine(parent)
-	gregor, stopGregor, err := benchStartGregor(parent, o.verbose, stderr)
+// benchCreateTopic creates o's topic if it is missing and waits for its
+// leaders, so that a measured run does not include topic creation.
+func benchCreateTopic(ctx context.Context, o benchOptions) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.brokers...))
 	if err != nil {
-		return benchMachine{}, nil, nil, err
+		return fmt.Errorf("bench: client: %w", err)
 	}
-	fake, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		stopGregor()
-		return benchMachine{}, nil, nil, fmt.Errorf("bench: kfake: %w", err)
-	}
-	return machine, []benchSystem{
-			{name: "Gregor RF=3", key: "rf3", brokers: gregor, rf: 3},
-			{name: "Gregor RF=1", key: "rf1", brokers: gregor, rf: 1},
-			{name: "kfake", key: "kfake", brokers: fake.ListenAddrs(), rf: 1},
-		}, func() {
-			fake.Close()
-			stopGregor()
-		}, nil
+	defer cl.Close()
+	_, err = benchEnsureTopic(ctx, cl, o)
+	return err
 }
 
 // benchSuite runs every measurement and returns the Markdown report.
 func benchSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (string, error) {
-	machine, systems, stopSystems, err := benchStartSystems(o, stderr)
+	machine, systems, stopSystems, err := benchStartSystems(ctx, o, o.kafka, stderr)
 	if err != nil {
 		return "", err
 	}
@@ -303,67 +325,140 @@ func benchSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (str
 		recordSize: o.recordSize, partitions: o.partitions, acks: "all", idempotent: true,
 		producers: o.producers, linger: -1, duration: o.duration, warmup: o.warmup,
 	}
-	logRun := func(what string, r benchResult) {
-		if o.verbose {
-			fmt.Fprintf(stderr, "%-28s %10.0f rec/s %7.2f MB/s p50 %7.3f ms p99 %7.3f ms (%d records, %d errors)\n",
-				what, r.RecordsPerSec, r.MBPerSec, r.Latency.P50ms, r.Latency.P99ms, r.Records, r.Errors)
+	// run measures opt against system si: the result, and the CPU seconds
+	// per million records that the system's processes used over the whole
+	// run, warm-up and flush included (NaN when /proc cannot tell).
+	run := func(what string, si int, opt benchOptions) (benchResult, float64, error) {
+		if opt.mode == "produce" {
+			if err := benchCreateTopic(ctx, opt); err != nil {
+				return benchResult{}, nan(), fmt.Errorf("%s: %w", what, err)
+			}
 		}
-	}
-	run := func(what string, opt benchOptions) (benchResult, error) {
+		before, errBefore := benchProcCPU(systems[si].pids)
 		r, err := benchRun(ctx, opt, nil)
-		logRun(what, r)
-		if err != nil {
-			return r, fmt.Errorf("%s: %w", what, err)
+		after, errAfter := benchProcCPU(systems[si].pids)
+		records := r.Acked
+		if opt.mode == "consume" {
+			records = r.Records
 		}
-		return r, nil
+		cpu := nan()
+		if errBefore == nil && errAfter == nil && records > 0 {
+			cpu = (after - before) / (float64(records) / 1e6)
+		}
+		if o.verbose {
+			fmt.Fprintf(stderr, "%-40s %10.0f rec/s %7.2f MB/s p50 %7.3f ms p99 %7.3f ms %6.2f CPU s/M records (%d records, %d errors)\n",
+				what, r.RecordsPerSec, r.MBPerSec, r.Latency.P50ms, r.Latency.P99ms, cpu, r.Records, r.Errors)
+		}
+		if err != nil {
+			return r, cpu, fmt.Errorf("%s: %w", what, err)
+		}
+		return r, cpu, nil
 	}
-	fmt.Fprintf(stderr, "gregor bench suite: %d runs of %v (+%v warm-up) per measurement\n", o.runs, o.duration, o.warmup)
+	fmt.Fprintf(stderr, "gregor bench suite: %s; %d runs of %v (+%v warm-up) per measurement\n",
+		benchSystemNames(systems), o.runs, o.duration, o.warmup)
+	// One unmeasured produce and consume per system first: connections,
+	// page cache, and Kafka's JIT compiler: on this machine Kafka's produce
+	// rate rose fivefold to sevenfold over its first 30-35 s of load.
+	for si, s := range systems {
+		opt := base
+		opt.brokers, opt.rf, opt.mode, opt.warmup = s.brokers, s.rf, "produce", 0
+		if s.key == "kafka" {
+			opt.duration = max(opt.duration, o.kafkaWarmup)
+		}
+		opt.topic = fmt.Sprintf("suite-%s-p%d-warmup", s.key, o.partitions)
+		if _, _, err := run(fmt.Sprintf("%s warm-up (not measured)", s.name), si, opt); err != nil {
+			return "", err
+		}
+		opt.mode, opt.duration = "consume", benchSuiteConsumeMax
+		if _, _, err := run(fmt.Sprintf("%s warm-up consume (not measured)", s.name), si, opt); err != nil {
+			return "", err
+		}
+	}
 	for i := range o.runs {
 		for si, s := range systems {
 			opt := base
 			opt.brokers, opt.rf, opt.mode = s.brokers, s.rf, "produce"
 			opt.topic = fmt.Sprintf("suite-%s-p%d-run%d", s.key, o.partitions, i)
-			r, err := run(fmt.Sprintf("%s produce #%d", s.name, i+1), opt)
+			r, cpu, err := run(fmt.Sprintf("%s produce #%d", s.name, i+1), si, opt)
 			if err != nil {
 				return "", err
 			}
-			samples[si].produce = append(samples[si].produce, r.RecordsPerSec)
-			samples[si].produceMB = append(samples[si].produceMB, r.MBPerSec)
-			samples[si].produceP99 = append(samples[si].produceP99, r.Latency.P99ms)
+			x := &samples[si]
+			x.produce = append(x.produce, r.RecordsPerSec)
+			x.produceMB = append(x.produceMB, r.MBPerSec)
+			x.produceP99 = append(x.produceP99, r.Latency.P99ms)
+			x.produceCPU = append(x.produceCPU, cpu)
 			opt.mode, opt.duration, opt.warmup = "consume", benchSuiteConsumeMax, 0
-			r, err = run(fmt.Sprintf("%s consume #%d", s.name, i+1), opt)
+			r, cpu, err = run(fmt.Sprintf("%s consume #%d", s.name, i+1), si, opt)
 			if err != nil {
 				return "", err
 			}
-			samples[si].consume = append(samples[si].consume, r.RecordsPerSec)
-			samples[si].consumeMB = append(samples[si].consumeMB, r.MBPerSec)
+			x.consume = append(x.consume, r.RecordsPerSec)
+			x.consumeMB = append(x.consumeMB, r.MBPerSec)
+			x.consumeCPU = append(x.consumeCPU, cpu)
 		}
 	}
 	for si := range systems {
 		samples[si].halfRate = benchMedian(samples[si].produce) / 2
 	}
+	fixedRate := 0.0
+	if o.fixedLoad > 0 {
+		fixedRate = o.fixedLoad * 1e6 / float64(o.recordSize)
+	}
 	for i := range o.runs {
 		for si, s := range systems {
+			x := &samples[si]
 			opt := base
-			opt.brokers, opt.rf, opt.mode, opt.rate = s.brokers, s.rf, "produce", samples[si].halfRate
+			opt.brokers, opt.rf, opt.mode, opt.rate = s.brokers, s.rf, "produce", x.halfRate
 			opt.topic = fmt.Sprintf("suite-%s-p%d-half", s.key, o.partitions)
-			r, err := run(fmt.Sprintf("%s half-rate #%d", s.name, i+1), opt)
+			r, _, err := run(fmt.Sprintf("%s half-rate #%d", s.name, i+1), si, opt)
 			if err != nil {
 				return "", err
 			}
-			samples[si].halfP50 = append(samples[si].halfP50, r.Latency.P50ms)
-			samples[si].halfP99 = append(samples[si].halfP99, r.Latency.P99ms)
-			samples[si].halfP999 = append(samples[si].halfP999, r.Latency.P999ms)
+			x.halfP50 = append(x.halfP50, r.Latency.P50ms)
+			x.halfP99 = append(x.halfP99, r.Latency.P99ms)
+			x.halfP999 = append(x.halfP999, r.Latency.P999ms)
 			// franz-go's default linger (10 ms) puts a floor under the
 			// latency of a partly filled batch; the same rate without
 			// linger shows what the broker adds.
 			opt.linger = 0
-			r, err = run(fmt.Sprintf("%s half-rate linger=0 #%d", s.name, i+1), opt)
+			r, _, err = run(fmt.Sprintf("%s half-rate linger=0 #%d", s.name, i+1), si, opt)
 			if err != nil {
 				return "", err
 			}
-			samples[si].half0P50 = append(samples[si].half0P50, r.Latency.P50ms)
-			samples[si].half0P99 = append(samples[si].half0P99, r.Latency.P99ms)
+			x.half0P50 = append(x.half0P50, r.Latency.P50ms)
+			x.half0P99 = append(x.half0P99, r.Latency.P99ms)
+			// Every system at Gregor RF=3's half rate, linger 0: the
+			// same load, so the latencies compare (for Gregor RF=3 it is
+			// the run just made).
+			if si == 0 {
+				x.sameRate = append(x.sameRate, r.RecordsPerSec)
+				x.sameP50 = append(x.sameP50, r.Latency.P50ms)
+				x.sameP99 = append(x.sameP99, r.Latency.P99ms)
+			} else {
+				opt.rate = samples[0].halfRate
+				opt.topic = fmt.Sprintf("suite-%s-p%d-same", s.key, o.partitions)
+				r, _, err = run(fmt.Sprintf("%s at Gregor RF=3's half rate, linger=0 #%d", s.name, i+1), si, opt)
+				if err != nil {
+					return "", err
+				}
+				x.sameRate = append(x.sameRate, r.RecordsPerSec)
+				x.sameP50 = append(x.sameP50, r.Latency.P50ms)
+				x.sameP99 = append(x.sameP99, r.Latency.P99ms)
+			}
+			if fixedRate > 0 {
+				opt.rate = fixedRate
+				opt.topic = fmt.Sprintf("suite-%s-p%d-fixed", s.key, o.partitions)
+				r, cpu, err := run(fmt.Sprintf("%s at %g MB/s, linger=0 #%d", s.name, o.fixedLoad, i+1), si, opt)
+				if err != nil {
+					return "", err
+				}
+				x.fixedMB = append(x.fixedMB, r.MBPerSec)
+				x.fixedP50 = append(x.fixedP50, r.Latency.P50ms)
+				x.fixedP99 = append(x.fixedP99, r.Latency.P99ms)
+				x.fixedP999 = append(x.fixedP999, r.Latency.P999ms)
+				x.fixedCPU = append(x.fixedCPU, cpu)
+			}
 		}
 	}
 	if o.manyPartitions > 0 {
@@ -372,53 +467,130 @@ func benchSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (str
 			opt.brokers, opt.rf, opt.mode = gregor, 3, "produce"
 			opt.partitions = o.manyPartitions
 			opt.topic = fmt.Sprintf("suite-rf3-p%d", o.manyPartitions)
-			r, err := run(fmt.Sprintf("Gregor RF=3 %d partitions #%d", o.manyPartitions, i+1), opt)
+			r, _, err := run(fmt.Sprintf("Gregor RF=3 %d partitions #%d", o.manyPartitions, i+1), 0, opt)
 			if err != nil {
 				return "", err
 			}
 			samples[0].many = append(samples[0].many, r.RecordsPerSec)
 		}
 	}
-	return benchFormat(o, machine, systems, samples), nil
+	end := readBenchMachine(benchDataParent(o.data))
+	return benchFormat(o, machine, end.load, systems, samples), nil
+}
+
+// benchSystemNames lists the systems' names for a progress line.
+func benchSystemNames(systems []benchSystem) string {
+	names := make([]string, len(systems))
+	for i, s := range systems {
+		names[i] = s.name
+	}
+	return strings.Join(names, ", ")
 }
 
 // benchFormat renders the results as the Markdown section of
-// docs/performance.md.
-func benchFormat(o benchSuiteOptions, m benchMachine, systems []benchSystem, s []benchSamples) string {
+// docs/performance.md. systems are Gregor RF=3, Gregor RF=1, Kafka RF=3
+// if it ran, and kfake, in that order.
+func benchFormat(o benchSuiteOptions, m benchMachine, loadEnd string, systems []benchSystem, s []benchSamples) string {
 	var b strings.Builder
 	med := benchMedian
+	idx := func(key string) int {
+		return slices.IndexFunc(systems, func(x benchSystem) bool { return x.key == key })
+	}
+	rf3, rf1, kafka, fake := idx("rf3"), idx("rf1"), idx("kafka"), idx("kfake")
 	fmt.Fprintf(&b, "Command: `gregor bench suite %s` (what `make bench` runs)  \n", strings.Join(o.args, " "))
 	fmt.Fprintf(&b, "Date: %s  \n", m.date)
-	fmt.Fprintf(&b, "Machine: %d CPUs (`nproc`), %s, %s, %s; data on %s; load average at start %s.  \n",
-		m.nproc, m.cpu, m.kernel, m.goVersion, m.fs, m.load)
+	fmt.Fprintf(&b, "Machine: %d CPUs (`nproc`), %s, %s, %s; data on %s; load average at start %s, at end %s.  \n",
+		m.nproc, m.cpu, m.kernel, m.goVersion, m.fs, m.load, loadEnd)
 	fmt.Fprintf(&b, "Settings: %d-byte records, %d partitions, %d producer client(s), franz-go defaults plus acks=all "+
-		"(idempotent, linger 10 ms, snappy preferred); %d runs of %v after %v of warm-up; medians.\n\n",
+		"(idempotent, linger 10 ms, snappy preferred) unless a row says linger 0; %d runs of %v after %v of warm-up, "+
+		"interleaved across the systems; medians. Each system runs in processes of its own, the load generator in another; "+
+		"before its first run each had one unmeasured produce run and consume",
 		o.recordSize, o.partitions, o.producers, o.runs, o.duration, o.warmup)
-
-	b.WriteString("| measurement | Gregor RF=3 | Gregor RF=1 | kfake | RF=3 / kfake | RF=1 / kfake |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|\n")
-	row := func(name, format string, get func(benchSamples) float64, ratio bool) {
-		v := []float64{get(s[0]), get(s[1]), get(s[2])}
-		fmt.Fprintf(&b, "| %s | "+format+" | "+format+" | "+format+" | ", name, v[0], v[1], v[2])
-		if ratio {
-			fmt.Fprintf(&b, "%.2f× | %.2f× |\n", v[0]/v[2], v[1]/v[2])
-		} else {
-			b.WriteString("  |  |\n")
-		}
+	if kafka >= 0 {
+		fmt.Fprintf(&b, " (Kafka's produce run %v, for its JIT compiler). Gregor fsyncs every write before it acknowledges it; "+
+			"Kafka (default flush settings) does not fsync.", max(o.duration, o.kafkaWarmup))
+	} else {
+		b.WriteString(".")
 	}
-	row("produce, records/s", "%.0f", func(x benchSamples) float64 { return med(x.produce) }, true)
-	row("produce, MB/s", "%.2f", func(x benchSamples) float64 { return med(x.produceMB) }, true)
-	row("produce p99 at max rate, ms", "%.2f", func(x benchSamples) float64 { return med(x.produceP99) }, false)
-	row("consume, records/s", "%.0f", func(x benchSamples) float64 { return med(x.consume) }, true)
-	row("consume, MB/s", "%.2f", func(x benchSamples) float64 { return med(x.consumeMB) }, true)
-	row("half rate (own max / 2), records/s", "%.0f", func(x benchSamples) float64 { return x.halfRate }, false)
-	row("produce p50 at half rate, ms", "%.2f", func(x benchSamples) float64 { return med(x.halfP50) }, false)
-	row("produce p99 at half rate, ms", "%.2f", func(x benchSamples) float64 { return med(x.halfP99) }, false)
-	row("produce p99.9 at half rate, ms", "%.2f", func(x benchSamples) float64 { return med(x.halfP999) }, false)
-	row("produce p50 at half rate, linger 0, ms", "%.2f", func(x benchSamples) float64 { return med(x.half0P50) }, false)
-	row("produce p99 at half rate, linger 0, ms", "%.2f", func(x benchSamples) float64 { return med(x.half0P99) }, false)
+	b.WriteString("\n\n")
 
-	many, six := med(s[0].many), med(s[0].produce)
+	type ratio struct {
+		head     string
+		num, den int
+	}
+	var ratios []ratio
+	if kafka >= 0 {
+		ratios = append(ratios, ratio{"RF=3 / Kafka", rf3, kafka})
+	}
+	ratios = append(ratios, ratio{"RF=3 / kfake", rf3, fake}, ratio{"RF=1 / kfake", rf1, fake})
+	b.WriteString("| measurement |")
+	for _, sys := range systems {
+		fmt.Fprintf(&b, " %s |", sys.name)
+	}
+	for _, r := range ratios {
+		fmt.Fprintf(&b, " %s |", r.head)
+	}
+	b.WriteString("\n|---|")
+	b.WriteString(strings.Repeat("---:|", len(systems)+len(ratios)))
+	b.WriteString("\n")
+	row := func(name, format string, get func(benchSamples) float64, withRatios bool) {
+		v := make([]float64, len(systems))
+		fmt.Fprintf(&b, "| %s |", name)
+		for i := range systems {
+			v[i] = get(s[i])
+			if v[i] != v[i] {
+				b.WriteString(" n/a |")
+			} else {
+				fmt.Fprintf(&b, " "+format+" |", v[i])
+			}
+		}
+		for _, r := range ratios {
+			if withRatios {
+				fmt.Fprintf(&b, " %s |", benchRatio(v[r.num], v[r.den]))
+			} else {
+				b.WriteString("  |")
+			}
+		}
+		b.WriteString("\n")
+	}
+	medOf := func(f func(benchSamples) []float64) func(benchSamples) float64 {
+		return func(x benchSamples) float64 { return med(f(x)) }
+	}
+	row("produce, records/s", "%.0f", medOf(func(x benchSamples) []float64 { return x.produce }), true)
+	row("produce, MB/s", "%.2f", medOf(func(x benchSamples) []float64 { return x.produceMB }), true)
+	row("produce p99 at max rate, ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.produceP99 }), false)
+	row("consume, records/s", "%.0f", medOf(func(x benchSamples) []float64 { return x.consume }), true)
+	row("consume, MB/s", "%.2f", medOf(func(x benchSamples) []float64 { return x.consumeMB }), true)
+	row("CPU s per million records, produce at max rate", "%.2f", medOf(func(x benchSamples) []float64 { return x.produceCPU }), true)
+	row("CPU s per million records, consume", "%.2f", medOf(func(x benchSamples) []float64 { return x.consumeCPU }), true)
+	if o.fixedLoad > 0 {
+		load := fmt.Sprintf("%g MB/s", o.fixedLoad)
+		row(fmt.Sprintf("fixed load %s (%.0f records/s), linger 0: achieved MB/s", load, o.fixedLoad*1e6/float64(o.recordSize)),
+			"%.2f", medOf(func(x benchSamples) []float64 { return x.fixedMB }), false)
+		row("produce p50 at "+load+", linger 0, ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.fixedP50 }), true)
+		row("produce p99 at "+load+", linger 0, ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.fixedP99 }), true)
+		row("produce p99.9 at "+load+", linger 0, ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.fixedP999 }), true)
+		row("CPU s per million records at "+load, "%.2f", medOf(func(x benchSamples) []float64 { return x.fixedCPU }), true)
+	}
+	same := fmt.Sprintf("Gregor RF=3's half rate (%.0f records/s), linger 0", s[rf3].halfRate)
+	row("at "+same+": achieved records/s", "%.0f", medOf(func(x benchSamples) []float64 { return x.sameRate }), false)
+	row("produce p50 at "+same+", ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.sameP50 }), true)
+	row("produce p99 at "+same+", ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.sameP99 }), true)
+	row("half rate (own max / 2), records/s", "%.0f", func(x benchSamples) float64 { return x.halfRate }, false)
+	row("produce p50 at half rate, ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.halfP50 }), false)
+	row("produce p99 at half rate, ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.halfP99 }), false)
+	row("produce p99.9 at half rate, ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.halfP999 }), false)
+	row("produce p50 at half rate, linger 0, ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.half0P50 }), false)
+	row("produce p99 at half rate, linger 0, ms", "%.2f", medOf(func(x benchSamples) []float64 { return x.half0P99 }), false)
+	b.WriteString("\nIn the latency and CPU rows a ratio below 1× means Gregor is lower (better). CPU: user + system seconds " +
+		"of the system's processes (`/proc/<pid>/stat`) over each run, warm-up included, per million records acknowledged " +
+		"(produce) or read (consume); the load generator is not counted. Gregor's three brokers are one process (`gregor dev`)")
+	if kafka >= 0 {
+		b.WriteString(", Kafka's three nodes three JVMs")
+	}
+	b.WriteString(", kfake one process.\n")
+
+	many, six := med(s[rf3].many), med(s[rf3].produce)
 	if o.manyPartitions > 0 {
 		fmt.Fprintf(&b, "\nGregor RF=3, produce records/s in aggregate: %d partitions %.0f, %d partitions %.0f (%.2f×).\n",
 			o.manyPartitions, many, o.partitions, six, many/six)
@@ -428,11 +600,11 @@ func benchFormat(o benchSuiteOptions, m benchMachine, systems []benchSystem, s [
 	ratioTarget := func(name string, got, want float64) {
 		fmt.Fprintf(&b, "| %s ≥ %.2f× | %.2f× | %s |\n", name, want, got, benchVerdict(got, want, true))
 	}
-	ratioTarget("Gregor RF=3 produce / kfake", med(s[0].produce)/med(s[2].produce), benchTargetRF3Produce)
-	ratioTarget("Gregor RF=1 produce / kfake", med(s[1].produce)/med(s[2].produce), benchTargetRF1Produce)
-	ratioTarget("Gregor RF=3 consume / kfake", med(s[0].consume)/med(s[2].consume), benchTargetConsume)
-	ratioTarget("Gregor RF=1 consume / kfake", med(s[1].consume)/med(s[2].consume), benchTargetConsume)
-	for i := range 2 {
+	ratioTarget("Gregor RF=3 produce / kfake", med(s[rf3].produce)/med(s[fake].produce), benchTargetRF3Produce)
+	ratioTarget("Gregor RF=1 produce / kfake", med(s[rf1].produce)/med(s[fake].produce), benchTargetRF1Produce)
+	ratioTarget("Gregor RF=3 consume / kfake", med(s[rf3].consume)/med(s[fake].consume), benchTargetConsume)
+	ratioTarget("Gregor RF=1 consume / kfake", med(s[rf1].consume)/med(s[fake].consume), benchTargetConsume)
+	for _, i := range []int{rf3, rf1} {
 		got := med(s[i].halfP99)
 		fmt.Fprintf(&b, "| %s p99 produce at half its max rate ≤ %.0f ms (franz-go default linger) | %.2f ms | %s |\n",
 			systems[i].name, benchTargetP99ms, got, benchVerdict(got, benchTargetP99ms, false))
@@ -443,15 +615,45 @@ func benchFormat(o benchSuiteOptions, m benchMachine, systems []benchSystem, s [
 	if o.manyPartitions > 0 {
 		ratioTarget(fmt.Sprintf("RF=3 %d partitions / %d partitions", o.manyPartitions, o.partitions), many/six, benchTargetMany)
 	}
+	if o.fixedLoad > 0 {
+		for _, t := range []struct {
+			what string
+			got  float64
+			want float64
+		}{
+			{"p50", med(s[rf3].fixedP50), benchTargetFixedP50ms},
+			{"p99", med(s[rf3].fixedP99), benchTargetFixedP99ms},
+		} {
+			fmt.Fprintf(&b, "| Gregor RF=3 produce %s at %g MB/s (linger 0) ≤ %.0f ms | %.2f ms | %s |\n",
+				t.what, o.fixedLoad, t.want, t.got, benchVerdict(t.got, t.want, false))
+		}
+	}
+	lower := func(name string, g, other float64) {
+		fmt.Fprintf(&b, "| %s | %.2f ms against %.2f ms (%s) | %s |\n", name, g, other, benchRatio(g, other), benchVerdict(g/other, 1, false))
+	}
+	lower("Gregor RF=3 p99 at its half max rate, linger 0, ≤ kfake's at the same rate", med(s[rf3].sameP99), med(s[fake].sameP99))
+	if kafka >= 0 {
+		ratioTarget("Gregor RF=3 (fsync) produce / Kafka RF=3 (no fsync)", med(s[rf3].produce)/med(s[kafka].produce), 1)
+		ratioTarget("Gregor RF=3 (fsync) consume / Kafka RF=3", med(s[rf3].consume)/med(s[kafka].consume), 1)
+		if o.fixedLoad > 0 {
+			lower(fmt.Sprintf("Gregor RF=3 produce p50 at %g MB/s ≤ Kafka RF=3's", o.fixedLoad), med(s[rf3].fixedP50), med(s[kafka].fixedP50))
+			lower(fmt.Sprintf("Gregor RF=3 produce p99 at %g MB/s ≤ Kafka RF=3's", o.fixedLoad), med(s[rf3].fixedP99), med(s[kafka].fixedP99))
+		}
+	}
 
 	b.WriteString("\nEvery run (records/s unless stated):\n\n")
 	list := benchList
 	for i, sys := range systems {
-		fmt.Fprintf(&b, "- %s: produce %s; consume %s; p99 at half rate (ms) %s; same, linger 0 %s\n", sys.name,
-			list(s[i].produce, "%.0f"), list(s[i].consume, "%.0f"), list(s[i].halfP99, "%.2f"), list(s[i].half0P99, "%.2f"))
+		fmt.Fprintf(&b, "- %s: produce %s; consume %s; CPU s per million records produced %s, consumed %s; p99 at half rate (ms) %s; same, linger 0 %s",
+			sys.name, list(s[i].produce, "%.0f"), list(s[i].consume, "%.0f"), list(s[i].produceCPU, "%.2f"), list(s[i].consumeCPU, "%.2f"),
+			list(s[i].halfP99, "%.2f"), list(s[i].half0P99, "%.2f"))
+		if o.fixedLoad > 0 {
+			fmt.Fprintf(&b, "; at %g MB/s: MB/s %s, p99 (ms) %s", o.fixedLoad, list(s[i].fixedMB, "%.2f"), list(s[i].fixedP99, "%.2f"))
+		}
+		b.WriteString("\n")
 	}
 	if o.manyPartitions > 0 {
-		fmt.Fprintf(&b, "- Gregor RF=3, %d partitions: produce %s\n", o.manyPartitions, list(s[0].many, "%.0f"))
+		fmt.Fprintf(&b, "- Gregor RF=3, %d partitions: produce %s\n", o.manyPartitions, list(s[rf3].many, "%.0f"))
 	}
 	return b.String()
 }

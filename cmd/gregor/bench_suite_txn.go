@@ -22,7 +22,7 @@ type benchTxnSamples struct {
 // benchTxnSuite runs `bench txn` for every transaction size on the three
 // systems, interleaved, and returns the Markdown report.
 func benchTxnSuite(ctx context.Context, o benchSuiteOptions, stderr io.Writer) (string, error) {
-	machine, systems, stopSystems, err := benchStartSystems(o, stderr)
+	machine, systems, stopSystems, err := benchStartSystems(ctx, o, false, stderr)
 	if err != nil {
 		return "", err
 	}
