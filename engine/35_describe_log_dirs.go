@@ -59,9 +59,7 @@ func (b *Broker) handleDescribeLogDirs(token uint64, r *kmsg.DescribeLogDirsRequ
 		}
 		sp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 		sp.Partition = p.index
-		for _, s := range p.log.Segments() {
-			sp.Size += s.Size
-		}
+		sp.Size = p.sizeBytes()
 		t.Partitions = append(t.Partitions, sp)
 	}
 	names := make([]string, 0, len(byTopic))

@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"unicode/utf16"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
@@ -143,13 +145,7 @@ func sortedOffsetKeys(m map[offsetKey]storedOffset) []offsetKey {
 		ks = append(ks, k)
 	}
 	slices.SortFunc(ks, func(a, b offsetKey) int {
-		if a.topic != b.topic {
-			if a.topic < b.topic {
-				return -1
-			}
-			return 1
-		}
-		return int(a.part - b.part)
+		return cmp.Or(strings.Compare(a.topic, b.topic), cmp.Compare(a.part, b.part))
 	})
 	return ks
 }

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"cmp"
 	"encoding/binary"
 	"slices"
+	"strings"
 
 	"github.com/gregor-streaming/gregor/engine/segment"
 	"github.com/gregor-streaming/gregor/raftlog"
@@ -46,13 +48,7 @@ func (b *Broker) Replicas() []ReplicaState {
 		})
 	}
 	slices.SortFunc(out, func(a, b ReplicaState) int {
-		if a.Topic != b.Topic {
-			if a.Topic < b.Topic {
-				return -1
-			}
-			return 1
-		}
-		return int(a.Partition - b.Partition)
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	return out
 }
@@ -116,21 +112,22 @@ func (b *Broker) PartitionStats() []PartitionStats {
 		if p.leader {
 			ps.InSync = len(p.isr())
 		}
-		if p.log != nil {
-			for _, s := range p.log.Segments() {
-				ps.SizeBytes += s.Size
-			}
-		}
+		ps.SizeBytes = p.sizeBytes()
 		out = append(out, ps)
 	}
 	slices.SortFunc(out, func(a, b PartitionStats) int {
-		if a.Topic != b.Topic {
-			if a.Topic < b.Topic {
-				return -1
-			}
-			return 1
-		}
-		return int(a.Partition - b.Partition)
+		return cmp.Or(strings.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	return out
+}
+
+// sizeBytes is the bytes of the partition's segments here.
+func (p *partition) sizeBytes() int64 {
+	var n int64
+	if p.log != nil {
+		for _, s := range p.log.Segments() {
+			n += s.Size
+		}
+	}
+	return n
 }
