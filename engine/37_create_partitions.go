@@ -11,8 +11,8 @@ import (
 //
 // Behavior:
 //   - Count is the new total; it must exceed the current count
-//     (INVALID_PARTITIONS otherwise), UNKNOWN_TOPIC_OR_PARTITION for an
-//     unknown topic. Explicit assignments are not supported yet
+//     (INVALID_PARTITIONS otherwise), UNKNOWN_TOPIC_OR_PARTITION (no
+//     message, as Kafka) for an unknown topic. Explicit assignments are not supported yet
 //     (INVALID_REPLICA_ASSIGNMENT); new partitions keep the topic's
 //     replication factor and are spread like CreateTopics spreads them.
 
@@ -37,7 +37,8 @@ func (b *Broker) handleCreatePartitions(token uint64, r *kmsg.CreatePartitionsRe
 			fail(kerr.TopicAuthorizationFailed, "Authorization failed.")
 			continue
 		case !ok:
-			fail(kerr.UnknownTopicOrPartition, fmt.Sprintf("topic %q does not exist", rt.Topic))
+			// No message, as Kafka.
+			resp.Topics[i].ErrorCode = kerr.UnknownTopicOrPartition.Code
 			continue
 		case isInternalTopic(rt.Topic):
 			// Its partition count maps every group to its coordinator.

@@ -26,10 +26,16 @@ const scripts = "../testdata/conformance"
 
 // The script language (datadriven):
 //
-//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [differs=(reason)]
+//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [save=(name=Path.Field, ...)] [differs=(reason)]
 //	<the request as JSON of its kmsg struct>
 //	----
 //	<Kafka's normalised answer>
+//
+// save= keeps a value of each broker's own answer (a path of kmsg field
+// names from the response's top, an array's first element taken) under a
+// name; a later request of that script writes "$name" (with the quotes)
+// where it wants it, and each broker gets its own value: its member id,
+// generation, producer id and epoch.
 //
 // records= fills every produced partition whose Records is null with one
 // uncompressed batch, a record per timestamp (values v0, v1, ...; or
@@ -109,7 +115,7 @@ func (r *run) step(t *testing.T, d *datadriven.TestData) string {
 }
 
 // answer is one broker's normalised response to a step.
-func answer(tg *target, req kmsg.Request, ignore map[string]bool) (string, error) {
+func answer(tg *target, req kmsg.Request, ignore map[string]bool, saves map[string]string) (string, error) {
 	resp, err := tg.do(req)
 	switch {
 	case err == errClosed:
@@ -122,14 +128,17 @@ func answer(tg *target, req kmsg.Request, ignore map[string]bool) (string, error
 	case resp == nil:
 		return "no response\n", nil
 	}
-	s, err := normalise(resp, ignore)
+	if err := tg.save(resp, saves); err != nil {
+		return "", err
+	}
+	s, err := normalise(resp, &norm{ignore: ignore, members: tg.members})
 	return s + "\n", err
 }
 
 func (r *run) send(t *testing.T, d *datadriven.TestData) string {
-	req, ignore, differs := parseSend(t, d)
+	req, ignore, differs, saves := parseSend(t, d, r.gregor)
 	api := kmsg.NameForKey(req.Key())
-	gregorOut, err := answer(r.gregor, req, ignore)
+	gregorOut, err := answer(r.gregor, req, ignore, saves)
 	if err != nil {
 		t.Fatalf("%s: gregor: %v", d.Pos, err)
 	}
@@ -147,7 +156,8 @@ func (r *run) send(t *testing.T, d *datadriven.TestData) string {
 	}
 	// Mode B: Kafka and Gregor side by side. Kafka answers first, so a
 	// step that depends on time (auto-creation) gives Gregor no head start.
-	kafkaOut, err := answer(r.kafka, req, ignore)
+	kafkaReq, _, _, _ := parseSend(t, d, r.kafka)
+	kafkaOut, err := answer(r.kafka, kafkaReq, ignore, saves)
 	if err != nil {
 		t.Fatalf("%s: kafka: %v", d.Pos, err)
 	}
@@ -211,7 +221,7 @@ var apiKeys = func() map[string]int16 {
 	return m
 }()
 
-func parseSend(t *testing.T, d *datadriven.TestData) (req kmsg.Request, ignore map[string]bool, differs string) {
+func parseSend(t *testing.T, d *datadriven.TestData, tg *target) (req kmsg.Request, ignore map[string]bool, differs string, saves map[string]string) {
 	var apiArg string
 	var version int
 	d.ScanArgs(t, "api", &apiArg)
@@ -229,12 +239,16 @@ func parseSend(t *testing.T, d *datadriven.TestData) (req kmsg.Request, ignore m
 		t.Fatalf("%s: no kmsg request for key %d", d.Pos, key)
 	}
 	if strings.TrimSpace(d.Input) != "" {
-		if err := fill(reflect.ValueOf(req).Elem(), json.RawMessage(d.Input)); err != nil {
+		input, err := tg.substitute(d.Input)
+		if err != nil {
+			t.Fatalf("%s: %v", d.Pos, err)
+		}
+		if err := fill(reflect.ValueOf(req).Elem(), json.RawMessage(input)); err != nil {
 			t.Fatalf("%s: request JSON: %v", d.Pos, err)
 		}
 	}
 	req.SetVersion(int16(version))
-	ignore = map[string]bool{}
+	ignore, saves = map[string]bool{}, map[string]string{}
 	for _, a := range d.CmdArgs {
 		switch a.Key {
 		case "api", "v", "value-bytes":
@@ -244,6 +258,14 @@ func parseSend(t *testing.T, d *datadriven.TestData) (req kmsg.Request, ignore m
 			}
 		case "differs":
 			differs = strings.Join(a.Vals, ", ")
+		case "save":
+			for _, v := range a.Vals {
+				name, path, ok := strings.Cut(v, "=")
+				if !ok {
+					t.Fatalf("%s: save=(%s): want name=Path.To.Field", d.Pos, v)
+				}
+				saves[name] = path
+			}
 		case "records":
 			var ts []int64
 			for _, v := range a.Vals {
@@ -273,7 +295,7 @@ func parseSend(t *testing.T, d *datadriven.TestData) (req kmsg.Request, ignore m
 			t.Fatalf("%s: unknown argument %q", d.Pos, a.Key)
 		}
 	}
-	return req, ignore, differs
+	return req, ignore, differs, saves
 }
 
 // fill decodes raw into v as encoding/json would, except that every

@@ -34,9 +34,11 @@ var fieldRules = map[string]func(any) any{
 	"Host":         placeholder("<host>"),
 	"Port":         placeholder("<port>"),
 	"ClientHost":   placeholder("<host>"),
-	"MemberID":     ifNotEmpty("<member-id>"),
 	"ProducerID":   ifNonNegative("<producer-id>"),
 	"ErrorMessage": ifNotNull("<message>"),
+	// DescribeConfigs v3+: prose, each broker its own words; whether it
+	// is there (null or not) is compared.
+	"Documentation": ifNotNull("<documentation>"),
 	// Leader epochs: Kafka's count leader changes from 0, Gregor's are
 	// raft terms. -1 (unknown) is kept.
 	"LeaderEpoch":          ifNonNegative("<epoch>"),
@@ -46,6 +48,36 @@ var fieldRules = map[string]func(any) any{
 	// KIP-584: the epoch of the finalized features is the metadata
 	// log's offset.
 	"FinalizedFeaturesEpoch": ifNonNegative("<features-epoch>"),
+}
+
+// Member ids each broker draws (JoinGroup, SyncGroup, DescribeGroups,
+// LeaveGroup ...): each distinct id a target answers becomes <member-N>,
+// N counting from 1 in the order that target first answered them, so a
+// step still shows which member is the leader and which one it is.
+// Empty stays empty.
+var memberIDFields = map[string]bool{"MemberID": true, "LeaderID": true}
+
+// norm is one normalisation: the step's ignored paths and the target's
+// member-id aliases (nil: member ids become <member-id>).
+type norm struct {
+	ignore  map[string]bool
+	members map[string]string
+}
+
+func (n *norm) member(v any) any {
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return v
+	}
+	if n.members == nil {
+		return "<member-id>"
+	}
+	a, ok := n.members[s]
+	if !ok {
+		a = fmt.Sprintf("<member-%d>", len(n.members)+1)
+		n.members[s] = a
+	}
+	return a
 }
 
 // Arrays whose order the protocol leaves open are sorted by the first of
@@ -106,7 +138,7 @@ func uuid(v any) any {
 
 // normalise turns a response into the text a step compares: JSON after
 // the rules, ignore being the step's own paths.
-func normalise(resp kmsg.Response, ignore map[string]bool) (string, error) {
+func normalise(resp kmsg.Response, n *norm) (string, error) {
 	raw, err := json.Marshal(resp)
 	if err != nil {
 		return "", err
@@ -116,20 +148,23 @@ func normalise(resp kmsg.Response, ignore map[string]bool) (string, error) {
 	if err := d.Decode(&v); err != nil {
 		return "", err
 	}
-	v = walk(v, "", "", ignore)
+	v = n.walk(v, "", "")
 	var b strings.Builder
 	pretty(&b, v, "")
 	return b.String(), nil
 }
 
-func walk(v any, name, path string, ignore map[string]bool) any {
-	if ignore[path] {
+func (n *norm) walk(v any, name, path string) any {
+	if n.ignore[path] {
 		return "<ignored>"
 	}
 	if name == batchesField {
 		if s, ok := v.(string); ok {
 			return decodeBatches(s)
 		}
+	}
+	if memberIDFields[name] {
+		return n.member(v)
 	}
 	if r := fieldRules[name]; r != nil && !(name == "Version" && path != "Version") {
 		return r(v)
@@ -141,17 +176,17 @@ func walk(v any, name, path string, ignore map[string]bool) any {
 			if path != "" {
 				p = path + "." + k
 			}
-			n := walk(e, k, p, ignore)
-			if _, ok := n.(dropped); ok {
+			w := n.walk(e, k, p)
+			if _, ok := w.(dropped); ok {
 				delete(x, k)
 			} else {
-				x[k] = n
+				x[k] = w
 			}
 		}
 		return x
 	case []any:
 		for i, e := range x {
-			x[i] = walk(e, "", path, ignore)
+			x[i] = n.walk(e, "", path)
 		}
 		sortArray(x)
 		return x
@@ -268,7 +303,7 @@ func decodeBatches(s string) any {
 				m["Records"] = recs
 			}
 		}
-		out = append(out, walk(m, "", "", nil))
+		out = append(out, (&norm{}).walk(m, "", ""))
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +31,11 @@ type target struct {
 	addr string
 	log  string // Kafka's log file
 
+	// What save= kept of this broker's answers, and its member ids'
+	// aliases (normalise).
+	vars    map[string]json.RawMessage
+	members map[string]string
+
 	mu   sync.Mutex
 	conn net.Conn
 	corr int32
@@ -36,7 +43,7 @@ type target struct {
 }
 
 func newTarget(name, addr string) *target {
-	return &target{name: name, addr: addr, fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID("gregor-conformance"))}
+	return &target{name: name, addr: addr, vars: map[string]json.RawMessage{}, members: map[string]string{}, fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID("gregor-conformance"))}
 }
 
 // errClosed is a connection the broker closed instead of answering: what
@@ -98,6 +105,54 @@ func (t *target) do(req kmsg.Request) (kmsg.Response, error) {
 	}
 	return resp, nil
 }
+
+// save keeps the values saves names (name -> path) of resp.
+func (t *target) save(resp kmsg.Response, saves map[string]string) error {
+	if len(saves) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	for name, path := range saves {
+		v := json.RawMessage(raw)
+		for _, f := range strings.Split(path, ".") {
+			var arr []json.RawMessage
+			if json.Unmarshal(v, &arr) == nil {
+				if len(arr) == 0 {
+					return fmt.Errorf("%s: save %s=%s: empty array before %s", t.name, name, path, f)
+				}
+				v = arr[0]
+			}
+			var obj map[string]json.RawMessage
+			if err := json.Unmarshal(v, &obj); err != nil {
+				return fmt.Errorf("%s: save %s=%s: %v", t.name, name, path, err)
+			}
+			if v = obj[f]; v == nil {
+				return fmt.Errorf("%s: save %s=%s: no field %s", t.name, name, path, f)
+			}
+		}
+		t.vars[name] = v
+	}
+	return nil
+}
+
+// substitute writes the saved values where the request says "$name".
+func (t *target) substitute(in string) (string, error) {
+	var err error
+	out := varRef.ReplaceAllStringFunc(in, func(m string) string {
+		v, ok := t.vars[m[2:len(m)-1]]
+		if !ok {
+			err = fmt.Errorf("%s: %s was not saved", t.name, m)
+			return m
+		}
+		return string(v)
+	})
+	return out, err
+}
+
+var varRef = regexp.MustCompile(`"\$[A-Za-z][A-Za-z0-9_]*"`)
 
 func skipTags(b []byte) ([]byte, error) {
 	n, l := binary.Uvarint(b)
