@@ -59,6 +59,9 @@ func (b *Broker) handleFindCoordinator(token uint64, r *kmsg.FindCoordinatorRequ
 			c.NodeID = -1
 			msg := kerr.ErrorForCode(c.ErrorCode).Error()
 			c.ErrorMessage = &msg
+		} else {
+			// Kafka's message on success is Errors.NONE's, not null.
+			c.ErrorMessage = kmsg.StringPtr("NONE")
 		}
 		resp.Coordinators = append(resp.Coordinators, c)
 	}

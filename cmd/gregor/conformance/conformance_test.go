@@ -49,7 +49,11 @@ const scripts = "../testdata/conformance"
 //	wait-leaders topic=T partitions=N
 //
 // polls Metadata on every broker under test until T's N partitions have
-// leaders (output: ok).
+// leaders (output: ok), and
+//
+//	wait-coordinator key=G
+//
+// polls FindCoordinator until each broker names G's coordinator (ok).
 func TestConformance(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(scripts, "*.txt"))
 	if err != nil || len(files) == 0 {
@@ -105,6 +109,15 @@ func (r *run) step(t *testing.T, d *datadriven.TestData) string {
 		d.ScanArgs(t, "partitions", &n)
 		for _, tg := range r.targets() {
 			if err := waitLeaders(tg, topic, n); err != nil {
+				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+			}
+		}
+		return "ok"
+	case "wait-coordinator":
+		var key string
+		d.ScanArgs(t, "key", &key)
+		for _, tg := range r.targets() {
+			if err := waitCoordinator(tg, key); err != nil {
 				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
 			}
 		}
@@ -373,6 +386,43 @@ func waitLeaders(tg *target, topic string, n int) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("topic %s: %d partitions with leaders not seen within 20s; last: %s", topic, n, last)
+}
+
+// waitCoordinator polls FindCoordinator (a group) until the broker names
+// one, then DescribeGroups until that coordinator answers: the first ask
+// creates __consumer_offsets, and Kafka answers COORDINATOR_NOT_AVAILABLE,
+// then NOT_COORDINATOR while it loads the partition.
+func waitCoordinator(tg *target, key string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.SetVersion(3)
+		req.CoordinatorKey = key
+		resp, err := tg.do(req)
+		if err == nil {
+			f := resp.(*kmsg.FindCoordinatorResponse)
+			last = fmt.Sprintf("FindCoordinator: error code %d", f.ErrorCode)
+			if f.ErrorCode == 0 && f.NodeID >= 0 {
+				dg := kmsg.NewPtrDescribeGroupsRequest()
+				dg.SetVersion(5)
+				dg.Groups = []string{key}
+				resp, err := tg.do(dg)
+				if err != nil {
+					return err
+				}
+				g := resp.(*kmsg.DescribeGroupsResponse).Groups
+				if len(g) == 1 && g[0].ErrorCode == 0 {
+					return nil
+				}
+				last = fmt.Sprintf("DescribeGroups: %+v", g)
+			}
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("no coordinator for %s within 30s; last: %s", key, last)
 }
 
 // lineDiff shows the lines only a has (-) and only b has (+), from a
