@@ -16,7 +16,11 @@ import (
 //     behaviour).
 //   - The controller is the metadata group's raft leader.
 //   - A partition's leader and epoch are what its raft leader last reported
-//     to the metadata log; LEADER_NOT_AVAILABLE until one has.
+//     to the metadata log; LEADER_NOT_AVAILABLE until one has. A broker
+//     hosting a replica that knows a newer raft leader (a higher term)
+//     answers that one instead (leaderOf): it is not held back by the
+//     controller's commit of the report, nor by a controller election
+//     when the old leader's broker was the controller too.
 //   - Topics are auto-created only if the broker is configured to and the
 //     request allows it (v4+); the answer then is LEADER_NOT_AVAILABLE, as
 //     in Kafka, and the client retries. A topic that does not exist and
@@ -124,10 +128,14 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 		for i, pm := range t.Partitions {
 			mp := kmsg.NewMetadataResponseTopicPartition()
 			mp.Partition = int32(i)
-			mp.Leader, mp.LeaderEpoch = pm.Leader, pm.Epoch
+			mp.Leader, mp.LeaderEpoch = b.leaderOf(pm)
 			mp.Replicas = append([]int32(nil), pm.Replicas...)
 			mp.ISR = append([]int32(nil), pm.ISR...)
-			if pm.Leader >= 0 && !b.brokerAlive(pm.Leader) {
+			if mp.LeaderEpoch != pm.Epoch && mp.Leader == b.cfg.ID {
+				// Elected here, not yet in the metadata log.
+				mp.ISR = b.parts[pm.Group].isr()
+			}
+			if mp.Leader >= 0 && !b.brokerAlive(mp.Leader) {
 				// Its broker is gone: a new leader reports itself shortly.
 				mp.Leader = -1
 			}

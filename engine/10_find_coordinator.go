@@ -85,10 +85,10 @@ func (b *Broker) coordinatorNode(topic, key string) (int32, int16) {
 	if p := b.parts[pm.Group]; p != nil && p.leader && !p.lost {
 		return b.cfg.ID, 0
 	}
-	if pm.Leader < 0 || !b.brokerAlive(pm.Leader) {
-		return -1, kerr.CoordinatorNotAvailable.Code
+	if l, _ := b.leaderOf(pm); l >= 0 && b.brokerAlive(l) {
+		return l, 0
 	}
-	return pm.Leader, 0
+	return -1, kerr.CoordinatorNotAvailable.Code
 }
 
 // offsetsPartition is group's __consumer_offsets partition, as this

@@ -17,6 +17,7 @@ import (
 const benchUsage = `usage: gregor bench <produce|consume|e2e|txn> --brokers host:port[,...] [flags]
        gregor bench suite [--write docs/performance.md] [flags]
        gregor bench profile --out DIR [flags]
+       gregor bench failover [flags]
 
 produce  sends records as fast as allowed (or at --rate) and measures
          records/s, MB/s and the latency from send to acknowledgement.
@@ -33,6 +34,10 @@ suite    starts a 3-broker Gregor cluster, Apache Kafka (3 KRaft nodes, if
          own, and prints the side-by-side table (see docs/performance.md).
 profile  writes CPU and allocation profiles of the produce and fetch paths
          of an in-process Gregor cluster under load.
+failover starts in-process 3-broker clusters and measures the time to the
+         first acknowledged produce after start, and the unavailability
+         window after the broker leading the most partitions is stopped
+         (bench failover -h).
 
 The topic is created (CreateTopics) with --partitions and
 --replication-factor if it does not exist. Client settings not given keep
@@ -187,6 +192,8 @@ func benchMain(args []string, stdout, stderr io.Writer) int {
 		return benchTxnCmd(rest, stdout, stderr)
 	case "kfake-server": // not in the usage: the suite's kfake process
 		return benchKfakeServerCmd(rest, stdout, stderr)
+	case "failover":
+		return benchFailoverCmd(rest, stdout, stderr)
 	case "produce", "consume", "e2e":
 	default:
 		fmt.Fprintf(stderr, "gregor bench: unknown mode %q\n\n%s", mode, benchUsage)

@@ -69,6 +69,9 @@ type devOptions struct {
 	adminPassword string
 	saslPlaintext bool
 	log           logOptions
+	// engine, if set, adjusts each broker's engine configuration last
+	// (gregor bench failover's --election-ticks and --tick-ms).
+	engine func(*engine.Config)
 }
 
 func parseDev(args []string, stderr io.Writer) (devOptions, error) {
@@ -244,6 +247,9 @@ func startDev(o devOptions, sec *devSecure, logf func(id int32) func(string, ...
 		bc := engine.Config{ID: m.ID, AutoCreateTopics: o.autoCreate, TransactionVersion: int16(o.txnVersion)}
 		groupConfig(&bc, 50, o.groupDelayMs, 7*24*60)
 		o.log.apply(&bc)
+		if o.engine != nil {
+			o.engine(&bc)
+		}
 		rc := runtime.Config{
 			Broker:      bc,
 			DataDir:     o.brokerDir(m.ID),
