@@ -26,7 +26,7 @@ const scripts = "../testdata/conformance"
 
 // The script language (datadriven):
 //
-//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [save=(name=Path.Field, ...)] [differs=(reason)]
+//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [producer=(id, epoch, seq)] [transactional] [save=(name=Path.Field, ...)] [differs=(reason)]
 //	<the request as JSON of its kmsg struct>
 //	----
 //	<Kafka's normalised answer>
@@ -39,7 +39,10 @@ const scripts = "../testdata/conformance"
 //
 // records= fills every produced partition whose Records is null with one
 // uncompressed batch, a record per timestamp (values v0, v1, ...; or
-// value-bytes bytes each). A step marked differs= has two answers:
+// value-bytes bytes each); producer= gives that batch a producer id,
+// epoch and first sequence (each a number or a saved "$name", without
+// quotes), transactional sets its transactional bit. A step marked
+// differs= has two answers:
 //
 //	kafka:
 //	<Kafka's>
@@ -51,9 +54,16 @@ const scripts = "../testdata/conformance"
 // polls Metadata on every broker under test until T's N partitions have
 // leaders (output: ok), and
 //
-//	wait-coordinator key=G
+//	wait-coordinator key=G [type=T]
 //
-// polls FindCoordinator until each broker names G's coordinator (ok).
+// polls FindCoordinator until each broker names G's coordinator (ok);
+// type=1 a transactional id's, and until the broker hands out producer
+// ids. And
+//
+//	wait-transaction id=X state=S
+//
+// polls DescribeTransactions until X is in state S on each broker (ok):
+// Kafka answers EndTxn before it writes the markers (PrepareCommit).
 func TestConformance(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(scripts, "*.txt"))
 	if err != nil || len(files) == 0 {
@@ -115,9 +125,23 @@ func (r *run) step(t *testing.T, d *datadriven.TestData) string {
 		return "ok"
 	case "wait-coordinator":
 		var key string
+		var typ int
 		d.ScanArgs(t, "key", &key)
+		if d.HasArg("type") {
+			d.ScanArgs(t, "type", &typ)
+		}
 		for _, tg := range r.targets() {
-			if err := waitCoordinator(tg, key); err != nil {
+			if err := waitCoordinator(tg, key, int8(typ)); err != nil {
+				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+			}
+		}
+		return "ok"
+	case "wait-transaction":
+		var id, state string
+		d.ScanArgs(t, "id", &id)
+		d.ScanArgs(t, "state", &state)
+		for _, tg := range r.targets() {
+			if err := waitTransaction(tg, id, state); err != nil {
 				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
 			}
 		}
@@ -264,7 +288,7 @@ func parseSend(t *testing.T, d *datadriven.TestData, tg *target) (req kmsg.Reque
 	ignore, saves = map[string]bool{}, map[string]string{}
 	for _, a := range d.CmdArgs {
 		switch a.Key {
-		case "api", "v", "value-bytes":
+		case "api", "v", "value-bytes", "producer", "transactional":
 		case "ignore":
 			for _, v := range a.Vals {
 				ignore[v] = true
@@ -296,7 +320,25 @@ func parseSend(t *testing.T, d *datadriven.TestData, tg *target) (req kmsg.Reque
 			if !ok {
 				t.Fatalf("%s: records= is for Produce", d.Pos)
 			}
-			batch := buildBatch(ts, valueBytes)
+			var prod []int64
+			if d.HasArg("producer") {
+				for _, a := range d.CmdArgs {
+					if a.Key != "producer" {
+						continue
+					}
+					for _, v := range a.Vals {
+						n, err := tg.number(v)
+						if err != nil {
+							t.Fatalf("%s: producer=(%s): %v", d.Pos, v, err)
+						}
+						prod = append(prod, n)
+					}
+				}
+				if len(prod) != 3 {
+					t.Fatalf("%s: producer=(id, epoch, seq): got %d values", d.Pos, len(prod))
+				}
+			}
+			batch := buildBatch(ts, valueBytes, prod, d.HasArg("transactional"))
 			for i := range p.Topics {
 				for j := range p.Topics[i].Partitions {
 					if p.Topics[i].Partitions[j].Records == nil {
@@ -388,22 +430,73 @@ func waitLeaders(tg *target, topic string, n int) error {
 	return fmt.Errorf("topic %s: %d partitions with leaders not seen within 20s; last: %s", topic, n, last)
 }
 
-// waitCoordinator polls FindCoordinator (a group) until the broker names
-// one, then DescribeGroups until that coordinator answers: the first ask
-// creates __consumer_offsets, and Kafka answers COORDINATOR_NOT_AVAILABLE,
-// then NOT_COORDINATOR while it loads the partition.
-func waitCoordinator(tg *target, key string) error {
+// waitTransaction polls DescribeTransactions until id is in state.
+func waitTransaction(tg *target, id, state string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		req := kmsg.NewPtrDescribeTransactionsRequest()
+		req.TransactionalIDs = []string{id}
+		resp, err := tg.do(req)
+		if err != nil {
+			return err
+		}
+		s := resp.(*kmsg.DescribeTransactionsResponse).TransactionStates
+		if len(s) == 1 && s[0].ErrorCode == 0 && s[0].State == state {
+			return nil
+		}
+		last = fmt.Sprintf("%+v", s)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("transaction %s not %s within 30s; last: %s", id, state, last)
+}
+
+// waitCoordinator polls FindCoordinator (a group, or typ 1 a
+// transactional id) until the broker names one, then DescribeGroups (or
+// DescribeTransactions) until that coordinator answers: the first ask
+// creates __consumer_offsets (__transaction_state), and Kafka answers
+// COORDINATOR_NOT_AVAILABLE, then NOT_COORDINATOR or
+// COORDINATOR_LOAD_IN_PROGRESS while it loads the partition.
+func waitCoordinator(tg *target, key string, typ int8) error {
 	deadline := time.Now().Add(30 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
 		req := kmsg.NewPtrFindCoordinatorRequest()
 		req.SetVersion(3)
 		req.CoordinatorKey = key
+		req.CoordinatorType = typ
 		resp, err := tg.do(req)
 		if err == nil {
 			f := resp.(*kmsg.FindCoordinatorResponse)
 			last = fmt.Sprintf("FindCoordinator: error code %d", f.ErrorCode)
-			if f.ErrorCode == 0 && f.NodeID >= 0 {
+			if f.ErrorCode == 0 && f.NodeID >= 0 && typ == 1 {
+				dt := kmsg.NewPtrDescribeTransactionsRequest()
+				dt.TransactionalIDs = []string{key}
+				resp, err := tg.do(dt)
+				if err != nil {
+					return err
+				}
+				s := resp.(*kmsg.DescribeTransactionsResponse).TransactionStates
+				// 105 TRANSACTIONAL_ID_NOT_FOUND: loaded, and not there yet.
+				if len(s) == 1 && (s[0].ErrorCode == 0 || s[0].ErrorCode == 105) {
+					// Kafka's first InitProducerId fetches a block of
+					// producer ids from the controller and answers
+					// COORDINATOR_LOAD_IN_PROGRESS meanwhile.
+					ip := kmsg.NewPtrInitProducerIDRequest()
+					ip.SetVersion(4)
+					resp, err := tg.do(ip)
+					if err != nil {
+						return err
+					}
+					ec := resp.(*kmsg.InitProducerIDResponse).ErrorCode
+					if ec == 0 {
+						return nil
+					}
+					last = fmt.Sprintf("InitProducerId: error code %d", ec)
+				} else {
+					last = fmt.Sprintf("DescribeTransactions: %+v", s)
+				}
+			} else if f.ErrorCode == 0 && f.NodeID >= 0 {
 				dg := kmsg.NewPtrDescribeGroupsRequest()
 				dg.SetVersion(5)
 				dg.Groups = []string{key}

@@ -20,7 +20,8 @@
 // throttle times; cluster and topic ids (kept: zero or set); hosts and
 // ports; error messages (kept: null or not, since clients test for null);
 // leader epochs and the features epoch (kept: -1); broker-assigned log
-// append times; producer ids (kept: -1); DescribeConfigs documentation
+// append times and transaction start times (kept: -1); producer ids
+// (kept: -1); DescribeConfigs documentation
 // (kept: null or not); member ids, each distinct one a broker answers
 // becoming <member-N> in the order that broker first gave it, so who leads
 // and who is who still compare. Coordinator node ids and generations are

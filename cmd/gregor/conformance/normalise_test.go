@@ -45,6 +45,8 @@ var fieldRules = map[string]func(any) any{
 	"PartitionLeaderEpoch": ifNonNegative("<epoch>"),
 	// Times the broker assigns (-1 when it assigned none).
 	"LogAppendTime": ifNonNegative("<broker-time>"),
+	// DescribeTransactions: when the coordinator began the transaction.
+	"StartTimestamp": ifNonNegative("<broker-time>"),
 	// KIP-584: the epoch of the finalized features is the metadata
 	// log's offset.
 	"FinalizedFeaturesEpoch": ifNonNegative("<features-epoch>"),
@@ -391,7 +393,7 @@ func decodeRecords(b []byte, n int) ([]any, error) {
 
 // buildBatch is the uncompressed record batch a Produce step sends: one
 // record per timestamp, values v0, v1, ... (or valueBytes bytes each).
-func buildBatch(timestamps []int64, valueBytes int) []byte {
+func buildBatch(timestamps []int64, valueBytes int, producer []int64, transactional bool) []byte {
 	var recs []byte
 	first, maxTS := timestamps[0], timestamps[0]
 	for _, ts := range timestamps {
@@ -419,6 +421,12 @@ func buildBatch(timestamps []int64, valueBytes int) []byte {
 		FirstSequence:        -1,
 		NumRecords:           int32(len(timestamps)),
 		Records:              recs,
+	}
+	if producer != nil {
+		rb.ProducerID, rb.ProducerEpoch, rb.FirstSequence = producer[0], int16(producer[1]), int32(producer[2])
+	}
+	if transactional {
+		rb.Attributes |= 0x10
 	}
 	b := rb.AppendTo(nil)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-12))

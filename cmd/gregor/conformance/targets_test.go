@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -150,6 +151,18 @@ func (t *target) substitute(in string) (string, error) {
 		return string(v)
 	})
 	return out, err
+}
+
+// number is v as an integer: a literal, or $name, a saved number.
+func (t *target) number(v string) (int64, error) {
+	if name, ok := strings.CutPrefix(v, "$"); ok {
+		raw, ok := t.vars[name]
+		if !ok {
+			return 0, fmt.Errorf("%s: $%s was not saved", t.name, name)
+		}
+		v = string(raw)
+	}
+	return strconv.ParseInt(v, 10, 64)
 }
 
 var varRef = regexp.MustCompile(`"\$[A-Za-z][A-Za-z0-9_]*"`)
