@@ -118,14 +118,8 @@ func (c *client) nextChurn() {
 		req.SetVersion(9)
 		req.Acks = -1
 		req.TimeoutMillis = produceTimeoutMs
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = tp.topic
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition = tp.part
-		rp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+		addProduce(req, tp, batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
 			FirstTimestamp: c.w.now + epochMillis}, recs)
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
 		c.w.churnOps++
 		c.request(to, req, waitProduce)
 	case churnDelete:

@@ -445,17 +445,7 @@ func (c *client) nextProduce() {
 		if c.mode == linearizability.ExactlyOnce {
 			opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = c.pid, c.epoch, a.seq
 		}
-		recs := make([]batch.Record, len(a.values))
-		for i, v := range a.values {
-			recs[i] = batch.Record{Value: []byte(v)}
-		}
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = a.tp.topic
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition = a.tp.part
-		rp.Records = batch.Build(opts, recs)
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
+		addProduce(req, a.tp, opts, valueRecords(a.values))
 		if a.op < 0 || c.mode != linearizability.ExactlyOnce {
 			a.op = c.w.record(linearizability.Op{Client: c.idx, Kind: linearizability.Produce, TP: a.tp.tp(),
 				Values: a.values, Consumer: -1})

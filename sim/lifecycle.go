@@ -181,7 +181,7 @@ type lifeWorld struct {
 	parts     map[tpKey]*lifePart
 	recs      map[string]*lifeRec
 	actors    map[int]txnActor
-	creator   *lifeCreator
+	creator   *topicCreator
 	producers []*lifeProducer
 	reader    *lifeReader
 	admin     *lifeAdmin
@@ -259,28 +259,11 @@ func (lw *lifeWorld) newClient(r role, mk func(c *client) txnActor) *client {
 // lifeAccept takes a response for the client's pending request, or
 // reports false for a late one.
 func lifeAccept(c *client, tok uint64) bool {
-	if tok != c.token || tok == 0 {
+	if !txnAccept(c, tok) {
 		return false
 	}
-	c.token = 0
-	c.timer++
 	c.wait = waitNothing
 	return true
-}
-
-// lifeTimer handles a client timer: false for a stale one, and whether the
-// pending request timed out.
-func lifeTimer(c *client, gen uint64) (ok, timedOut bool) {
-	if gen != c.timer {
-		return false, false
-	}
-	c.w.tracef("timer c%d wait %d", c.idx, c.wait)
-	timedOut = c.wait != waitBackoff && c.wait != waitNothing
-	c.wait, c.token = waitNothing, 0
-	if timedOut {
-		c.haveMeta = false
-	}
-	return true, timedOut
 }
 
 // metadata asks a random broker for the lifecycle topics' leaders.
@@ -326,7 +309,9 @@ func (lw *lifeWorld) leader(c *client, tp tpKey) int32 {
 func (w *World) setupLifecycle() bool {
 	lw := w.life
 	c := lw.newClient(roleAdmin, func(c *client) txnActor {
-		lw.creator = &lifeCreator{c: c, lw: lw}
+		lw.creator = &topicCreator{c: c, metadata: lw.metadata, onMetadata: lw.onMetadata, partitions: len(lw.tps),
+			topics: lw.lifeTopics, created: lw.lifeCreated,
+			ready: fmt.Sprintf("admin: every %s, %s partition has a leader", lifeCompactTopic, lifeDeleteTopic)}
 		return lw.creator
 	})
 	w.tracef("client %d lifecycle topic creator", c.idx)
@@ -370,35 +355,14 @@ func (w *World) addLifeClients() {
 
 // --- the topics' creator ---
 
-type lifeCreator struct {
-	c    *client
-	lw   *lifeWorld
-	done bool
-}
-
-func (a *lifeCreator) next() {
-	c := a.c
-	if c.w.stopped || a.done {
-		return
-	}
-	if !c.haveMeta {
-		a.lw.metadata(c)
-		return
-	}
-	if len(c.leaders) == len(a.lw.tps) {
-		a.done = true
-		c.w.tracef("admin: every %s, %s partition has a leader", lifeCompactTopic, lifeDeleteTopic)
-		return
-	}
-	o := c.w.opts
+// lifeTopics are the lifecycle topics as CreateTopics entries.
+func (lw *lifeWorld) lifeTopics() []kmsg.CreateTopicsRequestTopic {
+	o := lw.w.opts
 	cfg := func(rt *kmsg.CreateTopicsRequestTopic, name, value string) {
 		x := kmsg.NewCreateTopicsRequestTopicConfig()
 		x.Name, x.Value = name, &value
 		rt.Configs = append(rt.Configs, x)
 	}
-	req := kmsg.NewPtrCreateTopicsRequest()
-	req.SetVersion(7)
-	req.TimeoutMillis = 5_000
 	lc := kmsg.NewCreateTopicsRequestTopic()
 	lc.Topic, lc.NumPartitions, lc.ReplicationFactor = lifeCompactTopic, lifeCompactPartitions, replicationFactor
 	cfg(&lc, "cleanup.policy", "compact")
@@ -412,33 +376,16 @@ func (a *lifeCreator) next() {
 	cfg(&ld, "segment.bytes", strconv.FormatInt(o.LifeSegmentBytes, 10))
 	cfg(&ld, "retention.ms", strconv.FormatInt(o.LifeRetentionMillis, 10))
 	cfg(&ld, "retention.bytes", strconv.FormatInt(o.LifeRetentionBytes, 10))
-	req.Topics = append(req.Topics, lc, ld)
-	c.request(c.randomBroker(), req, waitCreate)
+	return []kmsg.CreateTopicsRequestTopic{lc, ld}
 }
 
-func (a *lifeCreator) onResponse(tok uint64, resp kmsg.Response) {
-	if !lifeAccept(a.c, tok) {
-		return
-	}
-	switch r := resp.(type) {
-	case *kmsg.MetadataResponse:
-		a.lw.onMetadata(a.c, r)
-		a.next()
-	case *kmsg.CreateTopicsResponse:
-		for _, t := range r.Topics {
-			if t.ErrorCode != 0 && t.ErrorCode != kerr.TopicAlreadyExists.Code && t.ErrorCode != kerr.RequestTimedOut.Code &&
-				t.ErrorCode != kerr.NotController.Code {
-				a.c.w.tracef("lifecycle create %s: %s", t.Topic, codeName(t.ErrorCode))
-			}
+// lifeCreated traces the unexpected errors of a CreateTopics answer.
+func (lw *lifeWorld) lifeCreated(r *kmsg.CreateTopicsResponse) {
+	for _, t := range r.Topics {
+		if t.ErrorCode != 0 && t.ErrorCode != kerr.TopicAlreadyExists.Code && t.ErrorCode != kerr.RequestTimedOut.Code &&
+			t.ErrorCode != kerr.NotController.Code {
+			lw.w.tracef("lifecycle create %s: %s", t.Topic, codeName(t.ErrorCode))
 		}
-		a.c.haveMeta = false
-		a.c.backoff(backoffMillis * 3)
-	}
-}
-
-func (a *lifeCreator) onTimer(gen uint64) {
-	if ok, _ := lifeTimer(a.c, gen); ok {
-		a.next()
 	}
 }
 
@@ -545,13 +492,7 @@ func (p *lifeProducer) step() {
 	req.SetVersion(9)
 	req.Acks = -1
 	req.TimeoutMillis = produceTimeoutMs
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = b.tp.topic
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Partition = b.tp.part
-	rp.Records = batch.Build(opts, recs)
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	addProduce(req, b.tp, opts, recs)
 	c.request(to, req, waitProduce)
 }
 
@@ -615,7 +556,7 @@ func (p *lifeProducer) onResponse(tok uint64, resp kmsg.Response) {
 }
 
 func (p *lifeProducer) onTimer(gen uint64) {
-	ok, timedOut := lifeTimer(p.c, gen)
+	ok, timedOut := txnTimer(p.c, gen)
 	if !ok {
 		return
 	}
@@ -824,7 +765,7 @@ func (r *lifeReader) onResponse(tok uint64, resp kmsg.Response) {
 }
 
 func (r *lifeReader) onTimer(gen uint64) {
-	if ok, _ := lifeTimer(r.c, gen); ok {
+	if ok, _ := txnTimer(r.c, gen); ok {
 		r.step()
 	}
 }
@@ -928,7 +869,7 @@ func (a *lifeAdmin) onResponse(tok uint64, resp kmsg.Response) {
 }
 
 func (a *lifeAdmin) onTimer(gen uint64) {
-	if ok, _ := lifeTimer(a.c, gen); ok {
+	if ok, _ := txnTimer(a.c, gen); ok {
 		a.step()
 	}
 }

@@ -197,7 +197,7 @@ type txnWorld struct {
 	txns    []*txnRec
 	values  map[string]txnValue
 	actors  map[int]txnActor // by client index
-	creator *txnCreator
+	creator *topicCreator
 	writers []*txnWriter
 	ids     []string // the writers' transactional ids
 	readers []*txnReader
@@ -252,7 +252,8 @@ func (tw *txnWorld) newClient(r role, mk func(c *client) txnActor) *client {
 func (w *World) setupTxn() bool {
 	tw := w.txn
 	c := tw.newClient(roleAdmin, func(c *client) txnActor {
-		tw.creator = &txnCreator{c: c, tw: tw}
+		tw.creator = &topicCreator{c: c, metadata: tw.metadata, onMetadata: tw.onMetadata, partitions: len(tw.readTPs),
+			topics: tw.createTopics, ready: fmt.Sprintf("admin: every %s partition has a leader", strings.Join(tw.topics(), ", "))}
 		return tw.creator
 	})
 	w.tracef("client %d txn topic creator", c.idx)
@@ -377,63 +378,21 @@ func txnLeader(c *client, tp tpKey) int32 {
 
 // --- the topic's creator ---
 
-type txnCreator struct {
-	c    *client
-	tw   *txnWorld
-	done bool
-}
-
-func (a *txnCreator) next() {
-	c := a.c
-	if c.w.stopped || a.done {
-		return
-	}
-	if !c.haveMeta {
-		a.tw.metadata(c)
-		return
-	}
-	if len(c.leaders) == len(a.tw.readTPs) {
-		a.done = true
-		c.w.tracef("admin: every %s partition has a leader", strings.Join(a.tw.topics(), ", "))
-		return
-	}
-	req := kmsg.NewPtrCreateTopicsRequest()
-	req.SetVersion(7)
-	req.TimeoutMillis = 5_000
-	for _, name := range a.tw.topics() {
+// createTopics are the workload's topics as CreateTopics entries.
+func (tw *txnWorld) createTopics() []kmsg.CreateTopicsRequestTopic {
+	var out []kmsg.CreateTopicsRequestTopic
+	for _, name := range tw.topics() {
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic = name
-		for _, tp := range a.tw.readTPs {
+		for _, tp := range tw.readTPs {
 			if tp.topic == name {
 				rt.NumPartitions++
 			}
 		}
 		rt.ReplicationFactor = replicationFactor
-		req.Topics = append(req.Topics, rt)
+		out = append(out, rt)
 	}
-	c.request(c.randomBroker(), req, waitCreate)
-}
-
-func (a *txnCreator) onResponse(tok uint64, resp kmsg.Response) {
-	if !txnAccept(a.c, tok) {
-		return
-	}
-	a.c.wait = waitNothing
-	switch r := resp.(type) {
-	case *kmsg.MetadataResponse:
-		a.tw.onMetadata(a.c, r)
-		a.next()
-	case *kmsg.CreateTopicsResponse:
-		// Whatever the answer, look at the metadata again after a pause.
-		a.c.haveMeta = false
-		a.c.backoff(backoffMillis * 3)
-	}
-}
-
-func (a *txnCreator) onTimer(gen uint64) {
-	if ok, _ := txnTimer(a.c, gen); ok {
-		a.next()
-	}
+	return out
 }
 
 // --- readers ---

@@ -409,19 +409,9 @@ func (p *txnProducer) produce(round int) {
 			part.seq = p.seqs[part.tp]
 			p.seqs[part.tp] += int32(len(part.values))
 		}
-		recs := make([]batch.Record, len(part.values))
-		for i, v := range part.values {
-			recs[i] = batch.Record{Value: []byte(v)}
-		}
 		opts := batch.BuildOptions{ProducerID: t.pid, ProducerEpoch: t.epoch, BaseSequence: part.seq,
 			FirstTimestamp: c.w.now + epochMillis, Transactional: true}
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = part.tp.topic
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition = part.tp.part
-		rp.Records = batch.Build(opts, recs)
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
+		addProduce(req, part.tp, opts, valueRecords(part.values))
 		p.sent = append(p.sent, part)
 	}
 	p.send(to, req, waitProduce)
