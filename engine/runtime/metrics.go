@@ -38,6 +38,10 @@ type nodeMetrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.HistogramVec // api, version
 	queued   prometheus.Histogram
+	// byKey caches requests' observer per API key and version: observe
+	// runs for every request (the produce and fetch paths included), on
+	// the node's loop only, so a plain slice does.
+	byKey [][]prometheus.Observer
 }
 
 func newNodeMetrics(n *Node) *nodeMetrics {
@@ -61,13 +65,28 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 	return m
 }
 
-// observe counts a request answered after d.
+// observe counts a request answered after d. Called on the loop only.
 func (m *nodeMetrics) observe(req kmsg.Request, d time.Duration) {
-	name := kmsg.NameForKey(req.Key())
-	if name == "" {
-		name = strconv.Itoa(int(req.Key()))
+	key, version := int(req.Key()), int(req.GetVersion())
+	if key < 0 || version < 0 {
+		return
 	}
-	m.requests.WithLabelValues(name, strconv.Itoa(int(req.GetVersion()))).Observe(d.Seconds())
+	if key >= len(m.byKey) {
+		m.byKey = append(m.byKey, make([][]prometheus.Observer, key+1-len(m.byKey))...)
+	}
+	if version >= len(m.byKey[key]) {
+		m.byKey[key] = append(m.byKey[key], make([]prometheus.Observer, version+1-len(m.byKey[key]))...)
+	}
+	o := m.byKey[key][version]
+	if o == nil {
+		name := kmsg.NameForKey(req.Key())
+		if name == "" {
+			name = strconv.Itoa(key)
+		}
+		o = m.requests.WithLabelValues(name, strconv.Itoa(version))
+		m.byKey[key][version] = o
+	}
+	o.Observe(d.Seconds())
 }
 
 // Metrics is the node's Prometheus registry (what /metrics serves).
