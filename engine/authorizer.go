@@ -112,17 +112,6 @@ func authorize(acls []ACL, cfg authzConfig, principal, host string, op, rtype in
 	return allowed
 }
 
-// aclResourceMatches: does binding a's pattern cover the name?
-func aclResourceMatches(a *ACL, name string) bool {
-	switch a.Pattern {
-	case patLiteral:
-		return a.Name == name || a.Name == aclWildcardResource
-	case patPrefixed:
-		return strings.HasPrefix(name, a.Name)
-	}
-	return false
-}
-
 // aclOpImplies: does an ALLOW of granted allow op?
 func aclOpImplies(granted, op int8) bool {
 	if granted == op || granted == opAll {

@@ -106,15 +106,6 @@ func ifNotNull(s string) func(any) any {
 	}
 }
 
-func ifNotEmpty(s string) func(any) any {
-	return func(v any) any {
-		if v == nil || v == "" {
-			return v
-		}
-		return s
-	}
-}
-
 func ifNonNegative(s string) func(any) any {
 	return func(v any) any {
 		if f, ok := v.(float64); ok && f >= 0 {
