@@ -75,25 +75,27 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 	txnDenied := r.TransactionID != nil && !b.authorized(opWrite, resTransactionalID, *r.TransactionID)
 	mayWrite := b.authorizer(opWrite, resTopic)
 	for ti, rt := range r.Topics {
+		// What refuses the whole topic is decided once for it, in
+		// Kafka's order, not once per partition.
+		var topicCode int16
+		var topicMsg *string
+		switch {
+		case txnDenied:
+			topicCode = kerr.TransactionalIDAuthorizationFailed.Code
+		case !mayWrite(rt.Topic):
+			topicCode = kerr.TopicAuthorizationFailed.Code
+		case !acksOK:
+			topicCode = kerr.InvalidRequiredAcks.Code
+		case isInternalTopic(rt.Topic):
+			// Only the coordinator writes its topic.
+			topicCode = kerr.InvalidTopicException.Code
+			topicMsg = kmsg.StringPtr("cannot produce to the internal topic " + rt.Topic)
+		}
+		pol := b.topicPolicy(rt.Topic)
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
-			if txnDenied {
-				out.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-				continue
-			}
-			if !mayWrite(rt.Topic) {
-				out.ErrorCode = kerr.TopicAuthorizationFailed.Code
-				continue
-			}
-			if !acksOK {
-				out.ErrorCode = kerr.InvalidRequiredAcks.Code
-				continue
-			}
-			if isInternalTopic(rt.Topic) {
-				// Only the coordinator writes its topic.
-				out.ErrorCode = kerr.InvalidTopicException.Code
-				msg := "cannot produce to the internal topic " + rt.Topic
-				out.ErrorMessage = &msg
+			if topicCode != 0 {
+				out.ErrorCode, out.ErrorMessage = topicCode, topicMsg
 				continue
 			}
 			p, kerrv := b.lookup(rt.Topic, rp.Partition)
@@ -101,7 +103,6 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				out.ErrorCode = kerrv.Code
 				continue
 			}
-			pol := b.topicPolicy(rt.Topic)
 			if isr, need := len(p.isr()), pol.minISR; r.Acks == -1 && isr < need {
 				out.ErrorCode = kerr.NotEnoughReplicas.Code
 				msg := fmt.Sprintf("%d in-sync replicas, min.insync.replicas is %d", isr, need)

@@ -67,10 +67,11 @@ func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 	f.rep = rep
 	mayRead := b.authorizer(opRead, resTopic)
 	for ti, rt := range r.Topics {
+		readable := mayRead(rt.Topic) // once per topic, not per partition
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
 			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
-			if !mayRead(rt.Topic) {
+			if !readable {
 				p, kerrv = nil, kerr.TopicAuthorizationFailed
 			}
 			if kerrv != nil {
