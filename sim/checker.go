@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -158,15 +159,7 @@ func (c *checker) verify(n *node, k tpKey, s *replicaSeen, hw int64, rotten bool
 			return nil
 		}
 		if base < l.end {
-			i, found := slices.BinarySearchFunc(l.batches, base, func(cb canonBatch, o int64) int {
-				switch {
-				case cb.base < o:
-					return -1
-				case cb.base > o:
-					return 1
-				}
-				return 0
-			})
+			i, found := slices.BinarySearchFunc(l.batches, base, canonAt)
 			if !found || l.batches[i].last != last || !bytes.Equal(l.batches[i].data, b) {
 				c.w.fail(FailDivergence, "broker %d %s: committed batch [%d,%d] differs from the canonical log", n.id, k, base, last)
 				ok = false
@@ -280,3 +273,6 @@ func (c *checker) afterRestart(n *node) {
 		}
 	}
 }
+
+// canonAt orders a canonical batch against a base offset (binary search).
+func canonAt(cb canonBatch, base int64) int { return cmp.Compare(cb.base, base) }

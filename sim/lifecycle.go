@@ -1340,15 +1340,7 @@ func (c *checker) verifyCompacted(n *node, k tpKey, s *replicaSeen, hw int64, ro
 			return nil
 		}
 		prev = last
-		i, found := slices.BinarySearchFunc(l.batches, base, func(cb canonBatch, o int64) int {
-			switch {
-			case cb.base < o:
-				return -1
-			case cb.base > o:
-				return 1
-			}
-			return 0
-		})
+		i, found := slices.BinarySearchFunc(l.batches, base, canonAt)
 		if found {
 			cb := &l.batches[i]
 			switch {
