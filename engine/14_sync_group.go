@@ -82,7 +82,7 @@ func (g *group) sync(token uint64, r *kmsg.SyncGroupRequest) int16 {
 	g.failSync(m, kerr.RebalanceInProgress.Code) // a retried sync replaces the old one
 	m.syncing, m.syncTok, m.syncVer = true, token, r.Version
 	g.touch(m)
-	if m.id != g.leader || g.storing {
+	if m.id != g.leader || g.storingGen == g.generation {
 		return 0
 	}
 	assignments := map[string][]byte{}
@@ -91,10 +91,12 @@ func (g *group) sync(token uint64, r *kmsg.SyncGroupRequest) int16 {
 			assignments[a.MemberID] = a.MemberAssignment
 		}
 	}
-	g.storing = true
 	gen := g.generation
+	g.storingGen = gen
 	g.c.propose(recordsOf(groupMetadataRecord(g.id, g.metadataValue(assignments))), func(code int16) {
-		g.storing = false
+		if g.storingGen == gen {
+			g.storingGen = 0
+		}
 		if g.c.groups[g.id] != g || g.generation != gen || g.state != gsCompletingRebalance {
 			return // moved on: the waiting syncs were answered then
 		}

@@ -79,8 +79,12 @@ type group struct {
 	initialDelay   bool
 	newMemberAdded bool
 	remainingMs    int64
-	// storing: the leader's assignment record is being proposed.
-	storing bool
+	// storingGen is the generation whose leader assignment record is
+	// being proposed (0: none). Only a store of the current generation
+	// holds a retried leader sync back: one of an older generation must
+	// not, or the new generation's assignment is never stored and its
+	// members wait in SyncGroup until their requests time out.
+	storingGen int32
 	// cons is set for a KIP-848 consumer group (consumer_group.go); the
 	// classic fields above are then unused.
 	cons *consumerGroup
@@ -377,7 +381,7 @@ func (g *group) completeJoin() {
 	}
 	gen := g.generation
 	g.syncTimer = g.b().after(g.maxRebalanceMs(), func() {
-		if g.c.groups[g.id] != g || g.state != gsCompletingRebalance || g.generation != gen || g.storing {
+		if g.c.groups[g.id] != g || g.state != gsCompletingRebalance || g.generation != gen || g.storingGen == gen {
 			return
 		}
 		// Members that never sent their SyncGroup go; the rest rejoin.
