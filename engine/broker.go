@@ -333,6 +333,10 @@ type Env struct {
 	// latency histograms of Stats (raftlog.Config.Now); the simulator
 	// leaves it nil.
 	Nanotime func() int64
+	// AsyncWrites: the caller writes and syncs each raft cycle's WAL
+	// records off the broker's thread (TakeWrite, WriteDone), so the
+	// broker goes on handling requests and peer messages during a sync.
+	AsyncWrites bool
 }
 
 // Response is a Kafka response for the request handed in with Token. A nil
@@ -412,6 +416,7 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		UnsafeAckBeforeFsync: cfg.Unsafe.AckBeforeFsync,
 		SendEarly:            env.SendEarly,
 		Now:                  env.Nanotime,
+		AsyncWrites:          env.AsyncWrites,
 	}, env.WAL)
 	if err != nil {
 		return nil, err
@@ -536,6 +541,18 @@ func (b *Broker) Close() error {
 	}
 	return first
 }
+
+// TakeWrite returns the WAL records of the raft cycle in flight, once,
+// with Env.AsyncWrites (nil otherwise, or when there are none): the caller
+// appends them to the WAL (after anything it appended before), syncs it,
+// and reports with WriteDone, then calls Process. Check it after every
+// Process.
+func (b *Broker) TakeWrite() [][]byte { return b.host.TakeWrite() }
+
+// WriteDone reports the outcome of the write TakeWrite handed over; call
+// Process after it. A WAL error stalls the broker's raft groups until a
+// retry succeeds; an error is returned only if the broker must stop.
+func (b *Broker) WriteDone(err error) error { return b.host.WriteDone(err) }
 
 // SyncWAL makes unsynced WAL records durable (only the AckBeforeFsync
 // knob leaves any).

@@ -41,6 +41,8 @@ type readyGroup struct {
 type stalledCycle struct {
 	rds  []readyGroup
 	recs [][]byte
+	// start: when the cycle began (stage timing), for a cycle in flight.
+	start int64
 	// restore: a state machine's Restore asked to be retried; every
 	// snapshot of the cycle is handed over again before the WAL write.
 	restore bool
@@ -89,6 +91,12 @@ func (h *Host) cycle() (bool, error) {
 	if h.stalled != nil {
 		return h.retryStalled()
 	}
+	if h.inflight != nil {
+		if !h.inflightWritten {
+			return false, nil // the caller's write is not done yet
+		}
+		return true, h.completeInflight()
+	}
 	var rds []readyGroup
 	var recs [][]byte
 	for _, id := range h.ids {
@@ -100,6 +108,7 @@ func (h *Host) cycle() (bool, error) {
 			continue
 		}
 		rd := g.rn.Ready()
+		g.inCycle = true
 		rds = append(rds, readyGroup{g, rd})
 		var hs *pb.HardState
 		if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
@@ -135,6 +144,11 @@ func (h *Host) cycle() (bool, error) {
 	if h.cfg.SendEarly != nil {
 		h.sendEarly(rds)
 	}
+	if len(recs) > 0 && h.cfg.AsyncWrites && !h.cfg.UnsafeAckBeforeFsync {
+		h.inflight = &stalledCycle{rds: rds, recs: recs, start: cycleStart}
+		h.write = recs
+		return false, nil
+	}
 	if len(recs) > 0 {
 		if err := h.appendWAL(recs, !h.cfg.UnsafeAckBeforeFsync); err != nil {
 			if errors.Is(err, ErrHalt) {
@@ -149,17 +163,27 @@ func (h *Host) cycle() (bool, error) {
 			return false, nil
 		}
 	}
+	return true, h.finishCycle(rds, cycleStart)
+}
+
+// finishCycle runs once a cycle's records are durable: its messages are
+// queued, its committed entries applied, its groups advanced, and the WAL
+// checkpointed if it has grown enough.
+func (h *Host) finishCycle(rds []readyGroup, cycleStart int64) error {
 	if h.cfg.Now != nil {
 		h.notePersisted(rds, cycleStart)
 	}
 	for _, r := range rds {
+		if h.groups[r.g.id] != r.g {
+			continue // removed while its records were being written
+		}
 		if err := h.handleReady(r.g, r.rd); err != nil {
-			return false, err
+			return err
 		}
 	}
 	if h.walBytes >= h.cfg.CheckpointBytes && h.cycles >= h.checkpointRetryCycle {
 		if err := h.Checkpoint(); errors.Is(err, ErrHalt) {
-			return false, err
+			return err
 		} else if err != nil {
 			// The WAL keeps growing until a checkpoint succeeds; try
 			// again some cycles later rather than on every one.
@@ -167,7 +191,61 @@ func (h *Host) cycle() (bool, error) {
 			h.checkpointRetryCycle = h.cycles + checkpointRetryCycles
 		}
 	}
-	return true, nil
+	return nil
+}
+
+// Writes off the loop (Config.AsyncWrites). A cycle with records ends
+// with them handed to the caller (TakeWrite) and the cycle in flight: no
+// group gets a new Ready until WriteDone, exactly as a cycle whose
+// synchronous write has not returned, but the caller's thread is free to
+// step messages, take proposals and reads, and tick meanwhile (etcd/raft
+// allows all of these between Ready and Advance). Nothing of the cycle
+// leaves or applies before its records are durable, except the leader's
+// early appends, as in the synchronous form. What arrives meanwhile is in
+// raft's memory when the write completes, so the next cycle takes it all
+// at once: a group commit, with the loop never blocked on the disk.
+
+// TakeWrite hands over the records of the cycle in flight, once: the
+// caller appends them to the WAL, syncs it, and reports with WriteDone.
+// Nil when there is nothing to write.
+func (h *Host) TakeWrite() [][]byte {
+	w := h.write
+	h.write = nil
+	if w != nil {
+		h.takenAt = h.now()
+	}
+	return w
+}
+
+// WriteDone reports the outcome of the write TakeWrite handed over. On
+// success the cycle finishes (call Process after it, as after Receive);
+// an error stalls the host as a failed synchronous write does, and the
+// next Process retries the write itself. An error wrapping ErrHalt is
+// returned: the broker must stop.
+func (h *Host) WriteDone(err error) error {
+	st := h.inflight
+	if st == nil || h.write != nil || h.inflightWritten {
+		return errors.New("raftlog: WriteDone without a write handed over")
+	}
+	if err != nil {
+		h.inflight = nil
+		if errors.Is(err, ErrHalt) {
+			return err
+		}
+		h.cfg.Logger.Warningf("raftlog: broker %d: WAL write failed, stalled until it works: %v", h.cfg.ID, err)
+		h.stalled = st
+		h.stallErr = err
+		return nil
+	}
+	h.noteWritten(st.recs, h.takenAt, true)
+	return h.completeInflight()
+}
+
+// completeInflight finishes the cycle in flight, whose records are durable.
+func (h *Host) completeInflight() error {
+	st := h.inflight
+	h.inflight, h.inflightWritten = nil, false
+	return h.finishCycle(st.rds, st.start)
 }
 
 // restoreSnapshots hands each snapshot of the cycle to its state machine.
@@ -227,24 +305,37 @@ func (h *Host) sendEarly(rds []readyGroup) {
 }
 
 func (h *Host) appendWAL(recs [][]byte, sync bool) error {
+	// The records of a cycle in flight that the caller has not taken yet
+	// go first, to keep the WAL in cycle order (a group's removal after
+	// its last records); that cycle then completes at the next Process.
+	inflight := h.write
+	if inflight != nil {
+		recs = append(slices.Clip(inflight), recs...)
+		h.write = nil
+	}
 	start := h.now()
 	if err := h.wal.Append(recs); err != nil {
+		h.write = inflight
 		return fmt.Errorf("raftlog: wal append: %w", err)
 	}
-	h.stats.WALAppends++
-	for _, r := range recs {
-		h.walBytes += int64(len(r))
-		h.stats.WALBytes += uint64(len(r))
-	}
+	h.noteWritten(recs, start, false)
 	written := h.now()
 	if h.cfg.Now != nil {
 		h.stats.WALAppend.Observe(written - start)
 	}
 	if !sync {
 		h.unsynced = true
+		h.inflightWritten = h.inflightWritten || inflight != nil
 		return nil
 	}
 	if err := h.wal.Sync(); err != nil {
+		// The in-flight records are in the WAL, maybe not durably: the
+		// next Process finds the cycle written and its sync failed, and
+		// stalls it (a caller's WAL does the same through WriteDone).
+		if inflight != nil {
+			h.stalled, h.inflight = h.inflight, nil
+			h.stallErr = err
+		}
 		return fmt.Errorf("raftlog: wal sync: %w", err)
 	}
 	h.stats.WALSyncs++
@@ -252,7 +343,24 @@ func (h *Host) appendWAL(recs [][]byte, sync bool) error {
 		h.stats.WALSync.Observe(h.now() - written)
 	}
 	h.unsynced = false
+	h.inflightWritten = h.inflightWritten || inflight != nil
 	return nil
+}
+
+// noteWritten counts records appended to the WAL; byCaller: the caller's
+// write, append and sync, timed from TakeWrite to WriteDone.
+func (h *Host) noteWritten(recs [][]byte, start int64, byCaller bool) {
+	h.stats.WALAppends++
+	for _, r := range recs {
+		h.walBytes += int64(len(r))
+		h.stats.WALBytes += uint64(len(r))
+	}
+	if byCaller {
+		h.stats.WALSyncs++
+		if h.cfg.Now != nil {
+			h.stats.WALAppend.Observe(h.now() - start)
+		}
+	}
 }
 
 // SyncWAL makes any records appended without a sync durable (only needed
@@ -266,6 +374,7 @@ func (h *Host) SyncWAL() error {
 }
 
 func (h *Host) handleReady(g *group, rd raft.Ready) error {
+	g.inCycle = false
 	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
 		if err := g.storage.ApplySnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("raftlog: group %d apply snapshot: %w", g.id, err)
@@ -370,6 +479,9 @@ func (h *Host) Cycles() uint64 { return h.cycles }
 func (h *Host) HasReady() bool {
 	if h.stalled != nil {
 		return false // the next Process retries the WAL; no point spinning
+	}
+	if h.inflight != nil {
+		return h.inflightWritten // only then can a cycle finish it
 	}
 	for _, id := range h.ids {
 		if g := h.groups[id]; !g.quiesced && g.rn.HasReady() {

@@ -73,6 +73,15 @@ type Config struct {
 	// Now, if set, is a monotonic clock in nanoseconds for the stage and
 	// latency histograms of Stats; nil leaves them empty (the simulator).
 	Now func() int64
+	// AsyncWrites hands a cycle's WAL records to the caller instead of
+	// writing and syncing them inside Process: a cycle that has records
+	// ends with them in TakeWrite, and the host takes no new Ready until
+	// the caller reports them durable with WriteDone. In between, the
+	// caller's thread goes on stepping messages, proposing, reading and
+	// ticking while the disk syncs (cycle.go, "Writes off the loop"). The
+	// caller must write them to the same WAL, in order with the host's own
+	// WAL calls (group creation and removal, checkpoints, retries).
+	AsyncWrites bool
 }
 
 func (c *Config) setDefaults() {
@@ -111,7 +120,10 @@ type group struct {
 	lead    uint64
 	term    uint64
 	// quiesced groups are not ticked: no heartbeats, no election timer.
-	quiesced   bool
+	quiesced bool
+	// inCycle: its Ready is taken and not handled yet (a cycle in flight
+	// or stalled); it must not quiesce, since Advance may give it more.
+	inCycle    bool
 	quietTicks int // consecutive ticks a leader has found the group idle
 	logger     raft.Logger
 	// Stage timing (stats.go): a leader's entries between WAL sync and
@@ -153,8 +165,17 @@ type Host struct {
 	ticks      uint64
 	// stalled is the cycle waiting for the WAL to take its records after
 	// a failed write, stallErr that failure (cycle.go).
-	stalled              *stalledCycle
-	stallErr             error
+	stalled  *stalledCycle
+	stallErr error
+	// inflight is the cycle whose records the caller is writing
+	// (AsyncWrites), write those records until TakeWrite hands them over.
+	// inflightWritten: the host wrote them itself, ahead of a WAL call of
+	// its own made before the caller took them; the next cycle completes
+	// the cycle without a WriteDone.
+	inflight             *stalledCycle
+	write                [][]byte
+	inflightWritten      bool
+	takenAt              int64 // when TakeWrite handed the write over (Config.Now)
 	checkpointRetryCycle uint64
 	// peerIn holds broker-to-broker messages received, for PeerInbox.
 	peerIn []PeerMsg
@@ -274,6 +295,9 @@ func (h *Host) RemoveGroup(id GroupID) error {
 	if h.stalled != nil {
 		return fmt.Errorf("raftlog: remove group %d: WAL stalled: %w", id, h.stallErr)
 	}
+	// With a write in flight that holds some of the group's records, the
+	// removal is written after them (the caller keeps the WAL's calls in
+	// order), and WriteDone skips the group's Ready.
 	if err := h.appendWAL([][]byte{encodeRemove(id)}, true); err != nil {
 		return err
 	}

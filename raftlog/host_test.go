@@ -126,6 +126,12 @@ type cluster struct {
 	delivered int
 	early     []earlyOut
 	earlySent int
+	// async runs the hosts with Config.AsyncWrites: stabilize writes what
+	// TakeWrite hands over and reports it, except for the nodes in hold,
+	// whose writes wait in held until release.
+	async bool
+	hold  map[uint64]bool
+	held  map[uint64][][]byte
 }
 
 type earlyOut struct {
@@ -134,7 +140,15 @@ type earlyOut struct {
 }
 
 func newCluster(t *testing.T, n int) *cluster {
-	c := &cluster{t: t, nodes: map[uint64]*node{}, cut: map[[2]uint64]bool{}}
+	return newClusterMode(t, n, false)
+}
+
+// newAsyncCluster is newCluster with writes off the loop.
+func newAsyncCluster(t *testing.T, n int) *cluster { return newClusterMode(t, n, true) }
+
+func newClusterMode(t *testing.T, n int, async bool) *cluster {
+	c := &cluster{t: t, nodes: map[uint64]*node{}, cut: map[[2]uint64]bool{}, async: async,
+		hold: map[uint64]bool{}, held: map[uint64][][]byte{}}
 	for i := 1; i <= n; i++ {
 		id := uint64(i)
 		c.ids = append(c.ids, id)
@@ -148,7 +162,7 @@ func (c *cluster) start(id uint64) {
 	nd := c.nodes[id]
 	// Every host test runs with early sends: a leader's appends leave
 	// before its WAL sync and are delivered with the rest.
-	h, err := New(Config{ID: id, CheckpointBytes: 1 << 40, SendEarly: func(outs []Outgoing) {
+	h, err := New(Config{ID: id, CheckpointBytes: 1 << 40, AsyncWrites: c.async, SendEarly: func(outs []Outgoing) {
 		c.early = append(c.early, earlyOut{from: id, outs: outs})
 		c.earlySent += len(outs)
 	}}, nd.wal)
@@ -195,6 +209,13 @@ func (c *cluster) stabilize() {
 			if err := nd.host.Process(); err != nil {
 				c.t.Fatal(err)
 			}
+			if recs := nd.host.TakeWrite(); recs != nil {
+				moved = true
+				c.held[id] = recs
+			}
+			if c.held[id] != nil && !c.hold[id] {
+				c.release(id)
+			}
 			var outs []Outgoing
 			for _, e := range c.early {
 				if e.from == id {
@@ -220,6 +241,23 @@ func (c *cluster) stabilize() {
 		if !moved {
 			return
 		}
+	}
+}
+
+// release writes node id's held write to its WAL and reports it.
+func (c *cluster) release(id uint64) {
+	nd := c.nodes[id]
+	recs := c.held[id]
+	delete(c.held, id)
+	err := nd.wal.Append(recs)
+	if err == nil {
+		err = nd.wal.Sync()
+	}
+	if err := nd.host.WriteDone(err); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := nd.host.Process(); err != nil {
+		c.t.Fatal(err)
 	}
 }
 

@@ -51,7 +51,7 @@ func (h *Host) shouldWake(g *group) bool {
 // tells its followers to do the same. It reports whether it did.
 func (h *Host) maybeQuiesce(g *group) bool {
 	st := g.rn.BasicStatus()
-	if st.RaftState != raft.StateLeader || g.rn.HasReady() {
+	if st.RaftState != raft.StateLeader || g.inCycle || g.rn.HasReady() {
 		g.quietTicks = 0
 		return false
 	}
@@ -117,7 +117,7 @@ func (h *Host) quiesceFollower(g *group, from uint64, e Envelope) {
 	commit := st.HardState.GetCommit()
 	last, _ := g.storage.LastIndex()
 	if st.RaftState == raft.StateFollower && st.Lead == from && st.HardState.GetTerm() == e.Term &&
-		commit >= e.Commit && last == commit && !g.rn.HasReady() {
+		commit >= e.Commit && last == commit && !g.inCycle && !g.rn.HasReady() {
 		g.quiesced, g.sleepKnown = true, false
 		return
 	}

@@ -41,7 +41,9 @@ type Stats struct {
 	WALSyncs   uint64
 	// WALAppend is the latency of each WAL append, WALSync of the sync
 	// after it. etcd's WAL (raftlog/etcdwal) syncs inside the append, so
-	// there the fsync is in WALAppend and WALSync is near zero.
+	// there the fsync is in WALAppend and WALSync is near zero. A write
+	// off the loop (Config.AsyncWrites) counts in WALAppend, append and
+	// sync together, from TakeWrite to WriteDone.
 	WALSync, WALAppend Histogram
 
 	Campaigns        uint64 // elections this host started (pre-votes included)

@@ -396,6 +396,7 @@ func TestLifecycleWorkload(t *testing.T) {
 // a chunk start past the offset asked for, would leave a silent gap).
 func TestRegression_PeerResponseAcrossRestart(t *testing.T) {
 	o := NewOptions(143)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.Mode, o.SafetyMillis = modeNames[143%len(modeNames)], spreadSafetyMillis
 	t.Logf("seed 143; replay: %s", o.ReplayCommand())
 	if r := Run(o, RunConfig{VisualizeDir: t.TempDir()}); !r.OK() {
@@ -413,6 +414,7 @@ func TestRegression_PeerResponseAcrossRestart(t *testing.T) {
 // pass began are now dropped.
 func TestRegression_StaleFetchEndsFinalPass(t *testing.T) {
 	o := NewOptions(115)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.Mode, o.SafetyMillis = modeNames[115%len(modeNames)], spreadSafetyMillis
 	t.Logf("seed 115; replay: %s", o.ReplayCommand())
 	if r := Run(o, RunConfig{}); !r.OK() {

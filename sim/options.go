@@ -229,6 +229,14 @@ type Options struct {
 	LifeRetentionMillis          int64
 	LifeRetentionBytes           int64
 	LifeDeleteRecordsEveryMillis int64
+
+	// AsyncWrites: brokers hand each raft cycle's WAL records to the
+	// world, which writes them at once and reports them synced an fsync's
+	// time later while the broker goes on taking inputs (engine's
+	// Env.AsyncWrites, as `gregor serve` runs). Otherwise a broker writes
+	// and syncs inside Process and stays busy for the fsync. Drawn after
+	// everything above, for three seeds in four.
+	AsyncWrites bool
 }
 
 // NewOptions derives every option from seed ("swarm testing"): one seed
@@ -331,6 +339,8 @@ func NewOptions(seed uint64) Options {
 	o.LifeRetentionMillis = pick(-1, 3_000, 10_000)
 	o.LifeRetentionBytes = pick(-1, 2_000, 6_000)
 	o.LifeDeleteRecordsEveryMillis = pick(1_000, 4_000)
+	// Writes off the loop, after everything above.
+	o.AsyncWrites = rng.IntN(4) != 0
 	return o
 }
 
@@ -448,6 +458,7 @@ func (o Options) String() string {
 	line("majority-crash-every-ms", o.MajorityCrashEveryMillis)
 	line("majority-down-ms", o.MajorityDownMillis)
 	line("client-cut-every-ms", o.ClientCutEveryMillis)
+	line("async-writes", o.AsyncWrites)
 	line("client-cut-for-ms", o.ClientCutForMillis)
 	line("dup-rate", o.DupRate)
 	line("delay-rate", o.DelayRate)

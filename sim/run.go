@@ -108,6 +108,9 @@ func (o Options) ReplayCommand() string {
 	if o.Lifecycle != lifecycleByDefault {
 		s += fmt.Sprintf(" --lifecycle=%t", o.Lifecycle)
 	}
+	if o.AsyncWrites != NewOptions(o.Seed).AsyncWrites {
+		s += fmt.Sprintf(" --async-writes=%t", o.AsyncWrites)
+	}
 	return s
 }
 

@@ -262,6 +262,7 @@ func TestUnsafeKnobsBite(t *testing.T) {
 // same name).
 func TestRegression_ForwardedProduceDuplicated(t *testing.T) {
 	o := NewOptions(10)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.SafetyMillis = spreadSafetyMillis
 	o.DupRate, o.FsyncSlowRate, o.FsyncSlowMillis = 0.2, 0.02, 1500
 	t.Logf("seed 10, safety 20 s, dup-rate 0.2, fsync-slow-rate 0.02, fsync-slow-ms 1500")
@@ -294,6 +295,7 @@ func TestRegression_ForwardedProduceDuplicated(t *testing.T) {
 // rotten one.
 func TestRegression_CheckpointFailedUnderEIO(t *testing.T) {
 	o := NewOptions(74)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.DiskErrors = true
 	t.Logf("seed 74; replay: %s", o.ReplayCommand())
 	if r := Run(o, RunConfig{VisualizeDir: t.TempDir()}); !r.OK() {
@@ -323,6 +325,7 @@ func TestRegression_CheckpointFailedUnderEIO(t *testing.T) {
 // changes may move this seed's course; the unit test keeps the case.
 func TestRegression_TotalCrashUnderEIOForgetsMetadata(t *testing.T) {
 	o := NewOptions(27)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.Unsafe = UnsafeStaleOffsetFetch
 	t.Logf("seed 27; replay: %s", o.ReplayCommand())
 	r := Run(o, RunConfig{VisualizeDir: t.TempDir()})
@@ -347,6 +350,7 @@ func TestRegression_TotalCrashUnderEIOForgetsMetadata(t *testing.T) {
 // ignore it (the proposer times out and retries). Fixed in raftlog.
 func TestRegression_ProposalDroppedOnReceive(t *testing.T) {
 	o := NewOptions(6)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	t.Logf("seed 6; replay: %s", o.ReplayCommand())
 	r := Run(o, RunConfig{})
 	if !r.OK() {
@@ -364,6 +368,7 @@ func TestRegression_ProposalDroppedOnReceive(t *testing.T) {
 // writes the checkpoint before raft drops the entries.
 func TestRegression_RestoreLosesUnsyncedApplied(t *testing.T) {
 	o := NewOptions(189)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.Mode = modeNames[189%len(modeNames)]
 	o.SafetyMillis = spreadSafetyMillis
 	t.Logf("seed 189; replay: %s", o.ReplayCommand())
@@ -384,7 +389,8 @@ func TestRegression_RestoreLosesUnsyncedApplied(t *testing.T) {
 // failed the same way.
 func TestRegression_ProduceAnsweredEarly(t *testing.T) {
 	o := NewOptions(5)
-	o.DiskErrors = false // as when it was found
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
+	o.DiskErrors = false  // as when it was found
 	t.Logf("seed 5; replay: %s", o.ReplayCommand())
 	if r := Run(o, RunConfig{}); !r.OK() {
 		t.Fatal(r.Summary())
@@ -399,7 +405,8 @@ func TestRegression_ProduceAnsweredEarly(t *testing.T) {
 // than raft has applied.
 func TestRegression_CompactBeyondRaftApplied(t *testing.T) {
 	o := NewOptions(164)
-	o.DiskErrors = false // as when it was found
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
+	o.DiskErrors = false  // as when it was found
 	t.Logf("seed 164; replay: %s", o.ReplayCommand())
 	if r := Run(o, RunConfig{}); !r.OK() {
 		t.Fatal(r.Summary())
@@ -426,6 +433,7 @@ func TestRegression_CompactBeyondRaftApplied(t *testing.T) {
 // (TestLateHeartbeatAnswerNotOwned).
 func TestRegression_LateJoinAnswerOwned(t *testing.T) {
 	o := NewOptions(77)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.Txn = true
 	t.Logf("seed 77; replay: %s", o.ReplayCommand())
 	if r := Run(o, RunConfig{VisualizeDir: t.TempDir()}); !r.OK() {
@@ -437,6 +445,7 @@ func TestRegression_LateJoinAnswerOwned(t *testing.T) {
 // 3-broker, 12-partition world with the options of seed 1.
 func BenchmarkWorld3x12(b *testing.B) {
 	o := NewOptions(1)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.Brokers = 3
 	var sim int64
 	start := time.Now()
@@ -459,6 +468,7 @@ func TestWALRotRefused(t *testing.T) {
 	// failover fixes of 1dcfbb8, then 38 (the next that reaches a rotten
 	// WAL with 5 brokers).
 	o := NewOptions(38)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.SafetyMillis, o.WALRot, o.Txn, o.Lifecycle = spreadSafetyMillis, true, false, false
 	o.Brokers, o.Mode, o.DiskErrors = 5, ModeAll, true
 	t.Logf("replay: %s", o.ReplayCommand())
@@ -483,6 +493,7 @@ func TestWALRotRefused(t *testing.T) {
 // failure of the processors). The coordinator now retries the completion.
 func TestRegression_PreparedTxnStuckAfterFailedComplete(t *testing.T) {
 	o := NewOptions(59)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.SafetyMillis = 20_000
 	o.TxnPingPong = 0
 	t.Logf("seed 59; replay: %s", o.ReplayCommand())

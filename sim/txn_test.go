@@ -198,6 +198,7 @@ func TestTxnEndChecks(t *testing.T) {
 //	go test ./sim/ -run TestRegression_RepairRefusesTxnMarkers -v
 func TestRegression_RepairRefusesTxnMarkers(t *testing.T) {
 	o := NewOptions(2)
+	o.AsyncWrites = false // the run as found, before writes moved off the loop
 	o.Txn = true
 	t.Logf("seed 2; replay: %s", o.ReplayCommand())
 	r := Run(o, RunConfig{VisualizeDir: t.TempDir()})

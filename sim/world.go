@@ -45,12 +45,13 @@ const (
 	evDiskFault                          // a broker's disk starts failing writes or syncs
 	evDiskHeal                           // ... and works again
 	evCrashBroker                        // one broker crashes (txn.go: a coordinator just after an EndTxn)
+	evWriteDone                          // a broker's WAL write off the loop is synced (Options.AsyncWrites)
 )
 
 var eventNames = [...]string{evTick: "tick", evDeliver: "deliver", evRequest: "request", evResponse: "response",
 	evClient: "client", evCrash: "crash", evRestart: "restart", evNetFault: "net-fault", evNetHeal: "net-heal", evFlush: "flush",
 	evCheckpoint: "checkpoint", evWake: "wake", evMajorityCrash: "majority-crash", evClientCut: "client-cut",
-	evDiskFault: "disk-fault", evDiskHeal: "disk-heal", evCrashBroker: "crash-broker"}
+	evDiskFault: "disk-fault", evDiskHeal: "disk-heal", evCrashBroker: "crash-broker", evWriteDone: "write-done"}
 
 // event is one entry of the world's queue, ordered by (at, seq).
 type event struct {
@@ -111,6 +112,10 @@ type node struct {
 	// replica's log and high watermark change only with its files, so a
 	// broker whose files did not change is not looked at again.
 	checked int64
+
+	// writeErr is the error of the write off the loop in flight
+	// (Options.AsyncWrites), reported with its evWriteDone.
+	writeErr error
 
 	// walRotten: a bit of its synced WAL was flipped while it was down;
 	// dead: it then refused to start, and stays down for good.
@@ -368,7 +373,7 @@ func (w *World) boot(n *node) {
 	// Early sends (a leader's appends before its WAL sync) travel the
 	// same simulated network as the rest, so the real runtime's path is
 	// the one simulated.
-	env := engine.Env{FS: n.fs, WAL: n.wal, Clock: n.clock}
+	env := engine.Env{FS: n.fs, WAL: n.wal, Clock: n.clock, AsyncWrites: w.opts.AsyncWrites}
 	if w.logOut != nil {
 		id := n.id
 		env.Logf = func(format string, args ...any) {
@@ -657,10 +662,44 @@ func (w *World) drain(n *node) {
 		}
 		w.schedule(extra+w.latency()+w.held(), &event{kind: evResponse, broker: n.id, client: ci, token: r.Token, resp: r.Msg})
 	}
+	if recs := n.b.TakeWrite(); recs != nil {
+		// Written now, durable an fsync's time later; meanwhile the broker
+		// takes inputs. A crash in between keeps what memwal keeps of an
+		// unsynced tail.
+		n.writeErr = n.wal.Append(recs)
+		w.schedule(extra+w.fsyncMillis(), &event{kind: evWriteDone, broker: n.id, gen: n.gen})
+	}
 	if m := n.fs.Mutations(); m != n.checked {
 		n.checked = m
 		w.check.observe(n)
 	}
+}
+
+// writeDone syncs a broker's write off the loop and reports it to the
+// broker. It reports false if the broker crashed or the run stopped.
+func (w *World) writeDone(n *node) bool {
+	err := n.writeErr
+	n.writeErr = nil
+	if err == nil {
+		err = n.wal.Sync()
+	}
+	if w.crashPoint(n, err) {
+		return false
+	}
+	if err != nil && !(w.opts.DiskErrors && injectedDiskError(err)) {
+		w.fail(FailEngineError, "broker %d write: %v", n.id, err)
+		return false
+	}
+	w.tracef("write-done %d err=%v", n.id, err)
+	err = n.b.WriteDone(err)
+	if w.crashPoint(n, err) {
+		return false
+	}
+	if err != nil {
+		w.fail(FailEngineError, "broker %d write done: %v", n.id, err)
+		return false
+	}
+	return true
 }
 
 // input takes one event for a live broker: at once if it is idle, or
@@ -687,6 +726,8 @@ func (w *World) input(n *node, e *event) {
 // if the broker crashed or the run stopped.
 func (w *World) hand(n *node, e *event) bool {
 	switch e.kind {
+	case evWriteDone:
+		return w.writeDone(n)
 	case evTick:
 		w.tracef("tick %d", n.id)
 		n.b.Tick()
@@ -792,6 +833,12 @@ func (w *World) step() bool {
 			return true
 		}
 		w.input(n, e)
+	case evWriteDone:
+		n := w.node(e.broker)
+		if n.down || n.gen != e.gen {
+			return true
+		}
+		w.input(n, e) // after a synchronous sync it may be in
 	case evWake:
 		n := w.node(e.broker)
 		if n.down || n.gen != e.gen {

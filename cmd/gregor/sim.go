@@ -21,7 +21,7 @@ const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|
                  [--unsafe ack-before-fsync|stale-read|no-dedupe|skip-apply-checkpoint|
                            no-generation-check|stale-offset-fetch|no-revoke-before-assign|
                            lso-is-hw|no-fencing|marker-before-prepare|compact-active]
-                 [--wal-rot] [--disk-errors] [--txn=false] [--txn-pingpong N] [--lifecycle=false]
+                 [--wal-rot] [--disk-errors] [--txn=false] [--txn-pingpong N] [--lifecycle=false] [--async-writes=B]
                  [--trace FILE] [--vis-dir DIR]
        gregor sim --seeds 1-500 [same flags]
 
@@ -47,6 +47,7 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 	txn := fs.Bool("txn", false, "run the transactional workload, or not with --txn=false (default: on)")
 	pingPong := fs.Int("txn-pingpong", 0, "ping-pong processors of the transactional workload, 0 or 2 (default: derived from the seed)")
 	lifecycle := fs.Bool("lifecycle", false, "run the lifecycle workload (compaction, retention, DeleteRecords), or not with --lifecycle=false (default: on)")
+	asyncWrites := fs.Bool("async-writes", false, "brokers write their WAL off the loop as `gregor serve` does (true), or in their own Process (false) (default: derived from the seed)")
 	traceFile := fs.String("trace", "", "write the readable event trace to this file (- for stdout)")
 	visDir := fs.String("vis-dir", "", "where porcupine's visualisation goes (default: a temporary directory)")
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +70,8 @@ func simCmd(args []string, stdout, stderr io.Writer) int {
 				o.TxnPingPong = *pingPong
 			case "lifecycle":
 				o.Lifecycle = *lifecycle
+			case "async-writes":
+				o.AsyncWrites = *asyncWrites
 			}
 		})
 		if *brokers != 0 {

@@ -120,6 +120,7 @@ type Node struct {
 	adminLn   net.Listener // nil without Config.AdminListen
 	admin     *http.Server
 	wal       *etcdwal.WAL
+	writer    *walWriter // owns wal while the broker runs
 	broker    *engine.Broker
 
 	reqs   chan clientRequest
@@ -306,6 +307,10 @@ func (n *Node) Run() (err error) {
 				ln.Close()
 			}
 			n.tr.close()
+			if n.writer != nil {
+				n.writer.Close()
+				n.writer = nil
+			}
 			if n.wal != nil {
 				n.wal.Close()
 				n.wal = nil
@@ -325,6 +330,7 @@ func (n *Node) Run() (err error) {
 		return fmt.Errorf("runtime: open WAL: %w", err)
 	}
 	n.wal = w
+	n.writer = newWALWriter(w)
 	if n.cfg.Broker.LogDir == "" {
 		if abs, err := filepath.Abs(n.cfg.DataDir); err == nil {
 			n.cfg.Broker.LogDir = abs
@@ -332,7 +338,7 @@ func (n *Node) Run() (err error) {
 	}
 	b, err := engine.NewBroker(n.cfg.Broker, engine.Env{
 		FS:    vfs.OS(n.cfg.DataDir),
-		WAL:   w,
+		WAL:   n.writer,
 		Clock: wallClock{},
 		Logf:  n.cfg.Logf,
 		// Appends leave before the leader's fsync; the transport queues
@@ -342,7 +348,8 @@ func (n *Node) Run() (err error) {
 				n.tr.send(int32(o.To), o.Payload)
 			}
 		},
-		Nanotime: func() int64 { return int64(time.Since(n.started0)) },
+		Nanotime:    func() int64 { return int64(time.Since(n.started0)) },
+		AsyncWrites: true,
 	})
 	if err != nil {
 		return fmt.Errorf("runtime: broker %d: %w", n.cfg.Broker.ID, err)
@@ -488,6 +495,9 @@ func (n *Node) Stop() error {
 		if n.broker != nil {
 			errs = append(errs, n.broker.Close())
 		}
+		if n.writer != nil {
+			errs = append(errs, n.writer.Close())
+		}
 		if n.wal != nil {
 			errs = append(errs, n.wal.Close())
 		}
@@ -531,11 +541,17 @@ func (n *Node) loop() {
 	defer close(n.done)
 	ticker := time.NewTicker(time.Duration(n.cfg.Broker.TickMillis) * time.Millisecond)
 	defer ticker.Stop()
+	n.submitWrite()
 	for {
 		var dos []doRequest
 		select {
 		case <-n.stop:
 			return
+		case err := <-n.writer.done:
+			if err := n.broker.WriteDone(err); err != nil {
+				n.fail(err)
+				return
+			}
 		case r := <-n.reqs:
 			n.handle(r)
 		case p := <-n.peerIn:
@@ -565,13 +581,26 @@ func (n *Node) loop() {
 			close(d.done)
 		}
 		if err != nil {
-			n.mu.Lock()
-			n.loopErr = fmt.Errorf("runtime: broker %d: %w", n.cfg.Broker.ID, err)
-			n.mu.Unlock()
-			n.cfg.Logf("%v; stopping", n.loopErr)
+			n.fail(err)
 			return
 		}
+		n.submitWrite()
 		n.flush()
+	}
+}
+
+// fail records the error that stops the loop.
+func (n *Node) fail(err error) {
+	n.mu.Lock()
+	n.loopErr = fmt.Errorf("runtime: broker %d: %w", n.cfg.Broker.ID, err)
+	n.mu.Unlock()
+	n.cfg.Logf("%v; stopping", n.loopErr)
+}
+
+// submitWrite hands the raft cycle's WAL records, if any, to the writer.
+func (n *Node) submitWrite() {
+	if recs := n.broker.TakeWrite(); recs != nil {
+		n.writer.submit(recs)
 	}
 }
 
