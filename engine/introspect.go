@@ -21,6 +21,8 @@ type ReplicaState struct {
 	Lead      uint64 // the leader it knows of (0 = none)
 	Term      uint64 // raft term = Kafka leader epoch
 	Applied   uint64 // raft index applied
+	// RaftFirst and RaftLast bound the entries raft's log holds here.
+	RaftFirst, RaftLast uint64
 	// HighWatermark is the end of the applied log: every offset below it
 	// is committed.
 	HighWatermark int64
@@ -40,7 +42,10 @@ func (b *Broker) Replicas() []ReplicaState {
 	var out []ReplicaState
 	for _, id := range b.partIDs() {
 		p := b.parts[id]
+		first, _ := b.host.FirstIndex(id)
+		last, _ := b.host.LastIndex(id)
 		out = append(out, ReplicaState{
+			RaftFirst: first, RaftLast: last,
 			Topic: p.topic, Partition: p.index, Group: uint64(p.group), Replicas: slices.Clone(p.replicas),
 			Leader: p.leader, Lead: p.lead, Term: p.term, Applied: p.applied,
 			HighWatermark: p.highWatermark(), StartOffset: p.startOffset(),

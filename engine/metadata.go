@@ -257,7 +257,13 @@ func newMetaSM(b *Broker) *metaSM {
 	}}
 }
 
-func (m *metaSM) AppliedIndex() uint64               { return m.applied }
+func (m *metaSM) AppliedIndex() uint64 { return m.applied }
+
+// SyncsCommit: the metadata is read without a ReadIndex round (topics,
+// ACLs, credentials, configs), so a restarted broker must never come back
+// with older metadata than it served: its commit index is synced before
+// it applies (raftlog.CommitSyncer).
+func (m *metaSM) SyncsCommit() bool                  { return true }
 func (m *metaSM) ReadIndexReady(rs []raft.ReadState) {}
 
 // LeaderChanged fails this broker's waiting proposals when the term

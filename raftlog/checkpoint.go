@@ -53,6 +53,8 @@ func (h *Host) Checkpoint() error {
 	}
 	h.walBytes = 0
 	h.unsynced = false
+	// The image holds every hard state, commit indexes included.
+	h.lazy, h.flushLazy, h.lazyTicks = nil, false, 0
 	return nil
 }
 

@@ -99,6 +99,7 @@ func (h *Host) cycle() (bool, error) {
 	}
 	var rds []readyGroup
 	var recs [][]byte
+	mustSync := false
 	for _, id := range h.ids {
 		g := h.groups[id]
 		// A quiesced group has no Ready: it quiesced with none, and every
@@ -120,10 +121,24 @@ func (h *Host) cycle() (bool, error) {
 		}
 		if hs != nil || snap != nil || len(rd.Entries) > 0 {
 			recs = append(recs, encodeUpdate(id, hs, snap, rd.Entries))
+			mustSync = mustSync || snap != nil || len(rd.Entries) > 0 || termOrVoteMoved(g, hs) || (g.syncCommit && hs != nil)
 		}
 	}
-	if len(rds) == 0 {
+	flush := h.flushLazy && len(h.lazy) > 0
+	if len(rds) == 0 && !flush {
 		return false, nil
+	}
+	if !h.cfg.UnsafeAckBeforeFsync {
+		if mustSync || flush {
+			recs = append(h.lazy, recs...)
+			h.lazy, h.flushLazy, h.lazyTicks = nil, false, 0
+		} else {
+			// Only commit indexes moved: write them with the next cycle
+			// that must sync, and go on without a sync of their own (see
+			// "Commit indexes without a sync of their own" below).
+			h.lazy = append(h.lazy, recs...)
+			recs = nil
+		}
 	}
 	h.cycles++
 	h.stats.Cycles++
@@ -193,6 +208,42 @@ func (h *Host) finishCycle(rds []readyGroup, cycleStart int64) error {
 	}
 	return nil
 }
+
+// termOrVoteMoved reports whether hs changes g's term or vote, which must
+// be durable before the cycle's messages leave (etcd/raft's MustSync).
+func termOrVoteMoved(g *group, hs *pb.HardState) bool {
+	if hs == nil {
+		return false
+	}
+	prev, _, _ := g.storage.InitialState()
+	return hs.GetTerm() != prev.GetTerm() || hs.GetVote() != prev.GetVote()
+}
+
+// Commit indexes without a sync of their own. A cycle whose hard states
+// moved only their commit index (no entries, no snapshot, no new term or
+// vote, no group that is a CommitSyncer) writes nothing: its records wait in Host.lazy and go first in the
+// next cycle that must sync (or any WAL call of the host's own), or after
+// lazyCommitTicks ticks if none comes. The cycle's messages leave and its
+// committed entries apply at once, as etcd/raft's MustSync allows: the
+// commit index is volatile in Raft, every entry applied here was synced
+// to this WAL before (a Ready's entries are written before its committed
+// entries apply), and the state machine's own durable state is never
+// ahead of what its checkpoint image's hard state records. What a crash
+// costs is that the restarted replica recovers a lower commit index, so
+// its applied state starts behind what it had applied; its raft log
+// still holds every entry it applied, and it applies them again once it
+// hears the leader's commit index. Clients never see the difference:
+// reads and coordinator loads wait for a ReadIndex round (a leader that
+// has committed an entry of its term) and for the apply up to it; state
+// read without one (the broker's metadata) syncs its commit index
+// (CommitSyncer). This
+// takes the commit's own fsync off the produce path: a leader answers as
+// soon as a quorum's acknowledgements arrive. The simulator's state
+// checker holds a restarted replica to exactly this (sim/checker.go,
+// afterRestart).
+
+// lazyCommitTicks bounds how long commit indexes wait for a sync.
+const lazyCommitTicks = 2
 
 // Writes off the loop (Config.AsyncWrites). A cycle with records ends
 // with them handed to the caller (TakeWrite) and the cycle in flight: no
@@ -308,14 +359,15 @@ func (h *Host) appendWAL(recs [][]byte, sync bool) error {
 	// The records of a cycle in flight that the caller has not taken yet
 	// go first, to keep the WAL in cycle order (a group's removal after
 	// its last records); that cycle then completes at the next Process.
-	inflight := h.write
-	if inflight != nil {
-		recs = append(slices.Clip(inflight), recs...)
-		h.write = nil
+	// Commit indexes waiting for a sync come next, for the same reason.
+	inflight, lazy := h.write, h.lazy
+	if inflight != nil || lazy != nil {
+		recs = append(append(slices.Clip(inflight), lazy...), recs...)
+		h.write, h.lazy = nil, nil
 	}
 	start := h.now()
 	if err := h.wal.Append(recs); err != nil {
-		h.write = inflight
+		h.write, h.lazy = inflight, lazy
 		return fmt.Errorf("raftlog: wal append: %w", err)
 	}
 	h.noteWritten(recs, start, false)
@@ -482,6 +534,9 @@ func (h *Host) HasReady() bool {
 	}
 	if h.inflight != nil {
 		return h.inflightWritten // only then can a cycle finish it
+	}
+	if h.flushLazy && len(h.lazy) > 0 {
+		return true
 	}
 	for _, id := range h.ids {
 		if g := h.groups[id]; !g.quiesced && g.rn.HasReady() {

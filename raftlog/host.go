@@ -45,6 +45,16 @@ type StateMachine interface {
 	LeaderChanged(lead, term uint64)
 }
 
+// CommitSyncer is implemented by a StateMachine whose applied state is
+// read without a ReadIndex round (the broker's metadata: topics, ACLs,
+// credentials). SyncsCommit true makes the host sync a hard state whose
+// commit index moved before the group applies, as for entries, so that a
+// restarted replica never comes back applied less far than it was.
+// Other groups' commit indexes ride with the next write (cycle.go).
+type CommitSyncer interface {
+	SyncsCommit() bool
+}
+
 // Config configures a Host.
 type Config struct {
 	ID             uint64 // this broker's id, never 0
@@ -121,6 +131,9 @@ type group struct {
 	term    uint64
 	// quiesced groups are not ticked: no heartbeats, no election timer.
 	quiesced bool
+	// syncCommit: its commit index is synced before it applies
+	// (CommitSyncer).
+	syncCommit bool
 	// inCycle: its Ready is taken and not handled yet (a cycle in flight
 	// or stalled); it must not quiesce, since Advance may give it more.
 	inCycle    bool
@@ -172,10 +185,16 @@ type Host struct {
 	// inflightWritten: the host wrote them itself, ahead of a WAL call of
 	// its own made before the caller took them; the next cycle completes
 	// the cycle without a WriteDone.
-	inflight             *stalledCycle
-	write                [][]byte
-	inflightWritten      bool
-	takenAt              int64 // when TakeWrite handed the write over (Config.Now)
+	inflight        *stalledCycle
+	write           [][]byte
+	inflightWritten bool
+	takenAt         int64 // when TakeWrite handed the write over (Config.Now)
+	// lazy holds records that only move commit indexes, waiting for the
+	// next write; flushLazy asks a cycle to write them after lazyTicks
+	// ticks (cycle.go, "Commit indexes without a sync of their own").
+	lazy                 [][]byte
+	lazyTicks            int
+	flushLazy            bool
 	checkpointRetryCycle uint64
 	// peerIn holds broker-to-broker messages received, for PeerInbox.
 	peerIn []PeerMsg
@@ -240,6 +259,9 @@ func (h *Host) CreateGroup(id GroupID, voters []uint64, sm StateMachine, campaig
 		fresh = true
 	}
 	g := &group{id: id, voters: voters, sm: sm, logger: h.cfg.Logger}
+	if cs, ok := sm.(CommitSyncer); ok {
+		g.syncCommit = cs.SyncsCommit()
+	}
 	g.storage = &storage{MemoryStorage: ms, g: g}
 	hs, _, _ := ms.InitialState()
 	first, _ := ms.FirstIndex()
@@ -320,6 +342,11 @@ func (h *Host) Groups() []GroupID { return slices.Clone(h.ids) }
 // follower when its leader's broker does (so it can elect a new one).
 func (h *Host) Tick() {
 	h.ticks++
+	if len(h.lazy) > 0 {
+		if h.lazyTicks++; h.lazyTicks >= lazyCommitTicks {
+			h.flushLazy = true
+		}
+	}
 	for _, id := range h.ids {
 		g := h.groups[id]
 		if g.quiesced {

@@ -68,3 +68,14 @@ func (h *Host) FirstIndex(id GroupID) (uint64, bool) {
 	first, _ := g.storage.FirstIndex()
 	return first, true
 }
+
+// LastIndex is the index of the last entry of group id's raft log here
+// (the entries of a cycle in flight not counted).
+func (h *Host) LastIndex(id GroupID) (uint64, bool) {
+	g, ok := h.groups[id]
+	if !ok {
+		return 0, false
+	}
+	last, _ := g.storage.LastIndex()
+	return last, true
+}

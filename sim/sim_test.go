@@ -161,7 +161,7 @@ func TestCommitSeeds(t *testing.T) {
 // moved. The assertion is the same: some seed in 1..50 catches the knob.
 var knobFirstSeed = map[string]uint64{
 	UnsafeNoFencing:           34, // caught at 34 with both workloads merged (0746d8c); 31, 34, 35 at 4080f5c; 47 at 7170924
-	UnsafeMarkerBeforePrepare: 5,  // caught at 5 with both workloads merged (0746d8c); 3, 12 at 4080f5c; 21 at 7170924
+	UnsafeMarkerBeforePrepare: 6,  // caught at 5 with both workloads merged (0746d8c); 3, 12 at 4080f5c; 21 at 7170924; 6, 20, 37, 41 once commit indexes went unsynced
 }
 
 // TestUnsafeKnobsBite proves both directions: with each knob some seed in
@@ -176,8 +176,11 @@ func TestUnsafeKnobsBite(t *testing.T) {
 			linearizability.AnomalyInconsistentOffsets},
 		// A zombie's commit of its old position lands after the next
 		// owner committed further (classic groups), or after its
-		// partition went to another member (KIP-848 groups).
-		UnsafeNoGenerationCheck: {linearizability.AnomalyOffsetRegression, FailZombieCommit},
+		// partition went to another member (KIP-848 groups); or an
+		// exactly-once processor's TxnOffsetCommit from an old generation
+		// lands (KIP-447's check), so the input's new owner processes it
+		// again (eos-duplicate; seed 2 once commit indexes went unsynced).
+		UnsafeNoGenerationCheck: {linearizability.AnomalyOffsetRegression, FailZombieCommit, FailEOSDuplicate},
 		// A follower or deposed coordinator serves an offset older than
 		// one the coordinator acknowledged.
 		UnsafeStaleOffsetFetch: {linearizability.AnomalyOffsetsNonlinearizable, linearizability.AnomalyOffsetRegression},
@@ -456,9 +459,9 @@ func BenchmarkWorld3x12(b *testing.B) {
 	b.ReportMetric(float64(sim)/float64(time.Since(start).Milliseconds()+1), "sim/real")
 }
 
-// TestWALRotRefused: with --wal-rot, seed 34 (20 s; seed 9 before the
-// group workload moved the seeds, seed 18 before its KIP-848 group did;
-// seed 34 has one classic group), with the transactional and lifecycle
+// TestWALRotRefused: with --wal-rot, seed 40 (20 s; seed 9 before the
+// group workload moved the seeds, seed 18 before its KIP-848 group did,
+// then 34 and 38; see below), with the transactional and lifecycle
 // workloads off so that their changes do not move the seed, flips a bit
 // in a crashed broker's synced WAL. The broker must refuse to start (memwal's
 // ErrCorrupt, as etcdwal refuses a CRC mismatch), never serve what it
@@ -466,9 +469,9 @@ func BenchmarkWorld3x12(b *testing.B) {
 func TestWALRotRefused(t *testing.T) {
 	// The seed moves when the engine's course does: seed 34 until the
 	// failover fixes of 1dcfbb8, then 38 (the next that reaches a rotten
-	// WAL with 5 brokers).
-	o := NewOptions(38)
-	o.AsyncWrites = false // the run as found, before writes moved off the loop
+	// WAL with 5 brokers), then 40 once writes went off the loop (which
+	// it draws) and commit indexes unsynced.
+	o := NewOptions(40)
 	o.SafetyMillis, o.WALRot, o.Txn, o.Lifecycle = spreadSafetyMillis, true, false, false
 	o.Brokers, o.Mode, o.DiskErrors = 5, ModeAll, true
 	t.Logf("replay: %s", o.ReplayCommand())
