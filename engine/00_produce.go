@@ -21,9 +21,12 @@ import (
 //     when it applies with the base offset assigned then.
 //   - An idempotent batch (producer id >= 0) is deduplicated in the state
 //     machine: a retry of one of the last five batches returns its original
-//     offset; a gap is OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch
-//     INVALID_PRODUCER_EPOCH. Only one batch per partition is accepted from
-//     an idempotent producer, as in Kafka.
+//     offset, and as its LogAppendTime the original's max timestamp (as
+//     Kafka does, on a CreateTime topic too); a gap is
+//     OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch INVALID_PRODUCER_EPOCH,
+//     both with the log start offset, as Kafka answers the errors of its
+//     log append. Only one batch per partition is accepted from an
+//     idempotent producer, as in Kafka.
 //   - Not the leader: NOT_LEADER_OR_FOLLOWER. Losing leadership while
 //     waiting: NOT_LEADER_OR_FOLLOWER (the write may still commit; clients
 //     retry, idempotence dedupes). Not applied within TimeoutMillis:
@@ -107,6 +110,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				out.ErrorCode = kerr.NotEnoughReplicas.Code
 				msg := fmt.Sprintf("%d in-sync replicas, min.insync.replicas is %d", isr, need)
 				out.ErrorMessage = &msg
+				out.LogStartOffset = p.startOffset()
 				continue
 			}
 			h, batches, err := b.validateProduce(pol, rp.Records)
@@ -132,9 +136,19 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 						// encoded on another goroutine; leave it be.
 						return
 					}
-					if res.err != nil {
+					switch {
+					case res.err != nil:
 						out.ErrorCode = errCode(res.err)
-					} else {
+						if reportsLogStart(res.err) {
+							out.LogStartOffset = p.startOffset()
+						}
+					case res.duplicate:
+						// Kafka answers a duplicate with the original
+						// batch's max timestamp as its LogAppendTime, on a
+						// CreateTime topic too (UnifiedLog.append).
+						out.BaseOffset, out.LogAppendTime = res.base, res.dupTime
+						out.LogStartOffset = p.startOffset()
+					default:
 						out.BaseOffset, out.LogAppendTime = res.base, appendTime
 						out.LogStartOffset = p.startOffset()
 					}
@@ -171,6 +185,21 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 		})
 	}
 	rep.done()
+}
+
+// reportsLogStart reports whether Kafka answers a partition's Produce
+// error err with the log's start offset: it does for the errors its log
+// append throws (ReplicaManager.appendToLocalLog's catch-all:
+// OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, NOT_ENOUGH_REPLICAS
+// ...), and answers -1 for an unknown partition, a replica that is not the
+// leader, a batch too large or corrupt, and a storage error.
+func reportsLogStart(err error) bool {
+	switch errCode(err) {
+	case kerr.UnknownTopicOrPartition.Code, kerr.NotLeaderForPartition.Code, kerr.MessageTooLarge.Code,
+		kerr.RecordListTooLarge.Code, kerr.CorruptMessage.Code, kerr.KafkaStorageError.Code:
+		return false
+	}
+	return true
 }
 
 // stampLogAppendTime gives the batches of a topic with

@@ -118,6 +118,11 @@ type epochStart struct {
 type produceResult struct {
 	base int64
 	err  error
+	// duplicate: the batch was one of its producer's last five, appended
+	// before at base; dupTime is that batch's max timestamp (-1 if not
+	// known), which Kafka answers as the duplicate's LogAppendTime.
+	duplicate bool
+	dupTime   int64
 }
 
 // Operations in a partition's raft log (rsm.Header.Op).
@@ -532,7 +537,7 @@ func (p *partition) applyProduce(records []byte, index uint64, epoch int32) prod
 			return produceResult{err: v.Err}
 		}
 		if v.Duplicate {
-			return produceResult{base: v.BaseOffset}
+			return produceResult{base: v.BaseOffset, duplicate: true, dupTime: v.Timestamp}
 		}
 	}
 	base := p.log.EndOffset()

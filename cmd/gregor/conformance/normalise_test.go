@@ -43,6 +43,11 @@ var fieldRules = map[string]func(any) any{
 	// raft terms. -1 (unknown) is kept.
 	"LeaderEpoch":          ifNonNegative("<epoch>"),
 	"PartitionLeaderEpoch": ifNonNegative("<epoch>"),
+	// DescribeProducers: the coordinator epoch of a producer's last
+	// marker is the leader epoch of the coordinator's __transaction_state
+	// partition (Kafka's from 0, Gregor's a raft term). -1 (no marker yet)
+	// is kept.
+	"CoordinatorEpoch": ifNonNegative("<epoch>"),
 	// Times the broker assigns (-1 when it assigned none).
 	"LogAppendTime": ifNonNegative("<broker-time>"),
 	// DescribeTransactions: when the coordinator began the transaction.
