@@ -52,7 +52,8 @@ const scripts = "../testdata/conformance"
 //	wait-leaders topic=T partitions=N
 //
 // polls Metadata on every broker under test until T's N partitions have
-// leaders (output: ok), and
+// leaders, and then ListOffsets until each answers without an error
+// (output: ok), and
 //
 //	wait-coordinator key=G [type=T]
 //
@@ -418,16 +419,52 @@ func waitLeaders(tg *target, topic string, n int) error {
 				}
 			}
 			if ready {
-				return nil
+				// Kafka's Metadata names a leader as soon as its
+				// metadata cache has it, a moment before the broker acts
+				// as the leader: Produce then answers
+				// NOT_LEADER_OR_FOLLOWER. ListOffsets goes through the
+				// same check.
+				if last, ready = servesPartitions(tg, topic, n); ready {
+					return nil
+				}
+			} else {
+				b, _ := json.Marshal(m.Topics)
+				last = string(b)
 			}
-			b, _ := json.Marshal(m.Topics)
-			last = string(b)
 		} else {
 			last = err.Error()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("topic %s: %d partitions with leaders not seen within 20s; last: %s", topic, n, last)
+}
+
+// servesPartitions reports whether ListOffsets (latest) answers every one
+// of topic's n partitions without an error, and if not what it answered.
+func servesPartitions(tg *target, topic string, n int) (string, bool) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.SetVersion(7)
+	req.ReplicaID = -1
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = topic
+	for i := range n {
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp = int32(i), -1
+		lt.Partitions = append(lt.Partitions, lp)
+	}
+	req.Topics = append(req.Topics, lt)
+	resp, err := tg.do(req)
+	if err != nil {
+		return err.Error(), false
+	}
+	for _, t := range resp.(*kmsg.ListOffsetsResponse).Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 {
+				return fmt.Sprintf("ListOffsets %s-%d: error code %d", topic, p.Partition, p.ErrorCode), false
+			}
+		}
+	}
+	return "", true
 }
 
 // waitTransaction polls DescribeTransactions until id is in state.
