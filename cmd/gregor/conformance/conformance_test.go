@@ -64,28 +64,52 @@ const scripts = "../testdata/conformance"
 //	wait-transaction id=X state=S
 //
 // polls DescribeTransactions until X is in state S on each broker (ok):
-// Kafka answers EndTxn before it writes the markers (PrepareCommit).
+// Kafka answers EndTxn before it writes the markers (PrepareCommit). And
+//
+//	wait-acls n=N
+//
+// polls DescribeAcls until it lists N bindings (ok): Kafka's broker learns
+// an ACL change from its metadata log after CreateAcls or DeleteAcls
+// answered.
+//
+// A script's comment lines at its top may hold
+//
+//	# targets: [authorizer] [brokers=3]
+//
+// and the script then runs against brokers with an authorizer on
+// (User:ANONYMOUS, the harness's principal, a super user) or clusters of
+// three brokers (targetOpts); each kind is started when a script needs
+// it, one at a time.
 func TestConformance(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(scripts, "*.txt"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scripts in %s: %v", scripts, err)
 	}
-	start := time.Now()
-	var kafka *target
-	if *withKafka {
-		kafka = startKafka(t)
-		t.Logf("kafka ready at %s in %v", kafka.addr, time.Since(start).Round(time.Millisecond))
+	// Scripts run grouped by the brokers they ask for (one cluster of
+	// each kind at a time: the machine may be small), the default first,
+	// each group in file order.
+	opts := map[string]targetOpts{}
+	for _, f := range files {
+		if opts[f], err = scriptTargets(f); err != nil {
+			t.Fatal(err)
+		}
 	}
-	gregor := startGregor(t)
-	r := &run{kafka: kafka, gregor: gregor, stats: map[string]*apiStat{}}
+	sort.SliceStable(files, func(i, j int) bool { return opts[files[i]].String() < opts[files[j]].String() })
+	start := time.Now()
+	r := &run{stats: map[string]*apiStat{}}
+	t.Cleanup(r.stopTargets)
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			r.useTargets(t, opts[f])
 			datadriven.RunTest(t, f, func(t *testing.T, d *datadriven.TestData) string {
 				return r.step(t, d)
 			})
 		})
 	}
-	if kafka != nil {
+	if r.gregor == nil {
+		return // every script filtered out
+	}
+	if *withKafka {
 		r.report(t)
 	}
 	t.Logf("%d scripts in %v", len(files), time.Since(start).Round(time.Millisecond))
@@ -93,11 +117,39 @@ func TestConformance(t *testing.T) {
 
 type run struct {
 	kafka, gregor *target
+	opts          targetOpts // what kafka and gregor are
+	stop          []func()
 
 	mu       sync.Mutex
 	stats    map[string]*apiStat
 	problems []string // mode B: recordings or differs marks out of date
 	diffs    []string // mode B: every step that differs
+}
+
+// useTargets makes the brokers o asks for the targets, stopping the
+// previous ones if they are of another kind. The report's ApiVersions
+// comparison asks the last ones.
+func (r *run) useTargets(t *testing.T, o targetOpts) {
+	if r.gregor != nil && r.opts == o {
+		return
+	}
+	r.stopTargets()
+	r.opts = o
+	start := time.Now()
+	if *withKafka {
+		k, stop := startKafka(t, o)
+		r.kafka, r.stop = k, append(r.stop, stop)
+		t.Logf("kafka (%s) ready at %s in %v", o, k.addr, time.Since(start).Round(time.Millisecond))
+	}
+	g, stop := startGregor(t, o)
+	r.gregor, r.stop = g, append(r.stop, stop)
+}
+
+func (r *run) stopTargets() {
+	for _, s := range r.stop {
+		s()
+	}
+	r.stop, r.kafka, r.gregor = nil, nil, nil
 }
 
 type apiStat struct{ matched, different, onlyKafka int }
@@ -133,6 +185,15 @@ func (r *run) step(t *testing.T, d *datadriven.TestData) string {
 		}
 		for _, tg := range r.targets() {
 			if err := waitCoordinator(tg, key, int8(typ)); err != nil {
+				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+			}
+		}
+		return "ok"
+	case "wait-acls":
+		var n int
+		d.ScanArgs(t, "n", &n)
+		for _, tg := range r.targets() {
+			if err := waitACLs(tg, n); err != nil {
 				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
 			}
 		}
@@ -358,7 +419,8 @@ func parseSend(t *testing.T, d *datadriven.TestData, tg *target) (req kmsg.Reque
 // struct, nested ones included, starts from kmsg's Default(): a field the
 // script leaves out has the value a client would send (-1 epochs, tagged
 // fields at their defaults, which kmsg then leaves off the wire), not Go's
-// zero. Unknown field names are errors.
+// zero. Unknown field names are errors. An integer field takes a JSON
+// number even where kmsg's type wants its name.
 func fill(v reflect.Value, raw json.RawMessage) error {
 	if string(bytes.TrimSpace(raw)) == "null" {
 		return json.Unmarshal(raw, v.Addr().Interface())
@@ -394,6 +456,13 @@ func fill(v reflect.Value, raw json.RawMessage) error {
 			}
 		}
 		v.Set(s)
+		return nil
+	}
+	if n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64); err == nil && v.CanInt() {
+		// A number for a kmsg enum (ACL types, operations ...), whose
+		// JSON form is its name: a value no name stands for, such as
+		// 0 (UNKNOWN), which a script sends to see it refused.
+		v.SetInt(n)
 		return nil
 	}
 	return json.Unmarshal(raw, v.Addr().Interface())
@@ -465,6 +534,36 @@ func servesPartitions(tg *target, topic string, n int) (string, bool) {
 		}
 	}
 	return "", true
+}
+
+// waitACLs polls DescribeAcls (every binding) until it lists n: Kafka
+// answers CreateAcls and DeleteAcls once its controller has the change,
+// and its broker's authorizer learns it from the metadata log a moment
+// later.
+func waitACLs(tg *target, n int) error {
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		req := kmsg.NewPtrDescribeACLsRequest()
+		req.SetVersion(3)
+		req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+		req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+		resp, err := tg.do(req)
+		if err != nil {
+			return err
+		}
+		d := resp.(*kmsg.DescribeACLsResponse)
+		got := 0
+		for _, r := range d.Resources {
+			got += len(r.ACLs)
+		}
+		if d.ErrorCode == 0 && got == n {
+			return nil
+		}
+		last = fmt.Sprintf("error code %d, %d bindings", d.ErrorCode, got)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("not %d ACL bindings within 20s; last: %s", n, last)
 }
 
 // waitTransaction polls DescribeTransactions until id is in state.

@@ -197,58 +197,169 @@ func (t *target) close() {
 	}
 }
 
-// startGregor runs one Gregor broker in this process, as `gregor dev`
+// targetOpts are the brokers a script runs against, from its
+// "# targets:" line (targetOpts.parse); the zero value is one broker
+// without an authorizer.
+type targetOpts struct {
+	// authorizer: Kafka with authorizer.class.name
+	// (StandardAuthorizer), Gregor with its authorizer (Config.Authorizer,
+	// `serve --authorizer`); on both User:ANONYMOUS, the principal of the
+	// harness's unauthenticated connections, is a super user.
+	authorizer bool
+	// brokers: how many brokers each cluster has (1 or 3): Kafka
+	// combined KRaft nodes 1..n, all voters; Gregor brokers 1..n.
+	brokers int
+}
+
+func (o targetOpts) String() string {
+	s := fmt.Sprintf("brokers=%d", o.n())
+	if o.authorizer {
+		s += " authorizer"
+	}
+	return s
+}
+
+func (o targetOpts) n() int { return max(o.brokers, 1) }
+
+// scriptTargets reads a script's "# targets: [authorizer] [brokers=N]"
+// line, among the comment lines at its top.
+func scriptTargets(path string) (targetOpts, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return targetOpts{}, err
+	}
+	var o targetOpts
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "#") {
+			break
+		}
+		rest, ok := strings.CutPrefix(line, "# targets:")
+		if !ok {
+			continue
+		}
+		for _, f := range strings.Fields(rest) {
+			switch {
+			case f == "authorizer":
+				o.authorizer = true
+			case strings.HasPrefix(f, "brokers="):
+				n, err := strconv.Atoi(strings.TrimPrefix(f, "brokers="))
+				if err != nil || (n != 1 && n != 3) {
+					return o, fmt.Errorf("%s: %q: brokers=1 or brokers=3", path, f)
+				}
+				o.brokers = n
+			default:
+				return o, fmt.Errorf("%s: unknown target option %q", path, f)
+			}
+		}
+	}
+	return o, nil
+}
+
+const anonymous = "User:ANONYMOUS"
+
+// startGregor runs o.n() Gregor brokers in this process, as `gregor dev`
 // does (engine/runtime, 127.0.0.1, ports chosen by the OS), with the
 // settings Kafka gets in kafkaProperties: auto-creation on, Kafka's
 // default partitions and replication factor, no initial rebalance delay.
-func startGregor(t *testing.T) *target {
+// The target is broker 1; stop stops them all.
+func startGregor(t *testing.T, o targetOpts) (*target, func()) {
 	t.Helper()
-	dir := t.TempDir()
+	dir, err := os.MkdirTemp("", "gregor-conformance-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// The broker's log only with GREGOR_CONFORMANCE_LOG set: make
 	// conformance runs with -v for its table.
 	var logf func(string, ...any)
 	if os.Getenv("GREGOR_CONFORMANCE_LOG") != "" {
 		logf = func(format string, args ...any) { t.Logf("gregor: "+format, args...) }
 	}
-	n, err := runtime.Listen(runtime.Config{
-		Broker: engine.Config{
-			ID:                           1,
+	var nodes []*runtime.Node
+	stop := func() {
+		for _, n := range nodes {
+			n.Stop()
+		}
+		os.RemoveAll(dir)
+	}
+	fail := func(format string, args ...any) {
+		stop()
+		t.Fatalf(format, args...)
+	}
+	var infos []engine.BrokerInfo
+	peers := map[int32]string{}
+	for id := int32(1); id <= int32(o.n()); id++ {
+		cfg := engine.Config{
+			ID:                           id,
 			AutoCreateTopics:             true,
 			DefaultPartitions:            1,
 			DefaultReplicationFactor:     1,
 			GroupInitialRebalanceDelayMs: -1,
 			TransactionVersion:           2,
-		},
-		DataDir:     filepath.Join(dir, "broker-1"),
-		KafkaListen: "127.0.0.1:0",
-		PeerListen:  "127.0.0.1:0",
-		Logf:        logf,
-	})
-	if err != nil {
-		t.Fatalf("gregor: %v", err)
+		}
+		if o.authorizer {
+			cfg.Authorizer, cfg.SuperUsers = true, []string{anonymous}
+		}
+		n, err := runtime.Listen(runtime.Config{
+			Broker:      cfg,
+			DataDir:     filepath.Join(dir, fmt.Sprintf("broker-%d", id)),
+			KafkaListen: "127.0.0.1:0",
+			PeerListen:  "127.0.0.1:0",
+			Logf:        logf,
+		})
+		if err != nil {
+			fail("gregor: %v", err)
+		}
+		nodes = append(nodes, n)
+		host, port := splitAddr(t, n.KafkaAddr())
+		infos = append(infos, engine.BrokerInfo{ID: id, Host: host, Port: port})
+		peers[id] = n.PeerAddr()
 	}
-	host, port := splitAddr(t, n.KafkaAddr())
-	n.SetCluster([]engine.BrokerInfo{{ID: 1, Host: host, Port: port}})
-	n.SetPeers(map[int32]string{1: n.PeerAddr()})
-	if err := n.Run(); err != nil {
-		n.Stop()
-		t.Fatalf("gregor: %v", err)
+	for _, n := range nodes {
+		n.SetCluster(infos)
+		n.SetPeers(peers)
 	}
-	t.Cleanup(func() { n.Stop() })
+	for _, n := range nodes {
+		if err := n.Run(); err != nil {
+			fail("gregor: %v", err)
+		}
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var lead uint64
-		if err := n.Do(func(b *engine.Broker) { lead = b.MetadataLeader() }); err == nil && lead != 0 {
+		if err := nodes[0].Do(func(b *engine.Broker) { lead = b.MetadataLeader() }); err == nil && lead != 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("gregor: no controller within 20s")
+			fail("gregor: no controller within 20s")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	tg := newTarget("gregor", n.KafkaAddr())
-	t.Cleanup(tg.close)
-	return tg
+	tg := newTarget("gregor", nodes[0].KafkaAddr())
+	if err := waitBrokers(tg, o.n()); err != nil {
+		fail("gregor: %v", err)
+	}
+	return tg, func() { tg.close(); stop() }
+}
+
+// waitBrokers polls Metadata until it lists n brokers and a controller.
+func waitBrokers(tg *target, n int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		if r, err := tg.do(req); err == nil {
+			m := r.(*kmsg.MetadataResponse)
+			if m.ControllerID >= 0 && len(m.Brokers) == n {
+				return nil
+			}
+			last = fmt.Sprintf("controller %d, %d brokers", m.ControllerID, len(m.Brokers))
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return fmt.Errorf("%d brokers not ready within 60s: %s", n, last)
 }
 
 func splitAddr(t *testing.T, addr string) (string, int32) {
@@ -272,15 +383,16 @@ func freePort(t *testing.T) int {
 
 const kafkaDir = "../testdata/kafka"
 
-// kafkaProperties is the single KRaft node Gregor is compared with: the
-// settings differ from Kafka's defaults only where a one-broker cluster
-// needs them (replication factors of the internal topics) and where
-// startGregor sets the same thing.
-func kafkaProperties(port, cport int, logDir string) string {
-	return strings.Join([]string{
+// kafkaProperties is node id of the KRaft cluster Gregor is compared
+// with (voters: its controller quorum): the settings differ from Kafka's
+// defaults only where a one-broker cluster needs them (replication
+// factors of the internal topics) and where startGregor sets the same
+// thing.
+func kafkaProperties(id, port, cport int, voters, logDir string, o targetOpts) string {
+	props := []string{
 		"process.roles=broker,controller",
-		"node.id=1",
-		fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", cport),
+		fmt.Sprintf("node.id=%d", id),
+		"controller.quorum.voters=" + voters,
 		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", port, cport),
 		fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d", port),
 		"controller.listener.names=CONTROLLER",
@@ -293,13 +405,20 @@ func kafkaProperties(port, cport int, logDir string) string {
 		"transaction.state.log.replication.factor=1",
 		"transaction.state.log.min.isr=1",
 		"group.initial.rebalance.delay.ms=0",
-	}, "\n") + "\n"
+	}
+	if o.authorizer {
+		props = append(props,
+			"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+			"super.users="+anonymous)
+	}
+	return strings.Join(props, "\n") + "\n"
 }
 
 // startKafka builds the broker's class path on first use (mvn, about 12 s
-// with a warm Maven repository), formats a fresh KRaft log directory and
-// runs one node, stopped (SIGTERM, then SIGKILL) at cleanup.
-func startKafka(t *testing.T) *target {
+// with a warm Maven repository), formats a fresh KRaft log directory per
+// node and runs o.n() combined nodes, all voters; the target is node 1,
+// and stop stops them (SIGTERM, then SIGKILL).
+func startKafka(t *testing.T, o targetOpts) (*target, func()) {
 	t.Helper()
 	lib := filepath.Join(kafkaDir, "target", "lib")
 	if _, err := os.Stat(filepath.Join(lib, "kafka_2.13-4.1.1.jar")); err != nil {
@@ -315,58 +434,91 @@ func startKafka(t *testing.T) *target {
 		t.Fatal(err)
 	}
 	cp = filepath.Join(cp, "*")
-	dir := t.TempDir()
-	port, cport := freePort(t), freePort(t)
-	props := filepath.Join(dir, "server.properties")
-	if err := os.WriteFile(props, []byte(kafkaProperties(port, cport, filepath.Join(dir, "data"))), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("java", "-cp", cp, "kafka.tools.StorageTool", "format",
-		"-t", "MkU3OEVBNTcwNTJENDM2Qg", "-c", props).CombinedOutput(); err != nil {
-		t.Fatalf("kafka storage format: %v\n%s", err, out)
-	}
-	logPath := filepath.Join(dir, "kafka.log")
-	logFile, err := os.Create(logPath)
+	dir, err := os.MkdirTemp("", "kafka-conformance-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("java", "-Xmx512m", "-cp", cp, "kafka.Kafka", props)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	n := o.n()
+	ports, cports := make([]int, n), make([]int, n)
+	var voters []string
+	for i := range n {
+		ports[i], cports[i] = freePort(t), freePort(t)
+		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, cports[i]))
 	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); logFile.Close(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
+	var dones []chan struct{}
+	var cmds []*exec.Cmd
+	stop := func() {
+		for _, c := range cmds {
+			c.Process.Signal(os.Interrupt)
 		}
-	})
-	tg := newTarget("kafka", fmt.Sprintf("127.0.0.1:%d", port))
-	tg.log = logPath
-	t.Cleanup(tg.close)
-	deadline := time.Now().Add(60 * time.Second)
+		for i, c := range cmds {
+			select {
+			case <-dones[i]:
+			case <-time.After(15 * time.Second):
+				c.Process.Kill()
+				<-dones[i]
+			}
+		}
+		os.RemoveAll(dir)
+	}
+	logs := make([]string, n)
+	fail := func(format string, args ...any) {
+		stop()
+		t.Fatalf(format, args...)
+	}
+	// Smaller heaps with more nodes: the machine is shared.
+	heap := "-Xmx512m"
+	if n > 1 {
+		heap = "-Xmx320m"
+	}
+	for i := range n {
+		nodeDir := filepath.Join(dir, fmt.Sprintf("node-%d", i+1))
+		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
+			fail("%v", err)
+		}
+		props := filepath.Join(nodeDir, "server.properties")
+		if err := os.WriteFile(props, []byte(kafkaProperties(i+1, ports[i], cports[i], strings.Join(voters, ","), filepath.Join(nodeDir, "data"), o)), 0o644); err != nil {
+			fail("%v", err)
+		}
+		if out, err := exec.Command("java", "-cp", cp, "kafka.tools.StorageTool", "format",
+			"-t", "MkU3OEVBNTcwNTJENDM2Qg", "-c", props).CombinedOutput(); err != nil {
+			fail("kafka storage format: %v\n%s", err, out)
+		}
+		logs[i] = filepath.Join(nodeDir, "kafka.log")
+		logFile, err := os.Create(logs[i])
+		if err != nil {
+			fail("%v", err)
+		}
+		cmd := exec.Command("java", heap, "-cp", cp, "kafka.Kafka", props)
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		if err := cmd.Start(); err != nil {
+			fail("%v", err)
+		}
+		done := make(chan struct{})
+		go func() { cmd.Wait(); logFile.Close(); close(done) }()
+		cmds, dones = append(cmds, cmd), append(dones, done)
+	}
+	tg := newTarget("kafka", fmt.Sprintf("127.0.0.1:%d", ports[0]))
+	tg.log = logs[0]
+	ready := make(chan error, 1)
+	go func() { ready <- waitBrokers(tg, n) }()
 	for {
-		req := kmsg.NewPtrMetadataRequest()
-		req.SetVersion(12)
-		if r, err := tg.do(req); err == nil && r.(*kmsg.MetadataResponse).ControllerID >= 0 {
-			break
-		}
 		select {
-		case <-done:
-			t.Fatalf("kafka exited:\n%s", tail(logPath))
-		default:
+		case err := <-ready:
+			if err != nil {
+				fail("kafka: %v\n%s", err, tail(logs[0]))
+			}
+			return tg, func() { tg.close(); stop() }
+		case <-time.After(200 * time.Millisecond):
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kafka not ready within 60s:\n%s", tail(logPath))
+		for i, d := range dones {
+			select {
+			case <-d:
+				fail("kafka node %d exited:\n%s", i+1, tail(logs[i]))
+			default:
+			}
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
-	return tg
 }
 
 func tail(path string) string {
