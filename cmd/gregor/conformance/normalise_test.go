@@ -88,7 +88,8 @@ func (n *norm) member(v any) any {
 }
 
 // Arrays whose order the protocol leaves open are sorted by the first of
-// these fields their elements have.
+// these fields their elements have (ACL bindings by the whole binding:
+// sortArray).
 var sortKeys = []string{"ApiKey", "NodeID", "Topic", "Name", "Partition"}
 
 // Fetch and Produce carry record batches as bytes: they are decoded so
@@ -198,6 +199,14 @@ func sortArray(a []any) {
 	}
 	m, ok := a[0].(map[string]any)
 	if !ok {
+		return
+	}
+	if _, acl := m["Principal"]; acl || m["ResourcePatternType"] != nil {
+		// ACL bindings and resource patterns (DescribeAcls,
+		// DeleteAcls): Kafka answers them from a hash set. No one
+		// field orders them: the whole element does.
+		key := func(i int) string { b, _ := json.Marshal(a[i]); return string(b) }
+		sort.SliceStable(a, func(i, j int) bool { return key(i) < key(j) })
 		return
 	}
 	for _, k := range sortKeys {
