@@ -47,8 +47,10 @@ import (
 //     Control batches from clients: INVALID_RECORD.
 //   - acks=-1 while the leader sees fewer in-sync replicas (caught up
 //     within replica.lag.time.max.ms) than the topic's
-//     min.insync.replicas: NOT_ENOUGH_REPLICAS, nothing written (raft
-//     still needs a majority for every write, whatever the setting).
+//     min.insync.replicas, or than the partition's replicas if that is
+//     fewer (Kafka's effective min ISR): NOT_ENOUGH_REPLICAS with the log
+//     start offset, nothing written (raft still needs a majority for
+//     every write, whatever the setting).
 //   - A topic with message.timestamp.type=LogAppendTime: each batch gets
 //     the leader's clock as its timestamp before it is proposed, and the
 //     response's LogAppendTime says which; otherwise -1 (CreateTime).
@@ -106,7 +108,10 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				out.ErrorCode = kerrv.Code
 				continue
 			}
-			if isr, need := len(p.isr()), pol.minISR; r.Acks == -1 && isr < need {
+			// Kafka's effective min ISR: min.insync.replicas, but no more
+			// than the partition's replicas (Partition.effectiveMinIsr):
+			// the setting may exceed the replication factor.
+			if isr, need := len(p.isr()), min(pol.minISR, len(p.replicas)); r.Acks == -1 && isr < need {
 				out.ErrorCode = kerr.NotEnoughReplicas.Code
 				msg := fmt.Sprintf("%d in-sync replicas, min.insync.replicas is %d", isr, need)
 				out.ErrorMessage = &msg
