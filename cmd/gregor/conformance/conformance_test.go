@@ -26,7 +26,7 @@ const scripts = "../testdata/conformance"
 
 // The script language (datadriven):
 //
-//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [producer=(id, epoch, seq)] [transactional] [save=(name=Path.Field, ...)] [differs=(reason)]
+//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [producer=(id, epoch, seq)] [transactional] [leader=(topic, partition)] [save=(name=Path.Field, ...)] [differs=(reason)]
 //	<the request as JSON of its kmsg struct>
 //	----
 //	<Kafka's normalised answer>
@@ -35,7 +35,9 @@ const scripts = "../testdata/conformance"
 // names from the response's top, an array's first element taken) under a
 // name; a later request of that script writes "$name" (with the quotes)
 // where it wants it, and each broker gets its own value: its member id,
-// generation, producer id and epoch.
+// generation, producer id and epoch. leader= sends the request to the
+// partition's leader in each cluster (three-broker scripts), not to the
+// broker the harness talks to.
 //
 // records= fills every produced partition whose Records is null with one
 // uncompressed batch, a record per timestamp (values v0, v1, ...; or
@@ -52,8 +54,8 @@ const scripts = "../testdata/conformance"
 //	wait-leaders topic=T partitions=N
 //
 // polls Metadata on every broker under test until T's N partitions have
-// leaders, and then ListOffsets until each answers without an error
-// (output: ok), and
+// leaders and every replica in sync, and then ListOffsets until each
+// answers without an error (output: ok), and
 //
 //	wait-coordinator key=G [type=T]
 //
@@ -230,14 +232,14 @@ func answer(tg *target, req kmsg.Request, ignore map[string]bool, saves map[stri
 	if err := tg.save(resp, saves); err != nil {
 		return "", err
 	}
-	s, err := normalise(resp, &norm{ignore: ignore, members: tg.members})
+	s, err := normalise(resp, &norm{ignore: ignore, members: tg.members, cluster: tg.brokers > 1})
 	return s + "\n", err
 }
 
 func (r *run) send(t *testing.T, d *datadriven.TestData) string {
 	req, ignore, differs, saves := parseSend(t, d, r.gregor)
 	api := kmsg.NameForKey(req.Key())
-	gregorOut, err := answer(r.gregor, req, ignore, saves)
+	gregorOut, err := answer(r.to(t, d, r.gregor), req, ignore, saves)
 	if err != nil {
 		t.Fatalf("%s: gregor: %v", d.Pos, err)
 	}
@@ -256,7 +258,7 @@ func (r *run) send(t *testing.T, d *datadriven.TestData) string {
 	// Mode B: Kafka and Gregor side by side. Kafka answers first, so a
 	// step that depends on time (auto-creation) gives Gregor no head start.
 	kafkaReq, _, _, _ := parseSend(t, d, r.kafka)
-	kafkaOut, err := answer(r.kafka, kafkaReq, ignore, saves)
+	kafkaOut, err := answer(r.to(t, d, r.kafka), kafkaReq, ignore, saves)
 	if err != nil {
 		t.Fatalf("%s: kafka: %v", d.Pos, err)
 	}
@@ -296,6 +298,30 @@ func (r *run) send(t *testing.T, d *datadriven.TestData) string {
 		return kafkaOut
 	}
 	return "kafka:\n" + kafkaOut + "gregor:\n" + gregorOut
+}
+
+// to is the broker of tg's cluster a step goes to: with
+// leader=(topic, partition) that partition's leader (each cluster's own),
+// else the one the harness talks to.
+func (r *run) to(t *testing.T, d *datadriven.TestData, tg *target) *target {
+	for _, a := range d.CmdArgs {
+		if a.Key != "leader" {
+			continue
+		}
+		if len(a.Vals) != 2 {
+			t.Fatalf("%s: leader=(topic, partition)", d.Pos)
+		}
+		p, err := strconv.Atoi(a.Vals[1])
+		if err != nil {
+			t.Fatalf("%s: leader=(%s): %v", d.Pos, strings.Join(a.Vals, ", "), err)
+		}
+		l, err := tg.leader(a.Vals[0], int32(p))
+		if err != nil {
+			t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+		}
+		return l
+	}
+	return tg
 }
 
 // splitExpected splits a recorded answer into Kafka's and Gregor's.
@@ -350,7 +376,7 @@ func parseSend(t *testing.T, d *datadriven.TestData, tg *target) (req kmsg.Reque
 	ignore, saves = map[string]bool{}, map[string]string{}
 	for _, a := range d.CmdArgs {
 		switch a.Key {
-		case "api", "v", "value-bytes", "producer", "transactional":
+		case "api", "v", "value-bytes", "producer", "transactional", "leader":
 		case "ignore":
 			for _, v := range a.Vals {
 				ignore[v] = true
@@ -484,7 +510,10 @@ func waitLeaders(tg *target, topic string, n int) error {
 			ready := len(m.Topics) == 1 && m.Topics[0].ErrorCode == 0 && len(m.Topics[0].Partitions) == n
 			if ready {
 				for _, p := range m.Topics[0].Partitions {
-					ready = ready && p.ErrorCode == 0 && p.Leader >= 0
+					// Gregor's ISR holds only a new leader until each
+					// follower first acknowledges (Kafka's starts as all
+					// the replicas): docs/compatibility.md.
+					ready = ready && p.ErrorCode == 0 && p.Leader >= 0 && len(p.ISR) == len(p.Replicas)
 				}
 			}
 			if ready {
@@ -509,27 +538,32 @@ func waitLeaders(tg *target, topic string, n int) error {
 }
 
 // servesPartitions reports whether ListOffsets (latest) answers every one
-// of topic's n partitions without an error, and if not what it answered.
+// of topic's n partitions without an error, each asked of its leader, and
+// if not what it answered.
 func servesPartitions(tg *target, topic string, n int) (string, bool) {
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.SetVersion(7)
-	req.ReplicaID = -1
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = topic
 	for i := range n {
+		l, err := tg.leader(topic, int32(i))
+		if err != nil {
+			return err.Error(), false
+		}
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(7)
+		req.ReplicaID = -1
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = topic
 		lp := kmsg.NewListOffsetsRequestTopicPartition()
 		lp.Partition, lp.Timestamp = int32(i), -1
 		lt.Partitions = append(lt.Partitions, lp)
-	}
-	req.Topics = append(req.Topics, lt)
-	resp, err := tg.do(req)
-	if err != nil {
-		return err.Error(), false
-	}
-	for _, t := range resp.(*kmsg.ListOffsetsResponse).Topics {
-		for _, p := range t.Partitions {
-			if p.ErrorCode != 0 {
-				return fmt.Sprintf("ListOffsets %s-%d: error code %d", topic, p.Partition, p.ErrorCode), false
+		req.Topics = append(req.Topics, lt)
+		resp, err := l.do(req)
+		if err != nil {
+			return err.Error(), false
+		}
+		for _, t := range resp.(*kmsg.ListOffsetsResponse).Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					return fmt.Sprintf("ListOffsets %s-%d: error code %d", topic, p.Partition, p.ErrorCode), false
+				}
 			}
 		}
 	}

@@ -27,7 +27,9 @@
 // becoming <member-N> in the order that broker first gave it, so who leads
 // and who is who still compare. Coordinator node ids and generations are
 // compared as they are (both brokers are node 1; both count generations
-// from 1). Arrays the protocol leaves unordered are sorted. A step's own
+// from 1); in three-broker scripts (# targets: brokers=3) partition
+// leaders and the controller become <node> and replica lists are sorted.
+// Arrays the protocol leaves unordered are sorted. A step's own
 // ignore=(Path) replaces a field with <ignored>. Values that differ per
 // broker and a later request needs (member id, generation, producer id and
 // epoch) are kept per broker with save= and written back as "$name".

@@ -69,6 +69,36 @@ var memberIDFields = map[string]bool{"MemberID": true, "LeaderID": true}
 type norm struct {
 	ignore  map[string]bool
 	members map[string]string
+	// cluster: the answer is from a cluster of several brokers, where
+	// each picks its own leaders, replica orders and controller
+	// (clusterRules).
+	cluster bool
+}
+
+// clusterRules apply to the answers of clusters of several brokers: which
+// broker leads a partition or is the controller, and the order of a
+// partition's replicas (its preferred leader first), are each cluster's
+// own choice; which brokers hold the replicas and are in sync still
+// compare.
+var clusterRules = map[string]func(any) any{
+	"Leader":          ifNonNegative("<node>"),
+	"ControllerID":    ifNonNegative("<node>"),
+	"Replicas":        sortNumbers,
+	"ISR":             sortNumbers,
+	"OfflineReplicas": sortNumbers,
+}
+
+func sortNumbers(v any) any {
+	a, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	sort.SliceStable(a, func(i, j int) bool {
+		x, _ := a[i].(float64)
+		y, _ := a[j].(float64)
+		return x < y
+	})
+	return a
 }
 
 func (n *norm) member(v any) any {
@@ -164,6 +194,9 @@ func (n *norm) walk(v any, name, path string) any {
 	}
 	if memberIDFields[name] {
 		return n.member(v)
+	}
+	if r := clusterRules[name]; r != nil && n.cluster {
+		return r(v)
 	}
 	if r := fieldRules[name]; r != nil && !(name == "Version" && path != "Version") {
 		return r(v)

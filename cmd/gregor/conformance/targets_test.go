@@ -37,10 +37,60 @@ type target struct {
 	vars    map[string]json.RawMessage
 	members map[string]string
 
+	// brokers is how many brokers its cluster has: with more than one,
+	// node ids are normalised (normalise, norm.cluster).
+	brokers int
+	// peers: connections to the cluster's other brokers, by address
+	// (leader), sharing vars and members.
+	peers map[string]*target
+
 	mu   sync.Mutex
 	conn net.Conn
 	corr int32
 	fmt  *kmsg.RequestFormatter
+}
+
+// leader returns a target for the broker that leads topic's partition,
+// by this broker's Metadata: t itself, or a connection of t's to it.
+func (t *target) leader(topic string, partition int32) (*target, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	req.SetVersion(12)
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, mt)
+	resp, err := t.do(req)
+	if err != nil {
+		return nil, err
+	}
+	m := resp.(*kmsg.MetadataResponse)
+	leader := int32(-1)
+	for _, mt := range m.Topics {
+		for _, p := range mt.Partitions {
+			if p.Partition == partition {
+				leader = p.Leader
+			}
+		}
+	}
+	for _, b := range m.Brokers {
+		if b.NodeID != leader {
+			continue
+		}
+		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		if addr == t.addr {
+			return t, nil
+		}
+		if p := t.peers[addr]; p != nil {
+			return p, nil
+		}
+		p := newTarget(t.name, addr)
+		p.vars, p.members, p.brokers = t.vars, t.members, t.brokers
+		if t.peers == nil {
+			t.peers = map[string]*target{}
+		}
+		t.peers[addr] = p
+		return p, nil
+	}
+	return nil, fmt.Errorf("%s-%d: no leader in Metadata (leader %d)", topic, partition, leader)
 }
 
 func newTarget(name, addr string) *target {
@@ -189,6 +239,9 @@ func skipTags(b []byte) ([]byte, error) {
 }
 
 func (t *target) close() {
+	for _, p := range t.peers {
+		p.close()
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.conn != nil {
@@ -335,6 +388,7 @@ func startGregor(t *testing.T, o targetOpts) (*target, func()) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	tg := newTarget("gregor", nodes[0].KafkaAddr())
+	tg.brokers = o.n()
 	if err := waitBrokers(tg, o.n()); err != nil {
 		fail("gregor: %v", err)
 	}
@@ -499,7 +553,7 @@ func startKafka(t *testing.T, o targetOpts) (*target, func()) {
 		cmds, dones = append(cmds, cmd), append(dones, done)
 	}
 	tg := newTarget("kafka", fmt.Sprintf("127.0.0.1:%d", ports[0]))
-	tg.log = logs[0]
+	tg.log, tg.brokers = logs[0], n
 	ready := make(chan error, 1)
 	go func() { ready <- waitBrokers(tg, n) }()
 	for {
