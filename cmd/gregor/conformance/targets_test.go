@@ -426,13 +426,20 @@ func splitAddr(t *testing.T, addr string) (string, int32) {
 	return host, port
 }
 
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// freePorts returns n distinct ports nothing listens on: all are held
+// open until all are chosen, so that two calls cannot get the same port
+// back (a Kafka node given the same port for both its listeners exits).
+func freePorts(t *testing.T, n int) []int {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 const kafkaDir = "../testdata/kafka"
@@ -493,10 +500,10 @@ func startKafka(t *testing.T, o targetOpts) (*target, func()) {
 		t.Fatal(err)
 	}
 	n := o.n()
-	ports, cports := make([]int, n), make([]int, n)
+	free := freePorts(t, 2*n)
+	ports, cports := free[:n], free[n:]
 	var voters []string
 	for i := range n {
-		ports[i], cports[i] = freePort(t), freePort(t)
 		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, cports[i]))
 	}
 	var dones []chan struct{}
@@ -568,11 +575,28 @@ func startKafka(t *testing.T, o targetOpts) (*target, func()) {
 		for i, d := range dones {
 			select {
 			case <-d:
-				fail("kafka node %d exited:\n%s", i+1, tail(logs[i]))
+				fail("kafka node %d exited:\n%s\n...\n%s", i+1, firstErrors(logs[i]), tail(logs[i]))
 			default:
 			}
 		}
 	}
+}
+
+// firstErrors is the first lines of a Kafka log that say ERROR or
+// Exception: why a node stopped, which its last lines (shutting down) do
+// not say.
+func firstErrors(path string) string {
+	b, _ := os.ReadFile(path)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "ERROR") || strings.Contains(l, "Exception") {
+			out = append(out, l)
+			if len(out) == 10 {
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func tail(path string) string {
