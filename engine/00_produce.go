@@ -54,8 +54,9 @@ import (
 //   - A topic with message.timestamp.type=LogAppendTime: each batch gets
 //     the leader's clock as its timestamp before it is proposed, and the
 //     response's LogAppendTime says which; otherwise -1 (CreateTime).
-//   - v10-11 add nothing Gregor answers differently (KIP-951's leader
-//     hints are optional tagged fields, left out).
+//   - From v10, NOT_LEADER_OR_FOLLOWER carries the leader and its epoch
+//     as this broker knows them, and the leader's endpoint (KIP-951's
+//     tagged CurrentLeader and NodeEndpoints), as Kafka's does.
 
 func init() { regKey(kmsg.Produce, 3, 12, (*Broker).handleProduce) }
 
@@ -106,6 +107,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 			p, kerrv := b.lookup(rt.Topic, rp.Partition)
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
+				b.leaderHint(r.Version, resp, out, rt.Topic)
 				continue
 			}
 			// Kafka's effective min ISR: min.insync.replicas, but no more
@@ -147,6 +149,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 						if reportsLogStart(res.err) {
 							out.LogStartOffset = p.startOffset()
 						}
+						b.leaderHint(r.Version, resp, out, rt.Topic)
 					case res.duplicate:
 						// Kafka answers a duplicate with the original
 						// batch's max timestamp as its LogAppendTime, on a
@@ -190,6 +193,45 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 		})
 	}
 	rep.done()
+}
+
+// leaderHint gives a NOT_LEADER_OR_FOLLOWER answer of v10+ the
+// partition's leader and epoch as this broker knows them, and that
+// leader's endpoint in the response's Brokers (KIP-951), as Kafka does,
+// so that the client goes to it without a Metadata round trip. A leader
+// this broker does not know of, or cannot name an endpoint of for the
+// client's listener, leaves the hint unset (-1), as Kafka's does.
+func (b *Broker) leaderHint(v int16, resp *kmsg.ProduceResponse, out *kmsg.ProduceResponseTopicPartition, topic string) {
+	if v < 10 || out.ErrorCode != kerr.NotLeaderForPartition.Code {
+		return
+	}
+	pm, ok := b.meta.partition(topic, out.Partition)
+	if !ok {
+		return
+	}
+	leader, epoch := b.leaderOf(pm)
+	if leader < 0 || leader == b.cfg.ID || !b.brokerAlive(leader) {
+		return
+	}
+	for _, bi := range b.liveBrokers() {
+		if bi.ID != leader {
+			continue
+		}
+		host, port, ok := b.endpointFor(bi)
+		if !ok {
+			return
+		}
+		out.CurrentLeader.LeaderID, out.CurrentLeader.LeaderEpoch = leader, epoch
+		for _, e := range resp.Brokers {
+			if e.NodeID == leader {
+				return
+			}
+		}
+		e := kmsg.NewProduceResponseBroker()
+		e.NodeID, e.Host, e.Port, e.Rack = leader, host, port, bi.rack()
+		resp.Brokers = append(resp.Brokers, e)
+		return
+	}
 }
 
 // reportsLogStart reports whether Kafka answers a partition's Produce

@@ -26,7 +26,7 @@ const scripts = "../testdata/conformance"
 
 // The script language (datadriven):
 //
-//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [producer=(id, epoch, seq)] [transactional] [leader=(topic, partition)] [save=(name=Path.Field, ...)] [differs=(reason)]
+//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [producer=(id, epoch, seq)] [transactional] [leader=(topic, partition) | follower=(topic, partition)] [save=(name=Path.Field, ...)] [differs=(reason)]
 //	<the request as JSON of its kmsg struct>
 //	----
 //	<Kafka's normalised answer>
@@ -36,8 +36,8 @@ const scripts = "../testdata/conformance"
 // name; a later request of that script writes "$name" (with the quotes)
 // where it wants it, and each broker gets its own value: its member id,
 // generation, producer id and epoch. leader= sends the request to the
-// partition's leader in each cluster (three-broker scripts), not to the
-// broker the harness talks to.
+// partition's leader in each cluster (three-broker scripts), follower= to
+// one of its other replicas, not to the broker the harness talks to.
 //
 // records= fills every produced partition whose Records is null with one
 // uncompressed batch, a record per timestamp (values v0, v1, ...; or
@@ -237,7 +237,7 @@ func answer(tg *target, req kmsg.Request, ignore map[string]bool, saves map[stri
 	if err := tg.save(resp, saves); err != nil {
 		return "", err
 	}
-	s, err := normalise(resp, &norm{ignore: ignore, members: tg.members, cluster: tg.brokers > 1})
+	s, err := normalise(resp, &norm{ignore: ignore, members: tg.members, cluster: tg.brokers > 1, api: resp.Key()})
 	return s + "\n", err
 }
 
@@ -307,20 +307,21 @@ func (r *run) send(t *testing.T, d *datadriven.TestData) string {
 
 // to is the broker of tg's cluster a step goes to: with
 // leader=(topic, partition) that partition's leader (each cluster's own),
-// else the one the harness talks to.
+// with follower=(topic, partition) its lowest-numbered replica that does
+// not lead it, else the one the harness talks to.
 func (r *run) to(t *testing.T, d *datadriven.TestData, tg *target) *target {
 	for _, a := range d.CmdArgs {
-		if a.Key != "leader" {
+		if a.Key != "leader" && a.Key != "follower" {
 			continue
 		}
 		if len(a.Vals) != 2 {
-			t.Fatalf("%s: leader=(topic, partition)", d.Pos)
+			t.Fatalf("%s: %s=(topic, partition)", d.Pos, a.Key)
 		}
 		p, err := strconv.Atoi(a.Vals[1])
 		if err != nil {
-			t.Fatalf("%s: leader=(%s): %v", d.Pos, strings.Join(a.Vals, ", "), err)
+			t.Fatalf("%s: %s=(%s): %v", d.Pos, a.Key, strings.Join(a.Vals, ", "), err)
 		}
-		l, err := tg.leader(a.Vals[0], int32(p))
+		l, err := tg.replica(a.Vals[0], int32(p), a.Key == "leader")
 		if err != nil {
 			t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
 		}
@@ -381,7 +382,7 @@ func parseSend(t *testing.T, d *datadriven.TestData, tg *target) (req kmsg.Reque
 	ignore, saves = map[string]bool{}, map[string]string{}
 	for _, a := range d.CmdArgs {
 		switch a.Key {
-		case "api", "v", "value-bytes", "producer", "transactional", "leader":
+		case "api", "v", "value-bytes", "producer", "transactional", "leader", "follower":
 		case "ignore":
 			for _, v := range a.Vals {
 				ignore[v] = true

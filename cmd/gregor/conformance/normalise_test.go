@@ -61,7 +61,8 @@ var fieldRules = map[string]func(any) any{
 // LeaveGroup ...): each distinct id a target answers becomes <member-N>,
 // N counting from 1 in the order that target first answered them, so a
 // step still shows which member is the leader and which one it is.
-// Empty stays empty.
+// Empty stays empty. (LeaderID is also CurrentLeader's node id, a
+// number: not a member id.)
 var memberIDFields = map[string]bool{"MemberID": true, "LeaderID": true}
 
 // norm is one normalisation: the step's ignored paths and the target's
@@ -73,6 +74,8 @@ type norm struct {
 	// each picks its own leaders, replica orders and controller
 	// (clusterRules).
 	cluster bool
+	// api is the response's API key.
+	api int16
 }
 
 // clusterRules apply to the answers of clusters of several brokers: which
@@ -82,6 +85,7 @@ type norm struct {
 // compare.
 var clusterRules = map[string]func(any) any{
 	"Leader":          ifNonNegative("<node>"),
+	"LeaderID":        ifNonNegative("<node>"), // Produce's and Fetch's CurrentLeader
 	"ControllerID":    ifNonNegative("<node>"),
 	"Replicas":        sortNumbers,
 	"ISR":             sortNumbers,
@@ -192,11 +196,16 @@ func (n *norm) walk(v any, name, path string) any {
 			return decodeBatches(s)
 		}
 	}
-	if memberIDFields[name] {
+	if _, ok := v.(string); ok && memberIDFields[name] {
 		return n.member(v)
 	}
 	if r := clusterRules[name]; r != nil && n.cluster {
 		return r(v)
+	}
+	if n.cluster && n.api == 0 && path == "Brokers.NodeID" {
+		// Produce's leader hints (KIP-951) name each cluster's own
+		// leaders.
+		return ifNonNegative("<node>")(v)
 	}
 	if r := fieldRules[name]; r != nil && !(name == "Version" && path != "Version") {
 		return r(v)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +54,16 @@ type target struct {
 // leader returns a target for the broker that leads topic's partition,
 // by this broker's Metadata: t itself, or a connection of t's to it.
 func (t *target) leader(topic string, partition int32) (*target, error) {
+	return t.replica(topic, partition, true)
+}
+
+// follower returns a target for the lowest-numbered replica of topic's
+// partition that does not lead it.
+func (t *target) follower(topic string, partition int32) (*target, error) {
+	return t.replica(topic, partition, false)
+}
+
+func (t *target) replica(topic string, partition int32, leads bool) (*target, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	req.SetVersion(12)
 	mt := kmsg.NewMetadataRequestTopic()
@@ -63,16 +74,26 @@ func (t *target) leader(topic string, partition int32) (*target, error) {
 		return nil, err
 	}
 	m := resp.(*kmsg.MetadataResponse)
-	leader := int32(-1)
+	want := int32(-1)
 	for _, mt := range m.Topics {
 		for _, p := range mt.Partitions {
-			if p.Partition == partition {
-				leader = p.Leader
+			if p.Partition != partition {
+				continue
+			}
+			if leads {
+				want = p.Leader
+				break
+			}
+			for _, r := range slices.Sorted(slices.Values(p.Replicas)) {
+				if r != p.Leader {
+					want = r
+					break
+				}
 			}
 		}
 	}
 	for _, b := range m.Brokers {
-		if b.NodeID != leader {
+		if b.NodeID != want {
 			continue
 		}
 		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
@@ -90,7 +111,7 @@ func (t *target) leader(topic string, partition int32) (*target, error) {
 		t.peers[addr] = p
 		return p, nil
 	}
-	return nil, fmt.Errorf("%s-%d: no leader in Metadata (leader %d)", topic, partition, leader)
+	return nil, fmt.Errorf("%s-%d: no such replica in Metadata (leader wanted: %v, broker %d)", topic, partition, leads, want)
 }
 
 func newTarget(name, addr string) *target {
