@@ -96,3 +96,67 @@ func TestFetchNotLeaderAbortedTransactionsNull(t *testing.T) {
 		}
 	}
 }
+
+// OffsetForLeaderEpoch as Kafka's LeaderEpochFileCache.endOffsetFor
+// answers it: the current epoch ends at the log end, one from the future
+// (or -1) is UNDEFINED (-1, -1), and one older than the log's first
+// epoch is answered as itself, ending where the first one starts.
+func TestOffsetForLeaderEpochAsKafka(t *testing.T) {
+	c := newResponseCluster(t)
+	leader := c.leaderOf("t", 0)
+	for range 3 {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 5000
+		pt := kmsg.NewProduceRequestTopic()
+		pt.Topic = "t"
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte("a")}})
+		pt.Partitions = append(pt.Partitions, pp)
+		req.Topics = append(req.Topics, pt)
+		if r, ok := c.call(leader, req, 60); !ok || r.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("produce: %v %+v", ok, r)
+		}
+	}
+	ask := func(epoch int32) kmsg.OffsetForLeaderEpochResponseTopicPartition {
+		req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		req.SetVersion(4)
+		req.ReplicaID = -1
+		rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+		rp.CurrentLeaderEpoch, rp.LeaderEpoch = -1, epoch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, ok := c.call(leader, req, 60)
+		if !ok {
+			t.Fatalf("OffsetForLeaderEpoch %d: no answer", epoch)
+		}
+		return wire(t, resp).(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0]
+	}
+	cur := ask(1 << 20)
+	if cur.ErrorCode != 0 || cur.LeaderEpoch != -1 || cur.EndOffset != -1 {
+		t.Fatalf("an epoch from the future: %+v, want -1, -1", cur)
+	}
+	var term int32
+	for e := int32(1); e < 100; e++ {
+		if r := ask(e); r.EndOffset == 3 && r.LeaderEpoch == e {
+			term = e
+			break
+		}
+	}
+	if term == 0 {
+		t.Fatal("no epoch ends at the log end (3)")
+	}
+	for _, tc := range []struct {
+		asked, epoch int32
+		end          int64
+	}{
+		{term + 1, -1, -1},
+		{-1, -1, -1},
+		{0, 0, 0}, // older than the first epoch: itself, to the first's start
+	} {
+		if r := ask(tc.asked); r.ErrorCode != 0 || r.LeaderEpoch != tc.epoch || r.EndOffset != tc.end {
+			t.Errorf("asked %d (current %d): epoch %d end %d, want %d %d", tc.asked, term, r.LeaderEpoch, r.EndOffset, tc.epoch, tc.end)
+		}
+	}
+}
