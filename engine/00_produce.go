@@ -49,7 +49,7 @@ import (
 //     within replica.lag.time.max.ms) than the topic's
 //     min.insync.replicas, or than the partition's replicas if that is
 //     fewer (Kafka's effective min ISR): NOT_ENOUGH_REPLICAS with the log
-//     start offset, nothing written (raft still needs a majority for
+//     start offset and no message (Kafka's), nothing written (raft still needs a majority for
 //     every write, whatever the setting).
 //   - A topic with message.timestamp.type=LogAppendTime: each batch gets
 //     the leader's clock as its timestamp before it is proposed, and the
@@ -114,9 +114,9 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 			// than the partition's replicas (Partition.effectiveMinIsr):
 			// the setting may exceed the replication factor.
 			if isr, need := len(p.isr()), min(pol.minISR, len(p.replicas)); r.Acks == -1 && isr < need {
+				// No message, as Kafka's answer (only a record's
+				// validation carries one).
 				out.ErrorCode = kerr.NotEnoughReplicas.Code
-				msg := fmt.Sprintf("%d in-sync replicas, min.insync.replicas is %d", isr, need)
-				out.ErrorMessage = &msg
 				out.LogStartOffset = p.startOffset()
 				continue
 			}

@@ -685,7 +685,11 @@ func (p *partition) trackISR() {
 	}
 }
 
-// isr is the leader's view of its in-sync replicas, sorted.
+// isr is the leader's view of its in-sync replicas, sorted. A replica
+// whose broker this one has not heard from lately is out, however caught
+// up its log was: with no writes its log stays at the commit, and Kafka's
+// controller takes a broker that shuts down or stops heartbeating out of
+// every ISR.
 func (p *partition) isr() []int32 {
 	var out []int32
 	for _, r := range p.replicas {
@@ -693,7 +697,7 @@ func (p *partition) isr() []int32 {
 			out = append(out, r)
 			continue
 		}
-		if t, ok := p.caughtUp[r]; ok && p.b.ticks-t <= p.isrLagTicks() {
+		if t, ok := p.caughtUp[r]; ok && p.b.ticks-t <= p.isrLagTicks() && p.b.brokerAlive(r) {
 			out = append(out, r)
 		}
 	}

@@ -72,7 +72,14 @@ const scripts = "../testdata/conformance"
 //
 // polls DescribeAcls until it lists N bindings (ok): Kafka's broker learns
 // an ACL change from its metadata log after CreateAcls or DeleteAcls
-// answered.
+// answered. In three-broker scripts
+//
+//	stop-broker id=N
+//	wait-isr topic=T partition=P size=N
+//
+// stop broker N (2 or 3; Kafka's controlled shutdown, Gregor's Node.Stop)
+// for the rest of the script's kind, and poll Metadata until the
+// partition's ISR has N replicas.
 //
 // A script's comment lines at its top may hold
 //
@@ -192,6 +199,30 @@ func (r *run) step(t *testing.T, d *datadriven.TestData) string {
 		}
 		for _, tg := range r.targets() {
 			if err := waitCoordinator(tg, key, int8(typ)); err != nil {
+				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+			}
+		}
+		return "ok"
+	case "stop-broker":
+		var id int
+		d.ScanArgs(t, "id", &id)
+		for _, tg := range r.targets() {
+			if tg.stopNode == nil {
+				t.Fatalf("%s: %s: no broker to stop", d.Pos, tg.name)
+			}
+			if err := tg.stopNode(int32(id)); err != nil {
+				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+			}
+		}
+		return "ok"
+	case "wait-isr":
+		var topic string
+		var part, size int
+		d.ScanArgs(t, "topic", &topic)
+		d.ScanArgs(t, "partition", &part)
+		d.ScanArgs(t, "size", &size)
+		for _, tg := range r.targets() {
+			if err := waitISR(tg, topic, int32(part), size); err != nil {
 				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
 			}
 		}
@@ -574,6 +605,36 @@ func servesPartitions(tg *target, topic string, n int) (string, bool) {
 		}
 	}
 	return "", true
+}
+
+// waitISR polls Metadata until topic's partition has size replicas in
+// sync.
+func waitISR(tg *target, topic string, partition int32, size int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, mt)
+		resp, err := tg.do(req)
+		if err != nil {
+			return err
+		}
+		for _, t := range resp.(*kmsg.MetadataResponse).Topics {
+			for _, p := range t.Partitions {
+				if p.Partition == partition {
+					if p.ErrorCode == 0 && len(p.ISR) == size {
+						return nil
+					}
+					last = fmt.Sprintf("error %d, ISR %v", p.ErrorCode, p.ISR)
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s-%d: ISR not of %d within 60s; last: %s", topic, partition, size, last)
 }
 
 // waitACLs polls DescribeAcls (every binding) until it lists n: Kafka

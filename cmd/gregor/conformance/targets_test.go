@@ -44,6 +44,10 @@ type target struct {
 	// peers: connections to the cluster's other brokers, by address
 	// (leader), sharing vars and members.
 	peers map[string]*target
+	// stopNode stops one broker of the cluster (not the one the harness
+	// talks to) as its operator would: Kafka's controlled shutdown
+	// (SIGTERM), Gregor's Node.Stop.
+	stopNode func(id int32) error
 
 	mu   sync.Mutex
 	conn net.Conn
@@ -349,9 +353,12 @@ func startGregor(t *testing.T, o targetOpts) (*target, func()) {
 		logf = func(format string, args ...any) { t.Logf("gregor: "+format, args...) }
 	}
 	var nodes []*runtime.Node
+	stopped := map[int]bool{}
 	stop := func() {
-		for _, n := range nodes {
-			n.Stop()
+		for i, n := range nodes {
+			if !stopped[i] {
+				n.Stop()
+			}
 		}
 		os.RemoveAll(dir)
 	}
@@ -410,6 +417,14 @@ func startGregor(t *testing.T, o targetOpts) (*target, func()) {
 	}
 	tg := newTarget("gregor", nodes[0].KafkaAddr())
 	tg.brokers = o.n()
+	tg.stopNode = func(id int32) error {
+		i := int(id) - 1
+		if i <= 0 || i >= len(nodes) || stopped[i] {
+			return fmt.Errorf("broker %d: not one that may be stopped", id)
+		}
+		stopped[i] = true
+		return nodes[i].Stop()
+	}
 	if err := waitBrokers(tg, o.n()); err != nil {
 		fail("gregor: %v", err)
 	}
@@ -582,6 +597,21 @@ func startKafka(t *testing.T, o targetOpts) (*target, func()) {
 	}
 	tg := newTarget("kafka", fmt.Sprintf("127.0.0.1:%d", ports[0]))
 	tg.log, tg.brokers = logs[0], n
+	tg.stopNode = func(id int32) error {
+		i := int(id) - 1
+		if i <= 0 || i >= len(cmds) {
+			return fmt.Errorf("node %d: not one that may be stopped", id)
+		}
+		cmds[i].Process.Signal(os.Interrupt)
+		select {
+		case <-dones[i]:
+			return nil
+		case <-time.After(60 * time.Second):
+			cmds[i].Process.Kill()
+			<-dones[i]
+			return fmt.Errorf("node %d: no controlled shutdown within 60s (killed)", id)
+		}
+	}
 	ready := make(chan error, 1)
 	go func() { ready <- waitBrokers(tg, n) }()
 	for {
