@@ -54,7 +54,7 @@ const scripts = "../testdata/conformance"
 //	wait-leaders topic=T partitions=N
 //
 // polls Metadata on every broker under test until T's N partitions have
-// leaders and every replica in sync, and then ListOffsets until each
+// leaders and every replica in sync (but those offline), and then ListOffsets until each
 // answers without an error (output: ok), and
 //
 //	wait-coordinator key=G [type=T]
@@ -549,8 +549,9 @@ func waitLeaders(tg *target, topic string, n int) error {
 				for _, p := range m.Topics[0].Partitions {
 					// Gregor's ISR holds only a new leader until each
 					// follower first acknowledges (Kafka's starts as all
-					// the replicas): docs/compatibility.md.
-					ready = ready && p.ErrorCode == 0 && p.Leader >= 0 && len(p.ISR) == len(p.Replicas)
+					// the replicas): docs/compatibility.md. Replicas on a
+					// broker that is down are not waited for.
+					ready = ready && p.ErrorCode == 0 && p.Leader >= 0 && len(p.ISR) == len(p.Replicas)-len(p.OfflineReplicas)
 				}
 			}
 			if ready {
