@@ -33,8 +33,9 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-## conformance: the conformance scripts against Apache Kafka 4.1.1 (one KRaft JVM, built from Maven
-## Central on first use) and Gregor side by side; prints per API matched/different/only-in-Kafka.
+## conformance: the conformance scripts against Apache Kafka 4.1.1 (one KRaft JVM, three for the
+## brokers=3 scripts, one cluster at a time; built from Maven Central on first use) and Gregor side by
+## side; prints per API matched/different/only-in-Kafka.
 ## REWRITE=1 records Kafka's answers into cmd/gregor/testdata/conformance/*.txt.
 conformance:
 	$(GO) test -count=1 -v -timeout 10m -run '^TestConformance$$' ./cmd/gregor/conformance -kafka $(if $(REWRITE),-rewrite)

@@ -21,9 +21,12 @@ import (
 //     when it applies with the base offset assigned then.
 //   - An idempotent batch (producer id >= 0) is deduplicated in the state
 //     machine: a retry of one of the last five batches returns its original
-//     offset; a gap is OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch
-//     INVALID_PRODUCER_EPOCH. Only one batch per partition is accepted from
-//     an idempotent producer, as in Kafka.
+//     offset, and as its LogAppendTime the original's max timestamp (as
+//     Kafka does, on a CreateTime topic too); a gap is
+//     OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch INVALID_PRODUCER_EPOCH,
+//     both with the log start offset, as Kafka answers the errors of its
+//     log append. Only one batch per partition is accepted from an
+//     idempotent producer, as in Kafka.
 //   - Not the leader: NOT_LEADER_OR_FOLLOWER. Losing leadership while
 //     waiting: NOT_LEADER_OR_FOLLOWER (the write may still commit; clients
 //     retry, idempotence dedupes). Not applied within TimeoutMillis:
@@ -44,13 +47,16 @@ import (
 //     Control batches from clients: INVALID_RECORD.
 //   - acks=-1 while the leader sees fewer in-sync replicas (caught up
 //     within replica.lag.time.max.ms) than the topic's
-//     min.insync.replicas: NOT_ENOUGH_REPLICAS, nothing written (raft
-//     still needs a majority for every write, whatever the setting).
+//     min.insync.replicas, or than the partition's replicas if that is
+//     fewer (Kafka's effective min ISR): NOT_ENOUGH_REPLICAS with the log
+//     start offset and no message (Kafka's), nothing written (raft still needs a majority for
+//     every write, whatever the setting).
 //   - A topic with message.timestamp.type=LogAppendTime: each batch gets
 //     the leader's clock as its timestamp before it is proposed, and the
 //     response's LogAppendTime says which; otherwise -1 (CreateTime).
-//   - v10-11 add nothing Gregor answers differently (KIP-951's leader
-//     hints are optional tagged fields, left out).
+//   - From v10, NOT_LEADER_OR_FOLLOWER carries the leader and its epoch
+//     as this broker knows them, and the leader's endpoint (KIP-951's
+//     tagged CurrentLeader and NodeEndpoints), as Kafka's does.
 
 func init() { regKey(kmsg.Produce, 3, 12, (*Broker).handleProduce) }
 
@@ -101,12 +107,17 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 			p, kerrv := b.lookup(rt.Topic, rp.Partition)
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
+				b.leaderHint(r.Version, resp, out, rt.Topic)
 				continue
 			}
-			if isr, need := len(p.isr()), pol.minISR; r.Acks == -1 && isr < need {
+			// Kafka's effective min ISR: min.insync.replicas, but no more
+			// than the partition's replicas (Partition.effectiveMinIsr):
+			// the setting may exceed the replication factor.
+			if isr, need := len(p.isr()), min(pol.minISR, len(p.replicas)); r.Acks == -1 && isr < need {
+				// No message, as Kafka's answer (only a record's
+				// validation carries one).
 				out.ErrorCode = kerr.NotEnoughReplicas.Code
-				msg := fmt.Sprintf("%d in-sync replicas, min.insync.replicas is %d", isr, need)
-				out.ErrorMessage = &msg
+				out.LogStartOffset = p.startOffset()
 				continue
 			}
 			h, batches, err := b.validateProduce(pol, rp.Records)
@@ -132,9 +143,20 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 						// encoded on another goroutine; leave it be.
 						return
 					}
-					if res.err != nil {
+					switch {
+					case res.err != nil:
 						out.ErrorCode = errCode(res.err)
-					} else {
+						if reportsLogStart(res.err) {
+							out.LogStartOffset = p.startOffset()
+						}
+						b.leaderHint(r.Version, resp, out, rt.Topic)
+					case res.duplicate:
+						// Kafka answers a duplicate with the original
+						// batch's max timestamp as its LogAppendTime, on a
+						// CreateTime topic too (UnifiedLog.append).
+						out.BaseOffset, out.LogAppendTime = res.base, res.dupTime
+						out.LogStartOffset = p.startOffset()
+					default:
 						out.BaseOffset, out.LogAppendTime = res.base, appendTime
 						out.LogStartOffset = p.startOffset()
 					}
@@ -171,6 +193,60 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 		})
 	}
 	rep.done()
+}
+
+// leaderHint gives a NOT_LEADER_OR_FOLLOWER answer of v10+ the
+// partition's leader and epoch as this broker knows them, and that
+// leader's endpoint in the response's Brokers (KIP-951), as Kafka does,
+// so that the client goes to it without a Metadata round trip. A leader
+// this broker does not know of, or cannot name an endpoint of for the
+// client's listener, leaves the hint unset (-1), as Kafka's does.
+func (b *Broker) leaderHint(v int16, resp *kmsg.ProduceResponse, out *kmsg.ProduceResponseTopicPartition, topic string) {
+	if v < 10 || out.ErrorCode != kerr.NotLeaderForPartition.Code {
+		return
+	}
+	pm, ok := b.meta.partition(topic, out.Partition)
+	if !ok {
+		return
+	}
+	leader, epoch := b.leaderOf(pm)
+	if leader < 0 || leader == b.cfg.ID || !b.brokerAlive(leader) {
+		return
+	}
+	for _, bi := range b.liveBrokers() {
+		if bi.ID != leader {
+			continue
+		}
+		host, port, ok := b.endpointFor(bi)
+		if !ok {
+			return
+		}
+		out.CurrentLeader.LeaderID, out.CurrentLeader.LeaderEpoch = leader, epoch
+		for _, e := range resp.Brokers {
+			if e.NodeID == leader {
+				return
+			}
+		}
+		e := kmsg.NewProduceResponseBroker()
+		e.NodeID, e.Host, e.Port, e.Rack = leader, host, port, bi.rack()
+		resp.Brokers = append(resp.Brokers, e)
+		return
+	}
+}
+
+// reportsLogStart reports whether Kafka answers a partition's Produce
+// error err with the log's start offset: it does for the errors its log
+// append throws (ReplicaManager.appendToLocalLog's catch-all:
+// OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH, NOT_ENOUGH_REPLICAS
+// ...), and answers -1 for an unknown partition, a replica that is not the
+// leader, a batch too large or corrupt, and a storage error.
+func reportsLogStart(err error) bool {
+	switch errCode(err) {
+	case kerr.UnknownTopicOrPartition.Code, kerr.NotLeaderForPartition.Code, kerr.MessageTooLarge.Code,
+		kerr.RecordListTooLarge.Code, kerr.CorruptMessage.Code, kerr.KafkaStorageError.Code:
+		return false
+	}
+	return true
 }
 
 // stampLogAppendTime gives the batches of a topic with

@@ -76,9 +76,14 @@ func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 			}
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
-				// As Kafka's FetchResponse.partitionResponse: an empty
-				// list, not null (cmd/gregor/testdata/conformance).
-				out.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+				if kerrv == kerr.UnknownTopicOrPartition || kerrv == kerr.TopicAuthorizationFailed {
+					// Kafka refuses these before its replica manager,
+					// with FetchResponse.partitionResponse: an empty
+					// list, not null (cmd/gregor/testdata/conformance).
+					// Its replica manager's refusals (not the leader,
+					// a fenced or unknown leader epoch) leave it null.
+					out.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+				}
 				f.errs = true
 				continue
 			}

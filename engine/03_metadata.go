@@ -21,6 +21,9 @@ import (
 //     answers that one instead (leaderOf): it is not held back by the
 //     controller's commit of the report, nor by a controller election
 //     when the old leader's broker was the controller too.
+//   - A partition's offline replicas are those on brokers this one has not
+//     heard from lately (Kafka lists a fenced broker's replicas), and the
+//     leader leaves them out of its ISR.
 //   - Topics are auto-created only if the broker is configured to and the
 //     request allows it (v4+); the answer then is LEADER_NOT_AVAILABLE, as
 //     in Kafka, and the client retries. A topic that does not exist and
@@ -131,6 +134,14 @@ func (b *Broker) handleMetadata(token uint64, r *kmsg.MetadataRequest) {
 			mp.Leader, mp.LeaderEpoch = b.leaderOf(pm)
 			mp.Replicas = append([]int32(nil), pm.Replicas...)
 			mp.ISR = append([]int32(nil), pm.ISR...)
+			for _, r := range pm.Replicas {
+				// A replica on a broker this one has not heard from
+				// lately is offline, as Kafka lists the replicas of a
+				// fenced broker.
+				if !b.brokerAlive(r) {
+					mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+				}
+			}
 			if mp.LeaderEpoch != pm.Epoch && mp.Leader == b.cfg.ID {
 				// Elected here, not yet in the metadata log.
 				mp.ISR = b.parts[pm.Group].isr()

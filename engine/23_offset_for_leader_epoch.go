@@ -12,8 +12,11 @@ import (
 //     asked, and the offset where that epoch's records end (the next
 //     epoch's first offset, or the log end for the newest epoch), so a
 //     client that saw a deposed leader's log can tell where to truncate
-//     (KIP-101, KIP-320).
-//   - An epoch below every epoch in the log: LeaderEpoch and EndOffset -1.
+//     (KIP-101, KIP-320), as Kafka's LeaderEpochFileCache.endOffsetFor:
+//     the leader's current term is the latest epoch, even before it has a
+//     batch; an epoch after it, or -1: LeaderEpoch and EndOffset -1; an
+//     epoch below every epoch in the log: itself, ending where the log's
+//     first epoch starts.
 //   - Leader only: NOT_LEADER_OR_FOLLOWER elsewhere,
 //     UNKNOWN_TOPIC_OR_PARTITION for an unknown partition.
 //     CurrentLeaderEpoch is checked as in Fetch (FENCED_LEADER_EPOCH,

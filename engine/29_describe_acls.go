@@ -17,7 +17,10 @@ import (
 //     resource type, pattern type and name.
 //   - Needs Describe on the Cluster when the authorizer is on:
 //     CLUSTER_AUTHORIZATION_FAILED otherwise.
-//   - A filter with an UNKNOWN (0) or out-of-range code: INVALID_REQUEST.
+//   - A filter with an UNKNOWN (0) or out-of-range code: INVALID_REQUEST
+//     (Kafka closes the connection: its request does not parse).
+//   - Success has ErrorMessage "", not null: Kafka's default for the
+//     field.
 
 func init() {
 	regKey(kmsg.DescribeACLs, 0, 3, (*Broker).handleDescribeACLs)
@@ -37,6 +40,7 @@ func (b *Broker) handleDescribeACLs(token uint64, r *kmsg.DescribeACLsRequest) {
 		b.respond(token, resp)
 		return
 	}
+	resp.ErrorMessage = kmsg.StringPtr("")
 	for _, a := range b.meta.st.ACLs { // sorted by resource first
 		if !f.matches(a) {
 			continue

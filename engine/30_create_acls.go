@@ -21,6 +21,15 @@ import (
 //     PREFIXED (v0 is LITERAL); an operation other than ANY/UNKNOWN;
 //     permission DENY or ALLOW; a non-empty resource name, "kafka-cluster"
 //     for the Cluster; a principal "Type:name"; a non-empty host.
+//   - A creation with ANY for its resource type, operation or permission,
+//     or ANY or MATCH for its pattern type (values only a filter has):
+//     UNKNOWN_SERVER_ERROR, message null, on every result and nothing
+//     created, as Kafka answers (its request handler cannot build the
+//     binding and fails the whole request). UNKNOWN (0) values are
+//     INVALID_REQUEST on their own result (Kafka closes the connection:
+//     its request does not parse).
+//   - A result that succeeds has ErrorMessage "", not null (Kafka's
+//     default for the field).
 //   - The metadata group unreachable: NOT_CONTROLLER or REQUEST_TIMED_OUT
 //     after 30 s on every valid creation; they may still apply.
 
@@ -41,6 +50,16 @@ func (b *Broker) handleCreateACLs(token uint64, r *kmsg.CreateACLsRequest) {
 		b.respond(token, resp)
 		return
 	}
+	for _, c := range r.Creations {
+		if c.ResourceType == kmsg.ACLResourceTypeAny || c.Operation == kmsg.ACLOperationAny || c.PermissionType == kmsg.ACLPermissionTypeAny ||
+			c.ResourcePatternType == kmsg.ACLResourcePatternTypeAny || c.ResourcePatternType == kmsg.ACLResourcePatternTypeMatch {
+			for i := range resp.Results {
+				resp.Results[i].ErrorCode = kerr.UnknownServerError.Code
+			}
+			b.respond(token, resp)
+			return
+		}
+	}
 	var cmd aclCmd
 	var valid []int
 	for i, c := range r.Creations {
@@ -53,6 +72,7 @@ func (b *Broker) handleCreateACLs(token uint64, r *kmsg.CreateACLsRequest) {
 		}
 		cmd.Create = append(cmd.Create, a)
 		valid = append(valid, i)
+		resp.Results[i].ErrorMessage = kmsg.StringPtr("")
 	}
 	if len(valid) == 0 {
 		b.respond(token, resp)
@@ -62,7 +82,7 @@ func (b *Broker) handleCreateACLs(token uint64, r *kmsg.CreateACLsRequest) {
 		if res.err != nil {
 			code := errCode(res.err)
 			for _, i := range valid {
-				resp.Results[i].ErrorCode = code
+				resp.Results[i].ErrorCode, resp.Results[i].ErrorMessage = code, nil
 			}
 		}
 		b.respond(token, resp)

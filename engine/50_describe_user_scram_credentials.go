@@ -21,6 +21,8 @@ import (
 //     keys.
 //   - A user without credentials: RESOURCE_NOT_FOUND; a user named twice:
 //     DUPLICATE_RESOURCE (once), with Kafka's messages.
+//   - Success has ErrorMessage "", not null, in the answer and in each
+//     result: Kafka's default for the fields.
 
 func init() {
 	regKey(kmsg.DescribeUserSCRAMCredentials, 0, 0, (*Broker).handleDescribeUserSCRAMCredentials)
@@ -34,6 +36,7 @@ func (b *Broker) handleDescribeUserSCRAMCredentials(token uint64, r *kmsg.Descri
 		b.respond(token, resp)
 		return
 	}
+	resp.ErrorMessage = kmsg.StringPtr("")
 	var names []string
 	dup := map[string]bool{}
 	if len(r.Users) == 0 {
@@ -49,7 +52,7 @@ func (b *Broker) handleDescribeUserSCRAMCredentials(token uint64, r *kmsg.Descri
 	}
 	for _, user := range names {
 		res := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
-		res.User = user
+		res.User, res.ErrorMessage = user, kmsg.StringPtr("")
 		mechs := b.meta.st.SCRAM[user]
 		switch {
 		case dup[user]:

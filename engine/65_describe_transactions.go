@@ -9,11 +9,13 @@ import (
 //
 // Behavior: each transactional id is answered by its coordinator from the
 // applied state: its state by Kafka's name (Empty, Ongoing,
-// PrepareCommit, ...), timeout, producer id and epoch, the start of the
-// open transaction (-1 when none is open) and the partitions it holds.
-// An id this broker does not coordinate: NOT_COORDINATOR
+// PrepareCommit, ...), timeout, producer id and epoch, the start of its
+// last transaction (kept once it completes, -1 from InitProducerId until
+// the next one begins, as Kafka's txnStartTimestamp) and the partitions
+// it holds. An id this broker does not coordinate: NOT_COORDINATOR
 // (COORDINATOR_LOAD_IN_PROGRESS while loading); an id it has no state
-// for: TRANSACTIONAL_ID_NOT_FOUND.
+// for: TRANSACTIONAL_ID_NOT_FOUND. An error leaves the other fields at
+// zero (producer id and epoch, start time), as Kafka's answer does.
 
 func init() { regKey(kmsg.DescribeTransactions, 0, 0, (*Broker).handleDescribeTransactions) }
 
@@ -22,7 +24,6 @@ func (b *Broker) handleDescribeTransactions(token uint64, r *kmsg.DescribeTransa
 	for _, id := range r.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = id
-		st.ProducerID, st.ProducerEpoch, st.StartTimestamp = -1, -1, -1
 		c, code := b.txnCoordinatorFor(id)
 		v := (*txnLogValue)(nil)
 		if !b.authorized(opDescribe, resTransactionalID, id) {
@@ -37,9 +38,7 @@ func (b *Broker) handleDescribeTransactions(token uint64, r *kmsg.DescribeTransa
 		if v != nil {
 			st.State, st.TimeoutMillis = v.state.String(), v.timeoutMs
 			st.ProducerID, st.ProducerEpoch = v.producerID, v.producerEpoch
-			if v.state == txnOngoing || v.state == txnPrepareCommit || v.state == txnPrepareAbort {
-				st.StartTimestamp = v.startMs
-			}
+			st.StartTimestamp = v.startMs
 			for _, t := range v.partitions {
 				tt := kmsg.NewDescribeTransactionsResponseTransactionStateTopic()
 				tt.Topic, tt.Partitions = t.topic, append([]int32(nil), t.partitions...)

@@ -20,7 +20,8 @@ import (
 //     ("not a consumer group"); an empty classic group becomes a consumer
 //     group (its offsets stay).
 //   - Epoch 0 joins (v0: the coordinator makes the member id); -1 leaves;
-//     -2 (a static member leaving) leaves too. An unknown member:
+//     -2 (a static member leaving) leaves too; a leave's answer has
+//     heartbeat interval 0, as Kafka's. An unknown member:
 //     UNKNOWN_MEMBER_ID. An epoch ahead of the member's, or behind it
 //     other than the previous epoch with owned partitions inside the
 //     assignment (a lost response): FENCED_MEMBER_EPOCH. An instance id

@@ -12,8 +12,9 @@ import (
 // Behavior: each consumer group from its coordinator's live state: state
 // (Empty, Assigning, Reconciling, Stable), group and assignment epochs,
 // the assignor, and every member with its epoch, subscription, current
-// and target assignment (topic ids and names). Unknown: GROUP_ID_NOT_FOUND;
-// a classic group: GROUP_ID_NOT_FOUND ("not a consumer group");
+// and target assignment (topic ids and names). Unknown:
+// GROUP_ID_NOT_FOUND ("Group G not found.", Kafka's message); a classic
+// group: GROUP_ID_NOT_FOUND ("not a consumer group");
 // coordinated elsewhere: NOT_COORDINATOR.
 
 func init() { regKey(kmsg.ConsumerGroupDescribe, 0, 1, (*Broker).handleConsumerGroupDescribe) }
@@ -36,6 +37,8 @@ func (b *Broker) handleConsumerGroupDescribe(token uint64, r *kmsg.ConsumerGroup
 			g = c.groups[id]
 			if g == nil || g.state == gsDead {
 				code = kerr.GroupIDNotFound.Code
+				msg := "Group " + id + " not found." // Kafka's words
+				dg.ErrorMessage = &msg
 			} else if g.cons == nil {
 				code = kerr.GroupIDNotFound.Code
 				msg := "group " + id + " is not a consumer group"

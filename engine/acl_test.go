@@ -137,7 +137,7 @@ func aclNullable(s string) *string {
 }
 
 func aclMsg(m *string) string {
-	if m == nil {
+	if m == nil || *m == "" { // "": Kafka's default on success
 		return ""
 	}
 	return ": " + *m

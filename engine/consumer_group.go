@@ -456,7 +456,9 @@ func (g *group) consumerHeartbeat(token uint64, r *kmsg.ConsumerGroupHeartbeatRe
 		}
 		recs = append(recs, g.removeConsumer(m, true)...)
 		id := m.id
-		resp.MemberID, resp.MemberEpoch = &id, r.MemberEpoch
+		// Kafka's answer to a leave names the member and the epoch, and
+		// leaves the heartbeat interval at 0.
+		resp.MemberID, resp.MemberEpoch, resp.HeartbeatIntervalMillis = &id, r.MemberEpoch, 0
 		answer()
 		return 0
 	}

@@ -118,6 +118,11 @@ type epochStart struct {
 type produceResult struct {
 	base int64
 	err  error
+	// duplicate: the batch was one of its producer's last five, appended
+	// before at base; dupTime is that batch's max timestamp (-1 if not
+	// known), which Kafka answers as the duplicate's LogAppendTime.
+	duplicate bool
+	dupTime   int64
 }
 
 // Operations in a partition's raft log (rsm.Header.Op).
@@ -532,7 +537,7 @@ func (p *partition) applyProduce(records []byte, index uint64, epoch int32) prod
 			return produceResult{err: v.Err}
 		}
 		if v.Duplicate {
-			return produceResult{base: v.BaseOffset}
+			return produceResult{base: v.BaseOffset, duplicate: true, dupTime: v.Timestamp}
 		}
 	}
 	base := p.log.EndOffset()
@@ -680,7 +685,11 @@ func (p *partition) trackISR() {
 	}
 }
 
-// isr is the leader's view of its in-sync replicas, sorted.
+// isr is the leader's view of its in-sync replicas, sorted. A replica
+// whose broker this one has not heard from lately is out, however caught
+// up its log was: with no writes its log stays at the commit, and Kafka's
+// controller takes a broker that shuts down or stops heartbeating out of
+// every ISR.
 func (p *partition) isr() []int32 {
 	var out []int32
 	for _, r := range p.replicas {
@@ -688,7 +697,7 @@ func (p *partition) isr() []int32 {
 			out = append(out, r)
 			continue
 		}
-		if t, ok := p.caughtUp[r]; ok && p.b.ticks-t <= p.isrLagTicks() {
+		if t, ok := p.caughtUp[r]; ok && p.b.ticks-t <= p.isrLagTicks() && p.b.brokerAlive(r) {
 			out = append(out, r)
 		}
 	}
@@ -696,22 +705,37 @@ func (p *partition) isr() []int32 {
 	return out
 }
 
-// epochEnd answers OffsetForLeaderEpoch: the largest epoch <= asked and
-// the offset where it ended (the next epoch's start, or the log end).
+// epochEnd answers OffsetForLeaderEpoch as Kafka's
+// LeaderEpochFileCache.endOffsetFor does, the leader's current term being
+// the latest epoch (Kafka's leader adds its epoch when it is elected):
+//   - the latest epoch: it and the log end;
+//   - one after it, or -1: -1 and -1 (UNDEFINED);
+//   - an earlier one: the largest epoch <= asked (or asked itself, if it
+//     is older than the log's first) and where the next epoch starts (the
+//     log end for the current term, which has no batch yet).
 func (p *partition) epochEnd(asked int32) (int32, int64) {
-	i, _ := slices.BinarySearchFunc(p.epochs, asked+1, func(e epochStart, t int32) int { return int(e.epoch - t) })
-	if i == 0 {
+	latest := int32(-1)
+	if n := len(p.epochs); n > 0 {
+		latest = p.epochs[n-1].epoch
+	}
+	if p.leader && int32(p.term) > latest {
+		latest = int32(p.term)
+	}
+	switch {
+	case asked < 0 || asked > latest:
 		return -1, -1
+	case asked == latest:
+		return asked, p.log.EndOffset()
 	}
+	i, _ := slices.BinarySearchFunc(p.epochs, asked+1, func(e epochStart, t int32) int { return int(e.epoch - t) })
+	next := p.log.EndOffset() // the current term's start: it has no batch
 	if i < len(p.epochs) {
-		return p.epochs[i-1].epoch, p.epochs[i].start
+		next = p.epochs[i].start
 	}
-	// The newest epoch in the log; the leader's current term extends it.
-	e := p.epochs[i-1].epoch
-	if p.leader && asked >= int32(p.term) {
-		e = int32(p.term)
+	if i == 0 {
+		return asked, next
 	}
-	return e, p.log.EndOffset()
+	return p.epochs[i-1].epoch, next
 }
 
 func errCode(err error) int16 {

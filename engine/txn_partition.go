@@ -180,7 +180,7 @@ func (p *partition) noteMarker(b []byte, h batch.Header, base int64) {
 		return
 	}
 	if write, err := p.producers.Marker(h.ProducerID, h.ProducerEpoch, coordEpoch, false); write && err == nil {
-		p.producers.EndTxn(h.ProducerID, h.ProducerEpoch, coordEpoch, commit, base)
+		p.producers.EndTxn(h.ProducerID, h.ProducerEpoch, coordEpoch, commit, base, h.MaxTimestamp)
 	}
 }
 

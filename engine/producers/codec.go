@@ -20,22 +20,26 @@ import (
 //	  coordEp  int32  (coordinator epoch of the last marker, or -1; version 3)
 //	  batches  uint8  (<= batchesRetained)
 //	  batches times, oldest first:
-//	    firstSeq int32, lastSeq int32, baseOffset int64
+//	    firstSeq int32, lastSeq int32, baseOffset int64,
+//	    maxTs int64 (the batch's max timestamp, or -1; version 4)
 //	aborted    uint32 (version 3)
 //	aborted times, in increasing LastOffset order:
 //	  pid int64, firstOffset int64, lastOffset int64 (first <= last)
 //
 // The encoding is canonical: one State has one encoding, and Decode accepts
 // nothing else of the current version, so Encode(Decode(b)) == b. Decode
-// also reads version 2 (no transactions), so replicas written before
-// transactions keep their state. It carries no checksum: it is meant to
+// also reads version 2 (no transactions) and 3 (no batch timestamps: the
+// last batch's is the producer's last timestamp, the others' -1), so
+// replicas written before keep their state. It carries no checksum: it is meant to
 // sit inside a checksummed snapshot.
 const (
-	encodingVersion   = 3
+	encodingVersion   = 4
 	stateHeaderBytes  = 1 + 4
 	producerHeadBytes = 8 + 2 + 8 + 8 + 4 + 1
-	batchBytes        = 4 + 4 + 8
+	batchBytes        = 4 + 4 + 8 + 8
 	abortedBytes      = 8 + 8 + 8
+	// v3 and v2 lack the batch timestamps.
+	batchBytesV3 = batchBytes - 8
 	// v2 lacks txnFirst and coordEp.
 	producerHeadBytesV2 = producerHeadBytes - 8 - 4
 )
@@ -64,6 +68,7 @@ func (s *State) Encode() []byte {
 			b = binary.BigEndian.AppendUint32(b, uint32(m.firstSeq))
 			b = binary.BigEndian.AppendUint32(b, uint32(m.lastSeq))
 			b = binary.BigEndian.AppendUint64(b, uint64(m.baseOffset))
+			b = binary.BigEndian.AppendUint64(b, uint64(m.maxTimestamp))
 		}
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(s.aborted)))
@@ -77,7 +82,7 @@ func (s *State) Encode() []byte {
 
 var errTruncated = errors.New("producers: state encoding is truncated")
 
-// Decode parses what Encode wrote (or version 2). It rejects anything
+// Decode parses what Encode wrote (or version 2 or 3). It rejects anything
 // Encode could not have written: another version, pids out of order or
 // negative, more than batchesRetained batches, a transaction's first
 // offset below -1, aborted transactions out of order or inverted,
@@ -87,12 +92,15 @@ func Decode(b []byte) (*State, error) {
 		return nil, errTruncated
 	}
 	v := b[0]
-	if v != encodingVersion && v != 2 {
+	if v != encodingVersion && v != 3 && v != 2 {
 		return nil, fmt.Errorf("producers: state encoding version %d, want %d", b[0], encodingVersion)
 	}
-	head := producerHeadBytes
+	head, bb := producerHeadBytes, batchBytes
 	if v == 2 {
 		head = producerHeadBytesV2
+	}
+	if v <= 3 {
+		bb = batchBytesV3
 	}
 	n := binary.BigEndian.Uint32(b[1:])
 	b = b[stateHeaderBytes:]
@@ -123,17 +131,26 @@ func Decode(b []byte) (*State, error) {
 		if nb > batchesRetained {
 			return nil, fmt.Errorf("producers: pid %d has %d batches, at most %d are kept", pid, nb, batchesRetained)
 		}
-		if len(b) < nb*batchBytes {
+		if len(b) < nb*bb {
 			return nil, errTruncated
 		}
 		p.batches = make([]batchMeta, nb, batchesRetained)
 		for i := range p.batches {
 			p.batches[i] = batchMeta{
-				firstSeq:   int32(binary.BigEndian.Uint32(b)),
-				lastSeq:    int32(binary.BigEndian.Uint32(b[4:])),
-				baseOffset: int64(binary.BigEndian.Uint64(b[8:])),
+				firstSeq:     int32(binary.BigEndian.Uint32(b)),
+				lastSeq:      int32(binary.BigEndian.Uint32(b[4:])),
+				baseOffset:   int64(binary.BigEndian.Uint64(b[8:])),
+				maxTimestamp: -1,
 			}
-			b = b[batchBytes:]
+			switch {
+			case v >= 4:
+				p.batches[i].maxTimestamp = int64(binary.BigEndian.Uint64(b[16:]))
+			case i == nb-1:
+				// Before version 4 the producer's last timestamp was
+				// always its last batch's (markers did not move it).
+				p.batches[i].maxTimestamp = p.lastTimestamp
+			}
+			b = b[bb:]
 		}
 		s.producers[pid] = p
 		if p.txnFirst >= 0 {

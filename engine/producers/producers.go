@@ -21,13 +21,20 @@ const noSequence = -1
 type batchMeta struct {
 	firstSeq, lastSeq int32
 	baseOffset        int64
+	// maxTimestamp is the batch's largest record timestamp as stored (the
+	// leader's clock on a LogAppendTime topic), or -1 when not known (a
+	// state decoded from version 3 or older, but for its last batch):
+	// what Kafka answers a duplicate's LogAppendTime with
+	// (BatchMetadata.timestamp).
+	maxTimestamp int64
 }
 
 // producer is one producer id's state in this partition.
 type producer struct {
 	epoch int16
 	// lastTimestamp is the largest record timestamp of its last appended
-	// batch (Kafka's ProducerStateEntry.lastTimestamp): what expiry is
+	// batch, or the timestamp of its last transaction marker if that came
+	// later (Kafka's ProducerStateEntry.lastTimestamp): what expiry is
 	// judged by. It comes from the batch, so every replica has the same.
 	lastTimestamp int64
 	// batches are the latest appended batches of this epoch, oldest first.
@@ -84,6 +91,10 @@ type Verdict struct {
 	Duplicate bool
 	// BaseOffset is the original base offset of a duplicate.
 	BaseOffset int64
+	// Timestamp is the original's max timestamp (-1 if not known): Kafka
+	// answers it as a duplicate's LogAppendTime, whatever the topic's
+	// timestamp type (UnifiedLog.append).
+	Timestamp int64
 	// Err is the kerr value to answer with (compare with ==, or
 	// errors.Is), or nil.
 	Err error
@@ -146,7 +157,7 @@ func (s *State) Check(pid int64, epoch int16, firstSeq, lastSeq int32) Verdict {
 	if epoch == p.epoch {
 		for _, b := range p.batches {
 			if b.firstSeq == firstSeq && b.lastSeq == lastSeq {
-				return Verdict{Duplicate: true, BaseOffset: b.baseOffset}
+				return Verdict{Duplicate: true, BaseOffset: b.baseOffset, Timestamp: b.maxTimestamp}
 			}
 		}
 	}
@@ -163,7 +174,8 @@ func (s *State) Check(pid int64, epoch int16, firstSeq, lastSeq int32) Verdict {
 	return Verdict{}
 }
 
-// Record notes that a batch of producer pid was appended at baseOffset. A
+// Record notes that a batch of producer pid was appended at baseOffset,
+// its largest record timestamp being timestamp. A
 // new epoch forgets the batches of the old one, as Kafka's
 // ProducerStateEntry does. A pid < 0 is ignored. Record does not check the
 // batch: call Check first.
@@ -184,7 +196,7 @@ func (s *State) Record(pid int64, epoch int16, firstSeq, lastSeq int32, baseOffs
 		copy(p.batches, p.batches[1:])
 		p.batches = p.batches[:batchesRetained-1]
 	}
-	p.batches = append(p.batches, batchMeta{firstSeq: firstSeq, lastSeq: lastSeq, baseOffset: baseOffset})
+	p.batches = append(p.batches, batchMeta{firstSeq: firstSeq, lastSeq: lastSeq, baseOffset: baseOffset, maxTimestamp: timestamp})
 	p.lastTimestamp = timestamp
 }
 
@@ -299,12 +311,15 @@ func (s *State) Marker(pid int64, epoch int16, coordEpoch int32, bumped bool) (w
 	return p.txnFirst >= 0 || epoch > p.epoch, nil
 }
 
-// EndTxn applies a marker Marker decided to write, appended at offset:
-// it ends producer pid's open transaction, if any (an aborted one joins
-// the aborted index), and moves the producer to the marker's epoch
-// (KIP-890 bumps it; a new epoch forgets the old one's batches, as Record
-// does) and coordinator epoch.
-func (s *State) EndTxn(pid int64, epoch int16, coordEpoch int32, commit bool, offset int64) {
+// EndTxn applies a marker Marker decided to write, appended at offset
+// with timestamp (the marker record's): it ends producer pid's open
+// transaction, if any (an aborted one joins the aborted index), and moves
+// the producer to the marker's epoch (KIP-890 bumps it; a new epoch
+// forgets the old one's batches, as Record does), coordinator epoch and
+// timestamp, as Kafka's ProducerAppendInfo.appendEndTxnMarker updates its
+// entry (DescribeProducers then shows the marker's time, and expiry is
+// judged from it).
+func (s *State) EndTxn(pid int64, epoch int16, coordEpoch int32, commit bool, offset, timestamp int64) {
 	p, ok := s.producers[pid]
 	if !ok {
 		p = &producer{batches: make([]batchMeta, 0, batchesRetained), txnFirst: -1, epoch: epoch}
@@ -317,7 +332,7 @@ func (s *State) EndTxn(pid int64, epoch int16, coordEpoch int32, commit bool, of
 		p.txnFirst = -1
 		s.open--
 	}
-	p.coordEpoch = coordEpoch
+	p.coordEpoch, p.lastTimestamp = coordEpoch, timestamp
 	if epoch != p.epoch {
 		p.epoch = epoch
 		p.batches = p.batches[:0]

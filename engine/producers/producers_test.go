@@ -222,7 +222,7 @@ func TestTransactions(t *testing.T) {
 	if open, err := s.Marker(1, 0, 0, false); !open || err != nil {
 		t.Fatalf("Marker = %v %v", open, err)
 	}
-	s.EndTxn(1, 0, 3, false, 13)
+	s.EndTxn(1, 0, 3, false, 13, 0)
 	if open, _ := s.Marker(1, 0, 0, false); open {
 		t.Fatal("a resent marker finds the transaction still open")
 	}
@@ -235,7 +235,7 @@ func TestTransactions(t *testing.T) {
 	if write, err := s.Marker(99, 0, 0, false); !write || err != nil {
 		t.Fatalf("a marker for an unknown producer: %v %v", write, err)
 	}
-	s.EndTxn(99, 4, 3, false, 100)
+	s.EndTxn(99, 4, 3, false, 100, 0)
 	if v := s.Check(99, 3, 0, 0); v.Err != kerr.InvalidProducerEpoch {
 		t.Fatalf("a write of an older epoch after a fencing marker: %+v", v)
 	}
@@ -248,7 +248,7 @@ func TestTransactions(t *testing.T) {
 	if f, ok := s.FirstUnstable(); !ok || f != 11 {
 		t.Fatalf("FirstUnstable = %d %v, want 11", f, ok)
 	}
-	s.EndTxn(2, 1, 3, true, 14) // KIP-890: the marker bumps the epoch
+	s.EndTxn(2, 1, 3, true, 14, 0) // KIP-890: the marker bumps the epoch
 	if _, ok := s.FirstUnstable(); ok {
 		t.Fatal("open transaction after both ended")
 	}
@@ -273,7 +273,7 @@ func TestTransactions(t *testing.T) {
 	if _, err := s.Marker(2, 1, 2, false); err != kerr.TransactionCoordinatorFenced {
 		t.Fatalf("a marker of coordinator epoch 2 after 3: %v", err)
 	}
-	s.EndTxn(2, 1, 3, true, 16)
+	s.EndTxn(2, 1, 3, true, 16, 0)
 	if got := s.Describe(); len(got) != 3 || got[1] != (ProducerInfo{PID: 2, Epoch: 1, LastSequence: 0, CoordinatorEpoch: 3, TxnStartOffset: -1}) {
 		t.Fatalf("Describe = %+v", got)
 	}
@@ -301,4 +301,77 @@ func TestTransactions(t *testing.T) {
 	if s.Expire(3, 0) {
 		t.Fatal("a producer with an open transaction expired")
 	}
+}
+
+// TestDuplicateTimestamp: a duplicate is answered with its original's
+// max timestamp (Kafka's BatchMetadata.timestamp, the LogAppendTime of
+// its Produce answer), whichever of the last five it is, and a state
+// decoded from its encoding answers the same.
+func TestDuplicateTimestamp(t *testing.T) {
+	s := New()
+	s.Record(1, 0, 0, 1, 10, 1001)
+	s.Record(1, 0, 2, 2, 12, 1002)
+	for _, st := range []*State{s, mustDecode(t, s.Encode())} {
+		if v := st.Check(1, 0, 0, 1); !v.Duplicate || v.BaseOffset != 10 || v.Timestamp != 1001 {
+			t.Fatalf("Check of the first batch = %+v, want a duplicate at 10, timestamp 1001", v)
+		}
+		if v := st.Check(1, 0, 2, 2); !v.Duplicate || v.BaseOffset != 12 || v.Timestamp != 1002 {
+			t.Fatalf("Check of the last batch = %+v, want a duplicate at 12, timestamp 1002", v)
+		}
+	}
+}
+
+// TestMarkerTimestamp: a marker moves its producer's last timestamp and
+// coordinator epoch (Kafka's ProducerStateEntry.update), as
+// DescribeProducers shows and expiry judges.
+func TestMarkerTimestamp(t *testing.T) {
+	s := New()
+	s.Record(1, 0, 0, 1, 10, 1001)
+	s.BeginTxn(1, 10)
+	s.EndTxn(1, 0, 0, true, 12, 5000)
+	want := ProducerInfo{PID: 1, Epoch: 0, LastSequence: 1, LastTimestamp: 5000, CoordinatorEpoch: 0, TxnStartOffset: -1}
+	if got := s.Describe(); len(got) != 1 || got[0] != want {
+		t.Fatalf("Describe = %+v, want %+v", got, want)
+	}
+	if got := s.Expired(5000+99, 100, 10); len(got) != 0 {
+		t.Fatalf("Expired = %v: judged by the batch, not the marker", got)
+	}
+	if got := s.Expired(5000+100, 100, 10); len(got) != 1 || got[0].LastTimestamp != 5000 {
+		t.Fatalf("Expired = %v, want producer 1 at 5000", got)
+	}
+}
+
+// v3Encoding is a state written before batch timestamps (version 3):
+// producer 5 at epoch 1, last timestamp 9, no transaction open,
+// coordinator epoch -1, batches [0, 0] at 6 and [1, 2] at 7; nothing
+// aborted.
+var v3Encoding = []byte{
+	3, 0, 0, 0, 1,
+	0, 0, 0, 0, 0, 0, 0, 5, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6,
+	0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 7,
+	0, 0, 0, 0,
+}
+
+func TestDecodeVersion3(t *testing.T) {
+	s := mustDecode(t, v3Encoding)
+	if v := s.Check(5, 1, 1, 2); !v.Duplicate || v.BaseOffset != 7 || v.Timestamp != 9 {
+		t.Fatalf("Check of the last batch = %+v, want a duplicate at 7, timestamp 9 (the producer's)", v)
+	}
+	if v := s.Check(5, 1, 0, 0); !v.Duplicate || v.BaseOffset != 6 || v.Timestamp != -1 {
+		t.Fatalf("Check of the first batch = %+v, want a duplicate at 6, timestamp unknown", v)
+	}
+	if d := mustDecode(t, s.Encode()); !bytes.Equal(d.Encode(), s.Encode()) || d.Check(5, 1, 0, 0).Timestamp != -1 {
+		t.Fatalf("re-encoded as version %d: not the same state", encodingVersion)
+	}
+}
+
+func mustDecode(t *testing.T, b []byte) *State {
+	t.Helper()
+	s, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -225,7 +225,7 @@ func FuzzDecode(f *testing.F) {
 	txn.BeginTxn(3, 10)
 	txn.Record(4, 0, 0, 0, 11, 0)
 	txn.BeginTxn(4, 11)
-	txn.EndTxn(4, 0, 1, false, 12)
+	txn.EndTxn(4, 0, 1, false, 12, 0)
 	f.Add(txn.Encode())
 	f.Add(v2Encoding)
 
@@ -251,7 +251,7 @@ func FuzzDecode(f *testing.F) {
 			s.Record(pid, e, 0, 0, 0, 0)
 			s.BeginTxn(pid, 0)
 			if open, err := s.Marker(pid, e, 1<<30, false); open && err == nil {
-				s.EndTxn(pid, e, 1<<30, false, 1<<40)
+				s.EndTxn(pid, e, 1<<30, false, 1<<40, 0)
 			}
 			s.Describe()
 		}

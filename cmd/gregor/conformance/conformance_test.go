@@ -26,7 +26,7 @@ const scripts = "../testdata/conformance"
 
 // The script language (datadriven):
 //
-//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [producer=(id, epoch, seq)] [transactional] [save=(name=Path.Field, ...)] [differs=(reason)]
+//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [producer=(id, epoch, seq)] [transactional] [leader=(topic, partition) | follower=(topic, partition)] [save=(name=Path.Field, ...)] [differs=(reason)]
 //	<the request as JSON of its kmsg struct>
 //	----
 //	<Kafka's normalised answer>
@@ -35,7 +35,9 @@ const scripts = "../testdata/conformance"
 // names from the response's top, an array's first element taken) under a
 // name; a later request of that script writes "$name" (with the quotes)
 // where it wants it, and each broker gets its own value: its member id,
-// generation, producer id and epoch.
+// generation, producer id and epoch. leader= sends the request to the
+// partition's leader in each cluster (three-broker scripts), follower= to
+// one of its other replicas, not to the broker the harness talks to.
 //
 // records= fills every produced partition whose Records is null with one
 // uncompressed batch, a record per timestamp (values v0, v1, ...; or
@@ -52,7 +54,8 @@ const scripts = "../testdata/conformance"
 //	wait-leaders topic=T partitions=N
 //
 // polls Metadata on every broker under test until T's N partitions have
-// leaders (output: ok), and
+// leaders and every replica in sync (but those offline), and then ListOffsets until each
+// answers without an error (output: ok), and
 //
 //	wait-coordinator key=G [type=T]
 //
@@ -63,28 +66,64 @@ const scripts = "../testdata/conformance"
 //	wait-transaction id=X state=S
 //
 // polls DescribeTransactions until X is in state S on each broker (ok):
-// Kafka answers EndTxn before it writes the markers (PrepareCommit).
+// Kafka answers EndTxn before it writes the markers (PrepareCommit). And
+//
+//	wait-acls n=N
+//
+// polls DescribeAcls until it lists N bindings (ok): Kafka's broker learns
+// an ACL change from its metadata log after CreateAcls or DeleteAcls
+// answered. In three-broker scripts
+//
+//	stop-broker id=N
+//	wait-isr topic=T partition=P size=N
+//
+// stop broker N (2 or 3; Kafka's controlled shutdown, Gregor's Node.Stop)
+// for the rest of the script's kind, and poll Metadata until the
+// partition's ISR has N replicas.
+//
+// A script's comment lines at its top may hold
+//
+//	# targets: [authorizer] [brokers=3]
+//
+// and the script then runs against brokers with an authorizer on
+// (User:ANONYMOUS, the harness's principal, a super user) or clusters of
+// three brokers (targetOpts); each kind is started when a script needs
+// it, one at a time.
 func TestConformance(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(scripts, "*.txt"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scripts in %s: %v", scripts, err)
 	}
-	start := time.Now()
-	var kafka *target
-	if *withKafka {
-		kafka = startKafka(t)
-		t.Logf("kafka ready at %s in %v", kafka.addr, time.Since(start).Round(time.Millisecond))
+	// Scripts run grouped by the brokers they ask for (one cluster of
+	// each kind at a time: the machine may be small), the default first,
+	// each group in file order.
+	opts := map[string]targetOpts{}
+	for _, f := range files {
+		if opts[f], err = scriptTargets(f); err != nil {
+			t.Fatal(err)
+		}
 	}
-	gregor := startGregor(t)
-	r := &run{kafka: kafka, gregor: gregor, stats: map[string]*apiStat{}}
+	sort.SliceStable(files, func(i, j int) bool { return opts[files[i]].String() < opts[files[j]].String() })
+	start := time.Now()
+	r := &run{stats: map[string]*apiStat{}}
+	t.Cleanup(r.stopTargets)
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) {
+			r.useTargets(t, opts[f])
+			// Each script names member ids from <member-1>, whatever ran
+			// before it, so one runs alone as in the whole corpus.
+			for _, tg := range r.targets() {
+				clear(tg.members)
+			}
 			datadriven.RunTest(t, f, func(t *testing.T, d *datadriven.TestData) string {
 				return r.step(t, d)
 			})
 		})
 	}
-	if kafka != nil {
+	if r.gregor == nil {
+		return // every script filtered out
+	}
+	if *withKafka {
 		r.report(t)
 	}
 	t.Logf("%d scripts in %v", len(files), time.Since(start).Round(time.Millisecond))
@@ -92,11 +131,39 @@ func TestConformance(t *testing.T) {
 
 type run struct {
 	kafka, gregor *target
+	opts          targetOpts // what kafka and gregor are
+	stop          []func()
 
 	mu       sync.Mutex
 	stats    map[string]*apiStat
 	problems []string // mode B: recordings or differs marks out of date
 	diffs    []string // mode B: every step that differs
+}
+
+// useTargets makes the brokers o asks for the targets, stopping the
+// previous ones if they are of another kind. The report's ApiVersions
+// comparison asks the last ones.
+func (r *run) useTargets(t *testing.T, o targetOpts) {
+	if r.gregor != nil && r.opts == o {
+		return
+	}
+	r.stopTargets()
+	r.opts = o
+	start := time.Now()
+	if *withKafka {
+		k, stop := startKafka(t, o)
+		r.kafka, r.stop = k, append(r.stop, stop)
+		t.Logf("kafka (%s) ready at %s in %v", o, k.addr, time.Since(start).Round(time.Millisecond))
+	}
+	g, stop := startGregor(t, o)
+	r.gregor, r.stop = g, append(r.stop, stop)
+}
+
+func (r *run) stopTargets() {
+	for _, s := range r.stop {
+		s()
+	}
+	r.stop, r.kafka, r.gregor = nil, nil, nil
 }
 
 type apiStat struct{ matched, different, onlyKafka int }
@@ -136,6 +203,39 @@ func (r *run) step(t *testing.T, d *datadriven.TestData) string {
 			}
 		}
 		return "ok"
+	case "stop-broker":
+		var id int
+		d.ScanArgs(t, "id", &id)
+		for _, tg := range r.targets() {
+			if tg.stopNode == nil {
+				t.Fatalf("%s: %s: no broker to stop", d.Pos, tg.name)
+			}
+			if err := tg.stopNode(int32(id)); err != nil {
+				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+			}
+		}
+		return "ok"
+	case "wait-isr":
+		var topic string
+		var part, size int
+		d.ScanArgs(t, "topic", &topic)
+		d.ScanArgs(t, "partition", &part)
+		d.ScanArgs(t, "size", &size)
+		for _, tg := range r.targets() {
+			if err := waitISR(tg, topic, int32(part), size); err != nil {
+				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+			}
+		}
+		return "ok"
+	case "wait-acls":
+		var n int
+		d.ScanArgs(t, "n", &n)
+		for _, tg := range r.targets() {
+			if err := waitACLs(tg, n); err != nil {
+				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+			}
+		}
+		return "ok"
 	case "wait-transaction":
 		var id, state string
 		d.ScanArgs(t, "id", &id)
@@ -168,14 +268,14 @@ func answer(tg *target, req kmsg.Request, ignore map[string]bool, saves map[stri
 	if err := tg.save(resp, saves); err != nil {
 		return "", err
 	}
-	s, err := normalise(resp, &norm{ignore: ignore, members: tg.members})
+	s, err := normalise(resp, &norm{ignore: ignore, members: tg.members, cluster: tg.brokers > 1, api: resp.Key()})
 	return s + "\n", err
 }
 
 func (r *run) send(t *testing.T, d *datadriven.TestData) string {
 	req, ignore, differs, saves := parseSend(t, d, r.gregor)
 	api := kmsg.NameForKey(req.Key())
-	gregorOut, err := answer(r.gregor, req, ignore, saves)
+	gregorOut, err := answer(r.to(t, d, r.gregor), req, ignore, saves)
 	if err != nil {
 		t.Fatalf("%s: gregor: %v", d.Pos, err)
 	}
@@ -194,7 +294,7 @@ func (r *run) send(t *testing.T, d *datadriven.TestData) string {
 	// Mode B: Kafka and Gregor side by side. Kafka answers first, so a
 	// step that depends on time (auto-creation) gives Gregor no head start.
 	kafkaReq, _, _, _ := parseSend(t, d, r.kafka)
-	kafkaOut, err := answer(r.kafka, kafkaReq, ignore, saves)
+	kafkaOut, err := answer(r.to(t, d, r.kafka), kafkaReq, ignore, saves)
 	if err != nil {
 		t.Fatalf("%s: kafka: %v", d.Pos, err)
 	}
@@ -234,6 +334,31 @@ func (r *run) send(t *testing.T, d *datadriven.TestData) string {
 		return kafkaOut
 	}
 	return "kafka:\n" + kafkaOut + "gregor:\n" + gregorOut
+}
+
+// to is the broker of tg's cluster a step goes to: with
+// leader=(topic, partition) that partition's leader (each cluster's own),
+// with follower=(topic, partition) its lowest-numbered replica that does
+// not lead it, else the one the harness talks to.
+func (r *run) to(t *testing.T, d *datadriven.TestData, tg *target) *target {
+	for _, a := range d.CmdArgs {
+		if a.Key != "leader" && a.Key != "follower" {
+			continue
+		}
+		if len(a.Vals) != 2 {
+			t.Fatalf("%s: %s=(topic, partition)", d.Pos, a.Key)
+		}
+		p, err := strconv.Atoi(a.Vals[1])
+		if err != nil {
+			t.Fatalf("%s: %s=(%s): %v", d.Pos, a.Key, strings.Join(a.Vals, ", "), err)
+		}
+		l, err := tg.replica(a.Vals[0], int32(p), a.Key == "leader")
+		if err != nil {
+			t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+		}
+		return l
+	}
+	return tg
 }
 
 // splitExpected splits a recorded answer into Kafka's and Gregor's.
@@ -288,7 +413,7 @@ func parseSend(t *testing.T, d *datadriven.TestData, tg *target) (req kmsg.Reque
 	ignore, saves = map[string]bool{}, map[string]string{}
 	for _, a := range d.CmdArgs {
 		switch a.Key {
-		case "api", "v", "value-bytes", "producer", "transactional":
+		case "api", "v", "value-bytes", "producer", "transactional", "leader", "follower":
 		case "ignore":
 			for _, v := range a.Vals {
 				ignore[v] = true
@@ -357,7 +482,8 @@ func parseSend(t *testing.T, d *datadriven.TestData, tg *target) (req kmsg.Reque
 // struct, nested ones included, starts from kmsg's Default(): a field the
 // script leaves out has the value a client would send (-1 epochs, tagged
 // fields at their defaults, which kmsg then leaves off the wire), not Go's
-// zero. Unknown field names are errors.
+// zero. Unknown field names are errors. An integer field takes a JSON
+// number even where kmsg's type wants its name.
 func fill(v reflect.Value, raw json.RawMessage) error {
 	if string(bytes.TrimSpace(raw)) == "null" {
 		return json.Unmarshal(raw, v.Addr().Interface())
@@ -395,6 +521,13 @@ func fill(v reflect.Value, raw json.RawMessage) error {
 		v.Set(s)
 		return nil
 	}
+	if n, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64); err == nil && v.CanInt() {
+		// A number for a kmsg enum (ACL types, operations ...), whose
+		// JSON form is its name: a value no name stands for, such as
+		// 0 (UNKNOWN), which a script sends to see it refused.
+		v.SetInt(n)
+		return nil
+	}
 	return json.Unmarshal(raw, v.Addr().Interface())
 }
 
@@ -414,20 +547,125 @@ func waitLeaders(tg *target, topic string, n int) error {
 			ready := len(m.Topics) == 1 && m.Topics[0].ErrorCode == 0 && len(m.Topics[0].Partitions) == n
 			if ready {
 				for _, p := range m.Topics[0].Partitions {
-					ready = ready && p.ErrorCode == 0 && p.Leader >= 0
+					// Gregor's ISR holds only a new leader until each
+					// follower first acknowledges (Kafka's starts as all
+					// the replicas): docs/compatibility.md. Replicas on a
+					// broker that is down are not waited for.
+					ready = ready && p.ErrorCode == 0 && p.Leader >= 0 && len(p.ISR) == len(p.Replicas)-len(p.OfflineReplicas)
 				}
 			}
 			if ready {
-				return nil
+				// Kafka's Metadata names a leader as soon as its
+				// metadata cache has it, a moment before the broker acts
+				// as the leader: Produce then answers
+				// NOT_LEADER_OR_FOLLOWER. ListOffsets goes through the
+				// same check.
+				if last, ready = servesPartitions(tg, topic, n); ready {
+					return nil
+				}
+			} else {
+				b, _ := json.Marshal(m.Topics)
+				last = string(b)
 			}
-			b, _ := json.Marshal(m.Topics)
-			last = string(b)
 		} else {
 			last = err.Error()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("topic %s: %d partitions with leaders not seen within 20s; last: %s", topic, n, last)
+}
+
+// servesPartitions reports whether ListOffsets (latest) answers every one
+// of topic's n partitions without an error, each asked of its leader, and
+// if not what it answered.
+func servesPartitions(tg *target, topic string, n int) (string, bool) {
+	for i := range n {
+		l, err := tg.leader(topic, int32(i))
+		if err != nil {
+			return err.Error(), false
+		}
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(7)
+		req.ReplicaID = -1
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = topic
+		lp := kmsg.NewListOffsetsRequestTopicPartition()
+		lp.Partition, lp.Timestamp = int32(i), -1
+		lt.Partitions = append(lt.Partitions, lp)
+		req.Topics = append(req.Topics, lt)
+		resp, err := l.do(req)
+		if err != nil {
+			return err.Error(), false
+		}
+		for _, t := range resp.(*kmsg.ListOffsetsResponse).Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					return fmt.Sprintf("ListOffsets %s-%d: error code %d", topic, p.Partition, p.ErrorCode), false
+				}
+			}
+		}
+	}
+	return "", true
+}
+
+// waitISR polls Metadata until topic's partition has size replicas in
+// sync.
+func waitISR(tg *target, topic string, partition int32, size int) error {
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		req := kmsg.NewPtrMetadataRequest()
+		req.SetVersion(12)
+		mt := kmsg.NewMetadataRequestTopic()
+		mt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, mt)
+		resp, err := tg.do(req)
+		if err != nil {
+			return err
+		}
+		for _, t := range resp.(*kmsg.MetadataResponse).Topics {
+			for _, p := range t.Partitions {
+				if p.Partition == partition {
+					if p.ErrorCode == 0 && len(p.ISR) == size {
+						return nil
+					}
+					last = fmt.Sprintf("error %d, ISR %v", p.ErrorCode, p.ISR)
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s-%d: ISR not of %d within 60s; last: %s", topic, partition, size, last)
+}
+
+// waitACLs polls DescribeAcls (every binding) until it lists n: Kafka
+// answers CreateAcls and DeleteAcls once its controller has the change,
+// and its broker's authorizer learns it from the metadata log a moment
+// later.
+func waitACLs(tg *target, n int) error {
+	deadline := time.Now().Add(20 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		req := kmsg.NewPtrDescribeACLsRequest()
+		req.SetVersion(3)
+		req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+		req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+		resp, err := tg.do(req)
+		if err != nil {
+			return err
+		}
+		d := resp.(*kmsg.DescribeACLsResponse)
+		got := 0
+		for _, r := range d.Resources {
+			got += len(r.ACLs)
+		}
+		if d.ErrorCode == 0 && got == n {
+			return nil
+		}
+		last = fmt.Sprintf("error code %d, %d bindings", d.ErrorCode, got)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("not %d ACL bindings within 20s; last: %s", n, last)
 }
 
 // waitTransaction polls DescribeTransactions until id is in state.

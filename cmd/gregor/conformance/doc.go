@@ -19,14 +19,17 @@
 // What the comparison normalises away (normalise_test.go, fieldRules):
 // throttle times; cluster and topic ids (kept: zero or set); hosts and
 // ports; error messages (kept: null or not, since clients test for null);
-// leader epochs and the features epoch (kept: -1); broker-assigned log
-// append times and transaction start times (kept: -1); producer ids
-// (kept: -1); DescribeConfigs documentation
-// (kept: null or not); member ids, each distinct one a broker answers
+// leader epochs, coordinator epochs (DescribeProducers: the leader epoch
+// of the coordinator's partition) and the features epoch (kept: -1);
+// broker-assigned log append times and transaction start times (kept:
+// -1); producer ids (kept: -1); DescribeConfigs documentation (kept: null
+// or not); member ids, each distinct one a broker answers
 // becoming <member-N> in the order that broker first gave it, so who leads
 // and who is who still compare. Coordinator node ids and generations are
 // compared as they are (both brokers are node 1; both count generations
-// from 1). Arrays the protocol leaves unordered are sorted. A step's own
+// from 1); in three-broker scripts (# targets: brokers=3) partition
+// leaders and the controller become <node> and replica lists are sorted.
+// Arrays the protocol leaves unordered are sorted. A step's own
 // ignore=(Path) replaces a field with <ignored>. Values that differ per
 // broker and a later request needs (member id, generation, producer id and
 // epoch) are kept per broker with save= and written back as "$name".

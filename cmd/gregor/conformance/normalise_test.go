@@ -43,6 +43,11 @@ var fieldRules = map[string]func(any) any{
 	// raft terms. -1 (unknown) is kept.
 	"LeaderEpoch":          ifNonNegative("<epoch>"),
 	"PartitionLeaderEpoch": ifNonNegative("<epoch>"),
+	// DescribeProducers: the coordinator epoch of a producer's last
+	// marker is the leader epoch of the coordinator's __transaction_state
+	// partition (Kafka's from 0, Gregor's a raft term). -1 (no marker yet)
+	// is kept.
+	"CoordinatorEpoch": ifNonNegative("<epoch>"),
 	// Times the broker assigns (-1 when it assigned none).
 	"LogAppendTime": ifNonNegative("<broker-time>"),
 	// DescribeTransactions: when the coordinator began the transaction.
@@ -56,7 +61,8 @@ var fieldRules = map[string]func(any) any{
 // LeaveGroup ...): each distinct id a target answers becomes <member-N>,
 // N counting from 1 in the order that target first answered them, so a
 // step still shows which member is the leader and which one it is.
-// Empty stays empty.
+// Empty stays empty. (LeaderID is also CurrentLeader's node id, a
+// number: not a member id.)
 var memberIDFields = map[string]bool{"MemberID": true, "LeaderID": true}
 
 // norm is one normalisation: the step's ignored paths and the target's
@@ -64,6 +70,39 @@ var memberIDFields = map[string]bool{"MemberID": true, "LeaderID": true}
 type norm struct {
 	ignore  map[string]bool
 	members map[string]string
+	// cluster: the answer is from a cluster of several brokers, where
+	// each picks its own leaders, replica orders and controller
+	// (clusterRules).
+	cluster bool
+	// api is the response's API key.
+	api int16
+}
+
+// clusterRules apply to the answers of clusters of several brokers: which
+// broker leads a partition or is the controller, and the order of a
+// partition's replicas (its preferred leader first), are each cluster's
+// own choice; which brokers hold the replicas and are in sync still
+// compare.
+var clusterRules = map[string]func(any) any{
+	"Leader":          ifNonNegative("<node>"),
+	"LeaderID":        ifNonNegative("<node>"), // Produce's and Fetch's CurrentLeader
+	"ControllerID":    ifNonNegative("<node>"),
+	"Replicas":        sortNumbers,
+	"ISR":             sortNumbers,
+	"OfflineReplicas": sortNumbers,
+}
+
+func sortNumbers(v any) any {
+	a, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	sort.SliceStable(a, func(i, j int) bool {
+		x, _ := a[i].(float64)
+		y, _ := a[j].(float64)
+		return x < y
+	})
+	return a
 }
 
 func (n *norm) member(v any) any {
@@ -83,7 +122,8 @@ func (n *norm) member(v any) any {
 }
 
 // Arrays whose order the protocol leaves open are sorted by the first of
-// these fields their elements have.
+// these fields their elements have (ACL bindings by the whole binding:
+// sortArray).
 var sortKeys = []string{"ApiKey", "NodeID", "Topic", "Name", "Partition"}
 
 // Fetch and Produce carry record batches as bytes: they are decoded so
@@ -156,8 +196,16 @@ func (n *norm) walk(v any, name, path string) any {
 			return decodeBatches(s)
 		}
 	}
-	if memberIDFields[name] {
+	if _, ok := v.(string); ok && memberIDFields[name] {
 		return n.member(v)
+	}
+	if r := clusterRules[name]; r != nil && n.cluster {
+		return r(v)
+	}
+	if n.cluster && n.api == 0 && path == "Brokers.NodeID" {
+		// Produce's leader hints (KIP-951) name each cluster's own
+		// leaders.
+		return ifNonNegative("<node>")(v)
 	}
 	if r := fieldRules[name]; r != nil && !(name == "Version" && path != "Version") {
 		return r(v)
@@ -193,6 +241,14 @@ func sortArray(a []any) {
 	}
 	m, ok := a[0].(map[string]any)
 	if !ok {
+		return
+	}
+	if _, acl := m["Principal"]; acl || m["ResourcePatternType"] != nil {
+		// ACL bindings and resource patterns (DescribeAcls,
+		// DeleteAcls): Kafka answers them from a hash set. No one
+		// field orders them: the whole element does.
+		key := func(i int) string { b, _ := json.Marshal(a[i]); return string(b) }
+		sort.SliceStable(a, func(i, j int) bool { return key(i) < key(j) })
 		return
 	}
 	for _, k := range sortKeys {
