@@ -291,6 +291,14 @@ func (p *partition) recover() error {
 			p.noteBatch(b, h, h.BaseOffset)
 			return nil
 		})
+		if errors.Is(err, segment.ErrCorrupt) {
+			// Rot in a batch after the checkpoint: the segments do not
+			// hold what they say, as above (TestRegression_RotAfterCheckpoint).
+			p.log = nil
+			log.Close()
+			p.b.env.Logf("engine: partition %s-%d: local state unusable, starting over: %v", p.topic, p.index, err)
+			return p.startOver()
+		}
 		if err != nil {
 			return err
 		}

@@ -111,9 +111,17 @@ func TestSeeds(t *testing.T) {
 
 // openBugSeeds are CI seeds that fail on an engine bug not fixed yet, each
 // with what fails; TestSeeds skips them and TestOpenBugs runs them with
-// GREGOR_OPEN_BUGS=1. Empty: 115 and 172 were fixed
+// GREGOR_OPEN_BUGS=1. 115 and 172 were fixed
 // (TestRegression_StaleFetchEndsFinalPass, TestRegression_LateMarkerEndsNextTxn).
-var openBugSeeds = map[uint64]string{}
+var openBugSeeds = map[uint64]string{
+	// Since the ISR leaves out brokers not heard from (d917f7a) moved the
+	// seed: broker 2 leads __consumer_offsets-1 in term 4 from about 20 s
+	// on with applied index 10, and its ReadIndex rounds time out to the
+	// end (the coordinator answers COORDINATOR_LOAD_IN_PROGRESS for 38 s,
+	// group g0 never consumes t0/3). The tree before that merge passes
+	// the seed; the cause is not known yet.
+	122: "liveness: a leader whose ReadIndex never confirms (group-not-stable, group-unseen)",
+}
 
 // TestOpenBugs runs the open-bug seeds of TestSeeds; each must pass once
 // its bug is fixed (and come off the list).
@@ -502,5 +510,26 @@ func TestRegression_PreparedTxnStuckAfterFailedComplete(t *testing.T) {
 	t.Logf("seed 59; replay: %s", o.ReplayCommand())
 	if r := Run(o, RunConfig{}); !r.OK() {
 		t.Fatal(r.Summary())
+	}
+}
+
+// TestRegression_RotAfterCheckpoint: seed 48 (mode all, 3 brokers, 45 s)
+// after issue 14's conformance fixes merged (found by TestSeeds). Bit rot
+// hit a batch of t1/3 on broker 2 that lay after its replica checkpoint's
+// end offset. Recovery reads those batches to rebuild the producer state;
+// it returned their checksum error as it was, so the partition failed to
+// start, was retried every second, and never ran again ("not every
+// replica is running"). Corrupt batches after the checkpoint now mean the
+// local state is unusable, as corrupt segments before it do: the replica
+// starts over and gets its state back from raft or a peer.
+func TestRegression_RotAfterCheckpoint(t *testing.T) {
+	o := NewOptions(48)
+	t.Logf("seed 48; replay: %s", o.ReplayCommand())
+	var trace strings.Builder
+	if r := Run(o, RunConfig{Trace: &trace}); !r.OK() {
+		t.Fatal(r.Summary())
+	}
+	if !strings.Contains(trace.String(), "local state unusable, starting over") {
+		t.Log("the seed no longer reaches rot after a checkpoint")
 	}
 }
