@@ -512,8 +512,15 @@ func (p *partition) Apply(ents []*pb.Entry) error {
 			return fmt.Errorf("engine: partition %s-%d entry %d: unknown op %d", p.topic, p.index, e.GetIndex(), h.Op)
 		}
 		if p.storageErr != nil {
-			// The entry was not stored: it stays unapplied, delivered.
+			// The entry was not stored: it stays unapplied, delivered,
+			// and so does every later entry of this call, which raft
+			// counts as applied and will not hand over again: the retry
+			// re-applies them all from raft's log (applyDelivered).
+			// Before, only this entry counted as delivered, and a replica
+			// whose group then went quiet stayed behind raft for good
+			// (TestRegression_StorageFailureMidApply).
 			p.applied = e.GetIndex() - 1
+			p.delivered = max(p.delivered, ents[len(ents)-1].GetIndex())
 			break
 		}
 		if p.b.prop.Mine(h) {
