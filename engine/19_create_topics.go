@@ -24,7 +24,9 @@ import (
 //     (partitions in any order, 0..n-1 each once, replicas existing and
 //     distinct, the same number for every partition),
 //     TOPIC_ALREADY_EXISTS (decided by the metadata log, so two racing
-//     creates get exactly one success).
+//     creates get exactly one success), INVALID_TOPIC_EXCEPTION for a name
+//     that differs from an existing topic's only in '.' against '_' (as
+//     Kafka: their metric names would collide).
 //   - ValidateOnly checks without creating.
 //   - Configs are checked against the catalog (topic_configs.go): an
 //     unknown name, a null value or a value of the wrong type or out of
@@ -80,6 +82,10 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 		}
 		if _, ok := b.meta.st.Topics[rt.Topic]; ok {
 			fail(kerr.TopicAlreadyExists, fmt.Sprintf("topic %q already exists", rt.Topic))
+			continue
+		}
+		if other, ok := b.collidingTopic(rt.Topic); ok {
+			fail(kerr.InvalidTopicException, fmt.Sprintf("Topic '%s' collides with existing topic: %s", rt.Topic, other))
 			continue
 		}
 		resp.Topics[i].NumPartitions, resp.Topics[i].ReplicationFactor = cmd.Partitions, cmd.Replication
@@ -206,6 +212,23 @@ func (b *Broker) validReplicas(rs []int32) bool {
 		seen[r] = true
 	}
 	return len(rs) > 0
+}
+
+// collidingTopic is an existing topic whose name differs from name only
+// in '.' against '_' (the least such, for a stable message): Kafka refuses
+// to create it (KAFKA-13743), since both would have the same metric names.
+func (b *Broker) collidingTopic(name string) (string, bool) {
+	if !strings.ContainsAny(name, "._") {
+		return "", false
+	}
+	unify := func(s string) string { return strings.ReplaceAll(s, ".", "_") }
+	want, found := unify(name), ""
+	for n := range b.meta.st.Topics {
+		if n != name && unify(n) == want && (found == "" || n < found) {
+			found = n
+		}
+	}
+	return found, found != ""
 }
 
 // validTopicName applies Kafka's rules: 1-249 characters of [a-zA-Z0-9._-],

@@ -1,0 +1,40 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Requests that decode but are wrong, answered as Kafka answers them
+// (issue 14, item 5; cmd/gregor/testdata/conformance/17_bad_input.txt).
+
+// TestCreateTopicsCollidingName: a name that differs from an existing
+// topic's only in '.' against '_' is INVALID_TOPIC_EXCEPTION; the existing
+// name itself stays TOPIC_ALREADY_EXISTS.
+func TestCreateTopicsCollidingName(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	c.run(t, cmd("create-topic name=a.b partitions=1 rf=1"))
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.SetVersion(7)
+	for _, n := range []string{"a_b", "a.b", "a-b"} {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = n, 1, 1
+		req.Topics = append(req.Topics, rt)
+	}
+	req.ValidateOnly = true
+	resp, ok := c.call(1, req, 10)
+	if !ok {
+		t.Fatal("no answer")
+	}
+	var got []string
+	for _, rt := range resp.(*kmsg.CreateTopicsResponse).Topics {
+		got = append(got, rt.Topic+"="+codeName(rt.ErrorCode))
+	}
+	want := "a_b=INVALID_TOPIC_EXCEPTION a.b=TOPIC_ALREADY_EXISTS a-b=ok"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("got %s\nwant %s", strings.Join(got, " "), want)
+	}
+}
