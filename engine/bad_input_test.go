@@ -38,3 +38,29 @@ func TestCreateTopicsCollidingName(t *testing.T) {
 		t.Fatalf("got %s\nwant %s", strings.Join(got, " "), want)
 	}
 }
+
+// TestDescribeConfigsInvalidTopicName: a topic name no topic can have is
+// INVALID_TOPIC_EXCEPTION, a valid unknown one UNKNOWN_TOPIC_OR_PARTITION.
+func TestDescribeConfigsInvalidTopicName(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.SetVersion(4)
+	for _, n := range []string{"", strings.Repeat("x", 250), "bad$#!", "absent"} {
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, n
+		req.Resources = append(req.Resources, rr)
+	}
+	resp, ok := c.call(1, req, 10)
+	if !ok {
+		t.Fatal("no answer")
+	}
+	var got []string
+	for _, r := range resp.(*kmsg.DescribeConfigsResponse).Resources {
+		got = append(got, codeName(r.ErrorCode))
+	}
+	want := "INVALID_TOPIC_EXCEPTION INVALID_TOPIC_EXCEPTION INVALID_TOPIC_EXCEPTION UNKNOWN_TOPIC_OR_PARTITION"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("got %s\nwant %s", strings.Join(got, " "), want)
+	}
+}
