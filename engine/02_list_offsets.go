@@ -19,6 +19,8 @@ import (
 //     The answer is that record's offset and timestamp, as in Kafka (the
 //     Java client's offsetsForTimes reports both). NB: a compressed batch
 //     is not decoded: the answer is its base offset and max timestamp.
+//   - A partition named more than once: INVALID_REQUEST for each time, as
+//     Kafka answers.
 //   - Leader only, linearizable like Fetch (a ReadIndex round first).
 //   - CurrentLeaderEpoch (v4+) is checked as in Fetch.
 //   - The answer's LeaderEpoch (v4+) is the current raft term for -1/-2,
@@ -40,13 +42,26 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	type tp struct {
+		topic     string
+		partition int32
+	}
+	seen := map[tp]int{}
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			seen[tp{rt.Topic, rp.Partition}]++
+		}
+	}
 	mayDo := b.authorizer(opDescribe, resTopic)
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
 			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
-			if !mayDo(rt.Topic) {
+			switch {
+			case !mayDo(rt.Topic):
 				p, kerrv = nil, kerr.TopicAuthorizationFailed
+			case seen[tp{rt.Topic, rp.Partition}] > 1:
+				p, kerrv = nil, kerr.InvalidRequest
 			}
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
