@@ -93,3 +93,41 @@ func TestListOffsetsDuplicatePartition(t *testing.T) {
 		t.Fatalf("got %s\nwant %s", strings.Join(got, " "), want)
 	}
 }
+
+// TestDeleteTopicsInvalidEntries: v6 entries with neither a name nor an
+// id, or with both, and a name given twice are INVALID_REQUEST (the
+// duplicate once) and not deleted; an empty name is an unknown topic.
+func TestDeleteTopicsInvalidEntries(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	c.run(t, cmd("create-topic name=dup partitions=1 rf=1"))
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.SetVersion(6)
+	for _, e := range []struct {
+		name *string
+		id   byte
+	}{{nil, 0}, {kmsg.StringPtr("x"), 1}, {kmsg.StringPtr("dup"), 0}, {kmsg.StringPtr("dup"), 0}, {kmsg.StringPtr(""), 0}} {
+		rt := kmsg.NewDeleteTopicsRequestTopic()
+		rt.Topic, rt.TopicID[0] = e.name, e.id
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, ok := c.call(1, req, 50)
+	if !ok {
+		t.Fatal("no answer")
+	}
+	var got []string
+	for _, rt := range resp.(*kmsg.DeleteTopicsResponse).Topics {
+		n := "<null>"
+		if rt.Topic != nil {
+			n = *rt.Topic
+		}
+		got = append(got, n+"="+codeName(rt.ErrorCode))
+	}
+	want := "<null>=INVALID_REQUEST x=INVALID_REQUEST dup=INVALID_REQUEST =UNKNOWN_TOPIC_OR_PARTITION"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("got %s\nwant %s", strings.Join(got, " "), want)
+	}
+	if _, ok := c.broker(1).b.meta.st.Topics["dup"]; !ok {
+		t.Fatal("a topic named twice was deleted")
+	}
+}
