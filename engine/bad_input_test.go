@@ -131,3 +131,34 @@ func TestDeleteTopicsInvalidEntries(t *testing.T) {
 		t.Fatal("a topic named twice was deleted")
 	}
 }
+
+// TestFetchSessionEpochs: a full fetch (epoch 0 or -1) is served whatever
+// session id it names; an incremental one (any other epoch) is
+// FETCH_SESSION_ID_NOT_FOUND, session id 0 included.
+func TestFetchSessionEpochs(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=1"))
+	for _, tc := range []struct {
+		id, epoch int32
+		want      string
+	}{{0, -1, "ok"}, {12345, 0, "ok"}, {12345, -1, "ok"}, {12345, 1, "FETCH_SESSION_ID_NOT_FOUND"}, {0, 5, "FETCH_SESSION_ID_NOT_FOUND"}} {
+		req := kmsg.NewPtrFetchRequest()
+		req.SetVersion(12)
+		req.SessionID, req.SessionEpoch = tc.id, tc.epoch
+		req.MaxWaitMillis, req.MinBytes = 0, 1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, ok := c.call(1, req, 50)
+		if !ok {
+			t.Fatalf("session %d epoch %d: no answer", tc.id, tc.epoch)
+		}
+		if got := codeName(resp.(*kmsg.FetchResponse).ErrorCode); got != tc.want {
+			t.Errorf("session %d epoch %d: %s, want %s", tc.id, tc.epoch, got, tc.want)
+		}
+	}
+}
