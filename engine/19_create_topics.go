@@ -27,6 +27,8 @@ import (
 //     creates get exactly one success), INVALID_TOPIC_EXCEPTION for a name
 //     that differs from an existing topic's only in '.' against '_' (as
 //     Kafka: their metric names would collide).
+//   - A name given more than once: one INVALID_REQUEST answer for it, and
+//     nothing created under it, as Kafka's controller answers.
 //   - ValidateOnly checks without creating.
 //   - Configs are checked against the catalog (topic_configs.go): an
 //     unknown name, a null value or a value of the wrong type or out of
@@ -44,7 +46,7 @@ func init() { regKey(kmsg.CreateTopics, 2, 7, (*Broker).handleCreateTopics) }
 func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 	rep := b.newReply(token, resp)
-	seen := map[string]int{}
+	seen, dupAnswered := map[string]int{}, map[string]bool{}
 	for _, rt := range r.Topics {
 		seen[rt.Topic]++
 	}
@@ -68,7 +70,13 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 			out.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 		}
 		if seen[rt.Topic] > 1 {
-			fail(kerr.InvalidRequest, "topic named more than once in the request")
+			// One answer for the name, as Kafka's controller.
+			if dupAnswered[rt.Topic] {
+				resp.Topics = resp.Topics[:i]
+				continue
+			}
+			dupAnswered[rt.Topic] = true
+			fail(kerr.InvalidRequest, "Duplicate topic name.")
 			continue
 		}
 		if !mayCreate(rt.Topic) {

@@ -162,3 +162,51 @@ func TestFetchSessionEpochs(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateTopicOneAnswer: CreateTopics and CreatePartitions answer a
+// name given twice once, INVALID_REQUEST, and act on the others only.
+func TestDuplicateTopicOneAnswer(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	c.run(t, cmd("create-topic name=grow partitions=1 rf=1"))
+	ct := kmsg.NewPtrCreateTopicsRequest()
+	ct.SetVersion(7)
+	ct.ValidateOnly = true
+	for _, n := range []string{"d", "e", "d", "d"} {
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = n, 1, 1
+		ct.Topics = append(ct.Topics, rt)
+	}
+	resp, ok := c.call(1, ct, 10)
+	if !ok {
+		t.Fatal("CreateTopics: no answer")
+	}
+	var got []string
+	for _, rt := range resp.(*kmsg.CreateTopicsResponse).Topics {
+		got = append(got, rt.Topic+"="+codeName(rt.ErrorCode))
+	}
+	if want := "d=INVALID_REQUEST e=ok"; strings.Join(got, " ") != want {
+		t.Errorf("CreateTopics: got %s\nwant %s", strings.Join(got, " "), want)
+	}
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cp.SetVersion(3)
+	for _, n := range []int32{3, 4} {
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = "grow", n
+		cp.Topics = append(cp.Topics, rt)
+	}
+	resp, ok = c.call(1, cp, 10)
+	if !ok {
+		t.Fatal("CreatePartitions: no answer")
+	}
+	got = nil
+	for _, rt := range resp.(*kmsg.CreatePartitionsResponse).Topics {
+		got = append(got, rt.Topic+"="+codeName(rt.ErrorCode))
+	}
+	if want := "grow=INVALID_REQUEST"; strings.Join(got, " ") != want {
+		t.Errorf("CreatePartitions: got %s\nwant %s", strings.Join(got, " "), want)
+	}
+	if n := len(c.broker(1).b.meta.st.Topics["grow"].Partitions); n != 1 {
+		t.Errorf("grow has %d partitions, want 1", n)
+	}
+}
