@@ -210,3 +210,34 @@ func TestDuplicateTopicOneAnswer(t *testing.T) {
 		t.Errorf("grow has %d partitions, want 1", n)
 	}
 }
+
+// TestEmptyTransactionalID: EndTxn and AddPartitionsToTxn with an empty
+// transactional id are INVALID_REQUEST, as Kafka's coordinator answers.
+func TestEmptyTransactionalID(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=1"))
+	et := kmsg.NewPtrEndTxnRequest()
+	et.SetVersion(4)
+	et.ProducerID, et.Commit = 1, true
+	resp, ok := c.call(1, et, 50)
+	if !ok {
+		t.Fatal("EndTxn: no answer")
+	}
+	if got := codeName(resp.(*kmsg.EndTxnResponse).ErrorCode); got != "INVALID_REQUEST" {
+		t.Errorf("EndTxn: %s, want INVALID_REQUEST", got)
+	}
+	ap := kmsg.NewPtrAddPartitionsToTxnRequest()
+	ap.SetVersion(3)
+	ap.ProducerID = 1
+	at := kmsg.NewAddPartitionsToTxnRequestTopic()
+	at.Topic, at.Partitions = "t", []int32{0}
+	ap.Topics = append(ap.Topics, at)
+	resp, ok = c.call(1, ap, 50)
+	if !ok {
+		t.Fatal("AddPartitionsToTxn: no answer")
+	}
+	if got := codeName(resp.(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode); got != "INVALID_REQUEST" {
+		t.Errorf("AddPartitionsToTxn: %s, want INVALID_REQUEST", got)
+	}
+}
