@@ -241,3 +241,32 @@ func TestEmptyTransactionalID(t *testing.T) {
 		t.Errorf("AddPartitionsToTxn: %s, want INVALID_REQUEST", got)
 	}
 }
+
+// TestAlterConfigsTopicNames: an empty topic name is INVALID_REQUEST, an
+// illegal one INVALID_TOPIC_EXCEPTION, a valid unknown one
+// UNKNOWN_TOPIC_OR_PARTITION.
+func TestAlterConfigsTopicNames(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+	req.SetVersion(1)
+	for _, n := range []string{"", "bad$#!", "absent"} {
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, n
+		rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+		rc.Name, rc.Value = "retention.ms", kmsg.StringPtr("1000")
+		rr.Configs = append(rr.Configs, rc)
+		req.Resources = append(req.Resources, rr)
+	}
+	resp, ok := c.call(1, req, 50)
+	if !ok {
+		t.Fatal("no answer")
+	}
+	var got []string
+	for _, r := range resp.(*kmsg.IncrementalAlterConfigsResponse).Resources {
+		got = append(got, codeName(r.ErrorCode))
+	}
+	if want := "INVALID_REQUEST INVALID_TOPIC_EXCEPTION UNKNOWN_TOPIC_OR_PARTITION"; strings.Join(got, " ") != want {
+		t.Fatalf("got %s\nwant %s", strings.Join(got, " "), want)
+	}
+}
