@@ -82,9 +82,8 @@ func (b *Broker) handleOffsetCommit(token uint64, r *kmsg.OffsetCommitRequest) {
 // commitOffsets validates and proposes r's commit; done gets the outcome.
 // A non-zero return is an error found before proposing (done not called).
 func (b *Broker) commitOffsets(r *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, done func(int16)) int16 {
-	if r.Group == "" {
-		return kerr.InvalidGroupID.Code
-	}
+	// The empty group id is a group like any other, as in Kafka (kept
+	// there for old clients' commits without a group).
 	c, code := b.coordinatorFor(r.Group)
 	if code != 0 {
 		return code

@@ -270,3 +270,55 @@ func TestAlterConfigsTopicNames(t *testing.T) {
 		t.Fatalf("got %s\nwant %s", strings.Join(got, " "), want)
 	}
 }
+
+// TestEmptyGroupIDCommit: the empty group id takes an admin commit
+// (generation -1) and answers OffsetFetch with it, as Kafka; OffsetDelete
+// refuses it.
+func TestEmptyGroupIDCommit(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=1"))
+	for range 20 {
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		if resp, ok := c.call(1, fc, 10); ok && resp.(*kmsg.FindCoordinatorResponse).ErrorCode == 0 {
+			break
+		}
+	}
+	oc := kmsg.NewPtrOffsetCommitRequest()
+	oc.SetVersion(8)
+	oc.Generation = -1
+	ot := kmsg.NewOffsetCommitRequestTopic()
+	ot.Topic = "t"
+	op := kmsg.NewOffsetCommitRequestTopicPartition()
+	op.Offset = 7
+	ot.Partitions = append(ot.Partitions, op)
+	oc.Topics = append(oc.Topics, ot)
+	resp, ok := c.call(1, oc, 50)
+	if !ok {
+		t.Fatal("OffsetCommit: no answer")
+	}
+	if got := codeName(resp.(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode); got != "ok" {
+		t.Fatalf("OffsetCommit: %s, want ok", got)
+	}
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.SetVersion(7)
+	ft := kmsg.NewOffsetFetchRequestTopic()
+	ft.Topic, ft.Partitions = "t", []int32{0}
+	of.Topics = append(of.Topics, ft)
+	resp, ok = c.call(1, of, 50)
+	if !ok {
+		t.Fatal("OffsetFetch: no answer")
+	}
+	fr := resp.(*kmsg.OffsetFetchResponse)
+	if fr.ErrorCode != 0 || fr.Topics[0].Partitions[0].Offset != 7 {
+		t.Fatalf("OffsetFetch: %s, offset %d; want ok, 7", codeName(fr.ErrorCode), fr.Topics[0].Partitions[0].Offset)
+	}
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	resp, ok = c.call(1, od, 50)
+	if !ok {
+		t.Fatal("OffsetDelete: no answer")
+	}
+	if got := codeName(resp.(*kmsg.OffsetDeleteResponse).ErrorCode); got != "INVALID_GROUP_ID" {
+		t.Fatalf("OffsetDelete: %s, want INVALID_GROUP_ID", got)
+	}
+}
