@@ -61,13 +61,26 @@ func (b *Broker) handleOffsetCommit(token uint64, r *kmsg.OffsetCommitRequest) {
 		b.respond(token, resp)
 		return
 	}
+	// A partition that does not exist is refused before the group is
+	// looked at, as Kafka checks its metadata cache first; if none is
+	// left, the group is not asked.
 	mayRead := b.authorizer(opRead, resTopic)
+	left := false
 	for ti, rt := range r.Topics {
-		if !mayRead(rt.Topic) {
-			for pi := range resp.Topics[ti].Partitions {
-				resp.Topics[ti].Partitions[pi].ErrorCode = kerr.TopicAuthorizationFailed.Code
+		for pi, rp := range rt.Partitions {
+			out := &resp.Topics[ti].Partitions[pi]
+			if !mayRead(rt.Topic) {
+				out.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if _, ok := b.meta.partition(rt.Topic, rp.Partition); !ok {
+				out.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else {
+				left = true
 			}
 		}
+	}
+	if !left && len(r.Topics) > 0 {
+		b.respond(token, resp)
+		return
 	}
 	code := b.commitOffsets(r, resp, func(code int16) {
 		setAll(code)
