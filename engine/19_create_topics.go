@@ -29,6 +29,9 @@ import (
 //     Kafka: their metric names would collide).
 //   - A name given more than once: one INVALID_REQUEST answer for it, and
 //     nothing created under it, as Kafka's controller answers.
+//   - A negative TimeoutMillis: REQUEST_TIMED_OUT (no message) for every
+//     topic, and more than 10,000 partitions in the whole request:
+//     POLICY_VIOLATION for every topic, as Kafka's controller answers.
 //   - ValidateOnly checks without creating.
 //   - Configs are checked against the catalog (topic_configs.go): an
 //     unknown name, a null value or a value of the wrong type or out of
@@ -49,6 +52,20 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 	seen, dupAnswered := map[string]int{}, map[string]bool{}
 	for _, rt := range r.Topics {
 		seen[rt.Topic]++
+	}
+	// Kafka's controller refuses a whole request creating more than
+	// 10,000 partitions (MAX_RECORDS_PER_USER_OP), counted as it counts
+	// them, before it looks at each topic.
+	total := 0
+	for _, rt := range r.Topics {
+		switch {
+		case len(rt.ReplicaAssignment) > 0:
+			total += len(rt.ReplicaAssignment)
+		case rt.NumPartitions == -1:
+			total += int(b.cfg.DefaultPartitions)
+		default:
+			total += int(rt.NumPartitions)
+		}
 	}
 	// Create on the cluster allows every topic; else each needs its own.
 	mayCreate := b.authorizer(opCreate, resTopic)
@@ -81,6 +98,16 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 		}
 		if !mayCreate(rt.Topic) {
 			fail(kerr.TopicAuthorizationFailed, "Authorization failed.")
+			continue
+		}
+		if r.TimeoutMillis < 0 {
+			// Kafka's controller gets a deadline already past.
+			fail(kerr.RequestTimedOut, "")
+			resp.Topics[i].ErrorMessage = nil
+			continue
+		}
+		if total > partitionsMax {
+			fail(kerr.PolicyViolation, "Excessively large number of partitions per request.")
 			continue
 		}
 		cmd, kerrv, msg := b.createTopicCmd(rt)

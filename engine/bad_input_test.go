@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -320,5 +321,43 @@ func TestEmptyGroupIDCommit(t *testing.T) {
 	}
 	if got := codeName(resp.(*kmsg.OffsetDeleteResponse).ErrorCode); got != "INVALID_GROUP_ID" {
 		t.Fatalf("OffsetDelete: %s, want INVALID_GROUP_ID", got)
+	}
+}
+
+// TestCreateTopicsRequestWide: a negative timeout is REQUEST_TIMED_OUT and
+// more than 10,000 partitions in the request POLICY_VIOLATION, for every
+// topic of the request, as Kafka's controller answers.
+func TestCreateTopicsRequestWide(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	for _, tc := range []struct {
+		timeout int32
+		parts   []int32
+		want    string
+	}{
+		{-1, []int32{1, 2}, "REQUEST_TIMED_OUT REQUEST_TIMED_OUT"},
+		{10000, []int32{6000, 5000}, "POLICY_VIOLATION POLICY_VIOLATION"},
+		{10000, []int32{1, 100000000}, "POLICY_VIOLATION POLICY_VIOLATION"},
+		{10000, []int32{1, 2}, "ok ok"},
+	} {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		req.SetVersion(7)
+		req.TimeoutMillis, req.ValidateOnly = tc.timeout, true
+		for i, n := range tc.parts {
+			rt := kmsg.NewCreateTopicsRequestTopic()
+			rt.Topic, rt.NumPartitions, rt.ReplicationFactor = fmt.Sprintf("t%d", i), n, 1
+			req.Topics = append(req.Topics, rt)
+		}
+		resp, ok := c.call(1, req, 10)
+		if !ok {
+			t.Fatal("no answer")
+		}
+		var got []string
+		for _, rt := range resp.(*kmsg.CreateTopicsResponse).Topics {
+			got = append(got, codeName(rt.ErrorCode))
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("timeout %d, partitions %v: got %s, want %s", tc.timeout, tc.parts, strings.Join(got, " "), tc.want)
+		}
 	}
 }
