@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gregor-streaming/gregor/engine/batch"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -359,5 +361,51 @@ func TestCreateTopicsRequestWide(t *testing.T) {
 		if strings.Join(got, " ") != tc.want {
 			t.Errorf("timeout %d, partitions %v: got %s, want %s", tc.timeout, tc.parts, strings.Join(got, " "), tc.want)
 		}
+	}
+}
+
+// TestProduceDuplicatePartition: a partition named twice is written once,
+// with the last entry's records, and answered once; an empty record set
+// is INVALID_RECORD without a message.
+func TestProduceDuplicatePartition(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=1"))
+	one := batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte("v")}})
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(9)
+	req.Acks, req.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "t"
+	for range 2 {
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = one
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt, rt)
+	resp, ok := c.call(1, req, 50)
+	if !ok {
+		t.Fatal("no answer")
+	}
+	pr := resp.(*kmsg.ProduceResponse)
+	if len(pr.Topics) != 1 || len(pr.Topics[0].Partitions) != 1 || pr.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("answer %+v, want one partition, ok", pr.Topics)
+	}
+	req.Topics = req.Topics[:1]
+	req.Topics[0].Partitions = req.Topics[0].Partitions[:1]
+	resp, ok = c.call(1, req, 50)
+	if !ok {
+		t.Fatal("no answer")
+	}
+	if base := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].BaseOffset; base != 1 {
+		t.Fatalf("next base offset %d, want 1 (the duplicate written once)", base)
+	}
+	req.Topics[0].Partitions[0].Records = []byte{}
+	resp, ok = c.call(1, req, 50)
+	if !ok {
+		t.Fatal("no answer")
+	}
+	if p := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]; codeName(p.ErrorCode) != "INVALID_RECORD" || p.ErrorMessage != nil {
+		t.Fatalf("empty records: %s, message %v; want INVALID_RECORD, none", codeName(p.ErrorCode), p.ErrorMessage)
 	}
 }
