@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
@@ -18,8 +19,9 @@ import (
 //   - acks=0: no response; the records are still proposed.
 //   - A partition named more than once is written once, with its last
 //     entry's records, and answered once, as Kafka (which keeps them in a
-//     map). No records at all: INVALID_RECORD, without a message, as
-//     Kafka; so is INVALID_TOPIC_EXCEPTION for an internal topic.
+//     map). Records without a whole first batch (none at all, or
+//     truncated): INVALID_RECORD, without a message, as Kafka; so is
+//     INVALID_TOPIC_EXCEPTION for an internal topic.
 //   - Each partition's batches are validated on the leader (magic 2,
 //     lengths, CRC-32C, records), proposed as one raft entry, and answered
 //     when it applies with the base offset assigned then.
@@ -125,10 +127,10 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				out.LogStartOffset = p.startOffset()
 				continue
 			}
-			if len(rp.Records) == 0 {
-				// Kafka's ProduceRequest.validateRecords: v3+ needs
-				// exactly one batch; its answer has no message.
-				out.ErrorCode = kerr.InvalidRecord.Code
+			if code := firstBatchCode(rp.Records); code != 0 {
+				// Kafka's ProduceRequest.validateRecords: no whole
+				// first batch; its answer has no message.
+				out.ErrorCode = code
 				continue
 			}
 			h, batches, err := b.validateProduce(pol, rp.Records)
@@ -404,4 +406,21 @@ func dedupeProduce(r *kmsg.ProduceRequest) {
 		}
 	}
 	r.Topics = out
+}
+
+// firstBatchCode is Kafka's answer when records do not hold a whole first
+// batch (ByteBufferLogInputStream finds none: INVALID_RECORD; a size
+// field under the 14-byte minimum: CORRUPT_MESSAGE), else 0.
+func firstBatchCode(records []byte) int16 {
+	if len(records) < 12 {
+		return kerr.InvalidRecord.Code
+	}
+	size := int32(binary.BigEndian.Uint32(records[8:12]))
+	switch {
+	case size < 14:
+		return kerr.CorruptMessage.Code
+	case len(records) < 17 || int64(len(records)) < int64(size)+12:
+		return kerr.InvalidRecord.Code
+	}
+	return 0
 }

@@ -366,7 +366,7 @@ func TestCreateTopicsRequestWide(t *testing.T) {
 
 // TestProduceDuplicatePartition: a partition named twice is written once,
 // with the last entry's records, and answered once; an empty record set
-// is INVALID_RECORD without a message.
+// or a truncated batch is INVALID_RECORD without a message.
 func TestProduceDuplicatePartition(t *testing.T) {
 	c := &testCluster{t: t}
 	c.run(t, cmd("add-brokers n=1"))
@@ -407,5 +407,13 @@ func TestProduceDuplicatePartition(t *testing.T) {
 	}
 	if p := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]; codeName(p.ErrorCode) != "INVALID_RECORD" || p.ErrorMessage != nil {
 		t.Fatalf("empty records: %s, message %v; want INVALID_RECORD, none", codeName(p.ErrorCode), p.ErrorMessage)
+	}
+	req.Topics[0].Partitions[0].Records = one[:len(one)-1]
+	resp, ok = c.call(1, req, 50)
+	if !ok {
+		t.Fatal("no answer")
+	}
+	if p := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]; codeName(p.ErrorCode) != "INVALID_RECORD" || p.ErrorMessage != nil {
+		t.Fatalf("truncated batch: %s, message %v; want INVALID_RECORD, none", codeName(p.ErrorCode), p.ErrorMessage)
 	}
 }
