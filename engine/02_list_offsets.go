@@ -19,8 +19,9 @@ import (
 //     The answer is that record's offset and timestamp, as in Kafka (the
 //     Java client's offsetsForTimes reports both). NB: a compressed batch
 //     is not decoded: the answer is its base offset and max timestamp.
-//   - A partition named more than once: one INVALID_REQUEST answer for it,
-//     as Kafka answers.
+//   - A partition named more than once is answered each time (Kafka
+//     answers it once, INVALID_REQUEST): Gregor's simulator asks -2 and -1
+//     of a partition in one request (docs/compatibility.md, Conformance).
 //   - A negative timestamp other than -1, -2 and (v7) -3: UNSUPPORTED_VERSION
 //     (Kafka's -4 and -5 need v8 and v9, which Gregor does not offer).
 //   - Leader only, linearizable like Fetch (a ReadIndex round first).
@@ -33,32 +34,6 @@ func init() { regKey(kmsg.ListOffsets, 1, 7, (*Broker).handleListOffsets) }
 func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
 	rep := b.newReply(token, resp)
-	type tp struct {
-		topic     string
-		partition int32
-	}
-	seen := map[tp]int{}
-	for _, rt := range r.Topics {
-		for _, rp := range rt.Partitions {
-			seen[tp{rt.Topic, rp.Partition}]++
-		}
-	}
-	// A partition asked more than once is answered once, INVALID_REQUEST,
-	// as Kafka answers: only its first place in the request stays.
-	dropped := map[tp]bool{}
-	for ti := range r.Topics {
-		rt := &r.Topics[ti]
-		keep := rt.Partitions[:0:0]
-		for _, rp := range rt.Partitions {
-			k := tp{rt.Topic, rp.Partition}
-			if seen[k] > 1 && dropped[k] {
-				continue
-			}
-			dropped[k] = true
-			keep = append(keep, rp)
-		}
-		rt.Partitions = keep
-	}
 	for _, rt := range r.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -78,8 +53,6 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 			switch {
 			case !mayDo(rt.Topic):
 				p, kerrv = nil, kerr.TopicAuthorizationFailed
-			case seen[tp{rt.Topic, rp.Partition}] > 1:
-				p, kerrv = nil, kerr.InvalidRequest
 			case rp.Timestamp < 0 && rp.Timestamp != -1 && rp.Timestamp != -2 && (rp.Timestamp != -3 || r.Version < 7):
 				// A special timestamp this version does not have
 				// (-3 before v7, -4 and -5 before v8 and v9, Kafka's

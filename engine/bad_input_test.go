@@ -68,35 +68,6 @@ func TestDescribeConfigsInvalidTopicName(t *testing.T) {
 	}
 }
 
-// TestListOffsetsDuplicatePartition: a partition asked twice is
-// INVALID_REQUEST, answered once; the others are answered.
-func TestListOffsetsDuplicatePartition(t *testing.T) {
-	c := &testCluster{t: t}
-	c.run(t, cmd("add-brokers n=1"))
-	c.run(t, cmd("create-topic name=t partitions=2 rf=1"))
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.SetVersion(7)
-	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = "t"
-	for _, p := range []int32{0, 1, 0} {
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition, rp.Timestamp = p, -1
-		rt.Partitions = append(rt.Partitions, rp)
-	}
-	req.Topics = append(req.Topics, rt)
-	resp, ok := c.call(1, req, 50)
-	if !ok {
-		t.Fatal("no answer")
-	}
-	var got []string
-	for _, p := range resp.(*kmsg.ListOffsetsResponse).Topics[0].Partitions {
-		got = append(got, codeName(p.ErrorCode))
-	}
-	if want := "INVALID_REQUEST ok"; strings.Join(got, " ") != want {
-		t.Fatalf("got %s\nwant %s", strings.Join(got, " "), want)
-	}
-}
-
 // TestDeleteTopicsInvalidEntries: v6 entries with neither a name nor an
 // id, or with both, and a name given twice are INVALID_REQUEST (the
 // duplicate once) and not deleted; an empty name is an unknown topic.
