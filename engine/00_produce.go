@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
@@ -16,6 +17,11 @@ import (
 //     answered like acks=-1: an offset exists only once the entry commits
 //     and applies, so Gregor cannot acknowledge earlier.
 //   - acks=0: no response; the records are still proposed.
+//   - A partition named more than once is written once, with its last
+//     entry's records, and answered once, as Kafka (which keeps them in a
+//     map). Records without a whole first batch (none at all, or
+//     truncated): INVALID_RECORD, without a message, as Kafka; so is
+//     INVALID_TOPIC_EXCEPTION for an internal topic.
 //   - Each partition's batches are validated on the leader (magic 2,
 //     lengths, CRC-32C, records), proposed as one raft entry, and answered
 //     when it applies with the base offset assigned then.
@@ -65,6 +71,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 	rep := b.newReply(token, resp)
 	acksOK := r.Acks == -1 || r.Acks == 0 || r.Acks == 1
 	var waiting []proposalRef // this request's proposals, to cancel on timeout
+	dedupeProduce(r)
 	for _, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -94,8 +101,8 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 			topicCode = kerr.InvalidRequiredAcks.Code
 		case isInternalTopic(rt.Topic):
 			// Only the coordinator writes its topic.
+			// No message, as Kafka's answer.
 			topicCode = kerr.InvalidTopicException.Code
-			topicMsg = kmsg.StringPtr("cannot produce to the internal topic " + rt.Topic)
 		}
 		pol := b.topicPolicy(rt.Topic)
 		for pi, rp := range rt.Partitions {
@@ -118,6 +125,12 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				// validation carries one).
 				out.ErrorCode = kerr.NotEnoughReplicas.Code
 				out.LogStartOffset = p.startOffset()
+				continue
+			}
+			if code := firstBatchCode(rp.Records); code != 0 {
+				// Kafka's ProduceRequest.validateRecords: no whole
+				// first batch; its answer has no message.
+				out.ErrorCode = code
 				continue
 			}
 			h, batches, err := b.validateProduce(pol, rp.Records)
@@ -342,4 +355,72 @@ func (p *partition) proposeOp(op byte, body []byte, fn func(produceResult)) (uin
 type proposalRef struct {
 	p   *partition
 	seq uint64
+}
+
+// dedupeProduce leaves one entry per partition in r, as Kafka's handler
+// does (it collects the partitions in a map): a partition named more than
+// once is written once, with the records of its last entry, and answered
+// once, where it was first named. A topic named twice becomes one.
+func dedupeProduce(r *kmsg.ProduceRequest) {
+	type tp struct {
+		topic string
+		part  int32
+	}
+	last := map[tp][]byte{}
+	topics := map[string]bool{}
+	dup := false
+	for _, rt := range r.Topics {
+		dup = dup || topics[rt.Topic]
+		topics[rt.Topic] = true
+		for _, rp := range rt.Partitions {
+			k := tp{rt.Topic, rp.Partition}
+			if _, ok := last[k]; ok {
+				dup = true
+			}
+			last[k] = rp.Records
+		}
+	}
+	if !dup {
+		return
+	}
+	var out []kmsg.ProduceRequestTopic
+	at := map[string]int{}
+	done := map[tp]bool{}
+	for _, rt := range r.Topics {
+		i, ok := at[rt.Topic]
+		if !ok {
+			t := rt
+			t.Partitions = nil
+			out = append(out, t)
+			i = len(out) - 1
+			at[rt.Topic] = i
+		}
+		for _, rp := range rt.Partitions {
+			k := tp{rt.Topic, rp.Partition}
+			if done[k] {
+				continue
+			}
+			done[k] = true
+			rp.Records = last[k]
+			out[i].Partitions = append(out[i].Partitions, rp)
+		}
+	}
+	r.Topics = out
+}
+
+// firstBatchCode is Kafka's answer when records do not hold a whole first
+// batch (ByteBufferLogInputStream finds none: INVALID_RECORD; a size
+// field under the 14-byte minimum: CORRUPT_MESSAGE), else 0.
+func firstBatchCode(records []byte) int16 {
+	if len(records) < 12 {
+		return kerr.InvalidRecord.Code
+	}
+	size := int32(binary.BigEndian.Uint32(records[8:12]))
+	switch {
+	case size < 14:
+		return kerr.CorruptMessage.Code
+	case len(records) < 17 || int64(len(records)) < int64(size)+12:
+		return kerr.InvalidRecord.Code
+	}
+	return 0
 }

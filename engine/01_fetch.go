@@ -36,14 +36,20 @@ import (
 //     available the request waits until enough arrive or MaxWaitMillis
 //     passes (checked on ticks, so the wait is rounded up to a tick).
 //   - Fetch sessions (v7+) are declined: the response's SessionID is 0 and
-//     the client keeps sending full fetches; a request naming a session id
-//     is answered FETCH_SESSION_ID_NOT_FOUND.
+//     the client keeps sending full fetches; an incremental fetch (a
+//     SessionEpoch other than 0 and -1, whatever the SessionID) is answered
+//     FETCH_SESSION_ID_NOT_FOUND, as Kafka answers a session it does not
+//     have.
 
 func init() { regKey(kmsg.Fetch, 4, 12, (*Broker).handleFetch) }
 
 func (b *Broker) handleFetch(token uint64, r *kmsg.FetchRequest) {
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
-	if r.Version >= 7 && r.SessionID != 0 {
+	// As Kafka's FetchManager: epoch 0 (a new session) or -1 (none) is a
+	// full fetch, whatever the session id (a session it names is closed:
+	// Gregor keeps none); any other epoch is an incremental fetch of a
+	// session, and there are none.
+	if r.Version >= 7 && r.SessionEpoch != 0 && r.SessionEpoch != -1 {
 		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
 		b.respond(token, resp)
 		return

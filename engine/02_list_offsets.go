@@ -19,6 +19,11 @@ import (
 //     The answer is that record's offset and timestamp, as in Kafka (the
 //     Java client's offsetsForTimes reports both). NB: a compressed batch
 //     is not decoded: the answer is its base offset and max timestamp.
+//   - A partition named more than once is answered each time (Kafka
+//     answers it once, INVALID_REQUEST): Gregor's simulator asks -2 and -1
+//     of a partition in one request (docs/compatibility.md, Conformance).
+//   - A negative timestamp other than -1, -2 and (v7) -3: UNSUPPORTED_VERSION
+//     (Kafka's -4 and -5 need v8 and v9, which Gregor does not offer).
 //   - Leader only, linearizable like Fetch (a ReadIndex round first).
 //   - CurrentLeaderEpoch (v4+) is checked as in Fetch.
 //   - The answer's LeaderEpoch (v4+) is the current raft term for -1/-2,
@@ -45,8 +50,16 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
 			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
-			if !mayDo(rt.Topic) {
+			switch {
+			case !mayDo(rt.Topic):
 				p, kerrv = nil, kerr.TopicAuthorizationFailed
+			case rp.Timestamp < 0 && rp.Timestamp != -1 && rp.Timestamp != -2 && (rp.Timestamp != -3 || r.Version < 7):
+				// A special timestamp this version does not have
+				// (-3 before v7, -4 and -5 before v8 and v9, Kafka's
+				// last), or none: Kafka's UNSUPPORTED_VERSION.
+				if kerrv == nil {
+					p, kerrv = nil, kerr.UnsupportedVersion
+				}
 			}
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code

@@ -61,13 +61,26 @@ func (b *Broker) handleOffsetCommit(token uint64, r *kmsg.OffsetCommitRequest) {
 		b.respond(token, resp)
 		return
 	}
+	// A partition that does not exist is refused before the group is
+	// looked at, as Kafka checks its metadata cache first; if none is
+	// left, the group is not asked.
 	mayRead := b.authorizer(opRead, resTopic)
+	left := false
 	for ti, rt := range r.Topics {
-		if !mayRead(rt.Topic) {
-			for pi := range resp.Topics[ti].Partitions {
-				resp.Topics[ti].Partitions[pi].ErrorCode = kerr.TopicAuthorizationFailed.Code
+		for pi, rp := range rt.Partitions {
+			out := &resp.Topics[ti].Partitions[pi]
+			if !mayRead(rt.Topic) {
+				out.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			} else if _, ok := b.meta.partition(rt.Topic, rp.Partition); !ok {
+				out.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else {
+				left = true
 			}
 		}
+	}
+	if !left && len(r.Topics) > 0 {
+		b.respond(token, resp)
+		return
 	}
 	code := b.commitOffsets(r, resp, func(code int16) {
 		setAll(code)
@@ -82,9 +95,8 @@ func (b *Broker) handleOffsetCommit(token uint64, r *kmsg.OffsetCommitRequest) {
 // commitOffsets validates and proposes r's commit; done gets the outcome.
 // A non-zero return is an error found before proposing (done not called).
 func (b *Broker) commitOffsets(r *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, done func(int16)) int16 {
-	if r.Group == "" {
-		return kerr.InvalidGroupID.Code
-	}
+	// The empty group id is a group like any other, as in Kafka (kept
+	// there for old clients' commits without a group).
 	c, code := b.coordinatorFor(r.Group)
 	if code != 0 {
 		return code

@@ -129,10 +129,8 @@ func (b *Broker) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, requireStabl
 		fill(kerr.GroupAuthorizationFailed.Code, nil)
 		return
 	}
-	if rg.Group == "" {
-		fill(kerr.InvalidGroupID.Code, nil)
-		return
-	}
+	// The empty group id is a group like any other, as in Kafka (kept
+	// there for old clients' commits without a group).
 	if b.cfg.Unsafe.StaleOffsetFetch {
 		// The knob serves from this replica's applied state, coordinator
 		// or not, as stale-read does for Fetch: no confirmation that it

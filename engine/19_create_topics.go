@@ -24,7 +24,14 @@ import (
 //     (partitions in any order, 0..n-1 each once, replicas existing and
 //     distinct, the same number for every partition),
 //     TOPIC_ALREADY_EXISTS (decided by the metadata log, so two racing
-//     creates get exactly one success).
+//     creates get exactly one success), INVALID_TOPIC_EXCEPTION for a name
+//     that differs from an existing topic's only in '.' against '_' (as
+//     Kafka: their metric names would collide).
+//   - A name given more than once: one INVALID_REQUEST answer for it, and
+//     nothing created under it, as Kafka's controller answers.
+//   - A negative TimeoutMillis: REQUEST_TIMED_OUT (no message) for every
+//     topic, and more than 10,000 partitions in the whole request:
+//     POLICY_VIOLATION for every topic, as Kafka's controller answers.
 //   - ValidateOnly checks without creating.
 //   - Configs are checked against the catalog (topic_configs.go): an
 //     unknown name, a null value or a value of the wrong type or out of
@@ -42,9 +49,23 @@ func init() { regKey(kmsg.CreateTopics, 2, 7, (*Broker).handleCreateTopics) }
 func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
 	rep := b.newReply(token, resp)
-	seen := map[string]int{}
+	seen, dupAnswered := map[string]int{}, map[string]bool{}
 	for _, rt := range r.Topics {
 		seen[rt.Topic]++
+	}
+	// Kafka's controller refuses a whole request creating more than
+	// 10,000 partitions (MAX_RECORDS_PER_USER_OP), counted as it counts
+	// them, before it looks at each topic.
+	total := 0
+	for _, rt := range r.Topics {
+		switch {
+		case len(rt.ReplicaAssignment) > 0:
+			total += len(rt.ReplicaAssignment)
+		case rt.NumPartitions == -1:
+			total += int(b.cfg.DefaultPartitions)
+		default:
+			total += int(rt.NumPartitions)
+		}
 	}
 	// Create on the cluster allows every topic; else each needs its own.
 	mayCreate := b.authorizer(opCreate, resTopic)
@@ -66,11 +87,27 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 			out.Configs = []kmsg.CreateTopicsResponseTopicConfig{}
 		}
 		if seen[rt.Topic] > 1 {
-			fail(kerr.InvalidRequest, "topic named more than once in the request")
+			// One answer for the name, as Kafka's controller.
+			if dupAnswered[rt.Topic] {
+				resp.Topics = resp.Topics[:i]
+				continue
+			}
+			dupAnswered[rt.Topic] = true
+			fail(kerr.InvalidRequest, "Duplicate topic name.")
 			continue
 		}
 		if !mayCreate(rt.Topic) {
 			fail(kerr.TopicAuthorizationFailed, "Authorization failed.")
+			continue
+		}
+		if r.TimeoutMillis < 0 {
+			// Kafka's controller gets a deadline already past.
+			fail(kerr.RequestTimedOut, "")
+			resp.Topics[i].ErrorMessage = nil
+			continue
+		}
+		if total > partitionsMax {
+			fail(kerr.PolicyViolation, "Excessively large number of partitions per request.")
 			continue
 		}
 		cmd, kerrv, msg := b.createTopicCmd(rt)
@@ -80,6 +117,10 @@ func (b *Broker) handleCreateTopics(token uint64, r *kmsg.CreateTopicsRequest) {
 		}
 		if _, ok := b.meta.st.Topics[rt.Topic]; ok {
 			fail(kerr.TopicAlreadyExists, fmt.Sprintf("topic %q already exists", rt.Topic))
+			continue
+		}
+		if other, ok := b.collidingTopic(rt.Topic); ok {
+			fail(kerr.InvalidTopicException, fmt.Sprintf("Topic '%s' collides with existing topic: %s", rt.Topic, other))
 			continue
 		}
 		resp.Topics[i].NumPartitions, resp.Topics[i].ReplicationFactor = cmd.Partitions, cmd.Replication
@@ -206,6 +247,23 @@ func (b *Broker) validReplicas(rs []int32) bool {
 		seen[r] = true
 	}
 	return len(rs) > 0
+}
+
+// collidingTopic is an existing topic whose name differs from name only
+// in '.' against '_' (the least such, for a stable message): Kafka refuses
+// to create it (KAFKA-13743), since both would have the same metric names.
+func (b *Broker) collidingTopic(name string) (string, bool) {
+	if !strings.ContainsAny(name, "._") {
+		return "", false
+	}
+	unify := func(s string) string { return strings.ReplaceAll(s, ".", "_") }
+	want, found := unify(name), ""
+	for n := range b.meta.st.Topics {
+		if n != name && unify(n) == want && (found == "" || n < found) {
+			found = n
+		}
+	}
+	return found, found != ""
 }
 
 // validTopicName applies Kafka's rules: 1-249 characters of [a-zA-Z0-9._-],

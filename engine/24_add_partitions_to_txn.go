@@ -107,6 +107,11 @@ func (b *Broker) handleAddPartitionsToTxn(token uint64, r *kmsg.AddPartitionsToT
 // rules of AddPartitionsToTxn and AddOffsetsToTxn, both of which fence
 // with PRODUCER_FENCED from v2).
 func (b *Broker) addToTxn(id string, pid int64, epoch, version int16, parts []txnLogPartitions, answer func(int16)) {
+	if id == "" {
+		// Kafka's coordinator: an empty transactional id is a bad request.
+		answer(kerr.InvalidRequest.Code)
+		return
+	}
 	c, code := b.txnCoordinatorFor(id)
 	if code != 0 {
 		answer(code)

@@ -50,6 +50,11 @@ func (b *Broker) handleEndTxn(token uint64, r *kmsg.EndTxnRequest) {
 		answer(kerr.TransactionalIDAuthorizationFailed.Code, nil)
 		return
 	}
+	if r.TransactionalID == "" {
+		// Kafka's coordinator: an empty transactional id is a bad request.
+		answer(kerr.InvalidRequest.Code, nil)
+		return
+	}
 	c, code := b.txnCoordinatorFor(r.TransactionalID)
 	if code != 0 {
 		answer(code, nil)

@@ -79,6 +79,11 @@ func (b *Broker) handleTxnOffsetCommit(token uint64, r *kmsg.TxnOffsetCommitRequ
 			}
 		}
 	}
+	if r.TransactionalID == "" {
+		// As Kafka's group coordinator answers it.
+		answer(kerr.InvalidRequest.Code)
+		return
+	}
 	if code := b.txnOffsetCommit(r, resp, answer); code != 0 {
 		answer(code)
 	}

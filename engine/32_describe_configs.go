@@ -14,7 +14,9 @@ import (
 //
 // Behavior:
 //   - Topics (resource type 2): the configs given at creation, over the
-//     defaults below; UNKNOWN_TOPIC_OR_PARTITION for an unknown topic.
+//     defaults below; UNKNOWN_TOPIC_OR_PARTITION for an unknown topic,
+//     INVALID_TOPIC_EXCEPTION for a name no topic can have (empty, over
+//     249 characters, illegal characters), as Kafka's Topic.validate.
 //   - Brokers (resource type 4): the broker basics below and the
 //     cluster-wide defaults of the topic configs by their broker names
 //     (DYNAMIC_DEFAULT_BROKER_CONFIG when set by AlterConfigs, the only
@@ -49,6 +51,11 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 		}
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeTopic:
+			if err := validTopicName(rr.ResourceName); err != nil {
+				res.ErrorCode, res.ErrorMessage = kerr.InvalidTopicException.Code, kmsg.StringPtr(err.Error())
+				resp.Resources = append(resp.Resources, res)
+				continue
+			}
 			t, ok := b.meta.st.Topics[rr.ResourceName]
 			if !ok {
 				res.ErrorCode = kerr.UnknownTopicOrPartition.Code

@@ -18,7 +18,9 @@ import (
 //     reason, and nothing changes; a null value INVALID_REQUEST. The
 //     change is a metadata log entry, answered once it applies; every
 //     replica applies it from the entry. An unknown topic:
-//     UNKNOWN_TOPIC_OR_PARTITION.
+//     UNKNOWN_TOPIC_OR_PARTITION; an empty name INVALID_REQUEST and a name
+//     no topic can have INVALID_TOPIC_EXCEPTION, as Kafka's controller
+//     (IncrementalAlterConfigs too).
 //   - ValidateOnly checks without changing.
 //   - A resource named twice in the request: INVALID_REQUEST for each.
 //   - Brokers (resource type 4) with an empty name: the cluster-wide
@@ -98,6 +100,15 @@ func (b *Broker) changeConfigs(changes []configChange, validateOnly bool, done f
 			continue
 		case c.typ != kmsg.ConfigResourceTypeTopic:
 			c.err, c.msg = kerr.InvalidRequest, fmt.Sprintf("configs of resource type %d cannot be changed", c.typ)
+			continue
+		}
+		// Kafka's controller validates the name before looking it up.
+		if c.name == "" {
+			c.err, c.msg = kerr.InvalidRequest, "Default topic resources are not allowed."
+			continue
+		}
+		if err := validTopicName(c.name); err != nil {
+			c.err, c.msg = kerr.InvalidTopicException, err.Error()
 			continue
 		}
 		t, ok := b.meta.st.Topics[c.name]

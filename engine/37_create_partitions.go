@@ -15,6 +15,8 @@ import (
 //     message, as Kafka) for an unknown topic. Explicit assignments are not supported yet
 //     (INVALID_REPLICA_ASSIGNMENT); new partitions keep the topic's
 //     replication factor and are spread like CreateTopics spreads them.
+//   - A topic named more than once: one INVALID_REQUEST answer for it and
+//     nothing grown, as Kafka's controller answers.
 
 func init() { regKey(kmsg.CreatePartitions, 0, 3, (*Broker).handleCreatePartitions) }
 
@@ -22,7 +24,14 @@ func (b *Broker) handleCreatePartitions(token uint64, r *kmsg.CreatePartitionsRe
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	rep := b.newReply(token, resp)
 	mayAlter := b.authorizer(opAlter, resTopic)
+	seen, dupAnswered := map[string]int{}, map[string]bool{}
 	for _, rt := range r.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range r.Topics {
+		if dupAnswered[rt.Topic] {
+			continue
+		}
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		resp.Topics = append(resp.Topics, st)
@@ -30,6 +39,13 @@ func (b *Broker) handleCreatePartitions(token uint64, r *kmsg.CreatePartitionsRe
 		fail := func(e *kerr.Error, msg string) {
 			resp.Topics[i].ErrorCode = e.Code
 			resp.Topics[i].ErrorMessage = &msg
+		}
+		if seen[rt.Topic] > 1 {
+			// One answer for the name and nothing grown, as Kafka's
+			// controller.
+			dupAnswered[rt.Topic] = true
+			fail(kerr.InvalidRequest, "Duplicate topic name.")
+			continue
 		}
 		t, ok := b.meta.st.Topics[rt.Topic]
 		switch {

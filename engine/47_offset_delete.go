@@ -26,6 +26,10 @@ func (b *Broker) handleOffsetDelete(token uint64, r *kmsg.OffsetDeleteRequest) {
 		fail(kerr.GroupAuthorizationFailed.Code)
 		return
 	}
+	if r.Group == "" {
+		fail(kerr.InvalidGroupID.Code) // as Kafka, which commits to it
+		return
+	}
 	mayRead := b.authorizer(opRead, resTopic)
 	c, code := b.coordinatorFor(r.Group)
 	if code != 0 {

@@ -41,6 +41,11 @@ func (b *Broker) handleDescribeProducers(token uint64, r *kmsg.DescribeProducers
 			if !mayDo(rt.Topic) {
 				p, kerrv = nil, kerr.TopicAuthorizationFailed
 			}
+			if err := validTopicName(rt.Topic); err != nil && kerrv == kerr.UnknownTopicOrPartition {
+				// A name no topic can have, as Kafka answers it.
+				out.ErrorCode, out.ErrorMessage = kerr.InvalidTopicException.Code, kmsg.StringPtr(err.Error())
+				continue
+			}
 			if kerrv != nil {
 				out.ErrorCode = kerrv.Code
 				continue

@@ -29,6 +29,9 @@ func (b *Broker) handleDescribeTransactions(token uint64, r *kmsg.DescribeTransa
 		if !b.authorized(opDescribe, resTransactionalID, id) {
 			code = kerr.TransactionalIDAuthorizationFailed.Code
 		}
+		if code == 0 && id == "" {
+			code = kerr.InvalidRequest.Code // as Kafka's coordinator
+		}
 		if code == 0 {
 			if v = c.ids[id]; v == nil {
 				code = kerr.TransactionalIDNotFound.Code

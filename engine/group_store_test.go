@@ -188,7 +188,7 @@ func TestOffsetsExpireWhenGroupEmpty(t *testing.T) {
 	}
 	for _, line := range []string{
 		"add-brokers n=3", "find-coordinator group=old",
-		"tick n=10",
+		"tick n=10", "create-topic name=t partitions=1 rf=3",
 		"commit group=old offsets=t/0=5",
 		"join group=live", "join group=live member=m1",
 		"sync group=live member=m1 gen=1",
