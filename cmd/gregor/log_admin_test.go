@@ -78,12 +78,26 @@ func TestKadmLogAdmin(t *testing.T) {
 	if rs, err := adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: kadm.StringPtr("3600000")}}, "la"); err != nil || rs[0].Err != nil {
 		t.Fatalf("AlterTopicConfigsState: %v %+v", err, rs)
 	}
-	described, _ = adm.DescribeTopicConfigs(ctx, "la")
-	rc, _ = described.On("la", nil)
-	for _, c := range rc.Configs {
-		if (c.Key == "max.message.bytes" || c.Key == "cleanup.policy") && c.Source == 1 {
-			t.Errorf("after AlterTopicConfigsState: %s still set on the topic (%s)", c.Key, c.MaybeValue())
+	// DescribeConfigs is answered from the metadata of whichever broker
+	// gets it, which applies the change a moment after the one that
+	// answered AlterConfigs (as a Kafka broker's metadata cache lags the
+	// controller): wait for it.
+	var stillSet []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		stillSet = stillSet[:0]
+		described, _ = adm.DescribeTopicConfigs(ctx, "la")
+		rc, _ = described.On("la", nil)
+		for _, c := range rc.Configs {
+			if (c.Key == "max.message.bytes" || c.Key == "cleanup.policy") && c.Source == 1 {
+				stillSet = append(stillSet, c.Key+"="+c.MaybeValue())
+			}
 		}
+		if len(stillSet) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(stillSet) > 0 {
+		t.Errorf("after AlterTopicConfigsState: still set on the topic: %v", stillSet)
 	}
 
 	// DeleteRecords: the start moves; reads below it are out of range.
