@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/gregor-streaming/gregor/engine/rsm"
@@ -91,7 +92,6 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 		// What refuses the whole topic is decided once for it, in
 		// Kafka's order, not once per partition.
 		var topicCode int16
-		var topicMsg *string
 		switch {
 		case txnDenied:
 			topicCode = kerr.TransactionalIDAuthorizationFailed.Code
@@ -108,7 +108,7 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
 			if topicCode != 0 {
-				out.ErrorCode, out.ErrorMessage = topicCode, topicMsg
+				out.ErrorCode = topicCode
 				continue
 			}
 			p, kerrv := b.lookup(rt.Topic, rp.Partition)
@@ -226,25 +226,22 @@ func (b *Broker) leaderHint(v int16, resp *kmsg.ProduceResponse, out *kmsg.Produ
 	if leader < 0 || leader == b.cfg.ID || !b.brokerAlive(leader) {
 		return
 	}
-	for _, bi := range b.liveBrokers() {
-		if bi.ID != leader {
-			continue
-		}
-		host, port, ok := b.endpointFor(bi)
-		if !ok {
-			return
-		}
-		out.CurrentLeader.LeaderID, out.CurrentLeader.LeaderEpoch = leader, epoch
-		for _, e := range resp.Brokers {
-			if e.NodeID == leader {
-				return
-			}
-		}
-		e := kmsg.NewProduceResponseBroker()
-		e.NodeID, e.Host, e.Port, e.Rack = leader, host, port, bi.rack()
-		resp.Brokers = append(resp.Brokers, e)
+	brokers := b.meta.brokers()
+	i := slices.IndexFunc(brokers, func(bi BrokerInfo) bool { return bi.ID == leader })
+	if i < 0 {
 		return
 	}
+	host, port, ok := b.endpointFor(brokers[i])
+	if !ok {
+		return
+	}
+	out.CurrentLeader.LeaderID, out.CurrentLeader.LeaderEpoch = leader, epoch
+	if slices.ContainsFunc(resp.Brokers, func(e kmsg.ProduceResponseBroker) bool { return e.NodeID == leader }) {
+		return
+	}
+	e := kmsg.NewProduceResponseBroker()
+	e.NodeID, e.Host, e.Port, e.Rack = leader, host, port, brokers[i].rack()
+	resp.Brokers = append(resp.Brokers, e)
 }
 
 // reportsLogStart reports whether Kafka answers a partition's Produce
@@ -286,12 +283,11 @@ func (b *Broker) validateProduce(pol *topicPolicy, records []byte) (batch.Header
 	if limit := max(maxBatch, int(b.cfg.MaxMessageBytes)); len(records) > limit {
 		return batch.Header{}, nil, fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(records), limit)
 	}
+	// firstBatchCode has already refused records without a whole first
+	// batch, so there is at least one.
 	batches, err := batch.Split(records)
 	if err != nil {
 		return batch.Header{}, nil, err
-	}
-	if len(batches) == 0 {
-		return batch.Header{}, nil, fmt.Errorf("%w: no record batch", kerr.CorruptMessage)
 	}
 	var first batch.Header
 	for i, bb := range batches {

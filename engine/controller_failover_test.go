@@ -21,22 +21,10 @@ import (
 func TestNewControllerGetsLeaderReportsAtOnce(t *testing.T) {
 	exercised := 0
 	for run := range 10 {
-		cryptotest.SetGlobalRandom(t, uint64(1+run))
-		c := &testCluster{t: t}
-		c.run(t, cmd("add-brokers n=3"))
-		c.run(t, cmd("create-topic name=t partitions=3 rf=3"))
-		c.tick(run % 5)
-		ctrl := int32(c.broker(1).b.MetadataLeader())
-		var part int32 = -1
-		for p := range int32(3) {
-			if c.leaderOf("t", p) == ctrl {
-				part = p
-			}
-		}
-		if part < 0 {
+		c, ctrl, part, ok := crashControllerLeader(t, 1+run, run%5)
+		if !ok {
 			continue
 		}
-		c.run(t, cmd(fmt.Sprintf("crash broker=%d", ctrl)))
 
 		// controller: every survivor knows a new controller; elected: a
 		// survivor leads the partition's raft group; named: every
@@ -91,22 +79,10 @@ func TestNewControllerGetsLeaderReportsAtOnce(t *testing.T) {
 func TestMetadataNamesTheElectedLeaderBeforeTheController(t *testing.T) {
 	exercised := 0
 	for run := range 10 {
-		cryptotest.SetGlobalRandom(t, uint64(100+run))
-		c := &testCluster{t: t}
-		c.run(t, cmd("add-brokers n=3"))
-		c.run(t, cmd("create-topic name=t partitions=3 rf=3"))
-		c.tick(run % 5)
-		ctrl := int32(c.broker(1).b.MetadataLeader())
-		var part int32 = -1
-		for p := range int32(3) {
-			if c.leaderOf("t", p) == ctrl {
-				part = p
-			}
-		}
-		if part < 0 {
+		c, ctrl, part, ok := crashControllerLeader(t, 100+run, run%5)
+		if !ok {
 			continue
 		}
-		c.run(t, cmd(fmt.Sprintf("crash broker=%d", ctrl)))
 		var leader int32
 		for tick := 1; leader == 0 || leader == ctrl; tick++ {
 			if tick > 100 {
@@ -140,4 +116,28 @@ func TestMetadataNamesTheElectedLeaderBeforeTheController(t *testing.T) {
 	if exercised == 0 {
 		t.Fatal("no run had the partition's leader elected before the new controller: the test checks nothing")
 	}
+}
+
+// crashControllerLeader starts three brokers with a topic t of three
+// partitions (RF 3) under seed, ticks them ticks times, and crashes the
+// metadata group's leader if it also leads a partition of t, which it
+// returns; ok is false (nothing crashed) if it leads none.
+func crashControllerLeader(t *testing.T, seed, ticks int) (c *testCluster, ctrl, part int32, ok bool) {
+	cryptotest.SetGlobalRandom(t, uint64(seed))
+	c = &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=3"))
+	c.run(t, cmd("create-topic name=t partitions=3 rf=3"))
+	c.tick(ticks)
+	ctrl = int32(c.broker(1).b.MetadataLeader())
+	part = -1
+	for p := range int32(3) {
+		if c.leaderOf("t", p) == ctrl {
+			part = p
+		}
+	}
+	if part < 0 {
+		return c, ctrl, part, false
+	}
+	c.run(t, cmd(fmt.Sprintf("crash broker=%d", ctrl)))
+	return c, ctrl, part, true
 }

@@ -41,7 +41,7 @@ type readyGroup struct {
 type stalledCycle struct {
 	rds  []readyGroup
 	recs [][]byte
-	// start: when the cycle began (stage timing), for a cycle in flight.
+	// start: when the cycle began (stage timing).
 	start int64
 	// restore: a state machine's Restore asked to be retried; every
 	// snapshot of the cycle is handed over again before the WAL write.
@@ -79,12 +79,7 @@ func (h *Host) retryStalled() (bool, error) {
 	}
 	h.cfg.Logger.Infof("raftlog: broker %d: the WAL works again", h.cfg.ID)
 	h.stalled, h.stallErr = nil, nil
-	for _, r := range st.rds {
-		if err := h.handleReady(r.g, r.rd); err != nil {
-			return false, err
-		}
-	}
-	return true, nil
+	return true, h.finishCycle(st.rds, st.start)
 }
 
 func (h *Host) cycle() (bool, error) {
@@ -152,7 +147,7 @@ func (h *Host) cycle() (bool, error) {
 			return false, err
 		}
 		h.cfg.Logger.Warningf("raftlog: broker %d: stalled until a snapshot can be restored: %v", h.cfg.ID, err)
-		h.stalled = &stalledCycle{rds: rds, recs: recs, restore: true}
+		h.stalled = &stalledCycle{rds: rds, recs: recs, start: cycleStart, restore: true}
 		h.stallErr = err
 		return false, nil
 	}
@@ -173,7 +168,7 @@ func (h *Host) cycle() (bool, error) {
 			// nothing of it may leave or apply. Keep it and retry; the
 			// records are idempotent if part of them did reach the WAL.
 			h.cfg.Logger.Warningf("raftlog: broker %d: WAL write failed, stalled until it works: %v", h.cfg.ID, err)
-			h.stalled = &stalledCycle{rds: rds, recs: recs}
+			h.stalled = &stalledCycle{rds: rds, recs: recs, start: cycleStart}
 			h.stallErr = err
 			return false, nil
 		}
