@@ -78,8 +78,12 @@ func (b *Broker) namedListeners() bool {
 // set them outside a simulation.
 type Unsafe struct {
 	AckBeforeFsync bool // acknowledge before the WAL sync
-	StaleRead      bool // serve fetches from local state: no ReadIndex round, no leader check
-	NoDedupe       bool // skip idempotent-producer deduplication
+	// FinishBeforeWrite, with Env.AsyncWrites, sends a raft cycle's
+	// messages and applies its entries as soon as its WAL records are
+	// handed to the caller, before they are durable.
+	FinishBeforeWrite bool
+	StaleRead         bool // serve fetches from local state: no ReadIndex round, no leader check
+	NoDedupe          bool // skip idempotent-producer deduplication
 	// SkipApplyCheckpoint reports the applied index as durable without
 	// syncing the segments or writing the checkpoint, and re-applies over
 	// a gap instead of fetching a peer's state.
@@ -409,14 +413,15 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		return nil, fmt.Errorf("engine: broker %d is not in the cluster list", cfg.ID)
 	}
 	host, err := raftlog.New(raftlog.Config{
-		ID:                   uint64(cfg.ID),
-		ElectionTicks:        cfg.ElectionTicks,
-		HeartbeatTicks:       cfg.HeartbeatTicks,
-		CheckpointBytes:      cfg.CheckpointBytes,
-		UnsafeAckBeforeFsync: cfg.Unsafe.AckBeforeFsync,
-		SendEarly:            env.SendEarly,
-		Now:                  env.Nanotime,
-		AsyncWrites:          env.AsyncWrites,
+		ID:                      uint64(cfg.ID),
+		ElectionTicks:           cfg.ElectionTicks,
+		HeartbeatTicks:          cfg.HeartbeatTicks,
+		CheckpointBytes:         cfg.CheckpointBytes,
+		UnsafeAckBeforeFsync:    cfg.Unsafe.AckBeforeFsync,
+		UnsafeFinishBeforeWrite: cfg.Unsafe.FinishBeforeWrite,
+		SendEarly:               env.SendEarly,
+		Now:                     env.Nanotime,
+		AsyncWrites:             env.AsyncWrites,
 	}, env.WAL)
 	if err != nil {
 		return nil, err

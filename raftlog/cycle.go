@@ -157,6 +157,10 @@ func (h *Host) cycle() (bool, error) {
 	if len(recs) > 0 && h.cfg.AsyncWrites && !h.cfg.UnsafeAckBeforeFsync {
 		h.inflight = &stalledCycle{rds: rds, recs: recs, start: cycleStart}
 		h.write = recs
+		if h.cfg.UnsafeFinishBeforeWrite {
+			h.inflight.rds = nil
+			return true, h.finishCycle(rds, cycleStart)
+		}
 		return false, nil
 	}
 	if len(recs) > 0 {

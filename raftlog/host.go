@@ -92,6 +92,10 @@ type Config struct {
 	// caller must write them to the same WAL, in order with the host's own
 	// WAL calls (group creation and removal, checkpoints, retries).
 	AsyncWrites bool
+	// UnsafeFinishBeforeWrite, with AsyncWrites, finishes a cycle (its
+	// messages leave, its entries apply) as soon as its records are handed
+	// over, not at WriteDone. Only for the simulator's knob test.
+	UnsafeFinishBeforeWrite bool
 }
 
 func (c *Config) setDefaults() {

@@ -25,8 +25,12 @@ const ModeAll = "all"
 // Unsafe knob names, as --unsafe spells them.
 const (
 	UnsafeAckBeforeFsync = "ack-before-fsync"
-	UnsafeStaleRead      = "stale-read"
-	UnsafeNoDedupe       = "no-dedupe"
+	// UnsafeFinishBeforeWrite makes a broker writing off its loop send a
+	// cycle's messages and apply its entries before its write is durable
+	// (the knob turns AsyncWrites on).
+	UnsafeFinishBeforeWrite = "finish-before-write"
+	UnsafeStaleRead         = "stale-read"
+	UnsafeNoDedupe          = "no-dedupe"
 	// UnsafeSkipApplyCheckpoint breaks the durable apply point: a replica
 	// reports its applied index durable without syncing its segments or
 	// writing its checkpoint, and re-applies over a gap.
@@ -409,9 +413,11 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{MarkerBeforePrepare: true}, nil
 	case UnsafeCompactActive:
 		return engine.Unsafe{CompactLatest: true}, nil
+	case UnsafeFinishBeforeWrite:
+		return engine.Unsafe{FinishBeforeWrite: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
-		UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch,
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
+		UnsafeAckBeforeFsync, UnsafeFinishBeforeWrite, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch,
 		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeCompactActive)
 }
 

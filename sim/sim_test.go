@@ -171,8 +171,11 @@ var knobFirstSeed = map[string]uint64{
 func TestUnsafeKnobsBite(t *testing.T) {
 	want := map[string][]string{
 		UnsafeAckBeforeFsync: {linearizability.AnomalyLostWrite, FailCommittedLost, FailDivergence},
-		UnsafeStaleRead:      {linearizability.AnomalyNonlinearizable, linearizability.AnomalyNonmonotonicPoll, linearizability.AnomalyInconsistentOffsets},
-		UnsafeNoDedupe:       {linearizability.AnomalyDuplicate},
+		// The same loss with writes off the loop: what left or applied
+		// before WriteDone is gone after a crash.
+		UnsafeFinishBeforeWrite: {linearizability.AnomalyLostWrite, FailCommittedLost, FailDivergence},
+		UnsafeStaleRead:         {linearizability.AnomalyNonlinearizable, linearizability.AnomalyNonmonotonicPoll, linearizability.AnomalyInconsistentOffsets},
+		UnsafeNoDedupe:          {linearizability.AnomalyDuplicate},
 		UnsafeSkipApplyCheckpoint: {FailCommittedLost, FailDivergence, linearizability.AnomalyLostWrite,
 			linearizability.AnomalyInconsistentOffsets},
 		// A zombie's commit of its old position lands after the next
@@ -211,7 +214,7 @@ func TestUnsafeKnobsBite(t *testing.T) {
 		// older value (the knob turns the lifecycle workload on).
 		UnsafeCompactActive: {FailAckedRecordGone, FailCompactedState},
 	}
-	for _, knob := range []string{UnsafeAckBeforeFsync, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint,
+	for _, knob := range []string{UnsafeAckBeforeFsync, UnsafeFinishBeforeWrite, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint,
 		UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch, UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW,
 		UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeCompactActive} {
 		t.Run(knob, func(t *testing.T) {

@@ -373,7 +373,7 @@ func (w *World) boot(n *node) {
 	// Early sends (a leader's appends before its WAL sync) travel the
 	// same simulated network as the rest, so the real runtime's path is
 	// the one simulated.
-	env := engine.Env{FS: n.fs, WAL: n.wal, Clock: n.clock, AsyncWrites: w.opts.AsyncWrites}
+	env := engine.Env{FS: n.fs, WAL: n.wal, Clock: n.clock, AsyncWrites: w.opts.AsyncWrites || w.unsafe.FinishBeforeWrite}
 	if w.logOut != nil {
 		id := n.id
 		env.Logf = func(format string, args ...any) {

@@ -18,7 +18,7 @@ import (
 
 const simUsage = `usage: gregor sim --seed N [--mode at-most-once|at-least-once|exactly-once|all]
                  [--brokers 3|5] [--time 45s]
-                 [--unsafe ack-before-fsync|stale-read|no-dedupe|skip-apply-checkpoint|
+                 [--unsafe ack-before-fsync|finish-before-write|stale-read|no-dedupe|skip-apply-checkpoint|
                            no-generation-check|stale-offset-fetch|no-revoke-before-assign|
                            lso-is-hw|no-fencing|marker-before-prepare|compact-active]
                  [--wal-rot] [--disk-errors] [--txn=false] [--txn-pingpong N] [--lifecycle=false] [--async-writes=B]
