@@ -22,12 +22,16 @@ import (
 //     (DYNAMIC_DEFAULT_BROKER_CONFIG when set by AlterConfigs, the only
 //     ones not read-only); an empty name or this broker's id. Another
 //     broker's id: INVALID_REQUEST (ask it).
-//   - ConfigNames filters; null means all. For topics, IncludeSynonyms
-//     (v1+) lists the topic's own value (DYNAMIC_TOPIC_CONFIG) when set,
-//     the cluster-wide dynamic default when set
-//     (DYNAMIC_DEFAULT_BROKER_CONFIG) and the static default, both by the
-//     broker config's name (DEFAULT_CONFIG); IncludeDocumentation (v3+)
-//     gives the catalog's line (topic_configs.go).
+//   - ConfigNames filters; null means all. IncludeSynonyms (v1+) lists
+//     the chain a value comes from, most specific first: the topic's own
+//     value (DYNAMIC_TOPIC_CONFIG) when set, then by the broker config's
+//     name the cluster-wide dynamic default when set
+//     (DYNAMIC_DEFAULT_BROKER_CONFIG), the broker's static setting when it
+//     has one (STATIC_BROKER_CONFIG: Config.StaticConfigs, or a value
+//     other than the built-in one) and the built-in default
+//     (DEFAULT_CONFIG); the first is the config's Source.
+//     IncludeDocumentation (v3+) gives the catalog's line
+//     (topic_configs.go).
 //   - ConfigType (v3+) is Kafka's type of each config Gregor knows (the
 //     Java client shows it as ConfigEntry.type()); UNKNOWN for a name given
 //     at topic creation that Gregor does not know.
@@ -44,6 +48,7 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 		res.ErrorMessage = kmsg.StringPtr("")
 		var set map[string]string
 		var defaults map[string]string
+		var static map[string]staticConfig
 		if err := b.configAuthorized(opDescribeConfigs, rr.ResourceType, rr.ResourceName); err != nil {
 			res.ErrorCode, res.ErrorMessage = err.Code, kmsg.StringPtr("Authorization failed.")
 			resp.Resources = append(resp.Resources, res)
@@ -72,9 +77,10 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 				resp.Resources = append(resp.Resources, res)
 				continue
 			}
-			defaults = b.brokerConfigs()
-			for name, c := range brokerConfigByName {
-				defaults[name] = b.staticDefault(c)
+			static = b.staticBrokerConfigs()
+			defaults = make(map[string]string, len(static))
+			for name, sc := range static {
+				defaults[name] = sc.value
 			}
 			set = b.meta.st.BrokerConfigs
 		default:
@@ -128,8 +134,15 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 					if dv, ok := b.meta.st.BrokerConfigs[tc.broker]; ok && tc.broker != "" {
 						chain = append(chain, link{bn, dv, kmsg.ConfigSourceDynamicDefaultBrokerConfig})
 					}
+					def := b.staticDefault(tc)
+					if sc, ok := b.staticBrokerConfigs()[tc.broker]; ok && tc.broker != "" {
+						if sc.static {
+							chain = append(chain, link{bn, sc.value, kmsg.ConfigSourceStaticBrokerConfig})
+						}
+						def = sc.builtin
+					}
 					if !kafkaNullDefault[tc.broker] {
-						chain = append(chain, link{bn, b.staticDefault(tc), kmsg.ConfigSourceDefaultConfig})
+						chain = append(chain, link{bn, def, kmsg.ConfigSourceDefaultConfig})
 					}
 				}
 			case kmsg.ConfigResourceTypeBroker:
@@ -143,7 +156,10 @@ func (b *Broker) handleDescribeConfigs(token uint64, r *kmsg.DescribeConfigsRequ
 						chain = append(chain, link{n, v, kmsg.ConfigSourceDynamicDefaultBrokerConfig})
 					}
 				}
-				chain = append(chain, link{n, defaults[n], kmsg.ConfigSourceDefaultConfig})
+				if sc := static[n]; sc.static {
+					chain = append(chain, link{n, sc.value, kmsg.ConfigSourceStaticBrokerConfig})
+				}
+				chain = append(chain, link{n, static[n].builtin, kmsg.ConfigSourceDefaultConfig})
 			}
 			c.Source = kmsg.ConfigSourceDefaultConfig
 			if len(chain) > 0 {
@@ -203,6 +219,10 @@ var configTypes = map[string]kmsg.ConfigType{
 	"transaction.state.log.num.partitions":     kmsg.ConfigTypeInt,
 	"transaction.state.log.replication.factor": kmsg.ConfigTypeShort,
 	"transaction.max.timeout.ms":               kmsg.ConfigTypeInt,
+	"transactional.id.expiration.ms":           kmsg.ConfigTypeInt,
+	"log.retention.hours":                      kmsg.ConfigTypeInt,
+	"log.retention.check.interval.ms":          kmsg.ConfigTypeLong,
+	"log.cleaner.backoff.ms":                   kmsg.ConfigTypeLong,
 }
 
 func (b *Broker) brokerConfigs() map[string]string {
@@ -213,6 +233,9 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"num.partitions":                           strconv.Itoa(int(b.cfg.DefaultPartitions)),
 		"message.max.bytes":                        strconv.Itoa(int(b.cfg.MaxMessageBytes)),
 		"log.segment.bytes":                        strconv.FormatInt(b.segmentBytes(), 10),
+		"log.retention.hours":                      "168",
+		"log.retention.check.interval.ms":          strconv.FormatInt(b.cfg.RetentionCheckIntervalMs, 10),
+		"log.cleaner.backoff.ms":                   strconv.FormatInt(b.cfg.CleanerBackoffMs, 10),
 		"producer.id.expiration.ms":                strconv.FormatInt(b.cfg.ProducerIDExpirationMs, 10),
 		"offsets.topic.num.partitions":             strconv.Itoa(int(b.cfg.OffsetsTopicPartitions)),
 		"offsets.topic.replication.factor":         strconv.Itoa(int(b.cfg.OffsetsTopicReplicationFactor)),
@@ -228,7 +251,38 @@ func (b *Broker) brokerConfigs() map[string]string {
 		"transaction.state.log.num.partitions":     strconv.Itoa(int(b.cfg.TransactionStatePartitions)),
 		"transaction.state.log.replication.factor": strconv.Itoa(int(b.cfg.TransactionStateReplicationFactor)),
 		"transaction.max.timeout.ms":               strconv.Itoa(int(b.cfg.TransactionMaxTimeoutMs)),
+		"transactional.id.expiration.ms":           strconv.FormatInt(b.cfg.TransactionalIDExpirationMs, 10),
 	}
+}
+
+// staticBrokerConfigs are this broker's settings and where each comes
+// from: the value of every broker config (brokerConfigs, and the broker
+// names of the topic configs' static defaults), whether it is static
+// (STATIC_BROKER_CONFIG: named in Config.StaticConfigs, or set to a value
+// other than the built-in one) and the built-in value a broker started
+// with no settings has (DEFAULT_CONFIG, Kafka's synonym of last resort).
+// Computed once: a broker's static settings do not change while it runs.
+func (b *Broker) staticBrokerConfigs() map[string]staticConfig {
+	if b.static != nil {
+		return b.static
+	}
+	builtin := &Broker{cfg: Config{ID: b.cfg.ID, Cluster: b.cfg.Cluster}}
+	builtin.cfg.setDefaults()
+	values, defaults := b.brokerConfigs(), builtin.brokerConfigs()
+	for name, c := range brokerConfigByName {
+		values[name], defaults[name] = b.staticDefault(c), builtin.staticDefault(c)
+	}
+	b.static = make(map[string]staticConfig, len(values))
+	for name, v := range values {
+		b.static[name] = staticConfig{value: v, builtin: defaults[name], static: v != defaults[name] || slices.Contains(b.cfg.StaticConfigs, name)}
+	}
+	return b.static
+}
+
+// staticConfig is one broker config as the broker started with it.
+type staticConfig struct {
+	value, builtin string
+	static         bool
 }
 
 func (b *Broker) segmentBytes() int64 {

@@ -223,6 +223,13 @@ type Config struct {
 	SuperUsers                []string
 	AllowEveryoneIfNoACLFound bool
 
+	// StaticConfigs are the Kafka names of the broker settings given
+	// explicitly when the broker started (Kafka's server.properties;
+	// gregor serve's flags and --config file). DescribeConfigs reports
+	// them, and every setting whose value is not the built-in one, as
+	// STATIC_BROKER_CONFIG.
+	StaticConfigs []string
+
 	Unsafe Unsafe
 }
 
@@ -360,10 +367,12 @@ const metadataGroup raftlog.GroupID = 1
 // Broker is one Gregor broker's core: stepped, single-threaded, no IO of
 // its own beyond Env.
 type Broker struct {
-	cfg  Config
-	env  Env
-	host *raftlog.Host
-	meta *metaSM
+	cfg Config
+	// static caches staticBrokerConfigs.
+	static map[string]staticConfig
+	env    Env
+	host   *raftlog.Host
+	meta   *metaSM
 
 	parts map[raftlog.GroupID]*partition
 	// replicas is every state machine hosted here, of every kind, by group.

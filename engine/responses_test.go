@@ -12,6 +12,7 @@ import (
 	"testing/cryptotest"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/google/go-cmp/cmp"
 	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -260,5 +261,55 @@ func TestDescribeConfigsTypesEveryConfig(t *testing.T) {
 				t.Errorf("%s %q: config %s has no type", res.ResourceType, res.ResourceName, cfg.Name)
 			}
 		}
+	}
+}
+
+// DescribeConfigs reports a broker setting given at start (Kafka's
+// server.properties; Config.StaticConfigs) or set to a value other than
+// the built-in one as STATIC_BROKER_CONFIG, with the built-in value as its
+// DEFAULT_CONFIG synonym, for the broker and for the topic configs it is
+// the default of.
+func TestDescribeConfigsStaticBrokerConfig(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 1)
+	c := &testCluster{t: t}
+	c.tune = func(cfg *Config) {
+		cfg.SegmentBytes = 1 << 20
+		cfg.StaticConfigs = []string{"num.partitions"}
+	}
+	c.run(t, &datadriven.TestData{Cmd: "add-brokers"})
+	c.run(t, &datadriven.TestData{Cmd: "create-topic"})
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	req.IncludeSynonyms = true
+	for _, r := range []struct {
+		typ   kmsg.ConfigResourceType
+		name  string
+		names []string
+	}{
+		{kmsg.ConfigResourceTypeBroker, "1", []string{"log.segment.bytes", "message.max.bytes", "num.partitions"}},
+		{kmsg.ConfigResourceTypeTopic, "t", []string{"segment.bytes"}},
+	} {
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName, rr.ConfigNames = r.typ, r.name, r.names
+		req.Resources = append(req.Resources, rr)
+	}
+	resp := c.ask(4, req).(*kmsg.DescribeConfigsResponse)
+	var got []string
+	for _, res := range resp.Resources {
+		for _, cfg := range res.Configs {
+			line := fmt.Sprintf("%s %s=%s %s:", res.ResourceType, cfg.Name, deref(cfg.Value), cfg.Source)
+			for _, s := range cfg.ConfigSynonyms {
+				line += fmt.Sprintf(" %s=%s(%s)", s.Name, deref(s.Value), s.Source)
+			}
+			got = append(got, line)
+		}
+	}
+	want := []string{
+		"BROKER log.segment.bytes=1048576 STATIC_BROKER_CONFIG: log.segment.bytes=1048576(STATIC_BROKER_CONFIG) log.segment.bytes=67108864(DEFAULT_CONFIG)",
+		"BROKER message.max.bytes=1048588 DEFAULT_CONFIG: message.max.bytes=1048588(DEFAULT_CONFIG)",
+		"BROKER num.partitions=1 STATIC_BROKER_CONFIG: num.partitions=1(STATIC_BROKER_CONFIG) num.partitions=1(DEFAULT_CONFIG)",
+		"TOPIC segment.bytes=1048576 STATIC_BROKER_CONFIG: log.segment.bytes=1048576(STATIC_BROKER_CONFIG) log.segment.bytes=67108864(DEFAULT_CONFIG)",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -69,6 +69,8 @@ type devOptions struct {
 	adminPassword string
 	saslPlaintext bool
 	log           logOptions
+	// static are the Kafka names of the broker configs set by flags.
+	static []string
 	// engine, if set, adjusts each broker's engine configuration last
 	// (gregor bench failover's --election-ticks and --tick-ms).
 	engine func(*engine.Config)
@@ -97,6 +99,7 @@ func parseDev(args []string, stderr io.Writer) (devOptions, error) {
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
 	}
+	o.static = staticConfigs(fs)
 	if err := o.log.check(); err != nil {
 		return o, err
 	}
@@ -244,7 +247,7 @@ func startDev(o devOptions, sec *devSecure, logf func(id int32) func(string, ...
 		}
 	}
 	for _, m := range ms {
-		bc := engine.Config{ID: m.ID, AutoCreateTopics: o.autoCreate, TransactionVersion: int16(o.txnVersion)}
+		bc := engine.Config{ID: m.ID, AutoCreateTopics: o.autoCreate, TransactionVersion: int16(o.txnVersion), StaticConfigs: o.static}
 		groupConfig(&bc, 50, o.groupDelayMs, 7*24*60)
 		o.log.apply(&bc)
 		if o.engine != nil {

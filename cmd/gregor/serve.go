@@ -209,7 +209,37 @@ func parseServeSecure(args []string, stderr io.Writer) (runtime.Config, *serveSe
 	}
 	fs.Visit(func(f *flag.Flag) { o.listenSet = o.listenSet || f.Name == "listen" })
 	cfg, err := o.nodeConfig()
+	cfg.Broker.StaticConfigs = staticConfigs(fs)
 	return cfg, o.security, err
+}
+
+// kafkaConfigNames are the Kafka broker configs of serve's and dev's
+// flags.
+var kafkaConfigNames = map[string]string{
+	"auto-create-topics":               "auto.create.topics.enable",
+	"producer-id-expiration-ms":        "producer.id.expiration.ms",
+	"offsets-topic-partitions":         "offsets.topic.num.partitions",
+	"group-initial-rebalance-delay-ms": "group.initial.rebalance.delay.ms",
+	"offsets-retention-minutes":        "offsets.retention.minutes",
+	"num-partitions":                   "num.partitions",
+	"default-replication-factor":       "default.replication.factor",
+	"transactional-id-expiration-ms":   "transactional.id.expiration.ms",
+	"log-cleaner-backoff-ms":           "log.cleaner.backoff.ms",
+	"log-retention-check-interval-ms":  "log.retention.check.interval.ms",
+}
+
+// staticConfigs are the Kafka names of the broker configs set on the
+// command line or in the --config file (engine.Config.StaticConfigs:
+// DescribeConfigs reports them as STATIC_BROKER_CONFIG, as Kafka does
+// those in server.properties).
+func staticConfigs(fs *flag.FlagSet) []string {
+	var names []string
+	fs.Visit(func(f *flag.Flag) {
+		if n, ok := kafkaConfigNames[f.Name]; ok {
+			names = append(names, n)
+		}
+	})
+	return names
 }
 
 // applyConfigFile sets every flag named in the file that the command line

@@ -66,6 +66,11 @@ func TestServeConfig(t *testing.T) {
 		t.Errorf("num.partitions %d, default.replication.factor %d, transaction.version %d, transactional.id.expiration.ms %d; want 6, 2, 1, 1000",
 			b.DefaultPartitions, b.DefaultReplicationFactor, b.TransactionVersion, b.TransactionalIDExpirationMs)
 	}
+	// What DescribeConfigs reports as STATIC_BROKER_CONFIG, in flag order.
+	wantStatic := []string{"default.replication.factor", "num.partitions", "producer.id.expiration.ms", "transactional.id.expiration.ms"}
+	if diff := cmp.Diff(wantStatic, cfg.Broker.StaticConfigs); diff != "" {
+		t.Errorf("static configs (-want +got):\n%s", diff)
+	}
 	if cfg.PeerListen != "10.0.0.2:19092" || cfg.KafkaListen != "0.0.0.0:9092" || cfg.DataDir != "/var/gregor" {
 		t.Errorf("listeners %q %q, data %q", cfg.KafkaListen, cfg.PeerListen, cfg.DataDir)
 	}
@@ -88,6 +93,9 @@ func TestServeConfigFile(t *testing.T) {
 	}
 	if cfg.Broker.ID != 3 || cfg.DataDir != "/from/flag" || !cfg.Broker.AutoCreateTopics || cfg.KafkaListen != "10.0.0.3:9092" {
 		t.Errorf("got id %d data %q auto-create %v listen %q", cfg.Broker.ID, cfg.DataDir, cfg.Broker.AutoCreateTopics, cfg.KafkaListen)
+	}
+	if diff := cmp.Diff([]string{"auto.create.topics.enable"}, cfg.Broker.StaticConfigs); diff != "" {
+		t.Errorf("static configs from the file (-want +got):\n%s", diff)
 	}
 
 	if err := os.WriteFile(path, []byte("id=3\nbogus=1\n"), 0o644); err != nil {

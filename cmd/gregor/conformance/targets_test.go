@@ -376,6 +376,9 @@ func startGregor(t *testing.T, o targetOpts) (*target, func()) {
 			DefaultReplicationFactor:     1,
 			GroupInitialRebalanceDelayMs: -1,
 			TransactionVersion:           2,
+			// Set in kafkaProperties' server.properties too.
+			StaticConfigs: []string{"auto.create.topics.enable", "num.partitions", "default.replication.factor",
+				"offsets.topic.replication.factor", "transaction.state.log.replication.factor", "group.initial.rebalance.delay.ms"},
 		}
 		if o.authorizer {
 			cfg.Authorizer, cfg.SuperUsers = true, []string{anonymous}
