@@ -127,13 +127,14 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 				out.LogStartOffset = p.startOffset()
 				continue
 			}
-			if code := firstBatchCode(rp.Records); code != 0 {
-				// Kafka's ProduceRequest.validateRecords: no whole
-				// first batch; its answer has no message.
+			records, code := oneBatch(rp.Records)
+			if code != 0 {
+				// Kafka's ProduceRequest.validateRecords: not exactly
+				// one batch; its answer has no message.
 				out.ErrorCode = code
 				continue
 			}
-			h, batches, err := b.validateProduce(pol, rp.Records)
+			h, err := b.validateProduce(pol, records)
 			if err != nil {
 				out.ErrorCode = errCode(err)
 				msg := err.Error()
@@ -149,8 +150,8 @@ func (b *Broker) handleProduce(token uint64, r *kmsg.ProduceRequest) {
 					}
 					return
 				}
-				appendTime := b.stampLogAppendTime(pol, batches)
-				seq, ok := p.propose(rp.Records, func(res produceResult) {
+				appendTime := b.stampLogAppendTime(pol, records)
+				seq, ok := p.propose(records, func(res produceResult) {
 					if rep.sent {
 						// Answered already (acks=0): the response may be being
 						// encoded on another goroutine; leave it be.
@@ -259,58 +260,39 @@ func reportsLogStart(err error) bool {
 	return true
 }
 
-// stampLogAppendTime gives the batches of a topic with
-// message.timestamp.type=LogAppendTime the leader's clock as their
-// timestamp (Kafka's LogAppendTime), before they are proposed: the entry
+// stampLogAppendTime gives the batch of a topic with
+// message.timestamp.type=LogAppendTime the leader's clock as its
+// timestamp (Kafka's LogAppendTime), before it is proposed: the entry
 // carries it, so every replica stores the same bytes. It returns the time
 // for the response, or -1 for CreateTime.
-func (b *Broker) stampLogAppendTime(pol *topicPolicy, batches [][]byte) int64 {
+func (b *Broker) stampLogAppendTime(pol *topicPolicy, bb []byte) int64 {
 	if !pol.logAppendTime {
 		return -1
 	}
 	now := b.nowMillis()
-	for _, bb := range batches {
-		batch.SetLogAppendTime(bb, now)
-	}
+	batch.SetLogAppendTime(bb, now)
 	return now
 }
 
-// validateProduce checks one partition's record set and returns its first
-// batch's header (an idempotent or transactional producer sends one) and
-// its batches (sub-slices of records).
-func (b *Broker) validateProduce(pol *topicPolicy, records []byte) (batch.Header, [][]byte, error) {
-	maxBatch := b.maxMessageBytes(pol)
-	if limit := max(maxBatch, int(b.cfg.MaxMessageBytes)); len(records) > limit {
-		return batch.Header{}, nil, fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(records), limit)
+// validateProduce checks one partition's batch (oneBatch found it) and
+// returns its header.
+func (b *Broker) validateProduce(pol *topicPolicy, bb []byte) (batch.Header, error) {
+	if limit := b.maxMessageBytes(pol); len(bb) > limit {
+		if limit < int(b.cfg.MaxMessageBytes) {
+			return batch.Header{}, fmt.Errorf("%w: a batch of %d bytes exceeds the topic's max.message.bytes, %d", kerr.MessageTooLarge, len(bb), limit)
+		}
+		return batch.Header{}, fmt.Errorf("%w: %d bytes exceed the limit of %d", kerr.MessageTooLarge, len(bb), limit)
 	}
-	// firstBatchCode has already refused records without a whole first
-	// batch, so there is at least one.
-	batches, err := batch.Split(records)
+	h, err := batch.Validate(bb)
 	if err != nil {
-		return batch.Header{}, nil, err
+		return batch.Header{}, err
 	}
-	var first batch.Header
-	for i, bb := range batches {
-		if len(bb) > maxBatch {
-			return batch.Header{}, nil, fmt.Errorf("%w: a batch of %d bytes exceeds the topic's max.message.bytes, %d", kerr.MessageTooLarge, len(bb), maxBatch)
-		}
-		h, err := batch.Validate(bb)
-		if err != nil {
-			return batch.Header{}, nil, err
-		}
-		if h.Idempotent() && len(batches) > 1 {
-			return batch.Header{}, nil, fmt.Errorf("%w: an idempotent producer may send one batch per partition", kerr.InvalidRecord)
-		}
-		if pol.compacts {
-			if err := requireKeys(bb); err != nil {
-				return batch.Header{}, nil, err
-			}
-		}
-		if i == 0 {
-			first = h
+	if pol.compacts {
+		if err := requireKeys(bb); err != nil {
+			return batch.Header{}, err
 		}
 	}
-	return first, batches, nil
+	return h, nil
 }
 
 // requireKeys refuses a record without a key on a compacted topic, as
@@ -353,15 +335,18 @@ type proposalRef struct {
 	seq uint64
 }
 
+// topicPartition names a partition in a request.
+type topicPartition struct {
+	topic string
+	part  int32
+}
+
 // dedupeProduce leaves one entry per partition in r, as Kafka's handler
 // does (it collects the partitions in a map): a partition named more than
 // once is written once, with the records of its last entry, and answered
 // once, where it was first named. A topic named twice becomes one.
 func dedupeProduce(r *kmsg.ProduceRequest) {
-	type tp struct {
-		topic string
-		part  int32
-	}
+	type tp = topicPartition
 	last := map[tp][]byte{}
 	topics := map[string]bool{}
 	dup := false
@@ -404,19 +389,41 @@ func dedupeProduce(r *kmsg.ProduceRequest) {
 	r.Topics = out
 }
 
-// firstBatchCode is Kafka's answer when records do not hold a whole first
-// batch (ByteBufferLogInputStream finds none: INVALID_RECORD; a size
-// field under the 14-byte minimum: CORRUPT_MESSAGE), else 0.
-func firstBatchCode(records []byte) int16 {
+// oneBatch is Kafka's ProduceRequest.validateRecords for v3+: records
+// must hold exactly one batch. It returns the whole first batch, or the
+// error code when there is none (ByteBufferLogInputStream finds none:
+// INVALID_RECORD; a size field under the 14-byte minimum:
+// CORRUPT_MESSAGE) or when a second batch follows (INVALID_RECORD; a
+// second size field under the minimum: CORRUPT_MESSAGE). Bytes after the
+// first batch too short to be a whole one are not a batch: Kafka's
+// iterator ends there and its log drops them, and so does Gregor.
+func oneBatch(records []byte) ([]byte, int16) {
+	n, code := batchAt(records)
+	if code != 0 {
+		return nil, code
+	}
+	switch _, code := batchAt(records[n:]); code {
+	case 0:
+		return nil, kerr.InvalidRecord.Code
+	case kerr.CorruptMessage.Code:
+		return nil, code
+	}
+	return records[:n], 0
+}
+
+// batchAt is the length of the whole batch records start with, or the
+// code for none: INVALID_RECORD when the bytes end first, CORRUPT_MESSAGE
+// for a size field under the 14-byte minimum.
+func batchAt(records []byte) (int, int16) {
 	if len(records) < 12 {
-		return kerr.InvalidRecord.Code
+		return 0, kerr.InvalidRecord.Code
 	}
 	size := int32(binary.BigEndian.Uint32(records[8:12]))
 	switch {
 	case size < 14:
-		return kerr.CorruptMessage.Code
+		return 0, kerr.CorruptMessage.Code
 	case len(records) < 17 || int64(len(records)) < int64(size)+12:
-		return kerr.InvalidRecord.Code
+		return 0, kerr.InvalidRecord.Code
 	}
-	return 0
+	return int(size) + 12, 0
 }

@@ -19,9 +19,9 @@ import (
 //     The answer is that record's offset and timestamp, as in Kafka (the
 //     Java client's offsetsForTimes reports both). NB: a compressed batch
 //     is not decoded: the answer is its base offset and max timestamp.
-//   - A partition named more than once is answered each time (Kafka
-//     answers it once, INVALID_REQUEST): Gregor's simulator asks -2 and -1
-//     of a partition in one request (docs/compatibility.md, Conformance).
+//   - A partition named more than once is answered once, INVALID_REQUEST,
+//     and a topic named more than once once, with all its partitions, as
+//     Kafka's (it collects the partitions in a map).
 //   - A negative timestamp other than -1, -2 and (v7) -3: UNSUPPORTED_VERSION
 //     (Kafka's -4 and -5 need v8 and v9, which Gregor does not offer).
 //   - Leader only, linearizable like Fetch (a ReadIndex round first).
@@ -34,6 +34,7 @@ func init() { regKey(kmsg.ListOffsets, 1, 7, (*Broker).handleListOffsets) }
 func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
 	rep := b.newReply(token, resp)
+	dupes := dedupeListOffsets(r)
 	for _, rt := range r.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
@@ -49,6 +50,10 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 	for ti, rt := range r.Topics {
 		for pi, rp := range rt.Partitions {
 			out := &resp.Topics[ti].Partitions[pi]
+			if dupes[topicPartition{rt.Topic, rp.Partition}] {
+				out.ErrorCode = kerr.InvalidRequest.Code
+				continue
+			}
 			p, kerrv := b.lookupLeader(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			switch {
 			case !mayDo(rt.Topic):
@@ -97,6 +102,38 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 		}
 	}
 	rep.done()
+}
+
+// dedupeListOffsets leaves each topic in r once, with the partitions of
+// all its entries, and each partition once, where it was first named; it
+// returns the partitions that were named more than once.
+func dedupeListOffsets(r *kmsg.ListOffsetsRequest) map[topicPartition]bool {
+	var dupes map[topicPartition]bool
+	seen := make(map[topicPartition]bool)
+	byName := make(map[string]int, len(r.Topics))
+	topics := r.Topics[:0:0]
+	for _, rt := range r.Topics {
+		ti, ok := byName[rt.Topic]
+		if !ok {
+			ti = len(topics)
+			byName[rt.Topic] = ti
+			topics = append(topics, kmsg.ListOffsetsRequestTopic{Topic: rt.Topic})
+		}
+		for _, rp := range rt.Partitions {
+			tp := topicPartition{rt.Topic, rp.Partition}
+			if seen[tp] {
+				if dupes == nil {
+					dupes = make(map[topicPartition]bool)
+				}
+				dupes[tp] = true
+				continue
+			}
+			seen[tp] = true
+			topics[ti].Partitions = append(topics[ti].Partitions, rp)
+		}
+	}
+	r.Topics = topics
+	return dupes
 }
 
 // maxTimestampOffset finds the batch with the largest max timestamp.

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -386,5 +387,85 @@ func TestProduceDuplicatePartition(t *testing.T) {
 	}
 	if p := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]; codeName(p.ErrorCode) != "INVALID_RECORD" || p.ErrorMessage != nil {
 		t.Fatalf("truncated batch: %s, message %v; want INVALID_RECORD, none", codeName(p.ErrorCode), p.ErrorMessage)
+	}
+}
+
+// Produce v3+ carries exactly one batch per partition, as Kafka's
+// ProduceRequest.validateRecords: a second whole batch is INVALID_RECORD
+// (a second size field under the minimum CORRUPT_MESSAGE), without a
+// message; bytes after the batch too short to be one are dropped.
+func TestProduceOneBatch(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	c.run(t, cmd("create-topic name=t partitions=1 rf=1"))
+	one := batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte("v")}})
+	produce := func(records []byte) kmsg.ProduceResponseTopicPartition {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(9)
+		req.Acks, req.TimeoutMillis = -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = records
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, ok := c.call(1, req, 50)
+		if !ok {
+			t.Fatal("no answer")
+		}
+		return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	}
+	cat := func(parts ...[]byte) []byte { return slices.Concat(parts...) }
+	for _, tc := range []struct {
+		name    string
+		records []byte
+		code    string
+		base    int64
+	}{
+		{"two batches", cat(one, one), "INVALID_RECORD", -1},
+		{"a second size under the minimum", cat(one, make([]byte, 12)), "CORRUPT_MESSAGE", -1},
+		{"5 bytes after", cat(one, make([]byte, 5)), "ok", 0},
+		{"a part of a second batch", cat(one, one[:len(one)-1]), "ok", 1},
+		{"one batch", one, "ok", 2},
+	} {
+		p := produce(tc.records)
+		if codeName(p.ErrorCode) != tc.code || p.ErrorMessage != nil || p.BaseOffset != tc.base {
+			t.Errorf("%s: %s (message %s) at %d; want %s, no message, at %d", tc.name, codeName(p.ErrorCode), deref(p.ErrorMessage), p.BaseOffset, tc.code, tc.base)
+		}
+	}
+}
+
+// ListOffsets answers a partition named more than once once,
+// INVALID_REQUEST, and a topic named more than once once, as Kafka does.
+func TestListOffsetsDuplicatePartition(t *testing.T) {
+	c := &testCluster{t: t}
+	c.run(t, cmd("add-brokers n=1"))
+	c.run(t, cmd("create-topic name=t partitions=2 rf=1"))
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.SetVersion(7)
+	for _, parts := range [][]int32{{0, 1}, {1}} {
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = "t"
+		for _, p := range parts {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition, rp.Timestamp = p, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	resp, ok := c.call(1, req, 50)
+	if !ok {
+		t.Fatal("no answer")
+	}
+	var got []string
+	for _, rt := range resp.(*kmsg.ListOffsetsResponse).Topics {
+		for _, p := range rt.Partitions {
+			got = append(got, fmt.Sprintf("%s/%d %s offset %d", rt.Topic, p.Partition, codeName(p.ErrorCode), p.Offset))
+		}
+	}
+	want := []string{"t/0 ok offset 0", "t/1 INVALID_REQUEST offset -1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

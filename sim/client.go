@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -109,8 +108,14 @@ type client struct {
 	// partition in it.
 	offsets  map[tpKey]int64
 	fetching []tpOp
-	next     int
-	final    map[tpKey][]linearizability.Record
+	// A list-offsets op asks a partition's end (-1), then its start (-2)
+	// of the same broker: Kafka refuses a partition named twice in one
+	// ListOffsets request. listTo is that broker; listStart marks the
+	// second request.
+	listTo    int32
+	listStart bool
+	next      int
+	final     map[tpKey][]linearizability.Record
 
 	// churn
 	churn churnState
@@ -630,25 +635,32 @@ func (c *client) sendFetch(to int32, tps []tpKey, maxWait int32, consumer int) {
 }
 
 func (c *client) sendList(to int32, tps []tpKey) {
-	req := kmsg.NewPtrListOffsetsRequest()
-	req.SetVersion(7)
-	req.ReplicaID = -1
 	c.fetching = c.fetching[:0]
 	for _, tp := range tps {
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = tp.topic
-		for _, ts := range []int64{-2, -1} {
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Partition = tp.part
-			rp.Timestamp = ts
-			rp.CurrentLeaderEpoch = -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
 		op := c.w.record(linearizability.Op{Client: c.idx, Kind: linearizability.ListOffsets, TP: tp.tp(), Consumer: -1})
 		c.fetching = append(c.fetching, tpOp{tp, op})
 	}
-	c.request(to, req, waitList)
+	c.listTo, c.listStart = to, false
+	c.requestList(-1)
+}
+
+// requestList asks the listed partitions' offsets at ts (-1: the end, -2:
+// the start) of c.listTo.
+func (c *client) requestList(ts int64) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.SetVersion(7)
+	req.ReplicaID = -1
+	for _, f := range c.fetching {
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = f.tp.topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = f.tp.part
+		rp.Timestamp = ts
+		rp.CurrentLeaderEpoch = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	c.request(c.listTo, req, waitList)
 }
 
 // fetchPartition finds a partition's answer in a fetch response.
@@ -735,7 +747,6 @@ func (c *client) onFetch(r *kmsg.FetchResponse) {
 
 func (c *client) onList(r *kmsg.ListOffsetsResponse) {
 	fetching := c.fetching
-	c.fetching = nil
 	failed := false
 	for _, f := range fetching {
 		op := &c.w.ops[f.op]
@@ -750,22 +761,34 @@ func (c *client) onList(r *kmsg.ListOffsetsResponse) {
 				}
 			}
 		}
-		if len(ps) != 2 {
+		if len(ps) != 1 {
 			failed = true
 			continue
 		}
-		if code := cmp.Or(ps[0].ErrorCode, ps[1].ErrorCode); code != 0 {
+		if code := ps[0].ErrorCode; code != 0 {
 			op.Return, op.Err = c.w.nowNanos(), codeName(code)
 			failed = true
 			continue
 		}
-		op.Return, op.Start, op.End = c.w.nowNanos(), ps[0].Offset, ps[1].Offset
+		if c.listStart {
+			op.Return, op.Start = c.w.nowNanos(), ps[0].Offset
+		} else {
+			op.End = ps[0].Offset
+		}
 	}
 	if failed {
+		c.fetching = nil
 		c.haveMeta = false
 		c.backoff(backoffMillis)
 		return
 	}
+	if !c.listStart {
+		// The op spans both requests, and its end was read inside it.
+		c.listStart = true
+		c.requestList(-2)
+		return
+	}
+	c.fetching = nil
 	c.think()
 }
 

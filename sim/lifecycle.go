@@ -637,11 +637,9 @@ func (r *lifeReader) step() {
 		req.ReplicaID = -1
 		rt := kmsg.NewListOffsetsRequestTopic()
 		rt.Topic = tp.topic
-		for _, ts := range []int64{-2, -1} {
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = tp.part, ts, -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = tp.part, -2, -1
+		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
 		c.request(to, req, waitList)
 		return
@@ -704,7 +702,7 @@ func (r *lifeReader) onResponse(tok uint64, resp kmsg.Response) {
 				}
 			}
 		}
-		if len(ps) != 2 || ps[0].ErrorCode != 0 || ps[1].ErrorCode != 0 {
+		if len(ps) != 1 || ps[0].ErrorCode != 0 {
 			c.haveMeta = false
 			c.backoff(backoffMillis)
 			return
@@ -713,7 +711,7 @@ func (r *lifeReader) onResponse(tok uint64, resp kmsg.Response) {
 			return
 		}
 		lp := lw.parts[r.tp]
-		lp.seenStart, lp.seenHW = ps[0].Offset, max(lp.seenHW, ps[1].Offset)
+		lp.seenStart = ps[0].Offset
 		cur.pos, cur.last, cur.recs = ps[0].Offset, -1, nil
 	case *kmsg.FetchResponse:
 		p, ok := fetchPartition(m, r.tp)

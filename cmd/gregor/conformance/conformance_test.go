@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -26,7 +27,7 @@ const scripts = "../testdata/conformance"
 
 // The script language (datadriven):
 //
-//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [producer=(id, epoch, seq)] [transactional] [leader=(topic, partition) | follower=(topic, partition)] [save=(name=Path.Field, ...)] [differs=(reason)]
+//	send api=<name or key> v=<version> [ignore=(Path.Field, ...)] [records=(ts, ...)] [value-bytes=N] [batches=N] [trailing=HEX] [producer=(id, epoch, seq)] [transactional] [leader=(topic, partition) | follower=(topic, partition)] [save=(name=Path.Field, ...)] [differs=(reason)]
 //	<the request as JSON of its kmsg struct>
 //	----
 //	<Kafka's normalised answer>
@@ -41,7 +42,8 @@ const scripts = "../testdata/conformance"
 //
 // records= fills every produced partition whose Records is null with one
 // uncompressed batch, a record per timestamp (values v0, v1, ...; or
-// value-bytes bytes each); producer= gives that batch a producer id,
+// value-bytes bytes each), repeated batches= times and followed by the
+// trailing= bytes (hex); producer= gives that batch a producer id,
 // epoch and first sequence (each a number or a saved "$name", without
 // quotes), transactional sets its transactional bit. A step marked
 // differs= has two answers:
@@ -413,7 +415,7 @@ func parseSend(t *testing.T, d *datadriven.TestData, tg *target) (req kmsg.Reque
 	ignore, saves = map[string]bool{}, map[string]string{}
 	for _, a := range d.CmdArgs {
 		switch a.Key {
-		case "api", "v", "value-bytes", "producer", "transactional", "leader", "follower":
+		case "api", "v", "value-bytes", "producer", "transactional", "leader", "follower", "batches", "trailing":
 		case "ignore":
 			for _, v := range a.Vals {
 				ignore[v] = true
@@ -464,6 +466,20 @@ func parseSend(t *testing.T, d *datadriven.TestData, tg *target) (req kmsg.Reque
 				}
 			}
 			batch := buildBatch(ts, valueBytes, prod, d.HasArg("transactional"))
+			if d.HasArg("batches") {
+				var n int
+				d.ScanArgs(t, "batches", &n)
+				batch = bytes.Repeat(batch, n)
+			}
+			if d.HasArg("trailing") {
+				var h string
+				d.ScanArgs(t, "trailing", &h)
+				tail, err := hex.DecodeString(h)
+				if err != nil {
+					t.Fatalf("%s: trailing=(%s): %v", d.Pos, h, err)
+				}
+				batch = append(batch, tail...)
+			}
 			for i := range p.Topics {
 				for j := range p.Topics[i].Partitions {
 					if p.Topics[i].Partitions[j].Records == nil {
