@@ -116,6 +116,12 @@ type Unsafe struct {
 	// transaction's markers as EndTxn arrives, before its PrepareCommit or
 	// PrepareAbort record is written (unsafe_txn.go).
 	MarkerBeforePrepare bool
+	// LateMarker makes a partition's leader propose every marker as if
+	// its epoch had not been bumped for the end (txnMarker.bumped false):
+	// a late copy of a transactions-v2 marker then ends the producer's
+	// next transaction, open at the marker's epoch, instead of being
+	// refused.
+	LateMarker bool
 	// CompactLatest makes the log cleaner drop the latest record of a key
 	// as well as the older ones (compaction.go): a compacted topic loses
 	// current values.

@@ -68,6 +68,17 @@ func (b *Broker) callPeer(to int32, group raftlog.GroupID, op byte, body []byte,
 	b.host.SendPeer(uint64(to), group, msg)
 }
 
+// CarriesMarkerRequest reports whether a transport payload holds a
+// transaction coordinator's request that a partition's leader write a
+// marker (the simulator echoes some of them late: the late-marker fault).
+func CarriesMarkerRequest(payload []byte) bool {
+	found := false
+	_ = raftlog.PeerMessages(payload, func(_ raftlog.GroupID, d []byte) {
+		found = found || len(d) >= 2 && d[0] == peerRequest && d[1] == opWriteMarker
+	})
+	return found
+}
+
 // onPeer handles one received broker-to-broker message.
 func (b *Broker) onPeer(m raftlog.PeerMsg) {
 	d := m.Data

@@ -127,6 +127,9 @@ func controlType(b []byte) (commit bool, coordEpoch int32, ok bool) {
 // proposeMarker proposes a marker on this leader; fn gets the marker's
 // offset (-1 when nothing was open) or the error.
 func (p *partition) proposeMarker(m txnMarker, fn func(produceResult)) (uint64, bool) {
+	if p.b.cfg.Unsafe.LateMarker {
+		m.bumped = false
+	}
 	if v := p.verifying[m.pid]; v != nil && !v.add && !p.producers.HasOpenTxn(m.pid) {
 		if p.markedWhileVerifying == nil {
 			p.markedWhileVerifying = map[int64]bool{}

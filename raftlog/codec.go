@@ -321,3 +321,34 @@ func DecodeBatch(b []byte) (from uint64, envs []Envelope, err error) {
 	}
 	return from, envs, nil
 }
+
+// PeerMessages calls fn with the group and data of each broker-to-broker
+// message (SendPeer) in a transport payload, in order, without decoding
+// its raft messages. It stops at the first malformed envelope and reports
+// it. The simulator uses it to pick out the payloads of one kind of peer
+// request.
+func PeerMessages(b []byte, fn func(group GroupID, data []byte)) error {
+	r := &reader{b: b}
+	r.uvarint() // from
+	n := r.uvarint()
+	if n > envelopesMax || n > uint64(len(r.b)) {
+		return errCorrupt
+	}
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		group := GroupID(r.uvarint())
+		switch r.byte() {
+		case envRaft:
+			r.bytes()
+		case envQuiesce:
+			r.uvarint()
+			r.uvarint()
+		case envPeer:
+			if data := r.bytes(); r.err == nil {
+				fn(group, data)
+			}
+		default:
+			r.err = errCorrupt
+		}
+	}
+	return r.err
+}

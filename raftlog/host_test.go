@@ -1,6 +1,7 @@
 package raftlog
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -444,6 +445,8 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add(EncodeBatch(2, []Envelope{{Group: 5, Msg: &pb.Message{To: u64(3), Entries: []*pb.Entry{{Data: []byte("d")}}}}}))
 	f.Add(EncodeBatch(3, []Envelope{{Group: 5, Peer: []byte("req")}, {Group: 6, Term: 2, Commit: 9}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		var peers []Envelope
+		scanErr := PeerMessages(b, func(g GroupID, data []byte) { peers = append(peers, Envelope{Group: g, Peer: data}) })
 		from, envs, err := DecodeBatch(b)
 		if err != nil {
 			return
@@ -451,6 +454,22 @@ func FuzzDecodeBatch(f *testing.F) {
 		from2, envs2, err := DecodeBatch(EncodeBatch(from, envs))
 		if err != nil || from2 != from || len(envs2) != len(envs) {
 			t.Fatalf("re-encode mismatch: %v", err)
+		}
+		// PeerMessages finds what DecodeBatch does, without the raft
+		// messages' decoding.
+		var want []Envelope
+		for _, e := range envs {
+			if e.Peer != nil {
+				want = append(want, Envelope{Group: e.Group, Peer: e.Peer})
+			}
+		}
+		if scanErr != nil || len(peers) != len(want) {
+			t.Fatalf("PeerMessages: %d messages, error %v; DecodeBatch has %d", len(peers), scanErr, len(want))
+		}
+		for i := range want {
+			if peers[i].Group != want[i].Group || !bytes.Equal(peers[i].Peer, want[i].Peer) {
+				t.Fatalf("PeerMessages message %d: group %d %q, want group %d %q", i, peers[i].Group, peers[i].Peer, want[i].Group, want[i].Peer)
+			}
 		}
 	})
 }

@@ -55,6 +55,10 @@ const (
 	// transaction's markers before its PrepareCommit or PrepareAbort
 	// record is written.
 	UnsafeMarkerBeforePrepare = "marker-before-prepare"
+	// UnsafeLateMarker makes a partition's leader take every transaction
+	// marker as not bumped for the end, so a late copy of one ends the
+	// producer's next transaction (see engine.Unsafe.LateMarker).
+	UnsafeLateMarker = "late-marker"
 	// UnsafeCompactActive makes the log cleaner drop each key's latest
 	// record too (lifecycle.go catches it).
 	UnsafeCompactActive = "compact-active"
@@ -411,14 +415,16 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{NoFencing: true}, nil
 	case UnsafeMarkerBeforePrepare:
 		return engine.Unsafe{MarkerBeforePrepare: true}, nil
+	case UnsafeLateMarker:
+		return engine.Unsafe{LateMarker: true}, nil
 	case UnsafeCompactActive:
 		return engine.Unsafe{CompactLatest: true}, nil
 	case UnsafeFinishBeforeWrite:
 		return engine.Unsafe{FinishBeforeWrite: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
 		UnsafeAckBeforeFsync, UnsafeFinishBeforeWrite, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch,
-		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeCompactActive)
+		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeLateMarker, UnsafeCompactActive)
 }
 
 // String lists every option, one "option name value" line each, in a

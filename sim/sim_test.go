@@ -161,8 +161,9 @@ func TestCommitSeeds(t *testing.T) {
 // there and goes round 1..50, so it pays for the sweep only if the seeds
 // moved. The assertion is the same: some seed in 1..50 catches the knob.
 var knobFirstSeed = map[string]uint64{
-	UnsafeNoFencing:           34, // caught at 34 with both workloads merged (0746d8c); 31, 34, 35 at 4080f5c; 47 at 7170924
-	UnsafeMarkerBeforePrepare: 6,  // caught at 5 with both workloads merged (0746d8c); 3, 12 at 4080f5c; 21 at 7170924; 6, 20, 37, 41 once commit indexes went unsynced; 6, 16, 17, 41 with two-request ListOffsets and txnCrashCoordOneIn 3
+	UnsafeNoFencing:           11, // caught at 34 with both workloads merged (0746d8c); 31, 34, 35 at 4080f5c; 47 at 7170924; 11, 47 with the marker-echo fault
+	UnsafeLateMarker:          15, // caught at 15, 28, 31, 35, 37, 41, 44 with the marker-echo fault that came with it
+	UnsafeMarkerBeforePrepare: 2,  // caught at 5 with both workloads merged (0746d8c); 3, 12 at 4080f5c; 21 at 7170924; 6, 20, 37, 41 once commit indexes went unsynced; 6, 16, 17, 41 with two-request ListOffsets and txnCrashCoordOneIn 3; 2, 5, 14, 15, 26, 43, 44, 49 with the marker-echo fault
 }
 
 // TestUnsafeKnobsBite proves both directions: with each knob some seed in
@@ -209,6 +210,13 @@ func TestUnsafeKnobsBite(t *testing.T) {
 		// a processor's output without its offsets or the reverse
 		// (eos-duplicate, eos-lost).
 		UnsafeMarkerBeforePrepare: {FailFracturedRead, FailEOSDuplicate, FailEOSLost, FailG1a, FailPrecommittedRead},
+		// A late copy of a transactions-v2 marker (the marker-echo fault)
+		// ends the producer's next transaction where it is open: commits
+		// its first records early (precommitted-read, then G1a or
+		// fractured-read when the producer aborts it) or aborts them under
+		// its producer's feet (lost-committed, fractured-read).
+		UnsafeLateMarker: {FailG1a, FailPrecommittedRead, FailFracturedRead, FailLostCommitted,
+			FailEOSDuplicate, FailEOSLost, FailEOSUncommittedInput},
 		// The cleaner drops a key's latest record: a reader misses it
 		// with no newer record of its key, or the final pass reads an
 		// older value (the knob turns the lifecycle workload on).
@@ -216,7 +224,7 @@ func TestUnsafeKnobsBite(t *testing.T) {
 	}
 	for _, knob := range []string{UnsafeAckBeforeFsync, UnsafeFinishBeforeWrite, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint,
 		UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch, UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW,
-		UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeCompactActive} {
+		UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeLateMarker, UnsafeCompactActive} {
 		t.Run(knob, func(t *testing.T) {
 			for i := range uint64(baselineSeeds) {
 				s := 1 + (max(knobFirstSeed[knob], 1)-1+i)%baselineSeeds

@@ -11,6 +11,7 @@ package sim
 // nonmonotonic-poll and duplicate.
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gregor-streaming/gregor/engine"
 	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/gregor-streaming/gregor/linearizability"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,7 +36,22 @@ const txnByDefault = true
 // txnOn reports whether the run has the transactional workload: Txn, or
 // a knob only it catches.
 func (o Options) txnOn() bool {
-	return o.Txn || o.Unsafe == UnsafeLSOIsHW || o.Unsafe == UnsafeNoFencing || o.Unsafe == UnsafeMarkerBeforePrepare
+	return o.Txn || o.Unsafe == UnsafeLSOIsHW || o.Unsafe == UnsafeNoFencing || o.Unsafe == UnsafeMarkerBeforePrepare || o.Unsafe == UnsafeLateMarker
+}
+
+// markerEcho: a payload between brokers that carries a transaction
+// coordinator's marker request is delivered a second time, late, one time
+// in markerEchoOneIn (in runs with faults and the transactional
+// workload): a duplicate held in the network (docs/fault-model.md) that
+// may arrive after the producer's next transaction has begun in the
+// partition, which the marker must then not end.
+func (w *World) markerEcho(n *node, to int32, payload []byte, extra int64) {
+	if !w.faults || !w.opts.txnOn() || !engine.CarriesMarkerRequest(payload) || w.rng.IntN(markerEchoOneIn) != 0 {
+		return
+	}
+	d := extra + markerEchoMillisMin + w.rng.Int64N(markerEchoMillisMax-markerEchoMillisMin)
+	w.tracef("marker echo %d -> %d in %dms", n.id, to, d)
+	w.schedule(d, &event{kind: evDeliver, broker: to, from: n.id, payload: bytes.Clone(payload)})
 }
 
 // afterEndTxn: a broker that has just handled an EndTxn crashes soon
@@ -70,6 +87,12 @@ const (
 	// in 3 does at 6, 16, 17 and 41.)
 	txnCrashCoordOneIn     = 3
 	txnCrashCoordMillisMax = 10
+	// A payload carrying a marker request is echoed one time in
+	// markerEchoOneIn, markerEchoMillisMin to markerEchoMillisMax later:
+	// about a writer's pause between transactions (txnThinkMillisMax).
+	markerEchoOneIn     = 4
+	markerEchoMillisMin = 20
+	markerEchoMillisMax = 400
 	// txnStatePartitions: __transaction_state's partitions. Kafka's 50
 	// would be 50 raft groups; with one writer or two, one coordinator
 	// partition serves them as well as three did, for less.

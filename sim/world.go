@@ -621,6 +621,7 @@ func (w *World) transmit(n *node, out raftlog.Outgoing, extra int64) bool {
 	if w.faults && w.opts.DupRate > 0 && w.rng.Float64() < w.opts.DupRate {
 		w.schedule(extra+w.latency()+w.held(), &event{kind: evDeliver, broker: to, from: n.id, payload: bytes.Clone(out.Payload)})
 	}
+	w.markerEcho(n, to, out.Payload, extra)
 	return true
 }
 
