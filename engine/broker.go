@@ -116,6 +116,11 @@ type Unsafe struct {
 	// transaction's markers as EndTxn arrives, before its PrepareCommit or
 	// PrepareAbort record is written (unsafe_txn.go).
 	MarkerBeforePrepare bool
+	// PeerAnswerByID matches a broker-to-broker answer to its call by
+	// the call id alone, and numbers calls from 0 at every boot: a late
+	// answer to an earlier incarnation's call is taken for this one's
+	// (TestRegression_PeerResponseAcrossRestart).
+	PeerAnswerByID bool
 	// LateMarker makes a partition's leader propose every marker as if
 	// its epoch had not been bumped for the end (txnMarker.bumped false):
 	// a late copy of a transactions-v2 marker then ends the producer's
@@ -459,6 +464,9 @@ func NewBroker(cfg Config, env Env) (*Broker, error) {
 		callSeq:  boot << 32, // ids unique across restarts (peer.go)
 		prop:     rsm.Proposer{ID: cfg.ID, Boot: boot},
 		authz:    authzConfig{superUsers: map[string]bool{}, allowEveryoneIfNoACL: cfg.AllowEveryoneIfNoACLFound},
+	}
+	if cfg.Unsafe.PeerAnswerByID {
+		b.callSeq = 0
 	}
 	for _, u := range cfg.SuperUsers {
 		b.authz.superUsers[u] = true

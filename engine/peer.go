@@ -72,9 +72,22 @@ func (b *Broker) callPeer(to int32, group raftlog.GroupID, op byte, body []byte,
 // transaction coordinator's request that a partition's leader write a
 // marker (the simulator echoes some of them late: the late-marker fault).
 func CarriesMarkerRequest(payload []byte) bool {
+	return carriesPeer(payload, peerRequest, opWriteMarker)
+}
+
+// CarriesStateRequest and CarriesStateAnswer report whether a transport
+// payload holds a repairing replica's request for a peer's state header,
+// or a peer's answer to one (the simulator's peer-answer fault holds
+// answers to a crashed broker until it asks again).
+func CarriesStateRequest(payload []byte) bool { return carriesPeer(payload, peerRequest, opStateBegin) }
+
+// CarriesStateAnswer: see CarriesStateRequest.
+func CarriesStateAnswer(payload []byte) bool { return carriesPeer(payload, peerResponse, opStateBegin) }
+
+func carriesPeer(payload []byte, kind, op byte) bool {
 	found := false
 	_ = raftlog.PeerMessages(payload, func(_ raftlog.GroupID, d []byte) {
-		found = found || len(d) >= 2 && d[0] == peerRequest && d[1] == opWriteMarker
+		found = found || len(d) >= 2 && d[0] == kind && d[1] == op
 	})
 	return found
 }
@@ -109,7 +122,7 @@ func (b *Broker) onPeer(m raftlog.PeerMsg) {
 		// asked (TestRegression_PeerResponseAcrossRestart: a restarted
 		// broker installed another partition's checkpoint).
 		c, ok := b.calls[id]
-		if !ok || len(body) == 0 || c.to != m.From || c.group != m.Group || c.op != op {
+		if !ok || len(body) == 0 || (c.to != m.From || c.group != m.Group || c.op != op) && !b.cfg.Unsafe.PeerAnswerByID {
 			return // timed out already, a duplicate, or not this call's
 		}
 		delete(b.calls, id)

@@ -334,15 +334,19 @@ func TestCompactionOf(t *testing.T) {
 	}
 }
 
-// TestLifecycleWorkload: seed 8's lifecycle workload does what it is for
+// TestLifecycleWorkload: seed 21's lifecycle workload does what it is for
 // (the trace's life-stats): the cleaner drops superseded records and
 // tombstones the reader notices, DeleteRecords is acknowledged, retention
 // moves the log start, and the replicas are compared at the end.
 func TestLifecycleWorkload(t *testing.T) {
 	// Seed 6 until commit indexes went unsynced moved its course (its
 	// reader then saw a tombstone go once or not at all); of seeds 6-21,
-	// seed 8 then exercised each part most (tombstones-gone 17).
-	o := NewOptions(8)
+	// seed 8 then exercised each part most (tombstones-gone 17). Seed 21
+	// once the readers asked ListOffsets' -1 and -2 in two requests and
+	// the held state answers came in: seed 8's DeleteRecords then all
+	// failed; of seeds 1-30, 21 exercises each part well (tombstones-gone
+	// 12, delete-records acked 20, passes 21).
+	o := NewOptions(21)
 	t.Logf("seed %d; replay: %s", o.Seed, o.ReplayCommand())
 	var trace strings.Builder
 	r := Run(o, RunConfig{Trace: &trace, VisualizeDir: t.TempDir()})

@@ -59,6 +59,10 @@ const (
 	// marker as not bumped for the end, so a late copy of one ends the
 	// producer's next transaction (see engine.Unsafe.LateMarker).
 	UnsafeLateMarker = "late-marker"
+	// UnsafePeerAnswerByID matches a broker-to-broker answer to its call
+	// by id alone, ids starting from 0 at every boot (see
+	// engine.Unsafe.PeerAnswerByID).
+	UnsafePeerAnswerByID = "peer-answer-by-id"
 	// UnsafeCompactActive makes the log cleaner drop each key's latest
 	// record too (lifecycle.go catches it).
 	UnsafeCompactActive = "compact-active"
@@ -417,14 +421,16 @@ func ParseUnsafe(name string) (engine.Unsafe, error) {
 		return engine.Unsafe{MarkerBeforePrepare: true}, nil
 	case UnsafeLateMarker:
 		return engine.Unsafe{LateMarker: true}, nil
+	case UnsafePeerAnswerByID:
+		return engine.Unsafe{PeerAnswerByID: true}, nil
 	case UnsafeCompactActive:
 		return engine.Unsafe{CompactLatest: true}, nil
 	case UnsafeFinishBeforeWrite:
 		return engine.Unsafe{FinishBeforeWrite: true}, nil
 	}
-	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
+	return engine.Unsafe{}, fmt.Errorf("sim: unknown unsafe knob %q (want %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s or %s)", name,
 		UnsafeAckBeforeFsync, UnsafeFinishBeforeWrite, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint, UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch,
-		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeLateMarker, UnsafeCompactActive)
+		UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW, UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeLateMarker, UnsafePeerAnswerByID, UnsafeCompactActive)
 }
 
 // String lists every option, one "option name value" line each, in a

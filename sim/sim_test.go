@@ -162,8 +162,9 @@ func TestCommitSeeds(t *testing.T) {
 // moved. The assertion is the same: some seed in 1..50 catches the knob.
 var knobFirstSeed = map[string]uint64{
 	UnsafeNoFencing:           11, // caught at 34 with both workloads merged (0746d8c); 31, 34, 35 at 4080f5c; 47 at 7170924; 11, 47 with the marker-echo fault
-	UnsafeLateMarker:          15, // caught at 15, 28, 31, 35, 37, 41, 44 with the marker-echo fault that came with it
-	UnsafeMarkerBeforePrepare: 2,  // caught at 5 with both workloads merged (0746d8c); 3, 12 at 4080f5c; 21 at 7170924; 6, 20, 37, 41 once commit indexes went unsynced; 6, 16, 17, 41 with two-request ListOffsets and txnCrashCoordOneIn 3; 2, 5, 14, 15, 26, 43, 44, 49 with the marker-echo fault
+	UnsafePeerAnswerByID:      19, // caught at 19 (hw-regression) and 20 (divergence) with the held state answers that came with it
+	UnsafeLateMarker:          28, // caught at 15, 28, 31, 35, 37, 41, 44 with the marker-echo fault that came with it; 28 and 31 with the held state answers
+	UnsafeMarkerBeforePrepare: 14, // caught at 5 with both workloads merged (0746d8c); 3, 12 at 4080f5c; 21 at 7170924; 6, 20, 37, 41 once commit indexes went unsynced; 6, 16, 17, 41 with two-request ListOffsets and txnCrashCoordOneIn 3; 2, 5, 14, 15, 26, 43, 44, 49 with the marker-echo fault; 14, 15, 26 with the held state answers
 }
 
 // TestUnsafeKnobsBite proves both directions: with each knob some seed in
@@ -217,6 +218,11 @@ func TestUnsafeKnobsBite(t *testing.T) {
 		// its producer's feet (lost-committed, fractured-read).
 		UnsafeLateMarker: {FailG1a, FailPrecommittedRead, FailFracturedRead, FailLostCommitted,
 			FailEOSDuplicate, FailEOSLost, FailEOSUncommittedInput},
+		// A restarted broker takes a peer's answer to its previous
+		// incarnation's state request (the held answers of
+		// stateAnswerCrash) for one of its own: it installs another
+		// partition's state, or an older one (seed 143's divergence).
+		UnsafePeerAnswerByID: {FailDivergence, FailCommittedLost, FailHWRegression, linearizability.AnomalyLostWrite},
 		// The cleaner drops a key's latest record: a reader misses it
 		// with no newer record of its key, or the final pass reads an
 		// older value (the knob turns the lifecycle workload on).
@@ -224,7 +230,7 @@ func TestUnsafeKnobsBite(t *testing.T) {
 	}
 	for _, knob := range []string{UnsafeAckBeforeFsync, UnsafeFinishBeforeWrite, UnsafeStaleRead, UnsafeNoDedupe, UnsafeSkipApplyCheckpoint,
 		UnsafeNoGenerationCheck, UnsafeStaleOffsetFetch, UnsafeNoRevokeBeforeAssign, UnsafeLSOIsHW,
-		UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeLateMarker, UnsafeCompactActive} {
+		UnsafeNoFencing, UnsafeMarkerBeforePrepare, UnsafeLateMarker, UnsafePeerAnswerByID, UnsafeCompactActive} {
 		t.Run(knob, func(t *testing.T) {
 			for i := range uint64(baselineSeeds) {
 				s := 1 + (max(knobFirstSeed[knob], 1)-1+i)%baselineSeeds

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"crypto/sha256"
 	"encoding/binary"
@@ -66,6 +67,9 @@ type event struct {
 	payload []byte
 	req     kmsg.Request
 	resp    kmsg.Response
+	// downMillis: how long an evCrashBroker's broker stays down (0: the
+	// usual draw).
+	downMillis int64
 }
 
 type eventQueue []*event
@@ -139,24 +143,27 @@ type World struct {
 	cut    [brokersMax + 1][brokersMax + 1]bool
 	netGen uint64
 
-	faults     bool // the safety phase injects faults
-	clients    []*client
-	pending    map[uint64]int // request token -> client index
-	token      uint64
-	check      *checker
-	failures   []Failure
-	stopped    bool
-	events     int
-	trace      hash.Hash
-	traceOut   io.Writer // optional readable copy of the trace
-	logOut     io.Writer // the brokers' log lines, with the trace
-	traceBuf   []byte
-	respBuf    []byte
-	topics     []string
-	ops        []linearizability.Op
-	final      map[tpKey][]linearizability.Record
-	tpModes    map[tpKey]string
-	cryptoRand *rand.ChaCha8
+	faults bool // the safety phase injects faults
+	// heldAnswers: peers' state answers to a crashed broker, by (from,
+	// to), held until it asks that peer again (stateAnswerCrash).
+	heldAnswers map[[2]int32][][]byte
+	clients     []*client
+	pending     map[uint64]int // request token -> client index
+	token       uint64
+	check       *checker
+	failures    []Failure
+	stopped     bool
+	events      int
+	trace       hash.Hash
+	traceOut    io.Writer // optional readable copy of the trace
+	logOut      io.Writer // the brokers' log lines, with the trace
+	traceBuf    []byte
+	respBuf     []byte
+	topics      []string
+	ops         []linearizability.Op
+	final       map[tpKey][]linearizability.Record
+	tpModes     map[tpKey]string
+	cryptoRand  *rand.ChaCha8
 
 	// rotten lists the replicas whose files had a bit flipped and are not
 	// known to be whole again, in the order they rotted.
@@ -200,15 +207,16 @@ func newWorld(opts Options, traceOut io.Writer) (*World, error) {
 	}
 	unsafe, _ := ParseUnsafe(opts.Unsafe)
 	w := &World{
-		opts:     opts,
-		unsafe:   unsafe,
-		rng:      rand.New(rand.NewPCG(opts.Seed, 0x776f726c64)), // "world"
-		pending:  map[uint64]int{},
-		trace:    sha256.New(),
-		traceOut: traceOut,
-		logOut:   traceOut,
-		tpModes:  map[tpKey]string{},
-		churned:  map[string]bool{},
+		opts:        opts,
+		unsafe:      unsafe,
+		rng:         rand.New(rand.NewPCG(opts.Seed, 0x776f726c64)), // "world"
+		pending:     map[uint64]int{},
+		heldAnswers: map[[2]int32][][]byte{},
+		trace:       sha256.New(),
+		traceOut:    traceOut,
+		logOut:      traceOut,
+		tpModes:     map[tpKey]string{},
+		churned:     map[string]bool{},
 	}
 	var seed [32]byte
 	binary.LittleEndian.PutUint64(seed[:], opts.Seed)
@@ -622,6 +630,8 @@ func (w *World) transmit(n *node, out raftlog.Outgoing, extra int64) bool {
 		w.schedule(extra+w.latency()+w.held(), &event{kind: evDeliver, broker: to, from: n.id, payload: bytes.Clone(out.Payload)})
 	}
 	w.markerEcho(n, to, out.Payload, extra)
+	w.stateAnswerCrash(n, to, out.Payload)
+	w.releaseStateAnswers(n, to, out.Payload)
 	return true
 }
 
@@ -1228,5 +1238,59 @@ func (w *World) crashBroker(e *event) {
 		return // a majority stays up
 	}
 	w.crash(n)
-	w.schedule(w.expDelay(w.opts.DownMillis), &event{kind: evRestart, broker: n.id, gen: n.gen})
+	w.schedule(cmp.Or(e.downMillis, w.expDelay(w.opts.DownMillis)), &event{kind: evRestart, broker: n.id, gen: n.gen})
+}
+
+// The broker a state answer is in flight to crashes one time in
+// stateCrashOneIn, for stateCrashDownMillisMax at most (stateAnswerCrash).
+const (
+	stateCrashOneIn         = 2
+	stateCrashDownMillisMax = 30
+)
+
+// stateAnswerCrash: a peer's answer to a repairing replica's state
+// request is in flight to broker to; one time in stateCrashOneIn (in
+// seeds that crash brokers at all) that broker crashes at once and comes
+// back stateCrashDownMillisMax at most later. The answer, and the peer's
+// other answers to it still in flight, are held, as a transport that
+// queues what it could not send does, and go out when the restarted
+// broker next asks that peer for a state (releaseStateAnswers): they
+// must not be taken for the answers to its new calls
+// (TestRegression_PeerResponseAcrossRestart).
+func (w *World) stateAnswerCrash(n *node, to int32, payload []byte) {
+	if !w.faults || w.opts.CrashEveryMillis == 0 || !engine.CarriesStateAnswer(payload) {
+		return
+	}
+	m := w.node(to)
+	if held := w.heldAnswers[[2]int32{n.id, to}]; len(held) > 0 {
+		// Another answer to the crashed incarnation: held with it.
+		w.heldAnswers[[2]int32{n.id, to}] = append(held, bytes.Clone(payload))
+		return
+	}
+	if m.down || w.rng.IntN(stateCrashOneIn) != 0 {
+		return
+	}
+	down := 1 + w.rng.Int64N(stateCrashDownMillisMax)
+	gen := m.gen
+	w.crashBroker(&event{broker: to, gen: gen, downMillis: down})
+	if m.gen == gen {
+		return // it stayed up: a majority was down
+	}
+	w.tracef("state answer %d -> %d held: crash, back in %dms", n.id, to, down)
+	w.heldAnswers[[2]int32{n.id, to}] = [][]byte{bytes.Clone(payload)}
+}
+
+// releaseStateAnswers sends the answers held from broker to to n, which
+// asks it for a state again, just ahead of that request's own answer.
+func (w *World) releaseStateAnswers(n *node, to int32, payload []byte) {
+	k := [2]int32{to, n.id}
+	held := w.heldAnswers[k]
+	if len(held) == 0 || !engine.CarriesStateRequest(payload) {
+		return
+	}
+	delete(w.heldAnswers, k)
+	w.tracef("state answers %d -> %d released: %d", to, n.id, len(held))
+	for _, p := range held {
+		w.schedule(w.latency(), &event{kind: evDeliver, broker: n.id, from: to, payload: p})
+	}
 }
