@@ -166,9 +166,10 @@ func readAll(f vfs.File) ([]byte, error) {
 // corrupt tail. cut reports whether frames were cut off.
 func (l *Log) loadSegment(base int64, full bool) (s *segment, cut bool, err error) {
 	s = &segment{base: base, end: base, maxTs: minTimestamp}
+	opened := s // the returns below set s to nil on an error
 	defer func() {
 		if err != nil {
-			s.close()
+			opened.close()
 		}
 	}()
 	if s.log, err = l.openOrCreate(l.file(base, extLog)); err != nil {

@@ -329,3 +329,29 @@ func TestTruncateSuffix(t *testing.T) {
 		t.Fatal("truncate past the end accepted")
 	}
 }
+
+// TestOpenFailsCleanly: a write that recovery needs (here rebuilding a
+// missing index) failing makes Open return the error. Regression: every
+// error return of loadSegment set its named result to nil before the
+// deferred cleanup closed it, so Open panicked instead; the simulator's
+// disk errors reached it through a replica's retry after a storage
+// failure.
+func TestOpenFailsCleanly(t *testing.T) {
+	m := vfs.NewMem()
+	l := openT(t, m, smallSegments)
+	fill(t, l, 20, 100)
+	l.Close()
+	if err := m.Remove(testDir + "/" + segmentName(0, extIndex)); err != nil {
+		t.Fatal(err)
+	}
+	errWrite := errors.New("injected write error")
+	m.InjectErrors(errWrite, nil)
+	if _, err := Open(m, testDir, smallSegments); !errors.Is(err, errWrite) {
+		t.Fatalf("Open with failing writes: %v, want the write error", err)
+	}
+	m.InjectErrors(nil, nil)
+	l = openT(t, m, smallSegments)
+	if got := len(allBatches(t, l)); got != 20 {
+		t.Fatalf("%d batches after the disk works again, want 20", got)
+	}
+}
