@@ -381,9 +381,12 @@ type Broker struct {
 	cfg Config
 	// static caches staticBrokerConfigs.
 	static map[string]staticConfig
-	env    Env
-	host   *raftlog.Host
-	meta   *metaSM
+	// handingOff: the groups a controlled shutdown asked raft to move,
+	// and to whom (shutdown.go).
+	handingOff map[raftlog.GroupID]leaderAt
+	env        Env
+	host       *raftlog.Host
+	meta       *metaSM
 
 	parts map[raftlog.GroupID]*partition
 	// replicas is every state machine hosted here, of every kind, by group.

@@ -40,7 +40,8 @@ to the first acknowledged record and to every partition's first one.
 Failover: after --settle of steady producing, it stops the broker leading
 the most partitions (runtime.Node.Stop: the broker answers what it has
 already read, then its connections close as a killed process's would;
-there is no leadership hand-over) and keeps producing for at least
+there is no leadership hand-over; with --graceful, a controlled shutdown
+as gregor serve's on SIGTERM: Node.HandOffLeadership first, then Stop) and keeps producing for at least
 --observe after every partition has acknowledged again. A partition's
 unavailability is the longest gap in its acknowledgements from the stop on
 (the stop to its first acknowledgement after it, or a later gap). It
@@ -90,6 +91,7 @@ type benchFailoverOptions struct {
 	verbose        bool
 	clientLog      string // "", info or debug
 	stopController bool   // among the brokers leading the most partitions, prefer the controller
+	graceful       bool   // a controlled shutdown: hand leadership over first
 }
 
 func parseBenchFailover(args []string, stderr io.Writer) (benchFailoverOptions, error) {
@@ -109,6 +111,7 @@ func parseBenchFailover(args []string, stderr io.Writer) (benchFailoverOptions, 
 	fs.BoolVar(&o.json, "json", false, "print the result as one JSON object")
 	fs.BoolVar(&o.verbose, "v", false, "print the brokers' logs and each run's progress to stderr")
 	fs.BoolVar(&o.stopController, "stop-controller", false, "among the brokers leading the most partitions, stop the controller (default: one that is not)")
+	fs.BoolVar(&o.graceful, "graceful", false, "a controlled shutdown, as gregor serve's on SIGTERM: the broker hands the leadership of its raft groups to the others first (Node.HandOffLeadership), then stops")
 	fs.StringVar(&o.clientLog, "client-log", "", "print the clients' logs to stderr at this level: info or debug")
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return o, err
@@ -580,6 +583,11 @@ func benchFailoverOne(ctx context.Context, o benchFailoverOptions, stderr io.Wri
 	kill := since()
 	stopDone := make(chan time.Duration, 1)
 	go func() {
+		if o.graceful {
+			hctx, cancel := context.WithTimeout(ctx, controlledShutdownTimeout)
+			nodes[r.Stopped-1].HandOffLeadership(hctx)
+			cancel()
+		}
 		nodes[r.Stopped-1].Stop()
 		stopDone <- since()
 	}()

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gregor-streaming/gregor/engine"
 	"github.com/gregor-streaming/gregor/engine/runtime"
@@ -62,6 +63,9 @@ type serveOptions struct {
 	cluster     string
 	config      string
 	autoCreate  bool
+	// controlledShutdown: hand leadership away on a signal before
+	// stopping.
+	controlledShutdown bool
 	// producerExpiryMs is Kafka's producer.id.expiration.ms.
 	producerExpiryMs int64
 	// Group coordination, Kafka's names.
@@ -168,6 +172,8 @@ func serveFlagSet(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.cluster, "cluster", "", "initial brokers: id=host:kafkaport/peerhost:peerport,... (the same on every broker)")
 	fs.StringVar(&o.config, "config", "", "file of name=value lines with the same names as these flags")
 	fs.BoolVar(&o.autoCreate, "auto-create-topics", false, "create unknown topics on Metadata and Produce")
+	fs.BoolVar(&o.controlledShutdown, "controlled-shutdown", true,
+		"on SIGTERM or SIGINT, hand the leadership of every partition this broker leads to another in-sync replica before stopping (Kafka's controlled.shutdown.enable; at most 15 s, a second signal stops at once)")
 	fs.Int64Var(&o.producerExpiryMs, "producer-id-expiration-ms", 24*60*60*1000,
 		"drop an idempotent producer's state when its last batch is this old (Kafka's producer.id.expiration.ms)")
 	fs.IntVar(&o.offsetsPartitions, "offsets-topic-partitions", 50,
@@ -197,20 +203,49 @@ func parseServe(args []string, stderr io.Writer) (runtime.Config, error) {
 
 // parseServeSecure is parseServe that also returns what SIGHUP re-reads.
 func parseServeSecure(args []string, stderr io.Writer) (runtime.Config, *serveSecurity, error) {
+	cfg, o, err := parseServeOptions(args, stderr)
+	return cfg, o.security, err
+}
+
+// parseServeOptions is parseServe that also returns the options.
+func parseServeOptions(args []string, stderr io.Writer) (runtime.Config, *serveOptions, error) {
 	var o serveOptions
 	fs := serveFlagSet(&o, stderr)
 	if err := parseFlagsOnly(fs, args); err != nil {
-		return runtime.Config{}, nil, err
+		return runtime.Config{}, &o, err
 	}
 	if o.config != "" {
 		if err := applyConfigFile(fs, o.config); err != nil {
-			return runtime.Config{}, nil, err
+			return runtime.Config{}, &o, err
 		}
 	}
 	fs.Visit(func(f *flag.Flag) { o.listenSet = o.listenSet || f.Name == "listen" })
 	cfg, err := o.nodeConfig()
 	cfg.Broker.StaticConfigs = staticConfigs(fs)
-	return cfg, o.security, err
+	return cfg, &o, err
+}
+
+// controlledShutdownTimeout bounds a controlled shutdown's hand-over of
+// leadership (Kafka retries its controlled shutdown 3 times, 5 s apart).
+const controlledShutdownTimeout = 15 * time.Second
+
+// controlledShutdown hands the leadership of every raft group the node
+// leads to another live voter before it stops (Kafka's
+// controlled.shutdown.enable), so that its clients see a leader change
+// instead of an election timeout; a second signal stops at once.
+func controlledShutdown(node *runtime.Node, logger *log.Logger) {
+	start := time.Now()
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer cancel()
+	ctx, cancel2 := context.WithTimeout(ctx, controlledShutdownTimeout)
+	defer cancel2()
+	left, err := node.HandOffLeadership(ctx)
+	switch {
+	case err == nil:
+		logger.Printf("controlled shutdown: leadership handed over in %v", time.Since(start).Round(time.Millisecond))
+	default:
+		logger.Printf("controlled shutdown: still leading %d raft groups after %v (%v); stopping anyway", left, time.Since(start).Round(time.Millisecond), err)
+	}
 }
 
 // kafkaConfigNames are the Kafka broker configs of serve's and dev's
@@ -404,10 +439,11 @@ func (o *serveOptions) nodeConfig() (runtime.Config, error) {
 }
 
 func serveCmd(args []string, stdout, stderr io.Writer) int {
-	cfg, sec, err := parseServeSecure(args, stderr)
+	cfg, o, err := parseServeOptions(args, stderr)
 	if err != nil {
 		return flagsFailed("gregor serve", err, stderr)
 	}
+	sec := o.security
 	logger := log.New(stderr, fmt.Sprintf("broker %d: ", cfg.Broker.ID), log.LstdFlags|log.Lmicroseconds)
 	cfg.Logf = logger.Printf
 
@@ -446,6 +482,9 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 	select {
 	case <-ctx.Done():
 		logger.Printf("stopping on signal")
+		if o.controlledShutdown {
+			controlledShutdown(node, logger)
+		}
 	case <-node.Done():
 	}
 	if err := node.Stop(); err != nil {

@@ -463,6 +463,45 @@ func (n *Node) Do(fn func(*engine.Broker)) error {
 	}
 }
 
+// handOffPoll is how often HandOffLeadership asks the broker again;
+// handOffLinger is how long it keeps serving once it leads nothing, so
+// that the requests clients already sent it are answered
+// NOT_LEADER_OR_FOLLOWER with the new leader (KIP-951) rather than cut
+// off by the stop: a client whose connection is cut may wait for its next
+// metadata refresh (franz-go's default minimum age is 5 s).
+const (
+	handOffPoll   = 20 * time.Millisecond
+	handOffLinger = 300 * time.Millisecond
+)
+
+// HandOffLeadership is the first step of a controlled shutdown (Kafka's
+// controlled.shutdown.enable; engine.Broker.HandOffLeadership): it moves
+// the leadership of every raft group this broker leads to another live
+// voter, while the node keeps serving, and returns handOffLinger after it
+// leads none that could move, or when ctx ends, with how many it still
+// leads. Stop after it, and clients see a leader change rather than an
+// election timeout.
+func (n *Node) HandOffLeadership(ctx context.Context) (int, error) {
+	for {
+		left := 0
+		if err := n.Do(func(b *engine.Broker) { left = b.HandOffLeadership() }); err != nil {
+			return 0, err
+		}
+		if left == 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(handOffLinger):
+			}
+			return 0, nil
+		}
+		select {
+		case <-ctx.Done():
+			return left, ctx.Err()
+		case <-time.After(handOffPoll):
+		}
+	}
+}
+
 // Stop shuts the node down: the Kafka server stops accepting and answers
 // what it has already read (bounded by stopDrainTimeout), then the owner
 // loop stops, the transport closes, and the Broker and WAL are closed. It
