@@ -162,7 +162,7 @@ func TestCommitSeeds(t *testing.T) {
 // moved. The assertion is the same: some seed in 1..50 catches the knob.
 var knobFirstSeed = map[string]uint64{
 	UnsafeNoFencing:           11, // caught at 34 with both workloads merged (0746d8c); 31, 34, 35 at 4080f5c; 47 at 7170924; 11, 47 with the marker-echo fault
-	UnsafePeerAnswerByID:      19, // caught at 19 (hw-regression) and 20 (divergence) with the held state answers that came with it
+	UnsafePeerAnswerByID:      44, // caught at 19 (hw-regression) and 20 (divergence) with the held state answers that came with it; 44 (divergence) once graceful stops came in
 	UnsafeLateMarker:          28, // caught at 15, 28, 31, 35, 37, 41, 44 with the marker-echo fault that came with it; 28 and 31 with the held state answers
 	UnsafeMarkerBeforePrepare: 14, // caught at 5 with both workloads merged (0746d8c); 3, 12 at 4080f5c; 21 at 7170924; 6, 20, 37, 41 once commit indexes went unsynced; 6, 16, 17, 41 with two-request ListOffsets and txnCrashCoordOneIn 3; 2, 5, 14, 15, 26, 43, 44, 49 with the marker-echo fault; 14, 15, 26 with the held state answers
 }
@@ -477,7 +477,7 @@ func BenchmarkWorld3x12(b *testing.B) {
 	b.ReportMetric(float64(sim)/float64(time.Since(start).Milliseconds()+1), "sim/real")
 }
 
-// TestWALRotRefused: with --wal-rot, seed 6 (20 s; seed 9 before the
+// TestWALRotRefused: with --wal-rot, seed 4 (20 s; seed 9 before the
 // group workload moved the seeds, seed 18 before its KIP-848 group did,
 // then 34 and 38; see below), with the transactional and lifecycle
 // workloads off so that their changes do not move the seed, flips a bit
@@ -489,8 +489,9 @@ func TestWALRotRefused(t *testing.T) {
 	// failover fixes of 1dcfbb8, then 38 (the next that reaches a rotten
 	// WAL with 5 brokers), then 40 once writes went off the loop (which
 	// it draws) and commit indexes unsynced, then 6 once the readers asked
-	// ListOffsets' -1 and -2 in two requests.
-	o := NewOptions(6)
+	// ListOffsets' -1 and -2 in two requests, then 4 once graceful stops
+	// came in.
+	o := NewOptions(4)
 	o.SafetyMillis, o.WALRot, o.Txn, o.Lifecycle = spreadSafetyMillis, true, false, false
 	o.Brokers, o.Mode, o.DiskErrors = 5, ModeAll, true
 	t.Logf("replay: %s", o.ReplayCommand())

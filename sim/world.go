@@ -47,12 +47,13 @@ const (
 	evDiskHeal                           // ... and works again
 	evCrashBroker                        // one broker crashes (txn.go: a coordinator just after an EndTxn)
 	evWriteDone                          // a broker's WAL write off the loop is synced (Options.AsyncWrites)
+	evHandOff                            // a broker stopping cleanly hands its leadership over (gracefulStop)
 )
 
 var eventNames = [...]string{evTick: "tick", evDeliver: "deliver", evRequest: "request", evResponse: "response",
 	evClient: "client", evCrash: "crash", evRestart: "restart", evNetFault: "net-fault", evNetHeal: "net-heal", evFlush: "flush",
 	evCheckpoint: "checkpoint", evWake: "wake", evMajorityCrash: "majority-crash", evClientCut: "client-cut",
-	evDiskFault: "disk-fault", evDiskHeal: "disk-heal", evCrashBroker: "crash-broker", evWriteDone: "write-done"}
+	evDiskFault: "disk-fault", evDiskHeal: "disk-heal", evCrashBroker: "crash-broker", evWriteDone: "write-done", evHandOff: "hand-off"}
 
 // event is one entry of the world's queue, ordered by (at, seq).
 type event struct {
@@ -742,6 +743,8 @@ func (w *World) hand(n *node, e *event) bool {
 	case evTick:
 		w.tracef("tick %d", n.id)
 		n.b.Tick()
+	case evHandOff:
+		w.handOff(n, e)
 	case evFlush:
 		w.tracef("flush %d", n.id)
 		err := n.b.SyncWAL()
@@ -850,6 +853,12 @@ func (w *World) step() bool {
 			return true
 		}
 		w.input(n, e) // after a synchronous sync it may be in
+	case evHandOff:
+		n := w.node(e.broker)
+		if n.down || n.gen != e.gen || n.armed {
+			return true
+		}
+		w.input(n, e)
 	case evWake:
 		n := w.node(e.broker)
 		if n.down || n.gen != e.gen {
@@ -953,6 +962,12 @@ func (w *World) injectCrash() {
 		return // a majority stays up
 	}
 	n := up[w.rng.IntN(len(up))]
+	if w.rng.IntN(gracefulStopOneIn) == 0 {
+		// A clean stop (gregor serve on SIGTERM): leadership first.
+		w.tracef("graceful stop %d", n.id)
+		w.schedule(0, &event{kind: evHandOff, broker: n.id, gen: n.gen})
+		return
+	}
 	if w.rng.IntN(2) == 0 {
 		// Crash inside a Ready cycle: at one of the next WAL syncs, after
 		// its records were appended (and a leader's appends sent early)
@@ -965,6 +980,30 @@ func (w *World) injectCrash() {
 	}
 	w.crash(n)
 	w.schedule(w.expDelay(w.opts.DownMillis), &event{kind: evRestart, broker: n.id, gen: n.gen})
+}
+
+// A graceful stop is one crash in gracefulStopOneIn: the broker hands the
+// leadership of its raft groups over first (engine.Broker.
+// HandOffLeadership, as gregor serve's controlled shutdown), asking again
+// every handOffPollMillis for at most handOffTriesMax times, goes on
+// serving handOffLingerMillis once it has, and then crashes (a stop
+// loses what a crash does: the unsynced tail).
+const (
+	gracefulStopOneIn   = 3
+	handOffPollMillis   = 20
+	handOffTriesMax     = 100
+	handOffLingerMillis = 300
+)
+
+// handOff is one step of a graceful stop.
+func (w *World) handOff(n *node, e *event) {
+	left := n.b.HandOffLeadership()
+	w.tracef("hand-off %d try %d: %d groups left", n.id, e.token, left)
+	if left > 0 && e.token < handOffTriesMax {
+		w.schedule(handOffPollMillis, &event{kind: evHandOff, broker: n.id, gen: n.gen, token: e.token + 1})
+		return
+	}
+	w.schedule(handOffLingerMillis, &event{kind: evCrashBroker, broker: n.id, gen: n.gen})
 }
 
 // injectMajorityCrash crashes a majority of the brokers, or all of them,
