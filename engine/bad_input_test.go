@@ -398,19 +398,10 @@ func TestProduceOneBatch(t *testing.T) {
 	c := &testCluster{t: t}
 	c.run(t, cmd("add-brokers n=1"))
 	c.run(t, cmd("create-topic name=t partitions=1 rf=1"))
-	one := batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte("v")}})
+	one := oneRecord("v")
 	produce := func(records []byte) kmsg.ProduceResponseTopicPartition {
 		t.Helper()
-		req := kmsg.NewPtrProduceRequest()
-		req.SetVersion(9)
-		req.Acks, req.TimeoutMillis = -1, 5000
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = "t"
-		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = records
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, ok := c.call(1, req, 50)
+		resp, ok := c.call(1, produceRequest(9, "t", records), 50)
 		if !ok {
 			t.Fatal("no answer")
 		}

@@ -31,15 +31,7 @@ func TestProduceNotLeaderNamesTheLeader(t *testing.T) {
 	c := newResponseCluster(t)
 	leader, via := c.leaderOf("t", 0), c.follower(t)
 	for _, v := range []int16{9, 10, 12} {
-		req := kmsg.NewPtrProduceRequest()
-		req.SetVersion(v)
-		req.Acks, req.TimeoutMillis = -1, 5000
-		pt := kmsg.NewProduceRequestTopic()
-		pt.Topic = "t"
-		pp := kmsg.NewProduceRequestTopicPartition()
-		pp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte("a")}})
-		pt.Partitions = append(pt.Partitions, pp)
-		req.Topics = append(req.Topics, pt)
+		req := produceRequest(v, "t", oneRecord("a"))
 		resp, ok := c.call(via, req, 60)
 		if !ok {
 			t.Fatalf("v%d: no answer", v)
@@ -105,14 +97,7 @@ func TestOffsetForLeaderEpochAsKafka(t *testing.T) {
 	c := newResponseCluster(t)
 	leader := c.leaderOf("t", 0)
 	for range 3 {
-		req := kmsg.NewPtrProduceRequest()
-		req.Acks, req.TimeoutMillis = -1, 5000
-		pt := kmsg.NewProduceRequestTopic()
-		pt.Topic = "t"
-		pp := kmsg.NewProduceRequestTopicPartition()
-		pp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte("a")}})
-		pt.Partitions = append(pt.Partitions, pp)
-		req.Topics = append(req.Topics, pt)
+		req := produceRequest(9, "t", oneRecord("a"))
 		if r, ok := c.call(leader, req, 60); !ok || r.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode != 0 {
 			t.Fatalf("produce: %v %+v", ok, r)
 		}
@@ -159,4 +144,24 @@ func TestOffsetForLeaderEpochAsKafka(t *testing.T) {
 			t.Errorf("asked %d (current %d): epoch %d end %d, want %d %d", tc.asked, term, r.LeaderEpoch, r.EndOffset, tc.epoch, tc.end)
 		}
 	}
+}
+
+// produceRequest is a Produce at version v, acks=all, of records to
+// partition 0 of topic.
+func produceRequest(v int16, topic string, records []byte) *kmsg.ProduceRequest {
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(v)
+	req.Acks, req.TimeoutMillis = -1, 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = records
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// oneRecord is a batch of one record with value v and no producer.
+func oneRecord(v string) []byte {
+	return batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte(v)}})
 }

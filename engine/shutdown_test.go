@@ -3,7 +3,6 @@ package engine
 import (
 	"testing"
 
-	"github.com/gregor-streaming/gregor/engine/batch"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -32,16 +31,7 @@ func TestHandOffLeadership(t *testing.T) {
 	if left := old.b.HandOffLeadership(); left == 0 {
 		t.Fatalf("broker %d: nothing to hand off", old.id)
 	}
-	req := kmsg.NewPtrProduceRequest()
-	req.SetVersion(10)
-	req.Acks, req.TimeoutMillis = -1, 5000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = "t"
-	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = batch.Build(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte("v")}})
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, ok := c.call(old.id, req, 50)
+	resp, ok := c.call(old.id, produceRequest(10, "t", oneRecord("v")), 50)
 	if !ok {
 		t.Fatal("no answer")
 	}
