@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -46,26 +47,33 @@ func TestKadmLogAdmin(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AlterTopicConfigs: %v", err)
 	}
-	described, err := adm.DescribeTopicConfigs(ctx, "la")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := described.On("la", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, c := range rc.Configs {
-		if c.Source == 1 { // DYNAMIC_TOPIC_CONFIG
-			got[c.Key] = c.MaybeValue()
-		}
-	}
+	// DescribeConfigs is answered from the metadata of whichever broker
+	// gets it, which may apply the change a moment after the broker that
+	// answered (as a Kafka broker's metadata cache lags the controller).
+	var described kadm.ResourceConfigs
+	var rc kadm.ResourceConfig
 	want := map[string]string{"retention.ms": "86400000", "max.message.bytes": "5000", "cleanup.policy": "delete,compact"}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("after AlterTopicConfigs: %s=%q, want %q (topic configs %v)", k, got[k], v, got)
+	waitFor(t, "the altered configs in DescribeConfigs", func() (bool, string) {
+		described, err = adm.DescribeTopicConfigs(ctx, "la")
+		if err != nil {
+			return false, err.Error()
 		}
-	}
+		if rc, err = described.On("la", nil); err != nil {
+			return false, err.Error()
+		}
+		got := map[string]string{}
+		for _, c := range rc.Configs {
+			if c.Source == 1 { // DYNAMIC_TOPIC_CONFIG
+				got[c.Key] = c.MaybeValue()
+			}
+		}
+		for k, v := range want {
+			if got[k] != v {
+				return false, fmt.Sprintf("%s=%q, want %q (topic configs %v)", k, got[k], v, got)
+			}
+		}
+		return true, ""
+	})
 	// A bad value is refused, with its reason; validation changes nothing.
 	rs, _ = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "segment.bytes", Value: kadm.StringPtr("tiny")}}, "la")
 	if len(rs) != 1 || !errors.Is(rs[0].Err, kerr.InvalidConfig) || !strings.Contains(rs[0].ErrMessage, "segment.bytes") {
