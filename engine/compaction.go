@@ -112,6 +112,19 @@ func (p *partition) applyCompact(body []byte) produceResult {
 	if st.mapTo > p.log.EndOffset() || from >= st.to {
 		return produceResult{base: p.cleanedTo}
 	}
+	// A step planned from a leader's state that lagged its log (a new
+	// leader that had not applied the previous steps yet) may end where
+	// an applied step has since dropped the batch ending at to-1: to is
+	// then inside a frame, on every replica alike (frames are the same
+	// everywhere), and the step is stale: skip it. Regression: seed 71
+	// (TestRegression_StaleCompactStep), whose replicas failed the
+	// rewrite and retried it forever.
+	if ok, err := p.log.EndsBatch(st.to); err != nil {
+		p.storageFailed(err, p.log.EndOffset(), p.applied)
+		return produceResult{err: kerr.KafkaStorageError}
+	} else if !ok {
+		return produceResult{base: p.cleanedTo}
+	}
 	if err := p.checkpointBefore(); err != nil {
 		return produceResult{err: err}
 	}

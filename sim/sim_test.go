@@ -566,3 +566,24 @@ func TestRegression_StorageFailureMidApply(t *testing.T) {
 		t.Fatal(r.Summary())
 	}
 }
+
+// TestRegression_StaleCompactStep: seed 71 (mode all, 5 brokers, 45 s,
+// disk errors) once graceful stops moved the seeds (bf0b48e). A leader of
+// lc/0 proposed a compaction step ending at 81 after a step ending at 82
+// had been proposed (planned from its segments before it had applied the
+// earlier step). By the time replicas applied it, the step ending at 82
+// had dropped the empty batch [79,80], so the frame of batch 81 covered
+// 79..81 and 81 was no longer a batch boundary: the rewrite could not keep
+// "the batch ending at to-1", brokers 3 and 5 failed the apply as a
+// storage error and retried it forever, and the lifecycle producer never
+// finished (liveness). A step whose end is not a batch boundary is now
+// stale and skipped, alike on every replica.
+func TestRegression_StaleCompactStep(t *testing.T) {
+	o := NewOptions(71)
+	o.Mode, o.Brokers, o.SafetyMillis, o.DiskErrors = ModeAll, 5, safetyMillisDefault, true
+	t.Logf("seed 71; replay: %s", o.ReplayCommand())
+	var trace strings.Builder
+	if r := Run(o, RunConfig{Trace: &trace, VisualizeDir: t.TempDir()}); !r.OK() {
+		t.Fatal(r.Summary())
+	}
+}

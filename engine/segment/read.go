@@ -118,6 +118,22 @@ func (l *Log) Batches(from int64, fn func(batch []byte, meta BatchMeta) error) e
 	})
 }
 
+// EndsBatch reports whether a stored frame ends at offset-1, so that
+// offset is a batch boundary (Rewrite's from and to must be). After a
+// rewrite dropped batches, a frame covers the gap before its batch, so an
+// offset that was a boundary may no longer be one.
+func (l *Log) EndsBatch(offset int64) (bool, error) {
+	if offset <= l.StartOffset() || offset > l.EndOffset() {
+		return offset == l.StartOffset(), nil
+	}
+	ends := false
+	err := l.scan(offset-1, func(_ []byte, meta BatchMeta) (bool, error) {
+		ends = meta.LastOffset == offset-1
+		return true, nil
+	})
+	return ends, err
+}
+
 // OffsetForTimestamp returns the base offset of the first batch whose
 // MaxTimestamp >= ts (Kafka ListOffsets by time), and false if there is no
 // such batch. NB: a read error also yields false; LookupTimestamp reports

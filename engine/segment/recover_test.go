@@ -355,3 +355,19 @@ func TestOpenFailsCleanly(t *testing.T) {
 		t.Fatalf("%d batches after the disk works again, want 20", got)
 	}
 }
+
+// TestEndsBatch: an offset is a batch boundary when a frame ends just
+// before it (the log's start and end are too); inside a frame it is not.
+func TestEndsBatch(t *testing.T) {
+	l := openT(t, vfs.NewMem(), smallSegments)
+	for _, m := range []BatchMeta{{BaseOffset: 0, LastOffset: 1}, {BaseOffset: 2, LastOffset: 4}, {BaseOffset: 5, LastOffset: 5}} {
+		if err := l.Append(fakeBatch(m.BaseOffset, bytes.Repeat([]byte{1}, 80)), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for off, want := range map[int64]bool{0: true, 1: false, 2: true, 3: false, 4: false, 5: true, 6: true, 7: false} {
+		if got, err := l.EndsBatch(off); err != nil || got != want {
+			t.Errorf("EndsBatch(%d) = %v, %v; want %v", off, got, err, want)
+		}
+	}
+}
