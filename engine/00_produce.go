@@ -20,10 +20,12 @@ import (
 //   - acks=0: no response; the records are still proposed.
 //   - A partition named more than once is written once, with its last
 //     entry's records, and answered once, as Kafka (which keeps them in a
-//     map). Records without a whole first batch (none at all, or
-//     truncated): INVALID_RECORD, without a message, as Kafka; so is
-//     INVALID_TOPIC_EXCEPTION for an internal topic.
-//   - Each partition's batches are validated on the leader (magic 2,
+//     map). Records that are not exactly one batch (none at all, a
+//     truncated one, or a second whole one; bytes after it too short to be
+//     a batch are dropped, as Kafka's log drops them): INVALID_RECORD,
+//     without a message, as Kafka; so is INVALID_TOPIC_EXCEPTION for an
+//     internal topic.
+//   - Each partition's batch is validated on the leader (magic 2,
 //     lengths, CRC-32C, records), proposed as one raft entry, and answered
 //     when it applies with the base offset assigned then.
 //   - An idempotent batch (producer id >= 0) is deduplicated in the state
@@ -32,8 +34,7 @@ import (
 //     Kafka does, on a CreateTime topic too); a gap is
 //     OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch INVALID_PRODUCER_EPOCH,
 //     both with the log start offset, as Kafka answers the errors of its
-//     log append. Only one batch per partition is accepted from an
-//     idempotent producer, as in Kafka.
+//     log append.
 //   - Not the leader: NOT_LEADER_OR_FOLLOWER. Losing leadership while
 //     waiting: NOT_LEADER_OR_FOLLOWER (the write may still commit; clients
 //     retry, idempotence dedupes). Not applied within TimeoutMillis:
@@ -349,23 +350,17 @@ type topicPartition struct {
 // once is written once, with the records of its last entry, and answered
 // once, where it was first named. A topic named twice becomes one.
 func dedupeProduce(r *kmsg.ProduceRequest) {
+	if !namedTwice(r.Topics, func(t *kmsg.ProduceRequestTopic) string { return t.Topic },
+		func(t *kmsg.ProduceRequestTopic) []kmsg.ProduceRequestTopicPartition { return t.Partitions },
+		func(p *kmsg.ProduceRequestTopicPartition) int32 { return p.Partition }) {
+		return
+	}
 	type tp = topicPartition
 	last := map[tp][]byte{}
-	topics := map[string]bool{}
-	dup := false
 	for _, rt := range r.Topics {
-		dup = dup || topics[rt.Topic]
-		topics[rt.Topic] = true
 		for _, rp := range rt.Partitions {
-			k := tp{rt.Topic, rp.Partition}
-			if _, ok := last[k]; ok {
-				dup = true
-			}
-			last[k] = rp.Records
+			last[tp{rt.Topic, rp.Partition}] = rp.Records
 		}
-	}
-	if !dup {
-		return
 	}
 	var out []kmsg.ProduceRequestTopic
 	at := map[string]int{}
@@ -390,6 +385,60 @@ func dedupeProduce(r *kmsg.ProduceRequest) {
 		}
 	}
 	r.Topics = out
+}
+
+// namedTwiceSmall: up to this many topics, or partitions of one topic,
+// namedTwice compares pairwise instead of building a set.
+const namedTwiceSmall = 16
+
+// namedTwice reports whether a request's topics name a topic, or a
+// partition of one, more than once: Kafka's handlers, which collect them
+// in maps, then keep one entry of each (dedupeProduce,
+// dedupeListOffsets). The produce path asks it of every request, so the
+// usual small one is compared pairwise, without allocating.
+func namedTwice[T, P any](topics []T, name func(*T) string, parts func(*T) []P, part func(*P) int32) bool {
+	if len(topics) > namedTwiceSmall {
+		names := make(map[string]bool, len(topics))
+		for i := range topics {
+			n := name(&topics[i])
+			if names[n] {
+				return true
+			}
+			names[n] = true
+		}
+	} else {
+		for i := range topics {
+			for j := i + 1; j < len(topics); j++ {
+				if name(&topics[i]) == name(&topics[j]) {
+					return true
+				}
+			}
+		}
+	}
+	// The names are distinct: a repeated partition is one of the same
+	// topic entry.
+	for i := range topics {
+		ps := parts(&topics[i])
+		if len(ps) > namedTwiceSmall {
+			seen := make(map[int32]bool, len(ps))
+			for k := range ps {
+				n := part(&ps[k])
+				if seen[n] {
+					return true
+				}
+				seen[n] = true
+			}
+			continue
+		}
+		for k := range ps {
+			for l := k + 1; l < len(ps); l++ {
+				if part(&ps[k]) == part(&ps[l]) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // oneBatch is Kafka's ProduceRequest.validateRecords for v3+: records

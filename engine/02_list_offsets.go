@@ -108,6 +108,11 @@ func (b *Broker) handleListOffsets(token uint64, r *kmsg.ListOffsetsRequest) {
 // all its entries, and each partition once, where it was first named; it
 // returns the partitions that were named more than once.
 func dedupeListOffsets(r *kmsg.ListOffsetsRequest) map[topicPartition]bool {
+	if !namedTwice(r.Topics, func(t *kmsg.ListOffsetsRequestTopic) string { return t.Topic },
+		func(t *kmsg.ListOffsetsRequestTopic) []kmsg.ListOffsetsRequestTopicPartition { return t.Partitions },
+		func(p *kmsg.ListOffsetsRequestTopicPartition) int32 { return p.Partition }) {
+		return nil
+	}
 	var dupes map[topicPartition]bool
 	seen := make(map[topicPartition]bool)
 	byName := make(map[string]int, len(r.Topics))

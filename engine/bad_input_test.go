@@ -460,3 +460,39 @@ func TestListOffsetsDuplicatePartition(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestNamedTwice: namedTwice finds a repeated topic or partition in small
+// requests (compared pairwise) and large ones (through a set) alike.
+func TestNamedTwice(t *testing.T) {
+	req := func(topics int, parts int, dupTopic, dupPart bool) *kmsg.ListOffsetsRequest {
+		r := kmsg.NewPtrListOffsetsRequest()
+		for i := range topics {
+			rt := kmsg.NewListOffsetsRequestTopic()
+			rt.Topic = fmt.Sprint("t", i)
+			if dupTopic && i == topics-1 {
+				rt.Topic = "t0"
+			}
+			for k := range parts {
+				rp := kmsg.NewListOffsetsRequestTopicPartition()
+				rp.Partition = int32(k)
+				if dupPart && i == 0 && k == parts-1 {
+					rp.Partition = 0
+				}
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			r.Topics = append(r.Topics, rt)
+		}
+		return r
+	}
+	for _, n := range []int{3, namedTwiceSmall + 5} {
+		for _, tc := range []struct{ dupTopic, dupPart, want bool }{{false, false, false}, {true, false, true}, {false, true, true}} {
+			r := req(n, n, tc.dupTopic, tc.dupPart)
+			got := namedTwice(r.Topics, func(t *kmsg.ListOffsetsRequestTopic) string { return t.Topic },
+				func(t *kmsg.ListOffsetsRequestTopic) []kmsg.ListOffsetsRequestTopicPartition { return t.Partitions },
+				func(p *kmsg.ListOffsetsRequestTopicPartition) int32 { return p.Partition })
+			if got != tc.want {
+				t.Errorf("%d topics of %d partitions, topic twice %v, partition twice %v: %v, want %v", n, n, tc.dupTopic, tc.dupPart, got, tc.want)
+			}
+		}
+	}
+}

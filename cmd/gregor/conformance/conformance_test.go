@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -177,6 +178,18 @@ func (r *run) targets() []*target {
 	return []*target{r.gregor}
 }
 
+// onTargets runs fn on each target in turn, failing the test at the
+// first error; it answers a wait step's "ok".
+func (r *run) onTargets(t *testing.T, d *datadriven.TestData, fn func(*target) error) string {
+	t.Helper()
+	for _, tg := range r.targets() {
+		if err := fn(tg); err != nil {
+			t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
+		}
+	}
+	return "ok"
+}
+
 func (r *run) step(t *testing.T, d *datadriven.TestData) string {
 	switch d.Cmd {
 	case "send":
@@ -186,12 +199,7 @@ func (r *run) step(t *testing.T, d *datadriven.TestData) string {
 		var n int
 		d.ScanArgs(t, "topic", &topic)
 		d.ScanArgs(t, "partitions", &n)
-		for _, tg := range r.targets() {
-			if err := waitLeaders(tg, topic, n); err != nil {
-				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
-			}
-		}
-		return "ok"
+		return r.onTargets(t, d, func(tg *target) error { return waitLeaders(tg, topic, n) })
 	case "wait-coordinator":
 		var key string
 		var typ int
@@ -199,55 +207,32 @@ func (r *run) step(t *testing.T, d *datadriven.TestData) string {
 		if d.HasArg("type") {
 			d.ScanArgs(t, "type", &typ)
 		}
-		for _, tg := range r.targets() {
-			if err := waitCoordinator(tg, key, int8(typ)); err != nil {
-				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
-			}
-		}
-		return "ok"
+		return r.onTargets(t, d, func(tg *target) error { return waitCoordinator(tg, key, int8(typ)) })
 	case "stop-broker":
 		var id int
 		d.ScanArgs(t, "id", &id)
-		for _, tg := range r.targets() {
+		return r.onTargets(t, d, func(tg *target) error {
 			if tg.stopNode == nil {
-				t.Fatalf("%s: %s: no broker to stop", d.Pos, tg.name)
+				return errors.New("no broker to stop")
 			}
-			if err := tg.stopNode(int32(id)); err != nil {
-				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
-			}
-		}
-		return "ok"
+			return tg.stopNode(int32(id))
+		})
 	case "wait-isr":
 		var topic string
 		var part, size int
 		d.ScanArgs(t, "topic", &topic)
 		d.ScanArgs(t, "partition", &part)
 		d.ScanArgs(t, "size", &size)
-		for _, tg := range r.targets() {
-			if err := waitISR(tg, topic, int32(part), size); err != nil {
-				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
-			}
-		}
-		return "ok"
+		return r.onTargets(t, d, func(tg *target) error { return waitISR(tg, topic, int32(part), size) })
 	case "wait-acls":
 		var n int
 		d.ScanArgs(t, "n", &n)
-		for _, tg := range r.targets() {
-			if err := waitACLs(tg, n); err != nil {
-				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
-			}
-		}
-		return "ok"
+		return r.onTargets(t, d, func(tg *target) error { return waitACLs(tg, n) })
 	case "wait-transaction":
 		var id, state string
 		d.ScanArgs(t, "id", &id)
 		d.ScanArgs(t, "state", &state)
-		for _, tg := range r.targets() {
-			if err := waitTransaction(tg, id, state); err != nil {
-				t.Fatalf("%s: %s: %v", d.Pos, tg.name, err)
-			}
-		}
-		return "ok"
+		return r.onTargets(t, d, func(tg *target) error { return waitTransaction(tg, id, state) })
 	}
 	t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
 	return ""
