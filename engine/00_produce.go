@@ -225,6 +225,9 @@ func (b *Broker) leaderHint(v int16, resp *kmsg.ProduceResponse, out *kmsg.Produ
 		return
 	}
 	leader, epoch := b.leaderOf(pm)
+	if h, ok := b.handingOff[pm.Group]; ok && (leader < 0 || leader == b.cfg.ID || epoch < h.epoch) {
+		leader, epoch = h.id, h.epoch // a controlled shutdown's transferee (shutdown.go)
+	}
 	if leader < 0 || leader == b.cfg.ID || !b.brokerAlive(leader) {
 		return
 	}

@@ -479,17 +479,10 @@ func (m *metaSM) brokerIDs() []int32 {
 // 2.2-2.5 s to elect one, and clients waited that long for a new leader
 // elected in about 1.1 s).
 func (b *Broker) leaderOf(pm partMeta) (leader, epoch int32) {
-	leader, epoch = pm.Leader, pm.Epoch
 	if p := b.parts[pm.Group]; p != nil && p.lead != 0 && int64(p.term) > int64(pm.Epoch) && !p.lost {
-		leader, epoch = int32(p.lead), int32(p.term)
+		return int32(p.lead), int32(p.term)
 	}
-	// A controlled shutdown's transferee at the term it campaigns in, until
-	// something newer is known (shutdown.go): a client told only of this
-	// broker would wait for its next metadata refresh.
-	if h, ok := b.handingOff[pm.Group]; ok && (leader < 0 || leader == b.cfg.ID || epoch < h.epoch) {
-		leader, epoch = h.id, h.epoch
-	}
-	return leader, epoch
+	return pm.Leader, pm.Epoch
 }
 
 // brokerAliveTicks: a peer not heard from for this long is left out of

@@ -33,12 +33,11 @@ func (b *Broker) HandOffLeadership() int {
 			if to := b.handOffTarget(st); to != 0 {
 				left++
 				b.host.TransferLeadership(id, to)
-				// Until the new leader's report applies here, this
-				// broker names the transferee at the term it campaigns
-				// in (leaderOf: Metadata, and Produce's KIP-951 hints):
-				// a client told NOT_LEADER_OR_FOLLOWER without a newer
-				// leader waits for its next metadata refresh (franz-go's
-				// default minimum age is 5 s).
+				// Until the new leader's report applies here, produce
+				// answers name the transferee at the term it campaigns
+				// in (leaderHint): a client told NOT_LEADER_OR_FOLLOWER
+				// without a newer leader waits for its next metadata
+				// refresh (franz-go's default minimum age is 5 s).
 				if b.handingOff == nil {
 					b.handingOff = map[raftlog.GroupID]leaderAt{}
 				}
